@@ -7,7 +7,17 @@
 //! - [`store`]: the storage trait, its SQLite implementation, migrations.
 //! - [`service`]: each operation as one transaction over the store, calling the rules.
 //! - [`http`]: axum routers: WeChat-compatible endpoints, the sandbox control API.
-//! - [`settings`], [`seed`], [`app`]: configuration, seed worlds, start-up.
+//! - [`settings`], [`app`]: configuration and start-up.
+//! - [`secrets`]: CSPRNG identifiers, hashing and constant-time comparison of credentials.
+//! - [`error`]: the one error type and its errcode.
 
+pub mod app;
+pub mod clock;
 pub mod domain;
+pub mod error;
+pub mod http;
 pub mod rules;
+pub mod secrets;
+pub mod service;
+pub mod settings;
+pub mod store;

@@ -60,6 +60,25 @@ impl FastRegisterResponse {
     }
 }
 
+impl FastRegisterResponse {
+    /// The success as WeChat's example writes it, fields in the documented order:
+    /// `{"errcode":0,"errmsg":"","appid":…,"authorization_code":…,"is_wx_verify_succ":…,"is_link_succ":…}`.
+    pub fn to_wire_string(&self, style: BoolStyle) -> String {
+        let flag = |b: bool| match style {
+            BoolStyle::String => format!("\"{b}\""),
+            BoolStyle::Json => b.to_string(),
+        };
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        format!(
+            r#"{{"errcode":0,"errmsg":"","appid":{},"authorization_code":{},"is_wx_verify_succ":{},"is_link_succ":{}}}"#,
+            quote(&self.appid),
+            quote(&self.authorization_code),
+            flag(self.is_wx_verify_succ),
+            flag(self.is_link_succ),
+        )
+    }
+}
+
 impl Serialize for FastRegisterResponse {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.to_wire(BoolStyle::String).serialize(s)
@@ -169,5 +188,11 @@ mod tests {
         assert_eq!(j["is_link_succ"], true);
         let back: FastRegisterResponse = serde_json::from_value(j).unwrap();
         assert_eq!(back, r);
+        for style in [BoolStyle::String, BoolStyle::Json] {
+            let text = r.to_wire_string(style);
+            assert!(text.starts_with(r#"{"errcode":0,"errmsg":"","appid":"wx1""#), "{text}");
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v, r.to_wire(style));
+        }
     }
 }

@@ -1,0 +1,244 @@
+//! Start-up and shutdown: [`Application::build`] opens and prepares the store, binds the
+//! listener (port 0 in tests) and reports where it listens; [`Application::run_until_stopped`]
+//! serves until the given future resolves. `main` and the tests use exactly this path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::domain::FAST_REGISTER_SET;
+use crate::error::Result;
+use crate::http::{self, AppState, RuntimeConfig};
+use crate::secrets;
+use crate::service::sandbox::{self as sandbox_svc, SeedWorld};
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// The built-in demo world (a seed file), used when no seed is given.
+pub const DEMO_WORLD: &str = include_str!("../demo_world.toml");
+
+/// A built, bound, not yet serving platform.
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    seeded_now: Option<String>,
+}
+
+impl Application {
+    /// Opens the store, finishes what a previous run left half done, seeds a new database,
+    /// and binds the listener.
+    ///
+    /// In-progress registrations found at start were never answered as successes (the
+    /// answer follows the commit of the success), so they are marked abandoned and their
+    /// tickets become usable again.
+    ///
+    /// # Errors
+    /// The database cannot be opened or migrated, the seed is invalid, or the address cannot
+    /// be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = Store::open(&settings.db, settings.durability)
+            .await
+            .with_context(|| format!("opening database {}", settings.db))?;
+        let abandoned = store
+            .write(|tx| tx.abandon_registrations_in_progress())
+            .await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "registrations in progress at the last stop were abandoned; their tickets are usable again"
+            );
+        }
+        let offset = store.read(|tx| sandbox_svc::clock_offset(tx)).await?;
+        let clock = Clock::with_offset(offset);
+
+        let seed_text = match &settings.seed {
+            Some(path) => Some((
+                path.clone(),
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading seed file {path}"))?,
+            )),
+            None => None,
+        };
+        let initialized = store.read(|tx| sandbox_svc::is_initialized(tx)).await?;
+        let mut seeded_now = None;
+        if !initialized {
+            let (name, text) =
+                seed_text.unwrap_or_else(|| ("the built-in demo world".into(), DEMO_WORLD.into()));
+            let world = SeedWorld::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("seed {name} is not valid: {e}"))?;
+            let (now, lifetimes) = (clock.now(), settings.lifetimes.clone());
+            store
+                .write(move |tx| sandbox_svc::apply_seed(tx, world, now, &lifetimes))
+                .await
+                .with_context(|| format!("applying {name}"))?;
+            seeded_now = Some(name);
+        } else if let Some((name, _)) = seed_text {
+            tracing::warn!(seed = name, "the database is already seeded; the seed file is ignored");
+        }
+
+        let admin_token = settings
+            .admin_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| secrets::alnum(32));
+        let listener = TcpListener::bind(&settings.addr)
+            .await
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let runtime = RuntimeConfig {
+            rules: settings.rules.clone(),
+            processing_delay_ms: settings.processing_delay_ms,
+            booleans: settings.booleans,
+        };
+        let state = Arc::new(AppState {
+            store,
+            clock,
+            settings,
+            runtime: RwLock::new(runtime),
+            admin_token,
+            faults: Mutex::new(Vec::new()),
+            clock_lock: tokio::sync::Mutex::new(()),
+        });
+        Ok(Application {
+            listener,
+            state,
+            seeded_now,
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The sandbox API's bearer token.
+    pub fn admin_token(&self) -> &str {
+        &self.state.admin_token
+    }
+
+    /// The shared state (for in-process tests and the CLI).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Which seed this start applied to a new database, if any.
+    pub fn seeded_now(&self) -> Option<&str> {
+        self.seeded_now.as_deref()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                if let Err(e) = run_due_work(&state).await {
+                    tracing::warn!(error = %e, "scheduled work failed; retrying next tick");
+                }
+            }
+        });
+        let app = http::router(self.state.clone());
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        ticker.abort();
+        served
+    }
+}
+
+/// Work that falls due with the sandbox clock: a fresh verify ticket for every component whose
+/// newest one is an interval old.
+///
+/// # Errors
+/// Storage faults.
+pub async fn run_due_work(state: &AppState) -> Result<()> {
+    let now = state.clock.now();
+    let lifetimes = state.settings.lifetimes.clone();
+    let interval = lifetimes.verify_ticket_interval;
+    // A read first: the common case is that nothing is due, and that must not take the writer.
+    let due = state
+        .store
+        .read(move |tx| {
+            for c in tx.components()? {
+                let latest = tx.latest_verify_ticket(&c.appid)?;
+                if latest.is_none_or(|t| now >= t.create_time + interval) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await?;
+    if due {
+        let issued = state
+            .store
+            .write(move |tx| sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes))
+            .await?;
+        for t in issued {
+            tracing::info!(component = t.component_appid, "issued a component_verify_ticket");
+        }
+    }
+    Ok(())
+}
+
+/// The component and OA a walk-through uses: the first component with an OA that granted it
+/// set 27.
+///
+/// # Errors
+/// Storage faults.
+pub async fn walkthrough_accounts(state: &AppState) -> Result<Option<(String, String)>> {
+    state
+        .store
+        .read(|tx| {
+            for a in tx.all_authorizations()? {
+                if a.grants(FAST_REGISTER_SET) && tx.official_account(&a.authorizer_appid)?.is_some() {
+                    return Ok(Some((a.component_appid, a.authorizer_appid)));
+                }
+            }
+            Ok(None)
+        })
+        .await
+}
+
+/// A bash walk-through of the whole flow with curl, for the given server, admin token,
+/// component and OA. Each step stores what it needs from the answer in a shell variable, so
+/// it runs pasted as is; `j KEY` pulls a string field out of a JSON answer without jq.
+pub fn walkthrough(base: &str, admin_token: &str, component: &str, oa: &str) -> String {
+    format!(
+        r#"B={base}; A="Authorization: Bearer {admin_token}"; C={component}; OA={oa}
+j() {{ sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }}
+# 0. The component's secret (from the sandbox; on WeChat you copy it from open.weixin.qq.com)
+SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
+# 1. The component_verify_ticket WeChat pushes every 10 minutes
+VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
+# 2. component_access_token
+CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}}" | j component_access_token)
+# 3. The OA's admin authorises the component with set 27 (componentloginpage's confirm)
+CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}}" | j auth_code)
+# 4. Exchange the auth_code for the OA's authorizer_access_token
+OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}}" | j authorizer_access_token)
+# 5. The OA's admin confirms the fast registration (fastregisterauth's confirm) -> ticket
+TICKET=$(curl -s -H "$A" $B/sandbox/v1/fastregister-confirmations -d "{{\"component_appid\":\"$C\",\"appid\":\"$OA\",\"copy_wx_verify\":1,\"redirect_uri\":\"http://localhost/callback\"}}" | j ticket)
+# 6. fastregister: a new Mini Program
+R=$(curl -s "$B/cgi-bin/account/fastregister?access_token=$OAT" -d "{{\"ticket\":\"$TICKET\"}}"); echo "$R"
+# 7. Exchange its authorization_code for the new Mini Program's refresh token (store it!)
+curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{{\"component_appid\":\"$C\",\"authorization_code\":\"$(j authorization_code <<< "$R")\"}}"; echo
+"#
+    )
+}

@@ -1,0 +1,412 @@
+//! The HTTP face of the platform: axum routers, the one extractor every WeChat-compatible
+//! handler uses, and the middleware that gives every answer its request id.
+//!
+//! How errors become answers: a handler returns [`Error`]; its `IntoResponse` only records the
+//! failure in the response's extensions. The [`envelope`] middleware, which made the request id,
+//! renders the errcode JSON with ` rid: …` appended and logs it in the request's span. So no
+//! code path can answer an error without a rid, and no handler needs to know it.
+//!
+//! HTTP status policy: WeChat-compatible endpoints answer 200 with an errcode, as WeChat does
+//! (bad input is never a 5xx); the sandbox API uses real statuses (400, 401, 404, 409) with
+//! the same errcode body; an unknown path is 404 with errcode 40066.
+
+pub mod sandbox;
+pub mod wechat;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use fastreg_wire::account::BoolStyle;
+use fastreg_wire::ErrCode;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::rules::Policy;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// WeChat's (non-standard) content type for JSON replies.
+pub const WX_CONTENT_TYPE: &str = "application/json; encoding=utf-8";
+
+/// What handlers share.
+pub struct AppState {
+    /// Storage.
+    pub store: Store,
+    /// The sandbox clock.
+    pub clock: Clock,
+    /// Settings as started.
+    pub settings: Settings,
+    /// Settings the sandbox API may change while running.
+    pub runtime: RwLock<RuntimeConfig>,
+    /// The sandbox API's bearer token.
+    pub admin_token: String,
+    /// Injected faults.
+    pub faults: Mutex<Vec<Fault>>,
+    /// Serialises clock advances so offsets add up.
+    pub clock_lock: tokio::sync::Mutex<()>,
+}
+
+/// Settings that `PATCH /sandbox/v1/config` can change at run time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeConfig {
+    /// The rule numbers.
+    pub rules: Policy,
+    /// fastregister's processing delay.
+    pub processing_delay_ms: u64,
+    /// How fastregister writes its booleans.
+    pub booleans: BoolStyle,
+}
+
+impl AppState {
+    /// The current runtime config.
+    pub fn runtime(&self) -> RuntimeConfig {
+        self.runtime.read().expect("runtime config lock").clone()
+    }
+
+    /// Takes one use of a fault injected for `path` at `when`, if any.
+    pub fn take_fault(&self, path: &str, when: FaultWhen) -> Option<i64> {
+        let mut faults = self.faults.lock().expect("faults lock");
+        let i = faults
+            .iter()
+            .position(|f| f.path == path && f.when == when && f.remaining > 0)?;
+        faults[i].remaining -= 1;
+        let code = faults[i].errcode;
+        if faults[i].remaining == 0 {
+            faults.remove(i);
+        }
+        Some(code)
+    }
+}
+
+/// When an injected fault strikes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultWhen {
+    /// Instead of the call: nothing happens, the errcode is answered.
+    #[default]
+    Before,
+    /// After the call did its work (committed): the errcode replaces the real answer. This is
+    /// WeChat's "-1 system error, yet the Mini Program was created".
+    After,
+}
+
+/// An injected fault: the next `remaining` calls to `path` answer `errcode`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    /// The endpoint path, e.g. `/cgi-bin/account/fastregister`.
+    pub path: String,
+    /// The errcode to answer.
+    pub errcode: i64,
+    /// How many more calls it applies to.
+    pub remaining: u32,
+    /// Before or after the call's own work.
+    pub when: FaultWhen,
+}
+
+/// The request id of the current request, `xxxxxxxx-xxxxxxxx-xxxxxxxx` (lowercase hex).
+#[derive(Debug, Clone)]
+pub struct Rid(pub String);
+
+static RID_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh request id: time, randomness and a process-wide counter, so ids never repeat
+/// within a process and practically never across processes.
+pub fn new_rid() -> String {
+    let t = crate::clock::system_now() as u32;
+    let r: u32 = rand::random();
+    let n = RID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{t:08x}-{r:08x}-{n:08x}")
+}
+
+/// A failure recorded by `IntoResponse`, rendered by [`envelope`].
+#[derive(Debug, Clone)]
+struct Failure {
+    code: ErrCode,
+    detail: Option<String>,
+    /// Sandbox failures show their detail to the caller; WeChat ones keep WeChat's text.
+    show_detail: bool,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, failure) = match self {
+            Error::Wx {
+                code,
+                status,
+                detail,
+            } => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                Failure {
+                    code,
+                    detail,
+                    show_detail: status != 200,
+                },
+            ),
+            Error::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                (
+                    StatusCode::OK,
+                    Failure {
+                        code: ErrCode::SystemError,
+                        detail: None,
+                        show_detail: false,
+                    },
+                )
+            }
+        };
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(failure);
+        resp
+    }
+}
+
+/// Renders a failure as WeChat's errcode JSON.
+fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
+    let text = match (&f.detail, f.show_detail) {
+        (Some(d), true) => format!("{}: {d}", f.code.errmsg()),
+        _ => f.code.errmsg().to_string(),
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "errcode": f.code.code(),
+        "errmsg": format!("{text} rid: {rid}"),
+    }))
+    .unwrap_or_default()
+}
+
+/// Gives the request its rid, renders recorded failures, logs one line per request.
+pub async fn envelope(mut req: Request, next: Next) -> Response {
+    let rid = new_rid();
+    req.extensions_mut().insert(Rid(rid.clone()));
+    let span = tracing::info_span!("request", rid = %rid, method = %req.method(), path = %req.uri().path());
+    async move {
+        let started = Instant::now();
+        let mut resp = next.run(req).await;
+        if let Some(f) = resp.extensions_mut().remove::<Failure>() {
+            *resp.body_mut() = Body::from(render_failure(&f, &rid));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(WX_CONTENT_TYPE));
+            tracing::info!(
+                status = resp.status().as_u16(),
+                errcode = f.code.code(),
+                detail = f.detail.as_deref().unwrap_or(""),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "refused"
+            );
+        } else {
+            tracing::debug!(
+                status = resp.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "answered"
+            );
+        }
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// A JSON answer with WeChat's content type.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(WX_CONTENT_TYPE));
+    resp
+}
+
+/// A success of a token endpoint: the object as is (no errcode), as WeChat sends it.
+pub fn token_ok<T: Serialize>(value: &T) -> Response {
+    json_bytes(StatusCode::OK, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A success of any other endpoint: `{"errcode":0,"errmsg":"ok", …fields}`.
+pub fn wx_ok<T: Serialize>(value: &T) -> Response {
+    let fields = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    let rest = fields.strip_prefix('{').unwrap_or("}");
+    let body = if rest.trim_start().starts_with('}') {
+        r#"{"errcode":0,"errmsg":"ok"}"#.to_string()
+    } else {
+        format!(r#"{{"errcode":0,"errmsg":"ok",{rest}"#)
+    };
+    json_bytes(StatusCode::OK, body.into_bytes())
+}
+
+/// How a request body read.
+#[derive(Debug, Clone)]
+pub enum BodyRead {
+    /// The bytes (within the limit).
+    Bytes(bytes::Bytes),
+    /// Over the limit.
+    TooLarge,
+    /// The connection failed mid-body.
+    Broken,
+}
+
+impl BodyRead {
+    /// Parses the body as JSON: empty (or only whitespace) 44002; unparsable, wrong field
+    /// types, too large or broken 47001.
+    ///
+    /// # Errors
+    /// 44002 or 47001, with serde's message as the detail.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, (ErrCode, String)> {
+        match self {
+            BodyRead::TooLarge => Err((
+                ErrCode::DataFormatError,
+                "body is larger than the limit".into(),
+            )),
+            BodyRead::Broken => Err((ErrCode::DataFormatError, "body could not be read".into())),
+            BodyRead::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => {
+                Err((ErrCode::EmptyPostData, "empty body".into()))
+            }
+            // Every body is a JSON object. serde's derived structs would also accept an array
+            // (fields by position), so `["<ticket>"]` must be refused here.
+            BodyRead::Bytes(b) if b.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') => {
+                Err((ErrCode::DataFormatError, "body is not a JSON object".into()))
+            }
+            BodyRead::Bytes(b) => {
+                serde_json::from_slice(b).map_err(|e| (ErrCode::DataFormatError, e.to_string()))
+            }
+        }
+    }
+}
+
+/// Everything a WeChat-compatible handler needs from a request. Extraction never fails, so
+/// every malformation reaches the handler and is answered in WeChat's order and shape.
+#[derive(Debug)]
+pub struct WxCall {
+    /// Query parameters; the first occurrence of a repeated name wins.
+    pub query: HashMap<String, String>,
+    /// The body.
+    pub body: BodyRead,
+    /// The caller's IP.
+    pub client_ip: Option<IpAddr>,
+    /// The request id.
+    pub rid: String,
+}
+
+impl WxCall {
+    /// The first present, non-empty query parameter of `names`.
+    pub fn param(&self, names: &[&str]) -> Option<&str> {
+        names
+            .iter()
+            .find_map(|n| self.query.get(*n).filter(|v| !v.is_empty()))
+            .map(String::as_str)
+    }
+
+    /// The component token: `component_access_token`, else `access_token`.
+    pub fn component_token(&self) -> Option<String> {
+        self.param(&["component_access_token", "access_token"])
+            .map(str::to_string)
+    }
+
+    /// The `access_token` parameter.
+    pub fn access_token(&self) -> Option<String> {
+        self.param(&["access_token"]).map(str::to_string)
+    }
+}
+
+/// Parses a query string; the first occurrence of a name wins.
+pub fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    if let Some(q) = q {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+    }
+    map
+}
+
+impl FromRequest<Arc<AppState>> for WxCall {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let query = parse_query(parts.uri.query());
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let rid = parts
+            .extensions
+            .get::<Rid>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let body = read_body(body, state.settings.max_body_bytes).await;
+        Ok(WxCall {
+            query,
+            body,
+            client_ip,
+            rid,
+        })
+    }
+}
+
+/// Reads a body, stopping at `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> BodyRead {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => BodyRead::Bytes(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => BodyRead::TooLarge,
+        Err(_) => BodyRead::Broken,
+    }
+}
+
+/// Applies injected faults around the WeChat-compatible endpoints.
+pub async fn faults(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if let Some(code) = app.take_fault(&path, FaultWhen::Before) {
+        return Error::wx_detail(ErrCode::from_code(code), "injected fault").into_response();
+    }
+    let resp = next.run(req).await;
+    if let Some(code) = app.take_fault(&path, FaultWhen::After) {
+        return Error::wx_detail(ErrCode::from_code(code), "injected fault after the call")
+            .into_response();
+    }
+    resp
+}
+
+async fn unknown_path() -> Response {
+    // WeChat's exact text (no detail appended), under a 404.
+    Error::Wx {
+        code: ErrCode::InvalidUrl,
+        status: 404,
+        detail: None,
+    }
+    .into_response()
+}
+
+/// The whole router: WeChat-compatible endpoints, the sandbox API, the envelope.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(wechat::router(state.clone()))
+        .nest("/sandbox/v1", sandbox::router(state.clone()))
+        .fallback(unknown_path)
+        .layer(axum::middleware::from_fn(envelope))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                json_bytes(
+                    StatusCode::OK,
+                    render_failure(
+                        &Failure {
+                            code: ErrCode::SystemError,
+                            detail: None,
+                            show_detail: false,
+                        },
+                        &new_rid(),
+                    ),
+                )
+            },
+        ))
+        .with_state(state)
+}

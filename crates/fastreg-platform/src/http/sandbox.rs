@@ -1,0 +1,472 @@
+//! The sandbox control API (spec §8), under `/sandbox/v1`, behind the admin bearer token.
+//! Successes are plain JSON objects with real HTTP statuses; failures use the errcode shape,
+//! with the reason spelled out in `errmsg` (this API is ours, not WeChat's, so it may say more).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fastreg_wire::ErrCode;
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, Fault, FaultWhen, RuntimeConfig, WxCall};
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::Policy;
+use crate::secrets;
+use crate::service::sandbox::{self as svc, *};
+
+/// Routes of the sandbox API (to be nested under `/sandbox/v1`).
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/components", post(create_component).get(list_components))
+        .route("/components/{appid}", get(get_component).patch(patch_component))
+        .route("/components/{appid}/verify-ticket", get(verify_ticket))
+        .route("/components/{appid}/token-counts", get(token_counts))
+        .route("/entities", post(create_entity).get(list_entities))
+        .route("/entities/{id}", get(get_entity).patch(patch_entity))
+        .route("/official-accounts", post(create_oa).get(list_oas))
+        .route("/official-accounts/{appid}", get(get_oa).patch(patch_oa))
+        .route("/authorizations", post(authorize).get(list_authorizations))
+        .route("/fastregister-confirmations", post(confirm))
+        .route("/registrations", get(registrations))
+        .route("/clock", get(clock))
+        .route("/clock/advance", post(advance_clock))
+        .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route("/config", get(get_config).patch(patch_config))
+        .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
+        .layer(axum::middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Refuses any call without `Authorization: Bearer <admin token>` (compared in constant time).
+async fn require_admin(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match presented {
+        None => Error::sandbox(
+            401,
+            ErrCode::AccessTokenMissing,
+            "send Authorization: Bearer <admin token>",
+        )
+        .into_response(),
+        Some(t) if !secrets::ct_eq(t, &app.admin_token) => {
+            Error::sandbox(401, ErrCode::InvalidCredential, "wrong admin token").into_response()
+        }
+        Some(_) => next.run(req).await,
+    }
+}
+
+fn input<T: serde::de::DeserializeOwned>(call: &WxCall) -> Result<T> {
+    call.body
+        .json()
+        .map_err(|(code, why)| Error::sandbox(400, code, why))
+}
+
+fn created<T: Serialize>(v: T) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+async fn create_component(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let input: ComponentIn = input(&call)?;
+    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
+    let c = app
+        .store
+        .write(move |tx| svc::create_component(tx, input, now, &lifetimes))
+        .await?;
+    Ok(created(c))
+}
+
+async fn list_components(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Component>>> {
+    Ok(Json(app.store.read(|tx| tx.components()).await?))
+}
+
+async fn get_component(
+    State(app): State<Arc<AppState>>,
+    Path(appid): Path<String>,
+) -> Result<Json<Component>> {
+    Ok(Json(app.store.read(move |tx| svc::component(tx, &appid)).await?))
+}
+
+async fn patch_component(
+    State(app): State<Arc<AppState>>,
+    Path(appid): Path<String>,
+    call: WxCall,
+) -> Result<Json<Component>> {
+    let patch: ComponentPatch = input(&call)?;
+    Ok(Json(
+        app.store
+            .write(move |tx| svc::patch_component(tx, &appid, patch))
+            .await?,
+    ))
+}
+
+#[derive(Serialize)]
+struct VerifyTicketOut {
+    component_verify_ticket: String,
+    create_time: UnixTime,
+    expires_at: UnixTime,
+}
+
+async fn verify_ticket(
+    State(app): State<Arc<AppState>>,
+    Path(appid): Path<String>,
+) -> Result<Json<VerifyTicketOut>> {
+    let t = app
+        .store
+        .read(move |tx| svc::latest_verify_ticket(tx, &appid))
+        .await?;
+    Ok(Json(VerifyTicketOut {
+        component_verify_ticket: t.ticket,
+        create_time: t.create_time,
+        expires_at: t.expires_at,
+    }))
+}
+
+#[derive(Serialize)]
+struct TokenCounts {
+    component_access_tokens: i64,
+    authorizer_access_tokens: i64,
+}
+
+/// How many access tokens the platform issued to a component: how a test proves that a
+/// client refreshed once, not once per caller.
+async fn token_counts(
+    State(app): State<Arc<AppState>>,
+    Path(appid): Path<String>,
+) -> Result<Json<TokenCounts>> {
+    let out = app
+        .store
+        .read(move |tx| {
+            svc::component(tx, &appid)?;
+            Ok(TokenCounts {
+                component_access_tokens: tx.count_tokens(TokenKind::Component, &appid)?,
+                authorizer_access_tokens: tx.count_tokens(
+                    TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
+                    &appid,
+                )? + tx.count_tokens(
+                    TokenKind::Authorizer(AuthorizerKind::MiniProgram),
+                    &appid,
+                )?,
+            })
+        })
+        .await?;
+    Ok(Json(out))
+}
+
+fn entity_id(raw: &str) -> Result<i64> {
+    raw.parse()
+        .map_err(|_| Error::sandbox(400, ErrCode::DataFormatError, "entity id must be an integer"))
+}
+
+async fn create_entity(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let input: EntityIn = input(&call)?;
+    let e = app.store.write(move |tx| svc::create_entity(tx, input)).await?;
+    Ok(created(e))
+}
+
+async fn list_entities(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Entity>>> {
+    Ok(Json(app.store.read(|tx| tx.entities()).await?))
+}
+
+async fn get_entity(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Entity>> {
+    let id = entity_id(&id)?;
+    Ok(Json(app.store.read(move |tx| svc::entity(tx, id)).await?))
+}
+
+async fn patch_entity(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    call: WxCall,
+) -> Result<Json<Entity>> {
+    let id = entity_id(&id)?;
+    let patch: EntityPatch = input(&call)?;
+    Ok(Json(
+        app.store
+            .write(move |tx| svc::patch_entity(tx, id, patch))
+            .await?,
+    ))
+}
+
+async fn create_oa(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let input: OfficialAccountIn = input(&call)?;
+    let now = app.clock.now();
+    let oa = app
+        .store
+        .write(move |tx| svc::create_official_account(tx, input, now))
+        .await?;
+    Ok(created(oa))
+}
+
+async fn list_oas(State(app): State<Arc<AppState>>) -> Result<Json<Vec<OfficialAccount>>> {
+    Ok(Json(app.store.read(|tx| tx.official_accounts()).await?))
+}
+
+async fn get_oa(
+    State(app): State<Arc<AppState>>,
+    Path(appid): Path<String>,
+) -> Result<Json<OfficialAccount>> {
+    Ok(Json(
+        app.store
+            .read(move |tx| svc::official_account(tx, &appid))
+            .await?,
+    ))
+}
+
+async fn patch_oa(
+    State(app): State<Arc<AppState>>,
+    Path(appid): Path<String>,
+    call: WxCall,
+) -> Result<Json<OfficialAccount>> {
+    let patch: OfficialAccountPatch = input(&call)?;
+    Ok(Json(
+        app.store
+            .write(move |tx| svc::patch_official_account(tx, &appid, patch))
+            .await?,
+    ))
+}
+
+#[derive(Serialize)]
+struct AuthorizationOut {
+    auth_code: String,
+    expires_in: i64,
+    change: AuthorizationChange,
+    permission_sets: Vec<i64>,
+    withheld_sets: Vec<i64>,
+}
+
+async fn authorize(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let input: AuthorizationIn = input(&call)?;
+    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
+    let out = app
+        .store
+        .write(move |tx| svc::authorize(tx, input, now, &lifetimes))
+        .await?;
+    Ok(created(AuthorizationOut {
+        auth_code: out.auth_code,
+        expires_in: out.expires_in,
+        change: out.change,
+        permission_sets: out.authorization.permission_sets,
+        withheld_sets: out.withheld_sets,
+    }))
+}
+
+/// An authorisation as the sandbox lists it: without the refresh token, which only the
+/// component may learn (through api_query_auth or api_get_authorizer_list).
+#[derive(Serialize)]
+struct AuthorizationListed {
+    component_appid: String,
+    authorizer_appid: String,
+    authorizer_kind: AuthorizerKind,
+    permission_sets: Vec<i64>,
+    auth_time: UnixTime,
+    revoked: bool,
+}
+
+async fn list_authorizations(
+    State(app): State<Arc<AppState>>,
+) -> Result<Json<Vec<AuthorizationListed>>> {
+    let all = app.store.read(|tx| tx.all_authorizations()).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|a| AuthorizationListed {
+                component_appid: a.component_appid,
+                authorizer_appid: a.authorizer_appid,
+                authorizer_kind: a.authorizer_kind,
+                permission_sets: a.permission_sets,
+                auth_time: a.auth_time,
+                revoked: a.revoked,
+            })
+            .collect(),
+    ))
+}
+
+async fn confirm(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let input: ConfirmationIn = input(&call)?;
+    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
+    let out = app
+        .store
+        .write(move |tx| svc::confirm_fast_registration(tx, input, now, &lifetimes))
+        .await?;
+    Ok(created(out))
+}
+
+#[derive(Serialize)]
+struct RegistrationOut {
+    ticket: String,
+    mp_appid: Option<String>,
+    status: RegistrationStatus,
+    created_at: UnixTime,
+    completed_at: Option<UnixTime>,
+    oa_appid: String,
+    component_appid: String,
+    is_wx_verify_succ: bool,
+    is_link_succ: bool,
+    month: Option<String>,
+}
+
+async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let oa = call.query.get("appid").cloned().filter(|s| !s.is_empty());
+    let limit = match call.query.get("limit") {
+        None => 100,
+        Some(l) => l.parse::<u32>().ok().filter(|&l| (1..=10_000).contains(&l)).ok_or_else(
+            || Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000"),
+        )?,
+    };
+    let regs = app
+        .store
+        .read(move |tx| tx.registrations(oa.as_deref(), limit))
+        .await?;
+    let out: Vec<RegistrationOut> = regs
+        .into_iter()
+        .map(|r| RegistrationOut {
+            ticket: r.ticket,
+            mp_appid: r.mp_appid,
+            status: r.status,
+            created_at: r.created_at,
+            completed_at: r.completed_at,
+            oa_appid: r.oa_appid,
+            component_appid: r.component_appid,
+            is_wx_verify_succ: r.is_wx_verify_succ,
+            is_link_succ: r.is_link_succ,
+            month: r.month,
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Serialize)]
+struct ClockOut {
+    now: UnixTime,
+    offset: i64,
+}
+
+async fn clock(State(app): State<Arc<AppState>>) -> Json<ClockOut> {
+    Json(ClockOut {
+        now: app.clock.now(),
+        offset: app.clock.offset(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceIn {
+    seconds: i64,
+}
+
+async fn advance_clock(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<ClockOut>> {
+    let AdvanceIn { seconds } = input(&call)?;
+    let _serial = app.clock_lock.lock().await;
+    let offset = app
+        .store
+        .write(move |tx| svc::advance_clock(tx, seconds))
+        .await?;
+    app.clock.set_offset(offset);
+    // Whatever falls due at the new time (verify tickets) happens before the answer, so a
+    // caller that advances and then looks sees the consequences.
+    crate::app::run_due_work(&app).await?;
+    Ok(Json(ClockOut {
+        now: app.clock.now(),
+        offset,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultIn {
+    path: String,
+    errcode: i64,
+    #[serde(default = "one")]
+    times: u32,
+    #[serde(default)]
+    when: FaultWhen,
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn add_fault(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let f: FaultIn = input(&call)?;
+    if !f.path.starts_with("/cgi-bin/") {
+        return Err(Error::sandbox(
+            400,
+            ErrCode::DataFormatError,
+            "path must be a WeChat-compatible endpoint path, e.g. /cgi-bin/account/fastregister",
+        ));
+    }
+    if f.errcode == 0 || f.times == 0 {
+        return Err(Error::sandbox(
+            400,
+            ErrCode::DataFormatError,
+            "errcode must be non-zero and times at least 1",
+        ));
+    }
+    let fault = Fault {
+        path: f.path,
+        errcode: f.errcode,
+        remaining: f.times,
+        when: f.when,
+    };
+    app.faults.lock().expect("faults lock").push(fault.clone());
+    Ok(created(fault))
+}
+
+async fn list_faults(State(app): State<Arc<AppState>>) -> Json<Vec<Fault>> {
+    Json(app.faults.lock().expect("faults lock").clone())
+}
+
+async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
+    app.faults.lock().expect("faults lock").clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_config(State(app): State<Arc<AppState>>) -> Json<RuntimeConfig> {
+    Json(app.runtime())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigPatch {
+    #[serde(default)]
+    rules: Option<Policy>,
+    #[serde(default)]
+    processing_delay_ms: Option<u64>,
+    #[serde(default)]
+    booleans: Option<fastreg_wire::account::BoolStyle>,
+}
+
+async fn patch_config(
+    State(app): State<Arc<AppState>>,
+    call: WxCall,
+) -> Result<Json<RuntimeConfig>> {
+    let p: ConfigPatch = input(&call)?;
+    if p.processing_delay_ms.is_some_and(|d| d > 600_000) {
+        return Err(Error::sandbox(
+            400,
+            ErrCode::DataFormatError,
+            "processing_delay_ms is at most 600000",
+        ));
+    }
+    let mut rt = app.runtime.write().expect("runtime config lock");
+    if let Some(r) = p.rules {
+        rt.rules = r;
+    }
+    if let Some(d) = p.processing_delay_ms {
+        rt.processing_delay_ms = d;
+    }
+    if let Some(b) = p.booleans {
+        rt.booleans = b;
+    }
+    Ok(Json(rt.clone()))
+}

@@ -1,0 +1,112 @@
+//! Fresh identifiers and credentials, all from the operating system's CSPRNG (through
+//! `rand`'s `ThreadRng`, a ChaCha12 generator seeded and periodically reseeded from the OS),
+//! and the hashing and constant-time comparison of secrets.
+
+use rand::{Rng, RngCore};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `n` random characters of `[A-Za-z0-9]` (5.95 bits each).
+pub fn alnum(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
+        .collect()
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn hex_bytes(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A new appid: `wx` + 16 lowercase hex (64 random bits; uniqueness is enforced by storage).
+pub fn appid() -> String {
+    format!("wx{}", hex_bytes(8))
+}
+
+/// A new original id: `gh_` + 12 lowercase hex.
+pub fn user_name() -> String {
+    format!("gh_{}", hex_bytes(6))
+}
+
+/// A new access token: 86 alphanumerics (≈ 512 bits).
+pub fn access_token() -> String {
+    alnum(86)
+}
+
+/// A new refresh token, WeChat-style prefixed (≈ 256 bits after the prefix).
+pub fn refresh_token() -> String {
+    format!("refreshtoken@@@{}", alnum(43))
+}
+
+/// A new component_verify_ticket (≈ 256 bits after the prefix).
+pub fn verify_ticket() -> String {
+    format!("ticket@@@{}", alnum(43))
+}
+
+/// A new pre_auth_code (≈ 256 bits after the prefix).
+pub fn pre_auth_code() -> String {
+    format!("preauthcode@@@{}", alnum(43))
+}
+
+/// A new auth_code / authorization_code (≈ 256 bits after the prefix).
+pub fn auth_code() -> String {
+    format!("queryauthcode@@@{}", alnum(43))
+}
+
+/// A new fastregister ticket: 32 lowercase hex (128 bits), the documented shape.
+pub fn fastregister_ticket() -> String {
+    hex_bytes(16)
+}
+
+/// A new EncodingAESKey: 43 alphanumerics.
+pub fn encoding_aes_key() -> String {
+    alnum(43)
+}
+
+/// A new AppSecret: 32 lowercase hex, as WeChat's.
+pub fn appsecret() -> String {
+    hex_bytes(16)
+}
+
+/// The storage key of a token or code: SHA-256, hex. Storage never holds a usable credential,
+/// and lookups by hash do not leak the credential through timing.
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_identifiers_have_the_documented_shapes() {
+        let a = appid();
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with("wx") && a[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        let g = user_name();
+        assert_eq!(g.len(), 15);
+        assert!(g.starts_with("gh_"));
+        let t = fastregister_ticket();
+        assert_eq!(t.len(), 32);
+        assert!(t.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+        assert_eq!(encoding_aes_key().len(), 43);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_identical() {
+        assert!(ct_eq("abc", "abc"));
+        assert!(!ct_eq("abc", "abd"));
+        assert!(!ct_eq("abc", "abcd"));
+        assert!(!ct_eq("", "a"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Every operation of the platform as one synchronous function over a transaction
+//! (`&mut dyn Tx`). Handlers call them through [`crate::store::Store::write`] or `read`, so an
+//! operation's checks and its writes always see the same state, whichever backend runs it.
+//!
+//! - [`wechat`]: the WeChat-compatible endpoints.
+//! - [`sandbox`]: the sandbox control API and seeding.
+
+pub mod sandbox;
+pub mod wechat;
+
+use fastreg_wire::ErrCode;
+
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules;
+use crate::secrets;
+use crate::store::Tx;
+
+/// Issues a fresh access token for (kind, component, authorizer); earlier ones are superseded
+/// and keep working for the grace period. Returns the token's value.
+pub fn issue_token(
+    tx: &mut dyn Tx,
+    kind: TokenKind,
+    component_appid: &str,
+    authorizer_appid: &str,
+    now: UnixTime,
+    lifetime: i64,
+) -> Result<String> {
+    tx.supersede_tokens(kind, component_appid, authorizer_appid, now)?;
+    let token = secrets::access_token();
+    tx.insert_token(&TokenRecord {
+        hash: secrets::hash(&token),
+        kind,
+        component_appid: component_appid.into(),
+        authorizer_appid: authorizer_appid.into(),
+        issued_at: now,
+        expires_at: now + lifetime,
+        superseded_at: None,
+    })?;
+    Ok(token)
+}
+
+/// Issues a single-use code; returns its value.
+pub fn issue_code(
+    tx: &mut dyn Tx,
+    kind: CodeKind,
+    component_appid: &str,
+    authorizer_appid: &str,
+    now: UnixTime,
+    lifetime: i64,
+) -> Result<String> {
+    let code = match kind {
+        CodeKind::PreAuth => secrets::pre_auth_code(),
+        CodeKind::Authorization => secrets::auth_code(),
+    };
+    tx.insert_code(&CodeRecord {
+        hash: secrets::hash(&code),
+        kind,
+        component_appid: component_appid.into(),
+        authorizer_appid: authorizer_appid.into(),
+        issued_at: now,
+        expires_at: now + lifetime,
+        used_at: None,
+    })?;
+    Ok(code)
+}
+
+/// Reserves a fresh appid of `kind` (`component`, `oa`, `mp`), drawing again on the rare
+/// collision.
+pub fn fresh_appid(tx: &mut dyn Tx, kind: &str) -> Result<String> {
+    for _ in 0..16 {
+        let appid = secrets::appid();
+        if tx.reserve_appid(&appid, kind)? {
+            return Ok(appid);
+        }
+    }
+    Err(Error::Internal(anyhow::anyhow!(
+        "could not draw an unused appid in 16 tries"
+    )))
+}
+
+/// Looks a token up and applies rule 1 (41001 / 40001 / 42001).
+///
+/// # Errors
+/// The errcode of the first failing check.
+pub fn authenticate(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    now: UnixTime,
+    grace: i64,
+) -> Result<TokenRecord> {
+    let record = match token {
+        Some(t) if !t.is_empty() => tx.token(&secrets::hash(t))?,
+        _ => None,
+    };
+    let present = token.is_some_and(|t| !t.is_empty());
+    rules::check_token(present, record.as_ref(), now, grace)
+        .cloned()
+        .map_err(Error::wx)
+}
+
+/// Authenticates a component token: rule 1, then anything but a component token is 48001.
+///
+/// # Errors
+/// The errcode of the first failing check.
+pub fn authenticate_component(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    now: UnixTime,
+    grace: i64,
+) -> Result<TokenRecord> {
+    let record = authenticate(tx, token, now, grace)?;
+    if record.kind != TokenKind::Component {
+        return Err(Error::wx(ErrCode::ApiUnauthorized));
+    }
+    Ok(record)
+}
+
+/// The body's component_appid must be the token's component: missing 41002, another 40013.
+///
+/// # Errors
+/// 41002 or 40013.
+pub fn same_component(record: &TokenRecord, component_appid: &str) -> Result<()> {
+    if component_appid.is_empty() {
+        return Err(Error::wx(ErrCode::AppIdMissing));
+    }
+    if component_appid != record.component_appid {
+        return Err(Error::wx_detail(
+            ErrCode::InvalidAppId,
+            "component_appid is not the token's component",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,586 @@
+//! The WeChat-compatible operations. Each takes the token from the query (if the endpoint has
+//! one) and the body as already parsed — `Err(44002 | 47001)` when it did not parse — so that
+//! the checks run in WeChat's order inside one transaction: token first, then body, then the
+//! endpoint's own rules.
+
+use fastreg_wire::component::*;
+use fastreg_wire::account::*;
+use fastreg_wire::ErrCode;
+
+use super::{
+    authenticate, authenticate_component, fresh_appid, issue_code, issue_token, same_component,
+};
+use crate::clock::shanghai_month;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::{self, Decision, FastRegisterContext, Policy, TicketBody};
+use crate::secrets;
+use crate::settings::Lifetimes;
+use crate::store::Tx;
+
+/// A parsed body, or the errcode its parsing earned.
+pub type Body<T> = std::result::Result<T, ErrCode>;
+
+fn body<T>(b: Body<T>) -> Result<T> {
+    b.map_err(Error::wx)
+}
+
+/// `api_component_token`.
+///
+/// # Errors
+/// 41002 / 61011 unknown component, 61004 IP not whitelisted, 41004 / 40125 secret,
+/// 61006 / 61005 verify ticket.
+pub fn component_token(
+    tx: &mut dyn Tx,
+    req: Body<ComponentTokenRequest>,
+    client_ip: Option<std::net::IpAddr>,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+) -> Result<ComponentTokenResponse> {
+    let req = body(req)?;
+    if req.component_appid.is_empty() {
+        return Err(Error::wx(ErrCode::AppIdMissing));
+    }
+    let component = tx
+        .component(&req.component_appid)?
+        .ok_or(ErrCode::InvalidComponent)?;
+    if !component.ip_whitelist.is_empty() {
+        let allowed = client_ip.is_some_and(|ip| {
+            component
+                .ip_whitelist
+                .iter()
+                .any(|w| w.trim().parse::<std::net::IpAddr>().is_ok_and(|w| w == ip))
+        });
+        if !allowed {
+            return Err(Error::wx_detail(
+                ErrCode::ClientIpNotRegistered,
+                format!("caller {client_ip:?} is not whitelisted"),
+            ));
+        }
+    }
+    if req.component_appsecret.is_empty() {
+        return Err(Error::wx(ErrCode::AppSecretMissing));
+    }
+    if !secrets::ct_eq(&req.component_appsecret, &component.appsecret) {
+        return Err(Error::wx(ErrCode::InvalidAppSecret));
+    }
+    let ticket = tx
+        .verify_ticket(&req.component_verify_ticket)?
+        .filter(|t| t.component_appid == component.appid)
+        .ok_or(ErrCode::ComponentTicketInvalid)?;
+    if now >= ticket.expires_at {
+        return Err(Error::wx(ErrCode::ComponentTicketExpired));
+    }
+    let token = issue_token(
+        tx,
+        TokenKind::Component,
+        &component.appid,
+        "",
+        now,
+        lifetimes.component_access_token,
+    )?;
+    Ok(ComponentTokenResponse {
+        component_access_token: token,
+        expires_in: lifetimes.component_access_token,
+    })
+}
+
+/// `api_start_push_ticket`: checks the secret, records a fresh verify ticket.
+///
+/// # Errors
+/// 41002 / 61011 component, 41004 / 40125 secret.
+pub fn start_push_ticket(
+    tx: &mut dyn Tx,
+    req: Body<StartPushTicketRequest>,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+) -> Result<VerifyTicket> {
+    let req = body(req)?;
+    if req.component_appid.is_empty() {
+        return Err(Error::wx(ErrCode::AppIdMissing));
+    }
+    let component = tx
+        .component(&req.component_appid)?
+        .ok_or(ErrCode::InvalidComponent)?;
+    if req.component_secret.is_empty() {
+        return Err(Error::wx(ErrCode::AppSecretMissing));
+    }
+    if !secrets::ct_eq(&req.component_secret, &component.appsecret) {
+        return Err(Error::wx(ErrCode::InvalidAppSecret));
+    }
+    super::sandbox::issue_verify_ticket(tx, &component.appid, now, lifetimes)
+}
+
+/// `api_create_preauthcode`.
+///
+/// # Errors
+/// Token and component_appid checks.
+pub fn create_pre_auth_code(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    req: Body<PreAuthCodeRequest>,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+    policy: &Policy,
+) -> Result<PreAuthCodeResponse> {
+    let grace = policy.superseded_grace_secs;
+    let record = authenticate_component(tx, token, now, grace)?;
+    let req = body(req)?;
+    same_component(&record, &req.component_appid)?;
+    let code = issue_code(
+        tx,
+        CodeKind::PreAuth,
+        &record.component_appid,
+        "",
+        now,
+        lifetimes.pre_auth_code,
+    )?;
+    Ok(PreAuthCodeResponse {
+        pre_auth_code: code,
+        expires_in: lifetimes.pre_auth_code,
+    })
+}
+
+/// `api_query_auth`: spends an auth_code / authorization_code and issues the authorizer's
+/// tokens.
+///
+/// # Errors
+/// Token checks; 61009 unknown, used or another component's code; 61010 expired; 61003 the
+/// authorisation was revoked since.
+pub fn query_auth(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    req: Body<QueryAuthRequest>,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+    policy: &Policy,
+) -> Result<QueryAuthResponse> {
+    let grace = policy.superseded_grace_secs;
+    let record = authenticate_component(tx, token, now, grace)?;
+    let req = body(req)?;
+    same_component(&record, &req.component_appid)?;
+    let hash = secrets::hash(&req.authorization_code);
+    let code = tx
+        .code(&hash)?
+        .filter(|c| {
+            c.kind == CodeKind::Authorization
+                && c.component_appid == record.component_appid
+                && c.used_at.is_none()
+        })
+        .ok_or(ErrCode::CodeInvalid)?;
+    if now >= code.expires_at {
+        return Err(Error::wx(ErrCode::CodeExpired));
+    }
+    let auth = tx
+        .authorization(&code.component_appid, &code.authorizer_appid)?
+        .filter(|a| !a.revoked)
+        .ok_or(ErrCode::ComponentNotAuthorized)?;
+    tx.spend_code(&hash, now)?;
+    let access = issue_token(
+        tx,
+        TokenKind::Authorizer(auth.authorizer_kind),
+        &auth.component_appid,
+        &auth.authorizer_appid,
+        now,
+        lifetimes.authorizer_access_token,
+    )?;
+    Ok(QueryAuthResponse {
+        authorization_info: AuthorizationInfo {
+            authorizer_appid: auth.authorizer_appid,
+            authorizer_access_token: access,
+            expires_in: lifetimes.authorizer_access_token,
+            authorizer_refresh_token: auth.refresh_token,
+            func_info: FuncInfo::list(&auth.permission_sets),
+        },
+    })
+}
+
+/// `api_authorizer_token`: a fresh authorizer_access_token from the refresh token.
+///
+/// # Errors
+/// Token checks; 41002 no authorizer_appid; 61003 not (or no longer) authorised; 61023 wrong
+/// or replaced refresh token.
+pub fn authorizer_token(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    req: Body<AuthorizerTokenRequest>,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+    policy: &Policy,
+) -> Result<AuthorizerTokenResponse> {
+    let grace = policy.superseded_grace_secs;
+    let record = authenticate_component(tx, token, now, grace)?;
+    let req = body(req)?;
+    same_component(&record, &req.component_appid)?;
+    if req.authorizer_appid.is_empty() {
+        return Err(Error::wx(ErrCode::AppIdMissing));
+    }
+    let auth = tx
+        .authorization(&record.component_appid, &req.authorizer_appid)?
+        .filter(|a| !a.revoked)
+        .ok_or(ErrCode::ComponentNotAuthorized)?;
+    if req.authorizer_refresh_token.is_empty()
+        || !secrets::ct_eq(&req.authorizer_refresh_token, &auth.refresh_token)
+    {
+        return Err(Error::wx(ErrCode::RefreshTokenInvalid));
+    }
+    let access = issue_token(
+        tx,
+        TokenKind::Authorizer(auth.authorizer_kind),
+        &auth.component_appid,
+        &auth.authorizer_appid,
+        now,
+        lifetimes.authorizer_access_token,
+    )?;
+    Ok(AuthorizerTokenResponse {
+        authorizer_access_token: access,
+        expires_in: lifetimes.authorizer_access_token,
+        authorizer_refresh_token: auth.refresh_token,
+    })
+}
+
+/// `api_get_authorizer_info`.
+///
+/// # Errors
+/// Token checks; 41002; 61003 not authorised.
+pub fn authorizer_info(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    req: Body<AuthorizerInfoRequest>,
+    now: UnixTime,
+    policy: &Policy,
+) -> Result<AuthorizerInfoResponse> {
+    let grace = policy.superseded_grace_secs;
+    let record = authenticate_component(tx, token, now, grace)?;
+    let req = body(req)?;
+    same_component(&record, &req.component_appid)?;
+    if req.authorizer_appid.is_empty() {
+        return Err(Error::wx(ErrCode::AppIdMissing));
+    }
+    let auth = tx
+        .authorization(&record.component_appid, &req.authorizer_appid)?
+        .filter(|a| !a.revoked)
+        .ok_or(ErrCode::ComponentNotAuthorized)?;
+    let info = match auth.authorizer_kind {
+        AuthorizerKind::OfficialAccount => {
+            let oa = tx
+                .official_account(&auth.authorizer_appid)?
+                .ok_or(ErrCode::InvalidAppId)?;
+            let entity = tx.entity(oa.entity_id)?;
+            AuthorizerInfo {
+                nick_name: oa.nickname,
+                service_type_info: IdInfo { id: 2 },
+                verify_type_info: IdInfo {
+                    id: if oa.verified { 0 } else { -1 },
+                },
+                user_name: oa.user_name,
+                principal_name: entity.map(|e| e.name).unwrap_or_default(),
+                account_status: 1,
+                ..AuthorizerInfo::default()
+            }
+        }
+        AuthorizerKind::MiniProgram => {
+            let mp = tx
+                .mini_program(&auth.authorizer_appid)?
+                .ok_or(ErrCode::InvalidAppId)?;
+            let entity = tx.entity(mp.entity_id)?;
+            AuthorizerInfo {
+                nick_name: mp.nickname,
+                service_type_info: IdInfo { id: 0 },
+                verify_type_info: IdInfo {
+                    id: if mp.verified { 0 } else { -1 },
+                },
+                user_name: mp.user_name,
+                principal_name: entity.map(|e| e.name).unwrap_or_default(),
+                account_status: 1,
+                mini_program_info: Some(MiniProgramInfo::default()),
+                ..AuthorizerInfo::default()
+            }
+        }
+    };
+    Ok(AuthorizerInfoResponse {
+        authorizer_info: info,
+        authorization_info: AuthorizerAuthorization {
+            authorizer_appid: auth.authorizer_appid,
+            authorizer_refresh_token: auth.refresh_token,
+            func_info: FuncInfo::list(&auth.permission_sets),
+        },
+    })
+}
+
+/// `api_get_authorizer_list`: a page of the component's live authorisations.
+///
+/// # Errors
+/// Token checks; 47001 when `count` is 0 or over 500.
+pub fn authorizer_list(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    req: Body<AuthorizerListRequest>,
+    now: UnixTime,
+    policy: &Policy,
+) -> Result<AuthorizerListResponse> {
+    let grace = policy.superseded_grace_secs;
+    let record = authenticate_component(tx, token, now, grace)?;
+    let req = body(req)?;
+    same_component(&record, &req.component_appid)?;
+    if req.count == 0 || req.count > 500 {
+        return Err(Error::wx_detail(
+            ErrCode::DataFormatError,
+            "count must be between 1 and 500",
+        ));
+    }
+    let total = tx.count_authorizations_of_component(&record.component_appid)?;
+    let list = tx
+        .authorizations_of_component(&record.component_appid, req.offset, req.count)?
+        .into_iter()
+        .map(|a| AuthorizerListItem {
+            authorizer_appid: a.authorizer_appid,
+            refresh_token: a.refresh_token,
+            auth_time: a.auth_time,
+        })
+        .collect();
+    Ok(AuthorizerListResponse {
+        total_count: total,
+        list,
+    })
+}
+
+/// Where one fastregister call got to.
+#[derive(Debug, Clone)]
+pub enum FastRegisterStep {
+    /// Committed success: answer it.
+    Done(Registration),
+    /// An earlier success of this ticket: answer it again.
+    Replay(Registration),
+    /// The ticket is claimed and the registration is in progress (a processing delay is
+    /// configured): complete it with [`fast_register_complete`] after the delay.
+    Claimed(i64),
+}
+
+/// fastregister, first half: every check of the spec's §5 in order, then either the whole
+/// registration (`complete_now`) or only the claim of the ticket (the registration is then
+/// "in progress" until [`fast_register_complete`]).
+///
+/// # Errors
+/// The errcode of the first failing rule.
+pub fn fast_register_begin(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    body: TicketBody,
+    now: UnixTime,
+    policy: &Policy,
+    lifetimes: &Lifetimes,
+    complete_now: bool,
+) -> Result<FastRegisterStep> {
+    let ctx = load_context(tx, token, body, now)?;
+    match rules::check_fast_register(&ctx, now, policy) {
+        Decision::Refuse(code) => Err(Error::wx(code)),
+        Decision::Replay(reg) => Ok(FastRegisterStep::Replay(reg)),
+        Decision::Proceed(ok) => {
+            let id = tx.insert_registration(&Registration {
+                id: 0,
+                ticket: ok.ticket,
+                oa_appid: ok.oa_appid,
+                entity_id: ok.entity_id,
+                component_appid: ok.component_appid,
+                status: RegistrationStatus::InProgress,
+                mp_appid: None,
+                authorization_code: None,
+                is_wx_verify_succ: ok.is_wx_verify_succ,
+                is_link_succ: false,
+                created_at: now,
+                completed_at: None,
+                month: None,
+            })?;
+            if complete_now {
+                fast_register_complete(tx, id, now, policy, lifetimes).map(FastRegisterStep::Done)
+            } else {
+                Ok(FastRegisterStep::Claimed(id))
+            }
+        }
+    }
+}
+
+/// Loads everything [`rules::check_fast_register`] reads. Stops loading where a missing piece
+/// makes the rest irrelevant: the rules then refuse on that piece.
+fn load_context(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    body: TicketBody,
+    now: UnixTime,
+) -> Result<FastRegisterContext> {
+    let mut ctx = FastRegisterContext {
+        token_present: token.is_some_and(|t| !t.is_empty()),
+        body: Some(body),
+        ..FastRegisterContext::default()
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(ctx);
+    };
+    ctx.token = tx.token(&secrets::hash(token))?;
+    let Some(record) = ctx.token.clone() else {
+        return Ok(ctx);
+    };
+    if record.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
+        return Ok(ctx);
+    }
+    let oa_appid = record.authorizer_appid.as_str();
+    tx.lock_official_account(oa_appid)?;
+    ctx.authorization = tx.authorization(&record.component_appid, oa_appid)?;
+    ctx.component = tx.component(&record.component_appid)?;
+    if let Some(TicketBody::Ticket(t)) = &ctx.body {
+        ctx.ticket = tx.fastregister_ticket(t)?;
+        ctx.ticket_registration = tx.live_registration_of_ticket(t)?;
+    }
+    ctx.official_account = tx.official_account(oa_appid)?;
+    if let Some(oa) = &ctx.official_account {
+        tx.lock_entity(oa.entity_id)?;
+        ctx.entity = tx.entity(oa.entity_id)?;
+        ctx.oa_in_progress = tx.oa_has_registration_in_progress(oa_appid)?;
+        ctx.oa_successes_this_month =
+            tx.count_successes_in_month(oa_appid, &shanghai_month(now))?;
+        ctx.entity_mini_programs = tx.count_entity_mini_programs(oa.entity_id)?
+            + tx.count_entity_registrations_in_progress(oa.entity_id)?;
+    }
+    Ok(ctx)
+}
+
+/// fastregister, second half: creates the Mini Program of an in-progress registration, links
+/// it to the OA (unless the OA is at its link cap), authorises it to the component with the
+/// component's MP permission sets, issues the authorization_code and records the success.
+///
+/// # Errors
+/// Storage faults only: the checks were made when the ticket was claimed, and the claim holds
+/// the OA's and (through the in-progress count) the entity's place.
+pub fn fast_register_complete(
+    tx: &mut dyn Tx,
+    id: i64,
+    now: UnixTime,
+    policy: &Policy,
+    lifetimes: &Lifetimes,
+) -> Result<Registration> {
+    let mut reg = tx
+        .registration(id)?
+        .filter(|r| r.status == RegistrationStatus::InProgress)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("registration {id} is not in progress")))?;
+    let oa = tx
+        .official_account(&reg.oa_appid)?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("OA {} vanished", reg.oa_appid)))?;
+    let component = tx
+        .component(&reg.component_appid)?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("component vanished")))?;
+    let linked = tx.count_linked_mini_programs(&oa.appid)?;
+    let is_link_succ = rules::link_succeeds(&oa, linked, policy);
+    let appid = fresh_appid(tx, "mp")?;
+    tx.insert_mini_program(&MiniProgram {
+        appid: appid.clone(),
+        user_name: secrets::user_name(),
+        nickname: format!("小程序{}", &appid[appid.len() - 4..]),
+        entity_id: oa.entity_id,
+        registered_by_oa: oa.appid.clone(),
+        linked_oa: is_link_succ.then(|| oa.appid.clone()),
+        verified: reg.is_wx_verify_succ,
+        created_at: now,
+    })?;
+    tx.put_authorization(&Authorization {
+        component_appid: component.appid.clone(),
+        authorizer_appid: appid.clone(),
+        authorizer_kind: AuthorizerKind::MiniProgram,
+        permission_sets: component.mp_permission_sets.clone(),
+        refresh_token: secrets::refresh_token(),
+        auth_time: now,
+        revoked: false,
+    })?;
+    let code = issue_code(
+        tx,
+        CodeKind::Authorization,
+        &component.appid,
+        &appid,
+        now,
+        lifetimes.auth_code,
+    )?;
+    reg.status = RegistrationStatus::Succeeded;
+    reg.mp_appid = Some(appid);
+    reg.authorization_code = Some(code);
+    reg.is_link_succ = is_link_succ;
+    reg.completed_at = Some(now);
+    reg.month = Some(shanghai_month(now));
+    tx.update_registration(&reg)?;
+    Ok(reg)
+}
+
+/// The fastregister success answer of a registration.
+pub fn fast_register_answer(reg: &Registration) -> FastRegisterResponse {
+    FastRegisterResponse {
+        appid: reg.mp_appid.clone().unwrap_or_default(),
+        authorization_code: reg.authorization_code.clone().unwrap_or_default(),
+        is_wx_verify_succ: reg.is_wx_verify_succ,
+        is_link_succ: reg.is_link_succ,
+    }
+}
+
+/// `wxamplinkget` (OA token): the Mini Programs linked to the OA.
+///
+/// # Errors
+/// Token checks; 48001 for a component or MP token.
+pub fn linked_mini_programs(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    now: UnixTime,
+    policy: &Policy,
+) -> Result<WxampLinkGetResponse> {
+    let record = authenticate(tx, token, now, policy.superseded_grace_secs)?;
+    if record.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
+        return Err(Error::wx(ErrCode::ApiUnauthorized));
+    }
+    let items = tx
+        .linked_mini_programs(&record.authorizer_appid)?
+        .into_iter()
+        .map(|mp| LinkedMiniProgram {
+            appid: mp.appid,
+            username: mp.user_name,
+            nickname: mp.nickname,
+            status: 1,
+            source: "fastregister".into(),
+            copy_verify_status: i64::from(mp.verified),
+            selected: 0,
+            released: 0,
+        })
+        .collect();
+    Ok(WxampLinkGetResponse {
+        wxopens: LinkedMiniPrograms { items },
+    })
+}
+
+/// `getaccountbasicinfo` (MP token).
+///
+/// # Errors
+/// Token checks; 48001 for a component or OA token.
+pub fn account_basic_info(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    now: UnixTime,
+    policy: &Policy,
+) -> Result<AccountBasicInfoResponse> {
+    let record = authenticate(tx, token, now, policy.superseded_grace_secs)?;
+    if record.kind != TokenKind::Authorizer(AuthorizerKind::MiniProgram) {
+        return Err(Error::wx(ErrCode::ApiUnauthorized));
+    }
+    let mp = tx
+        .mini_program(&record.authorizer_appid)?
+        .ok_or(ErrCode::InvalidAppId)?;
+    let entity = tx
+        .entity(mp.entity_id)?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("entity {} vanished", mp.entity_id)))?;
+    Ok(AccountBasicInfoResponse {
+        appid: mp.appid,
+        account_type: 3,
+        principal_type: entity.entity_type.principal_type(),
+        principal_name: entity.name,
+        realname_status: 1,
+        wx_verify_info: WxVerifyInfo {
+            qualification_verify: mp.verified,
+            naming_verify: mp.verified,
+        },
+    })
+}

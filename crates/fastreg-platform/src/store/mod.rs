@@ -1,0 +1,265 @@
+//! Storage: the [`Tx`] trait every backend implements, and [`Store`], the handle the rest of
+//! the platform uses to run work in a transaction.
+//!
+//! The service layer ([`crate::service`]) is written once, as synchronous functions over
+//! `&mut dyn Tx`; a backend only supplies typed row operations and a way to run a closure in a
+//! transaction. That keeps every business rule in one place whatever the backend, and lets the
+//! SQLite backend run all writes on one thread, where it can batch many transactions into one
+//! commit (group commit) without anything above it knowing.
+//!
+//! Contract of [`Store::write`]: the closure runs in a serializable write transaction; if it
+//! returns `Err`, everything it wrote is rolled back; if it returns `Ok`, the result is handed
+//! back only after the transaction is committed at the configured durability. Callers may
+//! therefore answer a success as soon as `write` returns.
+
+pub mod sqlite;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::*;
+use crate::error::{Error, Result};
+
+/// Typed row operations inside one transaction. Every backend implements all of them; the
+/// conformance suite (`tests/store.rs`) runs the same story on each.
+pub trait Tx {
+    // --- meta ---
+    /// A value of the key/value meta table.
+    fn meta(&mut self, key: &str) -> Result<Option<String>>;
+    /// Sets a meta value.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+
+    // --- appids (unique across components, OAs and MPs) ---
+    /// Reserves an appid; `false` if it is taken.
+    fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool>;
+
+    // --- components ---
+    /// Inserts a component whose appid is already reserved.
+    fn insert_component(&mut self, c: &Component) -> Result<()>;
+    /// Replaces a component's fields.
+    fn update_component(&mut self, c: &Component) -> Result<()>;
+    /// A component by appid.
+    fn component(&mut self, appid: &str) -> Result<Option<Component>>;
+    /// All components, oldest first.
+    fn components(&mut self) -> Result<Vec<Component>>;
+
+    // --- component verify tickets ---
+    /// Records a verify ticket.
+    fn insert_verify_ticket(&mut self, t: &VerifyTicket) -> Result<()>;
+    /// A verify ticket by value.
+    fn verify_ticket(&mut self, ticket: &str) -> Result<Option<VerifyTicket>>;
+    /// The newest verify ticket of a component.
+    fn latest_verify_ticket(&mut self, component_appid: &str) -> Result<Option<VerifyTicket>>;
+
+    // --- entities ---
+    /// Inserts an entity; `e.id` is used when positive, else one is assigned. Returns the id.
+    fn insert_entity(&mut self, e: &Entity) -> Result<i64>;
+    /// Replaces an entity's fields.
+    fn update_entity(&mut self, e: &Entity) -> Result<()>;
+    /// An entity by id.
+    fn entity(&mut self, id: i64) -> Result<Option<Entity>>;
+    /// All entities by id.
+    fn entities(&mut self) -> Result<Vec<Entity>>;
+    /// Serialises concurrent registrations of one entity (a row lock where the backend has
+    /// them; SQLite's single writer already serialises).
+    fn lock_entity(&mut self, id: i64) -> Result<()>;
+
+    // --- official accounts ---
+    /// Inserts an OA whose appid is already reserved.
+    fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()>;
+    /// Replaces an OA's fields.
+    fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()>;
+    /// An OA by appid.
+    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>>;
+    /// All OAs, oldest first.
+    fn official_accounts(&mut self) -> Result<Vec<OfficialAccount>>;
+    /// Serialises concurrent registrations of one OA.
+    fn lock_official_account(&mut self, appid: &str) -> Result<()>;
+
+    // --- mini programs ---
+    /// Inserts an MP whose appid is already reserved.
+    fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()>;
+    /// An MP by appid.
+    fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>>;
+    /// MPs owned by an entity.
+    fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32>;
+    /// MPs linked to an OA, oldest first.
+    fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>>;
+    /// How many MPs are linked to an OA.
+    fn count_linked_mini_programs(&mut self, oa_appid: &str) -> Result<u32>;
+
+    // --- authorizations ---
+    /// Inserts or replaces the authorisation of (component, authorizer).
+    fn put_authorization(&mut self, a: &Authorization) -> Result<()>;
+    /// The authorisation of (component, authorizer).
+    fn authorization(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Authorization>>;
+    /// The component other than `except` that holds `set` for `authorizer`, if any.
+    fn set_holder(&mut self, authorizer_appid: &str, set: i64, except: &str)
+        -> Result<Option<String>>;
+    /// A page of a component's live authorisations, by auth_time then appid.
+    fn authorizations_of_component(
+        &mut self,
+        component_appid: &str,
+        offset: u32,
+        count: u32,
+    ) -> Result<Vec<Authorization>>;
+    /// How many live authorisations a component has.
+    fn count_authorizations_of_component(&mut self, component_appid: &str) -> Result<i64>;
+    /// Every authorisation (for the sandbox listing).
+    fn all_authorizations(&mut self) -> Result<Vec<Authorization>>;
+
+    // --- access tokens ---
+    /// Records a token.
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<()>;
+    /// A token by the hash of its value.
+    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Marks every unsuperseded token of (kind, component, authorizer) superseded at `now`.
+    fn supersede_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        authorizer_appid: &str,
+        now: UnixTime,
+    ) -> Result<()>;
+    /// Counts tokens of a kind issued to a component (for tests and metrics).
+    fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64>;
+
+    // --- single-use codes ---
+    /// Records a code.
+    fn insert_code(&mut self, c: &CodeRecord) -> Result<()>;
+    /// A code by the hash of its value.
+    fn code(&mut self, hash: &str) -> Result<Option<CodeRecord>>;
+    /// Marks a code spent.
+    fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()>;
+
+    // --- fastregister tickets ---
+    /// Records a ticket.
+    fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()>;
+    /// A ticket by value.
+    fn fastregister_ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>>;
+
+    // --- registrations ---
+    /// Inserts a registration and returns its id.
+    fn insert_registration(&mut self, r: &Registration) -> Result<i64>;
+    /// Replaces a registration's fields.
+    fn update_registration(&mut self, r: &Registration) -> Result<()>;
+    /// A registration by id.
+    fn registration(&mut self, id: i64) -> Result<Option<Registration>>;
+    /// The in-progress or succeeded registration holding a ticket.
+    fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>>;
+    /// Whether an OA has a registration in progress.
+    fn oa_has_registration_in_progress(&mut self, oa_appid: &str) -> Result<bool>;
+    /// An OA's successes in a `YYYY-MM` month.
+    fn count_successes_in_month(&mut self, oa_appid: &str, month: &str) -> Result<u32>;
+    /// Registrations of an entity in progress.
+    fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32>;
+    /// Registrations, newest first, optionally of one OA.
+    fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>>;
+    /// Marks every in-progress registration abandoned; returns how many.
+    fn abandon_registrations_in_progress(&mut self) -> Result<u64>;
+}
+
+/// A unit of work for a backend: runs in a transaction, returns a type-erased value.
+pub type Job = Box<dyn FnOnce(&mut dyn Tx) -> Result<Box<dyn Any + Send>> + Send>;
+
+/// What a storage backend provides: running jobs in transactions.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Runs `job` in a write transaction; the result arrives after the commit.
+    async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>>;
+    /// Runs `job` in a read-only snapshot.
+    async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>>;
+    /// A short name for logs (`sqlite`).
+    fn name(&self) -> &'static str;
+}
+
+/// The handle to storage that the platform passes around.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend.name())
+            .finish()
+    }
+}
+
+/// How durable an answered success is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Survives `kill -9` of the server (committed to the OS before answering).
+    #[default]
+    Process,
+    /// Also survives power loss (fsynced before answering).
+    Full,
+}
+
+impl Store {
+    /// Opens the store a database URL names: `sqlite://PATH` (created if missing) or
+    /// `sqlite::memory:`.
+    ///
+    /// # Errors
+    /// An unsupported scheme, or a database that cannot be opened or migrated.
+    pub async fn open(url: &str, durability: Durability) -> Result<Store> {
+        let backend: Arc<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default().to_string();
+            let b = tokio::task::spawn_blocking(move || sqlite::SqliteBackend::open(&path, durability))
+                .await
+                .map_err(|e| Error::Internal(e.into()))??;
+            Arc::new(b)
+        } else {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "unsupported database URL {url:?}: expected sqlite://PATH"
+            )));
+        };
+        Ok(Store { backend })
+    }
+
+    /// Runs `f` in a write transaction; see the module docs for the contract.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a storage fault.
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
+    {
+        let out = self
+            .backend
+            .write(Box::new(move |tx| f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)))
+            .await?;
+        Ok(*out.downcast::<R>().expect("a job returns the type it was built with"))
+    }
+
+    /// Runs `f` in a read-only snapshot.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a storage fault.
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
+    {
+        let out = self
+            .backend
+            .read(Box::new(move |tx| f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)))
+            .await?;
+        Ok(*out.downcast::<R>().expect("a job returns the type it was built with"))
+    }
+
+    /// The backend's name.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+}

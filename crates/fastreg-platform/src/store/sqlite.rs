@@ -1,0 +1,1029 @@
+//! The SQLite backend: one file in WAL mode, one writer thread, a pool of readers.
+//!
+//! Why one writer thread: SQLite allows one writer at a time anyway, and owning the write
+//! connection on a dedicated thread lets it take every job queued while the previous commit
+//! ran and execute them in one transaction, each inside its own SAVEPOINT (a job that fails
+//! rolls back alone), then commit once and only then answer every job. Under load that is many
+//! registrations per commit (group commit); idle, it is one job per commit with no waiting.
+//!
+//! Durability: `process` runs `synchronous=NORMAL` (in WAL mode a commit is written to the OS
+//! before it returns, so it survives `kill -9`); `full` runs `synchronous=FULL` (fsync per
+//! commit, which group commit amortises).
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use tokio::sync::oneshot;
+
+use super::{Backend, Durability, Job, Tx};
+use crate::domain::*;
+use crate::error::{Error, Result};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 512;
+
+type Reply = oneshot::Sender<Result<Box<dyn Any + Send>>>;
+
+struct Request {
+    job: Job,
+    reply: Reply,
+}
+
+/// The SQLite backend.
+pub struct SqliteBackend {
+    writer: mpsc::Sender<Request>,
+    /// `None` for an in-memory database, whose only connection is the writer's.
+    readers: Option<Arc<ReaderPool>>,
+}
+
+struct ReaderPool {
+    path: String,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) and migrates the database at `path` (`:memory:` for a
+    /// private in-memory database), and starts the writer thread.
+    ///
+    /// # Errors
+    /// The file cannot be opened, is not a fastreg database, or a migration fails.
+    pub fn open(path: &str, durability: Durability) -> Result<SqliteBackend> {
+        let memory = path.is_empty() || path == ":memory:" || path == "memory:";
+        let conn = if memory {
+            Connection::open_in_memory()?
+        } else {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating directory {}", dir.display()))?;
+                }
+            }
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .with_context(|| format!("opening SQLite database {path}"))?
+        };
+        let sync = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = {sync};
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA temp_store = MEMORY;"
+        ))
+        .context("configuring SQLite")?;
+        migrate(&conn).with_context(|| format!("migrating {path}"))?;
+
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("fastreg-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .context("starting the SQLite writer thread")?;
+        let readers = (!memory).then(|| {
+            Arc::new(ReaderPool {
+                path: path.to_string(),
+                idle: Mutex::new(Vec::new()),
+            })
+        });
+        Ok(SqliteBackend {
+            writer: tx,
+            readers,
+        })
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(Error::Internal(anyhow!(
+            "database schema version {version} is newer than this fastreg ({known}); upgrade fastreg"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let n = i + 1;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {n};\nCOMMIT;"))
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                Error::Internal(anyhow!("migration {n} failed: {e}"))
+            })?;
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, batch);
+    }
+}
+
+fn run_job(conn: &Connection, job: Job) -> Result<Box<dyn Any + Send>> {
+    let mut tx = SqliteTx { conn };
+    match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(anyhow!("storage job panicked: {what}")))
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Request>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        for r in batch {
+            let _ = r.reply.send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
+        }
+        return;
+    }
+    let single = batch.len() == 1;
+    let mut done: Vec<(Reply, Result<Box<dyn Any + Send>>)> = Vec::with_capacity(batch.len());
+    for req in batch {
+        // A lone job needs no savepoint: its failure rolls back the whole transaction.
+        if !single {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                done.push((req.reply, Err(e.into())));
+                continue;
+            }
+        }
+        let out = run_job(conn, req.job);
+        if !single {
+            let end = if out.is_ok() {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            if let Err(e) = end {
+                done.push((req.reply, Err(e.into())));
+                continue;
+            }
+        }
+        done.push((req.reply, out));
+    }
+    let commit = if single && done.iter().any(|(_, r)| r.is_err()) {
+        conn.execute_batch("ROLLBACK")
+    } else {
+        conn.execute_batch("COMMIT")
+    };
+    match commit {
+        Ok(()) => {
+            for (reply, out) in done {
+                let _ = reply.send(out);
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            for (reply, _) in done {
+                let _ = reply.send(Err(Error::Internal(anyhow!("COMMIT failed: {e}"))));
+            }
+        }
+    }
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection> {
+        if let Some(c) = self.idle.lock().expect("reader pool lock").pop() {
+            return Ok(c);
+        }
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
+        Ok(c)
+    }
+
+    fn give_back(&self, c: Connection) {
+        let mut idle = self.idle.lock().expect("reader pool lock");
+        if idle.len() < 16 {
+            idle.push(c);
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Request { job, reply })
+            .map_err(|_| Error::Internal(anyhow!("the SQLite writer thread has stopped")))?;
+        rx.await
+            .map_err(|_| Error::Internal(anyhow!("the SQLite writer dropped a job")))?
+    }
+
+    async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
+        let Some(pool) = self.readers.clone() else {
+            return self.write(job).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            conn.execute_batch("BEGIN")?;
+            let out = run_job(&conn, job);
+            let _ = conn.execute_batch("COMMIT");
+            pool.give_back(conn);
+            out
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow!("reader task failed: {e}")))?
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// [`Tx`] over a connection inside a transaction.
+struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+fn sets_to_json(sets: &[i64]) -> String {
+    serde_json::to_string(sets).unwrap_or_else(|_| "[]".into())
+}
+
+fn json_vec<T: serde::de::DeserializeOwned>(s: String) -> rusqlite::Result<Vec<T>> {
+    serde_json::from_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn bad_value(what: &str, v: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {v:?}").into(),
+    )
+}
+
+const COMPONENT_COLS: &str = "appid, appsecret, token, encoding_aes_key, event_url, auth_domain, \
+    published, permission_sets, mp_permission_sets, ip_whitelist, created_at";
+
+fn component_row(r: &Row) -> rusqlite::Result<Component> {
+    Ok(Component {
+        appid: r.get(0)?,
+        appsecret: r.get(1)?,
+        token: r.get(2)?,
+        encoding_aes_key: r.get(3)?,
+        event_url: r.get(4)?,
+        auth_domain: r.get(5)?,
+        published: r.get(6)?,
+        permission_sets: json_vec(r.get(7)?)?,
+        mp_permission_sets: json_vec(r.get(8)?)?,
+        ip_whitelist: json_vec(r.get(9)?)?,
+        created_at: r.get(10)?,
+    })
+}
+
+const ENTITY_COLS: &str = "id, name, type, overseas, blacklisted, mini_program_cap";
+
+fn entity_row(r: &Row) -> rusqlite::Result<Entity> {
+    let t: String = r.get(2)?;
+    Ok(Entity {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        entity_type: EntityType::parse(&t).ok_or_else(|| bad_value("entity type", &t))?,
+        overseas: r.get(3)?,
+        blacklisted: r.get(4)?,
+        mini_program_cap: r.get(5)?,
+    })
+}
+
+const OA_COLS: &str =
+    "appid, user_name, nickname, entity_id, verified, pending_registration, link_cap, created_at";
+
+fn oa_row(r: &Row) -> rusqlite::Result<OfficialAccount> {
+    Ok(OfficialAccount {
+        appid: r.get(0)?,
+        user_name: r.get(1)?,
+        nickname: r.get(2)?,
+        entity_id: r.get(3)?,
+        verified: r.get(4)?,
+        pending_registration: r.get(5)?,
+        link_cap: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+const MP_COLS: &str =
+    "appid, user_name, nickname, entity_id, registered_by_oa, linked_oa, verified, created_at";
+
+fn mp_row(r: &Row) -> rusqlite::Result<MiniProgram> {
+    Ok(MiniProgram {
+        appid: r.get(0)?,
+        user_name: r.get(1)?,
+        nickname: r.get(2)?,
+        entity_id: r.get(3)?,
+        registered_by_oa: r.get(4)?,
+        linked_oa: r.get(5)?,
+        verified: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+const AUTH_COLS: &str = "component_appid, authorizer_appid, authorizer_kind, permission_sets, \
+    refresh_token, auth_time, revoked";
+
+fn auth_row(r: &Row) -> rusqlite::Result<Authorization> {
+    let kind: String = r.get(2)?;
+    Ok(Authorization {
+        component_appid: r.get(0)?,
+        authorizer_appid: r.get(1)?,
+        authorizer_kind: AuthorizerKind::parse(&kind)
+            .ok_or_else(|| bad_value("authorizer kind", &kind))?,
+        permission_sets: json_vec(r.get(3)?)?,
+        refresh_token: r.get(4)?,
+        auth_time: r.get(5)?,
+        revoked: r.get(6)?,
+    })
+}
+
+const REG_COLS: &str = "id, ticket, oa_appid, entity_id, component_appid, status, mp_appid, \
+    authorization_code, is_wx_verify_succ, is_link_succ, created_at, completed_at, month";
+
+fn reg_row(r: &Row) -> rusqlite::Result<Registration> {
+    let status: String = r.get(5)?;
+    Ok(Registration {
+        id: r.get(0)?,
+        ticket: r.get(1)?,
+        oa_appid: r.get(2)?,
+        entity_id: r.get(3)?,
+        component_appid: r.get(4)?,
+        status: RegistrationStatus::parse(&status)
+            .ok_or_else(|| bad_value("registration status", &status))?,
+        mp_appid: r.get(6)?,
+        authorization_code: r.get(7)?,
+        is_wx_verify_succ: r.get(8)?,
+        is_link_succ: r.get(9)?,
+        created_at: r.get(10)?,
+        completed_at: r.get(11)?,
+        month: r.get(12)?,
+    })
+}
+
+impl SqliteTx<'_> {
+    fn one<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.conn.prepare_cached(sql)?.query_row(p, f).optional()?)
+    }
+
+    fn all<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(p, f)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+    }
+
+    fn count(&self, sql: &str, p: impl rusqlite::Params) -> Result<i64> {
+        Ok(self.conn.prepare_cached(sql)?.query_row(p, |r| r.get(0))?)
+    }
+
+    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.conn.prepare_cached(sql)?.execute(p)?)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn meta(&mut self, key: &str) -> Result<Option<String>> {
+        self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
+        Ok(self.exec(
+            "INSERT INTO appids (appid, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [appid, kind],
+        )? == 1)
+    }
+
+    fn insert_component(&mut self, c: &Component) -> Result<()> {
+        self.exec(
+            &format!("INSERT INTO components ({COMPONENT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+            params![
+                c.appid,
+                c.appsecret,
+                c.token,
+                c.encoding_aes_key,
+                c.event_url,
+                c.auth_domain,
+                c.published,
+                sets_to_json(&c.permission_sets),
+                sets_to_json(&c.mp_permission_sets),
+                serde_json::to_string(&c.ip_whitelist)?,
+                c.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_component(&mut self, c: &Component) -> Result<()> {
+        self.exec(
+            "UPDATE components SET appsecret=?2, token=?3, encoding_aes_key=?4, event_url=?5,
+                auth_domain=?6, published=?7, permission_sets=?8, mp_permission_sets=?9,
+                ip_whitelist=?10 WHERE appid=?1",
+            params![
+                c.appid,
+                c.appsecret,
+                c.token,
+                c.encoding_aes_key,
+                c.event_url,
+                c.auth_domain,
+                c.published,
+                sets_to_json(&c.permission_sets),
+                sets_to_json(&c.mp_permission_sets),
+                serde_json::to_string(&c.ip_whitelist)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn component(&mut self, appid: &str) -> Result<Option<Component>> {
+        self.one(
+            &format!("SELECT {COMPONENT_COLS} FROM components WHERE appid = ?1"),
+            [appid],
+            component_row,
+        )
+    }
+
+    fn components(&mut self) -> Result<Vec<Component>> {
+        self.all(
+            &format!("SELECT {COMPONENT_COLS} FROM components ORDER BY created_at, appid"),
+            [],
+            component_row,
+        )
+    }
+
+    fn insert_verify_ticket(&mut self, t: &VerifyTicket) -> Result<()> {
+        self.exec(
+            "INSERT INTO verify_tickets (ticket, component_appid, create_time, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![t.ticket, t.component_appid, t.create_time, t.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn verify_ticket(&mut self, ticket: &str) -> Result<Option<VerifyTicket>> {
+        self.one(
+            "SELECT component_appid, ticket, create_time, expires_at FROM verify_tickets
+             WHERE ticket = ?1",
+            [ticket],
+            |r| {
+                Ok(VerifyTicket {
+                    component_appid: r.get(0)?,
+                    ticket: r.get(1)?,
+                    create_time: r.get(2)?,
+                    expires_at: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn latest_verify_ticket(&mut self, component_appid: &str) -> Result<Option<VerifyTicket>> {
+        self.one(
+            "SELECT component_appid, ticket, create_time, expires_at FROM verify_tickets
+             WHERE component_appid = ?1 ORDER BY create_time DESC, rowid DESC LIMIT 1",
+            [component_appid],
+            |r| {
+                Ok(VerifyTicket {
+                    component_appid: r.get(0)?,
+                    ticket: r.get(1)?,
+                    create_time: r.get(2)?,
+                    expires_at: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn insert_entity(&mut self, e: &Entity) -> Result<i64> {
+        let id = (e.id > 0).then_some(e.id);
+        self.exec(
+            "INSERT INTO entities (id, name, type, overseas, blacklisted, mini_program_cap)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                e.name,
+                e.entity_type.as_str(),
+                e.overseas,
+                e.blacklisted,
+                e.mini_program_cap
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_entity(&mut self, e: &Entity) -> Result<()> {
+        self.exec(
+            "UPDATE entities SET name=?2, type=?3, overseas=?4, blacklisted=?5,
+                mini_program_cap=?6 WHERE id=?1",
+            params![
+                e.id,
+                e.name,
+                e.entity_type.as_str(),
+                e.overseas,
+                e.blacklisted,
+                e.mini_program_cap
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
+        self.one(
+            &format!("SELECT {ENTITY_COLS} FROM entities WHERE id = ?1"),
+            [id],
+            entity_row,
+        )
+    }
+
+    fn entities(&mut self) -> Result<Vec<Entity>> {
+        self.all(
+            &format!("SELECT {ENTITY_COLS} FROM entities ORDER BY id"),
+            [],
+            entity_row,
+        )
+    }
+
+    fn lock_entity(&mut self, _id: i64) -> Result<()> {
+        // The single writer connection already serialises every write transaction.
+        Ok(())
+    }
+
+    fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.exec(
+            &format!("INSERT INTO official_accounts ({OA_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
+            params![
+                oa.appid,
+                oa.user_name,
+                oa.nickname,
+                oa.entity_id,
+                oa.verified,
+                oa.pending_registration,
+                oa.link_cap,
+                oa.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.exec(
+            "UPDATE official_accounts SET nickname=?2, entity_id=?3, verified=?4,
+                pending_registration=?5, link_cap=?6 WHERE appid=?1",
+            params![
+                oa.appid,
+                oa.nickname,
+                oa.entity_id,
+                oa.verified,
+                oa.pending_registration,
+                oa.link_cap
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
+        self.one(
+            &format!("SELECT {OA_COLS} FROM official_accounts WHERE appid = ?1"),
+            [appid],
+            oa_row,
+        )
+    }
+
+    fn official_accounts(&mut self) -> Result<Vec<OfficialAccount>> {
+        self.all(
+            &format!("SELECT {OA_COLS} FROM official_accounts ORDER BY created_at, appid"),
+            [],
+            oa_row,
+        )
+    }
+
+    fn lock_official_account(&mut self, _appid: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
+        self.exec(
+            &format!("INSERT INTO mini_programs ({MP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
+            params![
+                mp.appid,
+                mp.user_name,
+                mp.nickname,
+                mp.entity_id,
+                mp.registered_by_oa,
+                mp.linked_oa,
+                mp.verified,
+                mp.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>> {
+        self.one(
+            &format!("SELECT {MP_COLS} FROM mini_programs WHERE appid = ?1"),
+            [appid],
+            mp_row,
+        )
+    }
+
+    fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM mini_programs WHERE entity_id = ?1",
+            [entity_id],
+        )? as u32)
+    }
+
+    fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>> {
+        self.all(
+            &format!(
+                "SELECT {MP_COLS} FROM mini_programs WHERE linked_oa = ?1 ORDER BY created_at, appid"
+            ),
+            [oa_appid],
+            mp_row,
+        )
+    }
+
+    fn count_linked_mini_programs(&mut self, oa_appid: &str) -> Result<u32> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM mini_programs WHERE linked_oa = ?1",
+            [oa_appid],
+        )? as u32)
+    }
+
+    fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
+        self.exec(
+            &format!(
+                "INSERT INTO authorizations ({AUTH_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)
+                 ON CONFLICT (component_appid, authorizer_appid) DO UPDATE SET
+                    authorizer_kind = excluded.authorizer_kind,
+                    permission_sets = excluded.permission_sets,
+                    refresh_token = excluded.refresh_token,
+                    auth_time = excluded.auth_time,
+                    revoked = excluded.revoked"
+            ),
+            params![
+                a.component_appid,
+                a.authorizer_appid,
+                a.authorizer_kind.as_str(),
+                sets_to_json(&a.permission_sets),
+                a.refresh_token,
+                a.auth_time,
+                a.revoked
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn authorization(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Authorization>> {
+        self.one(
+            &format!(
+                "SELECT {AUTH_COLS} FROM authorizations
+                 WHERE component_appid = ?1 AND authorizer_appid = ?2"
+            ),
+            [component_appid, authorizer_appid],
+            auth_row,
+        )
+    }
+
+    fn set_holder(
+        &mut self,
+        authorizer_appid: &str,
+        set: i64,
+        except: &str,
+    ) -> Result<Option<String>> {
+        let all = self.all(
+            &format!(
+                "SELECT {AUTH_COLS} FROM authorizations
+                 WHERE authorizer_appid = ?1 AND component_appid <> ?2 AND revoked = 0"
+            ),
+            [authorizer_appid, except],
+            auth_row,
+        )?;
+        Ok(all
+            .into_iter()
+            .find(|a| a.grants(set))
+            .map(|a| a.component_appid))
+    }
+
+    fn authorizations_of_component(
+        &mut self,
+        component_appid: &str,
+        offset: u32,
+        count: u32,
+    ) -> Result<Vec<Authorization>> {
+        self.all(
+            &format!(
+                "SELECT {AUTH_COLS} FROM authorizations
+                 WHERE component_appid = ?1 AND revoked = 0
+                 ORDER BY auth_time, authorizer_appid LIMIT ?2 OFFSET ?3"
+            ),
+            params![component_appid, count, offset],
+            auth_row,
+        )
+    }
+
+    fn count_authorizations_of_component(&mut self, component_appid: &str) -> Result<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM authorizations WHERE component_appid = ?1 AND revoked = 0",
+            [component_appid],
+        )
+    }
+
+    fn all_authorizations(&mut self) -> Result<Vec<Authorization>> {
+        self.all(
+            &format!("SELECT {AUTH_COLS} FROM authorizations ORDER BY auth_time, authorizer_appid"),
+            [],
+            auth_row,
+        )
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO tokens (hash, kind, component_appid, authorizer_appid, issued_at,
+                expires_at, superseded_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![
+                t.hash,
+                t.kind.as_str(),
+                t.component_appid,
+                t.authorizer_appid,
+                t.issued_at,
+                t.expires_at,
+                t.superseded_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.one(
+            "SELECT hash, kind, component_appid, authorizer_appid, issued_at, expires_at,
+                superseded_at FROM tokens WHERE hash = ?1",
+            [hash],
+            |r| {
+                let kind: String = r.get(1)?;
+                Ok(TokenRecord {
+                    hash: r.get(0)?,
+                    kind: TokenKind::parse(&kind).ok_or_else(|| bad_value("token kind", &kind))?,
+                    component_appid: r.get(2)?,
+                    authorizer_appid: r.get(3)?,
+                    issued_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    superseded_at: r.get(6)?,
+                })
+            },
+        )
+    }
+
+    fn supersede_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        authorizer_appid: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        self.exec(
+            "UPDATE tokens SET superseded_at = ?4
+             WHERE component_appid = ?1 AND authorizer_appid = ?2 AND kind = ?3
+               AND superseded_at IS NULL",
+            params![component_appid, authorizer_appid, kind.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM tokens WHERE kind = ?1 AND component_appid = ?2",
+            [kind.as_str(), component_appid],
+        )
+    }
+
+    fn insert_code(&mut self, c: &CodeRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO codes (hash, kind, component_appid, authorizer_appid, issued_at,
+                expires_at, used_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![
+                c.hash,
+                c.kind.as_str(),
+                c.component_appid,
+                c.authorizer_appid,
+                c.issued_at,
+                c.expires_at,
+                c.used_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn code(&mut self, hash: &str) -> Result<Option<CodeRecord>> {
+        self.one(
+            "SELECT hash, kind, component_appid, authorizer_appid, issued_at, expires_at, used_at
+             FROM codes WHERE hash = ?1",
+            [hash],
+            |r| {
+                let kind: String = r.get(1)?;
+                Ok(CodeRecord {
+                    hash: r.get(0)?,
+                    kind: CodeKind::parse(&kind).ok_or_else(|| bad_value("code kind", &kind))?,
+                    component_appid: r.get(2)?,
+                    authorizer_appid: r.get(3)?,
+                    issued_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    used_at: r.get(6)?,
+                })
+            },
+        )
+    }
+
+    fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()> {
+        self.exec(
+            "UPDATE codes SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
+            params![hash, now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
+        self.exec(
+            "INSERT INTO fastregister_tickets (ticket, component_appid, oa_appid, copy_wx_verify,
+                issued_at, expires_at) VALUES (?1,?2,?3,?4,?5,?6)",
+            params![
+                t.ticket,
+                t.component_appid,
+                t.oa_appid,
+                t.copy_wx_verify,
+                t.issued_at,
+                t.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fastregister_ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
+        self.one(
+            "SELECT ticket, component_appid, oa_appid, copy_wx_verify, issued_at, expires_at
+             FROM fastregister_tickets WHERE ticket = ?1",
+            [ticket],
+            |r| {
+                Ok(FastRegisterTicket {
+                    ticket: r.get(0)?,
+                    component_appid: r.get(1)?,
+                    oa_appid: r.get(2)?,
+                    copy_wx_verify: r.get(3)?,
+                    issued_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                })
+            },
+        )
+    }
+
+    fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
+        self.exec(
+            "INSERT INTO registrations (ticket, oa_appid, entity_id, component_appid, status,
+                mp_appid, authorization_code, is_wx_verify_succ, is_link_succ, created_at,
+                completed_at, month) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+            params![
+                r.ticket,
+                r.oa_appid,
+                r.entity_id,
+                r.component_appid,
+                r.status.as_str(),
+                r.mp_appid,
+                r.authorization_code,
+                r.is_wx_verify_succ,
+                r.is_link_succ,
+                r.created_at,
+                r.completed_at,
+                r.month
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_registration(&mut self, r: &Registration) -> Result<()> {
+        self.exec(
+            "UPDATE registrations SET status=?2, mp_appid=?3, authorization_code=?4,
+                is_wx_verify_succ=?5, is_link_succ=?6, completed_at=?7, month=?8 WHERE id=?1",
+            params![
+                r.id,
+                r.status.as_str(),
+                r.mp_appid,
+                r.authorization_code,
+                r.is_wx_verify_succ,
+                r.is_link_succ,
+                r.completed_at,
+                r.month
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn registration(&mut self, id: i64) -> Result<Option<Registration>> {
+        self.one(
+            &format!("SELECT {REG_COLS} FROM registrations WHERE id = ?1"),
+            [id],
+            reg_row,
+        )
+    }
+
+    fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>> {
+        self.one(
+            &format!(
+                "SELECT {REG_COLS} FROM registrations
+                 WHERE ticket = ?1 AND status IN ('in_progress', 'succeeded')"
+            ),
+            [ticket],
+            reg_row,
+        )
+    }
+
+    fn oa_has_registration_in_progress(&mut self, oa_appid: &str) -> Result<bool> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM registrations WHERE oa_appid = ?1 AND status = 'in_progress'",
+            [oa_appid],
+        )? > 0)
+    }
+
+    fn count_successes_in_month(&mut self, oa_appid: &str, month: &str) -> Result<u32> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM registrations
+             WHERE oa_appid = ?1 AND month = ?2 AND status = 'succeeded'",
+            [oa_appid, month],
+        )? as u32)
+    }
+
+    fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM registrations WHERE entity_id = ?1 AND status = 'in_progress'",
+            [entity_id],
+        )? as u32)
+    }
+
+    fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>> {
+        match oa_appid {
+            Some(oa) => self.all(
+                &format!(
+                    "SELECT {REG_COLS} FROM registrations WHERE oa_appid = ?1
+                     ORDER BY id DESC LIMIT ?2"
+                ),
+                params![oa, limit],
+                reg_row,
+            ),
+            None => self.all(
+                &format!("SELECT {REG_COLS} FROM registrations ORDER BY id DESC LIMIT ?1"),
+                params![limit],
+                reg_row,
+            ),
+        }
+    }
+
+    fn abandon_registrations_in_progress(&mut self) -> Result<u64> {
+        Ok(self.exec(
+            "UPDATE registrations SET status = 'abandoned' WHERE status = 'in_progress'",
+            [],
+        )? as u64)
+    }
+}

@@ -1,0 +1,141 @@
+//! Many simultaneous calls: the invariants of spec §5 hold exactly — per OA one registration
+//! in progress and five successes a month, per entity its cap, one Mini Program per ticket.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const N: usize = 40;
+
+/// Counts answers by errcode.
+fn tally(answers: &[Value]) -> BTreeMap<i64, usize> {
+    let mut t = BTreeMap::new();
+    for a in answers {
+        *t.entry(errcode(a)).or_default() += 1;
+    }
+    t
+}
+
+async fn fire(app: &TestApp, calls: Vec<(String, String)>) -> Vec<Value> {
+    join_all(calls.iter().map(|(token, ticket)| app.fastregister(token, ticket))).await
+}
+
+async fn fresh_tickets(app: &TestApp, oa: &str, n: usize) -> Vec<String> {
+    let mut t = Vec::with_capacity(n);
+    for _ in 0..n {
+        t.push(app.confirm(C, oa, 1).await);
+    }
+    t
+}
+
+#[tokio::test]
+async fn simultaneous_calls_for_one_oa_register_exactly_the_monthly_quota() {
+    let app = spawn_app().await;
+    let token = app.oa_token(OA).await;
+    let tickets = fresh_tickets(&app, OA, N).await;
+
+    let answers = fire(&app, tickets.into_iter().map(|t| (token.clone(), t)).collect()).await;
+
+    assert_eq!(tally(&answers), BTreeMap::from([(0, 5), (61055, N - 5)]), "{answers:?}");
+    let appids: HashSet<&str> = answers.iter().filter_map(|a| a["appid"].as_str()).collect();
+    assert_eq!(appids.len(), 5, "five distinct Mini Programs");
+    assert_eq!(app.registrations(OA).await.len(), 5);
+}
+
+#[tokio::test]
+async fn simultaneous_calls_while_one_is_in_progress_are_refused_with_61057() {
+    let app = spawn_app_with(|s| s.processing_delay_ms = 400).await;
+    let token = app.oa_token(OA).await;
+    let tickets = fresh_tickets(&app, OA, N).await;
+
+    let answers = fire(&app, tickets.into_iter().map(|t| (token.clone(), t)).collect()).await;
+
+    assert_eq!(tally(&answers), BTreeMap::from([(0, 1), (61057, N - 1)]), "{answers:?}");
+    let regs = app.registrations(OA).await;
+    assert_eq!(regs.len(), 1);
+    assert_eq!(regs[0]["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_call_replays() {
+    let app = spawn_app_with(|s| s.processing_delay_ms = 400).await;
+    let token = app.oa_token(OA).await;
+    let ticket = app.confirm(C, OA, 1).await;
+
+    let answers = fire(&app, vec![(token.clone(), ticket.clone()); N]).await;
+
+    assert_eq!(tally(&answers), BTreeMap::from([(0, 1), (61058, N - 1)]), "{answers:?}");
+    let first = answers.iter().find(|a| errcode(a) == 0).unwrap();
+    // A client that retries after the call finished learns its result: the same answer.
+    let replay = app.fastregister(&token, &ticket).await;
+    assert_eq!(replay["appid"], first["appid"]);
+    assert_eq!(replay["authorization_code"], first["authorization_code"]);
+    assert_eq!(app.registrations(OA).await.len(), 1, "one Mini Program per ticket");
+}
+
+#[tokio::test]
+async fn simultaneous_calls_with_one_ticket_create_one_mini_program_and_replay_it() {
+    let app = spawn_app().await;
+    let token = app.oa_token(OA).await;
+    let ticket = app.confirm(C, OA, 1).await;
+
+    let answers = fire(&app, vec![(token.clone(), ticket.clone()); N]).await;
+
+    // Without a processing delay every call after the first sees the ticket spent by a
+    // success of the same OA, and replays it.
+    assert_eq!(tally(&answers), BTreeMap::from([(0, N)]), "{answers:?}");
+    let appids: HashSet<&str> = answers.iter().filter_map(|a| a["appid"].as_str()).collect();
+    assert_eq!(appids.len(), 1);
+    assert_eq!(app.registrations(OA).await.len(), 1);
+}
+
+/// Creates an entity with a cap and `n` verified OAs of it, each authorised with set 27;
+/// returns (token, ticket) per OA.
+async fn capped_entity_with_oas(app: &TestApp, cap: u32, n: usize) -> Vec<(String, String)> {
+    let entity = app
+        .sandbox_ok(
+            "POST",
+            "/entities",
+            Some(&json!({"name": "Capped Co.", "type": "enterprise", "mini_program_cap": cap})),
+        )
+        .await;
+    let ct = app.component_token(C).await;
+    let mut calls = Vec::new();
+    for i in 0..n {
+        let oa = app
+            .sandbox_ok(
+                "POST",
+                "/official-accounts",
+                Some(&json!({"nickname": format!("Capped {i}"), "entity_id": entity["id"], "verified": true})),
+            )
+            .await;
+        let appid = oa["appid"].as_str().unwrap().to_string();
+        let (token, _) = app.authorize(&ct, C, &appid, &[27]).await;
+        let ticket = app.confirm(C, &appid, 1).await;
+        calls.push((token, ticket));
+    }
+    calls
+}
+
+#[tokio::test]
+async fn simultaneous_calls_for_one_entity_never_exceed_its_cap() {
+    let app = spawn_app().await;
+    let calls = capped_entity_with_oas(&app, 3, 12).await;
+
+    let answers = fire(&app, calls).await;
+
+    assert_eq!(tally(&answers), BTreeMap::from([(0, 3), (61053, 9)]), "{answers:?}");
+}
+
+#[tokio::test]
+async fn registrations_in_progress_count_toward_the_entity_cap() {
+    let app = spawn_app_with(|s| s.processing_delay_ms = 300).await;
+    let calls = capped_entity_with_oas(&app, 3, 12).await;
+
+    let answers = fire(&app, calls).await;
+
+    assert_eq!(tally(&answers), BTreeMap::from([(0, 3), (61053, 9)]), "{answers:?}");
+}

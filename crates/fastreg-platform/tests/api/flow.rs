@@ -1,0 +1,109 @@
+//! The whole flow, end to end, as a third-party platform walks it.
+
+use fastreg_platform::app::walkthrough;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token() {
+    let app = spawn_app().await;
+
+    // 1-2. Verify ticket, component token.
+    let ct = app.component_token(C).await;
+    // 3-4. The OA authorises the component with set 27; the code becomes the OA's tokens.
+    let (oa_token, _) = app.authorize(&ct, C, OA, &[1, 15, 27]).await;
+    // 5. The OA's admin confirms the fast registration.
+    let ticket = app.confirm(C, OA, 1).await;
+    assert_eq!(ticket.len(), 32);
+    assert!(ticket.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    // 6. fastregister.
+    let reg = app.fastregister(&oa_token, &ticket).await;
+    assert_eq!(errcode(&reg), 0, "{reg}");
+    assert_eq!(reg["errmsg"], "");
+    let mp = reg["appid"].as_str().unwrap().to_string();
+    assert!(mp.starts_with("wx") && mp.len() == 18, "{mp}");
+    assert_eq!(reg["is_wx_verify_succ"], "true");
+    assert_eq!(reg["is_link_succ"], "true");
+    // 7. The authorization_code becomes the new MP's tokens.
+    let auth = app
+        .query_auth(&ct, C, reg["authorization_code"].as_str().unwrap())
+        .await;
+    let info = &auth["authorization_info"];
+    assert_eq!(info["authorizer_appid"], mp.as_str());
+    let mp_token = info["authorizer_access_token"].as_str().unwrap().to_string();
+    let mp_refresh = info["authorizer_refresh_token"].as_str().unwrap().to_string();
+    let sets: Vec<i64> = info["func_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["funcscope_category"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sets, vec![17, 18, 19, 25, 30, 31], "the component's MP sets");
+
+    // The new MP works: basic info with its token, a refresh with its refresh token.
+    let basic = app
+        .http
+        .get(format!("{}/cgi-bin/account/getaccountbasicinfo?access_token={mp_token}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(errcode(&basic), 0, "{basic}");
+    assert_eq!(basic["appid"], mp.as_str());
+    assert_eq!(basic["account_type"], 3);
+    assert_eq!(basic["principal_name"], "Acme Trading Co., Ltd.");
+    assert_eq!(basic["wx_verify_info"]["qualification_verify"], true);
+    let refreshed = app
+        .post(
+            &format!("/cgi-bin/component/api_authorizer_token?component_access_token={ct}"),
+            &json!({"component_appid": C, "authorizer_appid": mp, "authorizer_refresh_token": mp_refresh}),
+        )
+        .await;
+    assert_eq!(refreshed["authorizer_refresh_token"], mp_refresh.as_str(), "{refreshed}");
+
+    // The OA sees it linked; the sandbox lists the registration.
+    let linked = app
+        .post(&format!("/cgi-bin/wxopen/wxamplinkget?access_token={oa_token}"), &json!({}))
+        .await;
+    assert_eq!(errcode(&linked), 0, "{linked}");
+    assert_eq!(linked["wxopens"]["items"][0]["appid"], mp.as_str());
+    assert_eq!(linked["wxopens"]["items"][0]["status"], 1);
+    let regs = app.registrations(OA).await;
+    assert_eq!(regs.len(), 1);
+    assert_eq!(regs[0]["status"], "succeeded");
+    assert_eq!(regs[0]["mp_appid"], mp.as_str());
+    assert_eq!(regs[0]["ticket"], ticket.as_str());
+}
+
+#[tokio::test]
+async fn the_walkthrough_printed_by_serve_runs_in_bash_and_registers_a_mini_program() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: curl is not installed; the walk-through needs it");
+        return;
+    }
+    let app = spawn_app().await;
+    let script = walkthrough(&app.base, ADMIN, C, OA);
+    let out = tokio::process::Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .await
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "walk-through failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
+    let registered: serde_json::Value = serde_json::from_str(lines[0]).expect("fastregister JSON");
+    assert_eq!(errcode(&registered), 0, "{stdout}");
+    let mp = registered["appid"].as_str().unwrap();
+    let exchanged: serde_json::Value = serde_json::from_str(lines[1]).expect("api_query_auth JSON");
+    assert_eq!(exchanged["authorization_info"]["authorizer_appid"], mp);
+    assert!(exchanged["authorization_info"]["authorizer_refresh_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("refreshtoken@@@"));
+}

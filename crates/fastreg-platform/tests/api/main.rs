@@ -1,0 +1,11 @@
+//! Integration tests of the platform: each test spawns the real server on port 0 with a fresh
+//! temporary SQLite database (seeded with the built-in demo world) and talks to it over HTTP.
+//! One test binary, one module per area (matklad's "one integration test binary").
+
+mod concurrency;
+mod errcodes;
+mod flow;
+mod helpers;
+mod restart;
+mod sandbox;
+mod wire;

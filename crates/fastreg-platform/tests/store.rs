@@ -1,0 +1,317 @@
+//! The storage conformance suite: one story over [`Store`] and the [`Tx`] primitives, run on
+//! every backend. A backend is correct when it passes this and the API tests pass on it.
+//!
+//! Backends: a SQLite file (always), in-memory SQLite (always). PostgreSQL joins when it
+//! exists (issue 8), through `FASTREG_TEST_PG`.
+
+use fastreg_platform::domain::*;
+use fastreg_platform::error::Error;
+use fastreg_platform::store::{Durability, Store};
+use fastreg_wire::ErrCode;
+use futures_util::future::join_all;
+
+async fn backends() -> Vec<(&'static str, Store, tempfile::TempDir)> {
+    let mut out = Vec::new();
+    for (name, durability) in [
+        ("sqlite file, process durability", Durability::Process),
+        ("sqlite file, full durability", Durability::Full),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+        out.push((name, Store::open(&url, durability).await.unwrap(), dir));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Store::open("sqlite::memory:", Durability::Process).await.unwrap();
+    out.push(("sqlite memory", memory, dir));
+    out
+}
+
+fn component(appid: &str) -> Component {
+    Component {
+        appid: appid.into(),
+        appsecret: "secret".into(),
+        token: "token".into(),
+        encoding_aes_key: "k".repeat(43),
+        event_url: None,
+        auth_domain: "example.com".into(),
+        published: true,
+        permission_sets: vec![3, 27],
+        mp_permission_sets: vec![17],
+        ip_whitelist: vec!["127.0.0.1".into()],
+        created_at: 100,
+    }
+}
+
+fn registration(ticket: &str, oa: &str, status: RegistrationStatus) -> Registration {
+    Registration {
+        id: 0,
+        ticket: ticket.into(),
+        oa_appid: oa.into(),
+        entity_id: 1,
+        component_appid: "wxc".into(),
+        status,
+        mp_appid: None,
+        authorization_code: None,
+        is_wx_verify_succ: false,
+        is_link_succ: false,
+        created_at: 1,
+        completed_at: None,
+        month: None,
+    }
+}
+
+#[tokio::test]
+async fn every_backend_passes_the_storage_story() {
+    for (name, store, _keep) in backends().await {
+        story(&store).await.unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        group_commit_isolates_failing_jobs(&store).await;
+        eprintln!("{name}: ok");
+    }
+}
+
+async fn story(store: &Store) -> Result<(), Error> {
+    // Appids are unique across kinds.
+    assert!(store.write(|tx| tx.reserve_appid("wxc", "component")).await?);
+    assert!(!store.write(|tx| tx.reserve_appid("wxc", "oa")).await?);
+
+    // Components round-trip, including their JSON arrays.
+    store.write(|tx| tx.insert_component(&component("wxc"))).await?;
+    let mut c = store.read(|tx| tx.component("wxc")).await?.unwrap();
+    assert_eq!(c, component("wxc"));
+    c.published = false;
+    c.event_url = Some("https://example.com/push".into());
+    let c2 = c.clone();
+    store.write(move |tx| tx.update_component(&c2)).await?;
+    assert_eq!(store.read(|tx| tx.component("wxc")).await?, Some(c));
+
+    // Verify tickets: the newest wins.
+    for (t, at) in [("t1", 10), ("t2", 20)] {
+        store
+            .write(move |tx| {
+                tx.insert_verify_ticket(&VerifyTicket {
+                    component_appid: "wxc".into(),
+                    ticket: t.into(),
+                    create_time: at,
+                    expires_at: at + 100,
+                })
+            })
+            .await?;
+    }
+    assert_eq!(store.read(|tx| tx.latest_verify_ticket("wxc")).await?.unwrap().ticket, "t2");
+    assert_eq!(store.read(|tx| tx.verify_ticket("t1")).await?.unwrap().expires_at, 110);
+
+    // Entities: explicit and assigned ids.
+    let e = Entity {
+        id: 1,
+        name: "E".into(),
+        entity_type: EntityType::OtherOrg,
+        overseas: false,
+        blacklisted: true,
+        mini_program_cap: Some(3),
+    };
+    let e2 = e.clone();
+    assert_eq!(store.write(move |tx| tx.insert_entity(&e2)).await?, 1);
+    let auto = Entity { id: 0, ..e.clone() };
+    assert_eq!(store.write(move |tx| tx.insert_entity(&auto)).await?, 2);
+    assert_eq!(store.read(|tx| tx.entity(1)).await?, Some(e));
+
+    // OAs and MPs; links and counts.
+    store
+        .write(|tx| {
+            tx.reserve_appid("wxoa", "oa")?;
+            tx.insert_official_account(&OfficialAccount {
+                appid: "wxoa".into(),
+                user_name: "gh_1".into(),
+                nickname: "OA".into(),
+                entity_id: 1,
+                verified: true,
+                pending_registration: false,
+                link_cap: None,
+                created_at: 5,
+            })?;
+            for (appid, linked) in [("wxmp1", true), ("wxmp2", false)] {
+                tx.reserve_appid(appid, "mp")?;
+                tx.insert_mini_program(&MiniProgram {
+                    appid: appid.into(),
+                    user_name: "gh_2".into(),
+                    nickname: "MP".into(),
+                    entity_id: 1,
+                    registered_by_oa: "wxoa".into(),
+                    linked_oa: linked.then(|| "wxoa".into()),
+                    verified: false,
+                    created_at: 6,
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+    assert_eq!(store.read(|tx| tx.count_entity_mini_programs(1)).await?, 2);
+    assert_eq!(store.read(|tx| tx.count_linked_mini_programs("wxoa")).await?, 1);
+    assert_eq!(store.read(|tx| tx.linked_mini_programs("wxoa")).await?[0].appid, "wxmp1");
+
+    // Authorisations: upsert, paging, set holders.
+    for (who, sets, at) in [("wxoa", vec![1, 27], 10), ("wxmp1", vec![17], 11)] {
+        store
+            .write(move |tx| {
+                tx.put_authorization(&Authorization {
+                    component_appid: "wxc".into(),
+                    authorizer_appid: who.into(),
+                    authorizer_kind: AuthorizerKind::OfficialAccount,
+                    permission_sets: sets,
+                    refresh_token: format!("r-{who}"),
+                    auth_time: at,
+                    revoked: false,
+                })
+            })
+            .await?;
+    }
+    assert_eq!(store.read(|tx| tx.count_authorizations_of_component("wxc")).await?, 2);
+    let page = store.read(|tx| tx.authorizations_of_component("wxc", 1, 10)).await?;
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].authorizer_appid, "wxmp1");
+    assert_eq!(store.read(|tx| tx.set_holder("wxoa", 27, "other")).await?.as_deref(), Some("wxc"));
+    assert_eq!(store.read(|tx| tx.set_holder("wxoa", 27, "wxc")).await?, None);
+
+    // Tokens: supersession marks only the live ones of the same key.
+    for (hash, authorizer) in [("h1", ""), ("h2", "wxoa")] {
+        store
+            .write(move |tx| {
+                tx.insert_token(&TokenRecord {
+                    hash: hash.into(),
+                    kind: if authorizer.is_empty() {
+                        TokenKind::Component
+                    } else {
+                        TokenKind::Authorizer(AuthorizerKind::OfficialAccount)
+                    },
+                    component_appid: "wxc".into(),
+                    authorizer_appid: authorizer.into(),
+                    issued_at: 1,
+                    expires_at: 7201,
+                    superseded_at: None,
+                })
+            })
+            .await?;
+    }
+    store.write(|tx| tx.supersede_tokens(TokenKind::Component, "wxc", "", 50)).await?;
+    assert_eq!(store.read(|tx| tx.token("h1")).await?.unwrap().superseded_at, Some(50));
+    assert_eq!(store.read(|tx| tx.token("h2")).await?.unwrap().superseded_at, None);
+    assert_eq!(store.read(|tx| tx.count_tokens(TokenKind::Component, "wxc")).await?, 1);
+
+    // Codes are spent once.
+    store
+        .write(|tx| {
+            tx.insert_code(&CodeRecord {
+                hash: "c1".into(),
+                kind: CodeKind::Authorization,
+                component_appid: "wxc".into(),
+                authorizer_appid: "wxoa".into(),
+                issued_at: 1,
+                expires_at: 3601,
+                used_at: None,
+            })?;
+            tx.spend_code("c1", 9)?;
+            tx.spend_code("c1", 10)
+        })
+        .await?;
+    assert_eq!(store.read(|tx| tx.code("c1")).await?.unwrap().used_at, Some(9));
+
+    // Registrations: the constraints hold under the rules, as a second line of defence.
+    store
+        .write(|tx| {
+            for t in ["k1", "k2", "k3"] {
+                tx.insert_fastregister_ticket(&FastRegisterTicket {
+                    ticket: t.into(),
+                    component_appid: "wxc".into(),
+                    oa_appid: "wxoa".into(),
+                    copy_wx_verify: true,
+                    issued_at: 1,
+                    expires_at: 1801,
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+    let id = store
+        .write(|tx| tx.insert_registration(&registration("k1", "wxoa", RegistrationStatus::InProgress)))
+        .await?;
+    let second_in_progress = store
+        .write(|tx| tx.insert_registration(&registration("k2", "wxoa", RegistrationStatus::InProgress)))
+        .await;
+    assert!(second_in_progress.is_err(), "one registration in progress per OA");
+    let same_ticket = store
+        .write(|tx| tx.insert_registration(&registration("k1", "wxoa", RegistrationStatus::Succeeded)))
+        .await;
+    assert!(same_ticket.is_err(), "one live registration per ticket");
+    assert!(store.read(|tx| tx.oa_has_registration_in_progress("wxoa")).await?);
+    assert_eq!(store.read(|tx| tx.count_entity_registrations_in_progress(1)).await?, 1);
+    assert_eq!(store.write(|tx| tx.abandon_registrations_in_progress()).await?, 1);
+    let r = store.read(move |tx| tx.registration(id)).await?.unwrap();
+    assert_eq!(r.status, RegistrationStatus::Abandoned);
+    assert_eq!(store.read(|tx| tx.live_registration_of_ticket("k1")).await?, None);
+    let mut done = registration("k1", "wxoa", RegistrationStatus::Succeeded);
+    done.month = Some("2026-11".into());
+    done.mp_appid = Some("wxmp1".into());
+    store.write(move |tx| tx.insert_registration(&done)).await?;
+    assert_eq!(store.read(|tx| tx.count_successes_in_month("wxoa", "2026-11")).await?, 1);
+    assert_eq!(store.read(|tx| tx.count_successes_in_month("wxoa", "2026-12")).await?, 0);
+    let listed = store.read(|tx| tx.registrations(Some("wxoa"), 10)).await?;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].status, RegistrationStatus::Succeeded, "newest first");
+
+    // Meta.
+    store.write(|tx| tx.set_meta("k", "v1")).await?;
+    store.write(|tx| tx.set_meta("k", "v2")).await?;
+    assert_eq!(store.read(|tx| tx.meta("k")).await?.as_deref(), Some("v2"));
+    Ok(())
+}
+
+/// Many concurrent write jobs, half of which write and then fail: the failures roll back
+/// alone, the successes all commit, whatever batches the backend forms.
+async fn group_commit_isolates_failing_jobs(store: &Store) {
+    let jobs = (0..200).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .write(move |tx| {
+                    tx.set_meta(&format!("job{i}"), "written")?;
+                    if i % 2 == 1 {
+                        return Err(Error::wx(ErrCode::InvalidTicket));
+                    }
+                    Ok(i)
+                })
+                .await
+        }
+    });
+    let results = join_all(jobs).await;
+    for (i, r) in results.iter().enumerate() {
+        match (i % 2, r) {
+            (0, Ok(v)) => assert_eq!(*v, i),
+            (1, Err(e)) => assert_eq!(e.code(), ErrCode::InvalidTicket),
+            other => panic!("job {i}: {other:?}"),
+        }
+    }
+    for i in 0..200 {
+        let v = store.read(move |tx| tx.meta(&format!("job{i}"))).await.unwrap();
+        assert_eq!(v.is_some(), i % 2 == 0, "job {i}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_fastreg_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999;").unwrap();
+    }
+    let err = Store::open(&format!("sqlite://{}", path.display()), Durability::Process)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("newer than this fastreg"), "{err:#}");
+}
+
+#[tokio::test]
+async fn an_unsupported_database_url_is_refused_with_a_clear_error() {
+    let err = Store::open("mysql://localhost/x", Durability::Process).await.unwrap_err();
+    assert!(format!("{err:#}").contains("unsupported database URL"), "{err:#}");
+}
