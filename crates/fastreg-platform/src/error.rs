@@ -2,8 +2,9 @@
 //!
 //! `Wx` is an answer: an errcode for the caller, with the HTTP status to send it under (200 on
 //! the WeChat-compatible endpoints, as WeChat does; a matching 4xx on the sandbox API) and an
-//! optional detail that is logged with the request id but never sent, so WeChat's exact
-//! errmsg texts stay exact. `Internal` is a fault: logged in full, answered as `-1 system
+//! optional detail that is logged with the request id. On WeChat-compatible endpoints the
+//! detail is never sent, so WeChat's exact errmsg texts stay exact; the sandbox API, which is
+//! ours, appends it to errmsg. `Internal` is a fault: logged in full, answered as `-1 system
 //! error`. Nothing here decides which errcode a situation gets; the rules and the service do.
 
 use fastreg_wire::ErrCode;
@@ -22,7 +23,7 @@ pub enum Error {
         detail: Option<String>,
     },
     /// A fault of the platform itself: storage, a bug. Answered as `-1 system error`.
-    #[error("internal error: {0:#}")]
+    #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 

@@ -62,12 +62,12 @@ impl Default for Policy {
 ///
 /// # Errors
 /// The errcode to answer.
-pub fn check_token<'a>(
+pub fn check_token(
     present: bool,
-    record: Option<&'a TokenRecord>,
+    record: Option<&TokenRecord>,
     now: UnixTime,
     grace_secs: i64,
-) -> Result<&'a TokenRecord, ErrCode> {
+) -> Result<&TokenRecord, ErrCode> {
     if !present {
         return Err(ErrCode::AccessTokenMissing);
     }

@@ -24,3 +24,17 @@ pub const FAST_REGISTER: &str = "/cgi-bin/account/fastregister";
 pub const WXAMP_LINK_GET: &str = "/cgi-bin/wxopen/wxamplinkget";
 /// `GET`: a Mini Program's basic account information.
 pub const GET_ACCOUNT_BASIC_INFO: &str = "/cgi-bin/account/getaccountbasicinfo";
+
+/// Every WeChat-compatible JSON endpoint (the two HTML pages excluded).
+pub const JSON_ENDPOINTS: &[&str] = &[
+    API_COMPONENT_TOKEN,
+    API_START_PUSH_TICKET,
+    API_CREATE_PREAUTHCODE,
+    API_QUERY_AUTH,
+    API_AUTHORIZER_TOKEN,
+    API_GET_AUTHORIZER_INFO,
+    API_GET_AUTHORIZER_LIST,
+    FAST_REGISTER,
+    WXAMP_LINK_GET,
+    GET_ACCOUNT_BASIC_INFO,
+];

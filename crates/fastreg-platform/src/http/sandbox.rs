@@ -39,6 +39,9 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/config", get(get_config).patch(patch_config))
         .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
+        .method_not_allowed_fallback(|| async {
+            Error::sandbox(405, ErrCode::InvalidUrl, "this path does not take that method")
+        })
         .layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 
@@ -398,11 +401,14 @@ fn one() -> u32 {
 
 async fn add_fault(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let f: FaultIn = input(&call)?;
-    if !f.path.starts_with("/cgi-bin/") {
+    if !fastreg_wire::paths::JSON_ENDPOINTS.contains(&f.path.as_str()) {
         return Err(Error::sandbox(
             400,
             ErrCode::DataFormatError,
-            "path must be a WeChat-compatible endpoint path, e.g. /cgi-bin/account/fastregister",
+            format!(
+                "path must be one of the WeChat-compatible JSON endpoints: {}",
+                fastreg_wire::paths::JSON_ENDPOINTS.join(", ")
+            ),
         ));
     }
     if f.errcode == 0 || f.times == 0 {
@@ -438,8 +444,9 @@ async fn get_config(State(app): State<Arc<AppState>>) -> Json<RuntimeConfig> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigPatch {
+    /// Only the keys given change; the others keep their current values.
     #[serde(default)]
-    rules: Option<Policy>,
+    rules: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     processing_delay_ms: Option<u64>,
     #[serde(default)]
@@ -459,8 +466,13 @@ async fn patch_config(
         ));
     }
     let mut rt = app.runtime.write().expect("runtime config lock");
-    if let Some(r) = p.rules {
-        rt.rules = r;
+    if let Some(changes) = p.rules {
+        let mut merged = serde_json::to_value(&rt.rules).map_err(|e| Error::Internal(e.into()))?;
+        if let Some(obj) = merged.as_object_mut() {
+            obj.extend(changes);
+        }
+        rt.rules = serde_json::from_value::<Policy>(merged)
+            .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, format!("rules: {e}")))?;
     }
     if let Some(d) = p.processing_delay_ms {
         rt.processing_delay_ms = d;

@@ -160,9 +160,19 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let now = app2.clock.now();
-                app2.store
+                let done = app2
+                    .store
                     .write(move |tx| svc::fast_register_complete(tx, id, now, &policy, &lifetimes))
-                    .await
+                    .await;
+                if done.is_err() {
+                    // Never answered as a success: release the OA and the ticket rather than
+                    // leave the OA refusing with 61057 until a restart.
+                    let released = app2.store.write(move |tx| svc::fast_register_abandon(tx, id)).await;
+                    if let Err(e) = released {
+                        tracing::error!(error = %e, id, "could not abandon a failed registration");
+                    }
+                }
+                done
             })
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("registration task failed: {e}")))??

@@ -627,6 +627,13 @@ pub fn authorize(
         &input.component_appid,
         holder.as_deref(),
     );
+    if sets.is_empty() {
+        return Err(bad(format!(
+            "nothing to grant: permission set 27 is held for {} by component {}",
+            input.authorizer_appid,
+            holder.as_deref().unwrap_or("another component")
+        )));
+    }
     let mut withheld: Vec<i64> = input
         .permission_sets
         .iter()
@@ -809,7 +816,16 @@ impl SeedWorld {
     /// # Errors
     /// The TOML error, with line and column.
     pub fn from_toml(text: &str) -> std::result::Result<SeedWorld, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        toml::from_str(text).map_err(|e| {
+            // toml's Display draws the offending line over several lines; keep one line.
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            format!("{}{}", at.unwrap_or_default(), e.message().trim())
+        })
     }
 }
 

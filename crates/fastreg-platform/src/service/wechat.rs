@@ -509,6 +509,22 @@ pub fn fast_register_complete(
     Ok(reg)
 }
 
+/// Marks an in-progress registration abandoned (its completion failed): the OA may register
+/// again and the ticket is usable again. A registration no longer in progress is left alone.
+///
+/// # Errors
+/// Storage faults.
+pub fn fast_register_abandon(tx: &mut dyn Tx, id: i64) -> Result<()> {
+    if let Some(mut reg) = tx
+        .registration(id)?
+        .filter(|r| r.status == RegistrationStatus::InProgress)
+    {
+        reg.status = RegistrationStatus::Abandoned;
+        tx.update_registration(&reg)?;
+    }
+    Ok(())
+}
+
 /// The fastregister success answer of a registration.
 pub fn fast_register_answer(reg: &Registration) -> FastRegisterResponse {
     FastRegisterResponse {
