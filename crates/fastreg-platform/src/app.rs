@@ -78,7 +78,10 @@ impl Application {
                 .with_context(|| format!("applying {name}"))?;
             seeded_now = Some(name);
         } else if let Some((name, _)) = seed_text {
-            tracing::warn!(seed = name, "the database is already seeded; the seed file is ignored");
+            tracing::warn!(
+                seed = name,
+                "the database is already seeded; the seed file is ignored"
+            );
         }
 
         let admin_token = settings
@@ -191,7 +194,10 @@ pub async fn run_due_work(state: &AppState) -> Result<()> {
             .write(move |tx| sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes))
             .await?;
         for t in issued {
-            tracing::info!(component = t.component_appid, "issued a component_verify_ticket");
+            tracing::info!(
+                component = t.component_appid,
+                "issued a component_verify_ticket"
+            );
         }
     }
     Ok(())
@@ -207,7 +213,9 @@ pub async fn walkthrough_accounts(state: &AppState) -> Result<Option<(String, St
         .store
         .read(|tx| {
             for a in tx.all_authorizations()? {
-                if a.grants(FAST_REGISTER_SET) && tx.official_account(&a.authorizer_appid)?.is_some() {
+                if a.grants(FAST_REGISTER_SET)
+                    && tx.official_account(&a.authorizer_appid)?.is_some()
+                {
                     return Ok(Some((a.component_appid, a.authorizer_appid)));
                 }
             }

@@ -223,10 +223,7 @@ fn decide(ctx: &FastRegisterContext, now: UnixTime, policy: &Policy) -> Result<D
         }
     }
     // 7. The entity and the account.
-    let oa = ctx
-        .official_account
-        .as_ref()
-        .ok_or(ErrCode::InvalidAppId)?;
+    let oa = ctx.official_account.as_ref().ok_or(ErrCode::InvalidAppId)?;
     let entity = ctx.entity.as_ref().ok_or(ErrCode::InvalidRealnameType)?;
     if entity.overseas {
         return Err(ErrCode::OverseasAccessDeny);

@@ -92,7 +92,12 @@ mod tests {
     fn generated_identifiers_have_the_documented_shapes() {
         let a = appid();
         assert_eq!(a.len(), 18);
-        assert!(a.starts_with("wx") && a[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a.starts_with("wx")
+                && a[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         let g = user_name();
         assert_eq!(g.len(), 15);
         assert!(g.starts_with("gh_"));

@@ -21,7 +21,9 @@ async fn backends() -> Vec<(&'static str, Store, tempfile::TempDir)> {
         out.push((name, Store::open(&url, durability).await.unwrap(), dir));
     }
     let dir = tempfile::tempdir().unwrap();
-    let memory = Store::open("sqlite::memory:", Durability::Process).await.unwrap();
+    let memory = Store::open("sqlite::memory:", Durability::Process)
+        .await
+        .unwrap();
     out.push(("sqlite memory", memory, dir));
     out
 }
@@ -63,7 +65,9 @@ fn registration(ticket: &str, oa: &str, status: RegistrationStatus) -> Registrat
 #[tokio::test]
 async fn every_backend_passes_the_storage_story() {
     for (name, store, _keep) in backends().await {
-        story(&store).await.unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        story(&store)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
         eprintln!("{name}: ok");
     }
@@ -71,11 +75,17 @@ async fn every_backend_passes_the_storage_story() {
 
 async fn story(store: &Store) -> Result<(), Error> {
     // Appids are unique across kinds.
-    assert!(store.write(|tx| tx.reserve_appid("wxc", "component")).await?);
+    assert!(
+        store
+            .write(|tx| tx.reserve_appid("wxc", "component"))
+            .await?
+    );
     assert!(!store.write(|tx| tx.reserve_appid("wxc", "oa")).await?);
 
     // Components round-trip, including their JSON arrays.
-    store.write(|tx| tx.insert_component(&component("wxc"))).await?;
+    store
+        .write(|tx| tx.insert_component(&component("wxc")))
+        .await?;
     let mut c = store.read(|tx| tx.component("wxc")).await?.unwrap();
     assert_eq!(c, component("wxc"));
     c.published = false;
@@ -97,8 +107,22 @@ async fn story(store: &Store) -> Result<(), Error> {
             })
             .await?;
     }
-    assert_eq!(store.read(|tx| tx.latest_verify_ticket("wxc")).await?.unwrap().ticket, "t2");
-    assert_eq!(store.read(|tx| tx.verify_ticket("t1")).await?.unwrap().expires_at, 110);
+    assert_eq!(
+        store
+            .read(|tx| tx.latest_verify_ticket("wxc"))
+            .await?
+            .unwrap()
+            .ticket,
+        "t2"
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.verify_ticket("t1"))
+            .await?
+            .unwrap()
+            .expires_at,
+        110
+    );
 
     // Entities: explicit and assigned ids.
     let e = Entity {
@@ -146,8 +170,16 @@ async fn story(store: &Store) -> Result<(), Error> {
         })
         .await?;
     assert_eq!(store.read(|tx| tx.count_entity_mini_programs(1)).await?, 2);
-    assert_eq!(store.read(|tx| tx.count_linked_mini_programs("wxoa")).await?, 1);
-    assert_eq!(store.read(|tx| tx.linked_mini_programs("wxoa")).await?[0].appid, "wxmp1");
+    assert_eq!(
+        store
+            .read(|tx| tx.count_linked_mini_programs("wxoa"))
+            .await?,
+        1
+    );
+    assert_eq!(
+        store.read(|tx| tx.linked_mini_programs("wxoa")).await?[0].appid,
+        "wxmp1"
+    );
 
     // Authorisations: upsert, paging, set holders.
     for (who, sets, at) in [("wxoa", vec![1, 27], 10), ("wxmp1", vec![17], 11)] {
@@ -165,12 +197,28 @@ async fn story(store: &Store) -> Result<(), Error> {
             })
             .await?;
     }
-    assert_eq!(store.read(|tx| tx.count_authorizations_of_component("wxc")).await?, 2);
-    let page = store.read(|tx| tx.authorizations_of_component("wxc", 1, 10)).await?;
+    assert_eq!(
+        store
+            .read(|tx| tx.count_authorizations_of_component("wxc"))
+            .await?,
+        2
+    );
+    let page = store
+        .read(|tx| tx.authorizations_of_component("wxc", 1, 10))
+        .await?;
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].authorizer_appid, "wxmp1");
-    assert_eq!(store.read(|tx| tx.set_holder("wxoa", 27, "other")).await?.as_deref(), Some("wxc"));
-    assert_eq!(store.read(|tx| tx.set_holder("wxoa", 27, "wxc")).await?, None);
+    assert_eq!(
+        store
+            .read(|tx| tx.set_holder("wxoa", 27, "other"))
+            .await?
+            .as_deref(),
+        Some("wxc")
+    );
+    assert_eq!(
+        store.read(|tx| tx.set_holder("wxoa", 27, "wxc")).await?,
+        None
+    );
 
     // Tokens: supersession marks only the live ones of the same key.
     for (hash, authorizer) in [("h1", ""), ("h2", "wxoa")] {
@@ -192,10 +240,31 @@ async fn story(store: &Store) -> Result<(), Error> {
             })
             .await?;
     }
-    store.write(|tx| tx.supersede_tokens(TokenKind::Component, "wxc", "", 50)).await?;
-    assert_eq!(store.read(|tx| tx.token("h1")).await?.unwrap().superseded_at, Some(50));
-    assert_eq!(store.read(|tx| tx.token("h2")).await?.unwrap().superseded_at, None);
-    assert_eq!(store.read(|tx| tx.count_tokens(TokenKind::Component, "wxc")).await?, 1);
+    store
+        .write(|tx| tx.supersede_tokens(TokenKind::Component, "wxc", "", 50))
+        .await?;
+    assert_eq!(
+        store
+            .read(|tx| tx.token("h1"))
+            .await?
+            .unwrap()
+            .superseded_at,
+        Some(50)
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.token("h2"))
+            .await?
+            .unwrap()
+            .superseded_at,
+        None
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.count_tokens(TokenKind::Component, "wxc"))
+            .await?,
+        1
+    );
 
     // Codes are spent once.
     store
@@ -213,7 +282,10 @@ async fn story(store: &Store) -> Result<(), Error> {
             tx.spend_code("c1", 10)
         })
         .await?;
-    assert_eq!(store.read(|tx| tx.code("c1")).await?.unwrap().used_at, Some(9));
+    assert_eq!(
+        store.read(|tx| tx.code("c1")).await?.unwrap().used_at,
+        Some(9)
+    );
 
     // Registrations: the constraints hold under the rules, as a second line of defence.
     store
@@ -232,31 +304,73 @@ async fn story(store: &Store) -> Result<(), Error> {
         })
         .await?;
     let id = store
-        .write(|tx| tx.insert_registration(&registration("k1", "wxoa", RegistrationStatus::InProgress)))
+        .write(|tx| {
+            tx.insert_registration(&registration("k1", "wxoa", RegistrationStatus::InProgress))
+        })
         .await?;
     let second_in_progress = store
-        .write(|tx| tx.insert_registration(&registration("k2", "wxoa", RegistrationStatus::InProgress)))
+        .write(|tx| {
+            tx.insert_registration(&registration("k2", "wxoa", RegistrationStatus::InProgress))
+        })
         .await;
-    assert!(second_in_progress.is_err(), "one registration in progress per OA");
+    assert!(
+        second_in_progress.is_err(),
+        "one registration in progress per OA"
+    );
     let same_ticket = store
-        .write(|tx| tx.insert_registration(&registration("k1", "wxoa", RegistrationStatus::Succeeded)))
+        .write(|tx| {
+            tx.insert_registration(&registration("k1", "wxoa", RegistrationStatus::Succeeded))
+        })
         .await;
     assert!(same_ticket.is_err(), "one live registration per ticket");
-    assert!(store.read(|tx| tx.oa_has_registration_in_progress("wxoa")).await?);
-    assert_eq!(store.read(|tx| tx.count_entity_registrations_in_progress(1)).await?, 1);
-    assert_eq!(store.write(|tx| tx.abandon_registrations_in_progress()).await?, 1);
+    assert!(
+        store
+            .read(|tx| tx.oa_has_registration_in_progress("wxoa"))
+            .await?
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.count_entity_registrations_in_progress(1))
+            .await?,
+        1
+    );
+    assert_eq!(
+        store
+            .write(|tx| tx.abandon_registrations_in_progress())
+            .await?,
+        1
+    );
     let r = store.read(move |tx| tx.registration(id)).await?.unwrap();
     assert_eq!(r.status, RegistrationStatus::Abandoned);
-    assert_eq!(store.read(|tx| tx.live_registration_of_ticket("k1")).await?, None);
+    assert_eq!(
+        store
+            .read(|tx| tx.live_registration_of_ticket("k1"))
+            .await?,
+        None
+    );
     let mut done = registration("k1", "wxoa", RegistrationStatus::Succeeded);
     done.month = Some("2026-11".into());
     done.mp_appid = Some("wxmp1".into());
     store.write(move |tx| tx.insert_registration(&done)).await?;
-    assert_eq!(store.read(|tx| tx.count_successes_in_month("wxoa", "2026-11")).await?, 1);
-    assert_eq!(store.read(|tx| tx.count_successes_in_month("wxoa", "2026-12")).await?, 0);
+    assert_eq!(
+        store
+            .read(|tx| tx.count_successes_in_month("wxoa", "2026-11"))
+            .await?,
+        1
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.count_successes_in_month("wxoa", "2026-12"))
+            .await?,
+        0
+    );
     let listed = store.read(|tx| tx.registrations(Some("wxoa"), 10)).await?;
     assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0].status, RegistrationStatus::Succeeded, "newest first");
+    assert_eq!(
+        listed[0].status,
+        RegistrationStatus::Succeeded,
+        "newest first"
+    );
 
     // Meta.
     store.write(|tx| tx.set_meta("k", "v1")).await?;
@@ -291,7 +405,10 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
         }
     }
     for i in 0..200 {
-        let v = store.read(move |tx| tx.meta(&format!("job{i}"))).await.unwrap();
+        let v = store
+            .read(move |tx| tx.meta(&format!("job{i}")))
+            .await
+            .unwrap();
         assert_eq!(v.is_some(), i % 2 == 0, "job {i}");
     }
 }
@@ -307,11 +424,19 @@ async fn a_database_from_a_newer_fastreg_is_refused_with_a_clear_error() {
     let err = Store::open(&format!("sqlite://{}", path.display()), Durability::Process)
         .await
         .unwrap_err();
-    assert!(format!("{err:#}").contains("newer than this fastreg"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("newer than this fastreg"),
+        "{err:#}"
+    );
 }
 
 #[tokio::test]
 async fn an_unsupported_database_url_is_refused_with_a_clear_error() {
-    let err = Store::open("mysql://localhost/x", Durability::Process).await.unwrap_err();
-    assert!(format!("{err:#}").contains("unsupported database URL"), "{err:#}");
+    let err = Store::open("mysql://localhost/x", Durability::Process)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("unsupported database URL"),
+        "{err:#}"
+    );
 }

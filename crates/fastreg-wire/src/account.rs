@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(back, r);
         for style in [BoolStyle::String, BoolStyle::Json] {
             let text = r.to_wire_string(style);
-            assert!(text.starts_with(r#"{"errcode":0,"errmsg":"","appid":"wx1""#), "{text}");
+            assert!(
+                text.starts_with(r#"{"errcode":0,"errmsg":"","appid":"wx1""#),
+                "{text}"
+            );
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(v, r.to_wire(style));
         }

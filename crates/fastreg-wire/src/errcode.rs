@@ -371,7 +371,10 @@ mod tests {
             ErrCode::RegistrationInProgress.errmsg(),
             "there is still a fast registration in progress"
         );
-        assert_eq!(ErrCode::RedirectUriIllegal.errmsg(), "redirect uri is illegal");
+        assert_eq!(
+            ErrCode::RedirectUriIllegal.errmsg(),
+            "redirect uri is illegal"
+        );
         assert_eq!(ErrCode::Other(7).errmsg(), "unknown error");
     }
 

@@ -44,7 +44,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -94,7 +97,11 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     let addr = app.local_addr();
     let base = format!("http://{addr}");
     say!("fastreg platform listening on {base}");
-    say!("database: {} (durability: {:?})", settings.db, settings.durability);
+    say!(
+        "database: {} (durability: {:?})",
+        settings.db,
+        settings.durability
+    );
     if let Some(seed) = app.seeded_now() {
         say!("new database seeded with {seed}");
     }

@@ -56,11 +56,20 @@ fn serve(args: &[&str], dir: &std::path::Path) -> (Server, Vec<String>) {
 #[test]
 fn serve_prints_its_address_the_admin_token_and_a_walkthrough_that_registers_a_mini_program() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, lines) = serve(&["--addr", "127.0.0.1:0", "--db", "sqlite://walk.db"], dir.path());
+    let (_server, lines) = serve(
+        &["--addr", "127.0.0.1:0", "--db", "sqlite://walk.db"],
+        dir.path(),
+    );
     let banner = lines.join("\n");
-    assert!(lines[0].starts_with("fastreg platform listening on http://127.0.0.1:"), "{banner}");
+    assert!(
+        lines[0].starts_with("fastreg platform listening on http://127.0.0.1:"),
+        "{banner}"
+    );
     assert!(banner.contains("admin token (generated"), "{banner}");
-    assert!(dir.path().join("walk.db").exists(), "the database is the named file");
+    assert!(
+        dir.path().join("walk.db").exists(),
+        "the database is the named file"
+    );
 
     let script: String = lines
         .iter()
@@ -107,7 +116,10 @@ fn fails_with(args: &[&str], env: &[(&str, &str)], expect: &str) {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "expected failure for {args:?}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
     assert!(errors[0].contains(expect), "{stderr}");
 }
@@ -115,7 +127,15 @@ fn fails_with(args: &[&str], env: &[(&str, &str)], expect: &str) {
 #[test]
 fn serve_refuses_a_missing_seed_file_with_one_line() {
     fails_with(
-        &["serve", "--addr", "127.0.0.1:0", "--db", "sqlite://x.db", "--seed", "nope.toml"],
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite://x.db",
+            "--seed",
+            "nope.toml",
+        ],
         &[],
         "reading seed file nope.toml",
     );
@@ -125,9 +145,21 @@ fn serve_refuses_a_missing_seed_file_with_one_line() {
 fn serve_refuses_an_invalid_seed_file_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("bad.toml");
-    std::fs::write(&seed, "[[components]]\nauth_domain = \"x\"\npublised = true\n").unwrap();
+    std::fs::write(
+        &seed,
+        "[[components]]\nauth_domain = \"x\"\npublised = true\n",
+    )
+    .unwrap();
     fails_with(
-        &["serve", "--addr", "127.0.0.1:0", "--db", "sqlite://x.db", "--seed", seed.to_str().unwrap()],
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite://x.db",
+            "--seed",
+            seed.to_str().unwrap(),
+        ],
         &[],
         "is not valid",
     );
@@ -144,14 +176,22 @@ fn serve_refuses_a_malformed_setting_from_the_environment_with_one_line() {
 
 #[test]
 fn serve_refuses_a_missing_config_file_with_one_line() {
-    fails_with(&["serve", "--config", "missing.toml"], &[], "missing.toml does not exist");
+    fails_with(
+        &["serve", "--config", "missing.toml"],
+        &[],
+        "missing.toml does not exist",
+    );
 }
 
 #[test]
 fn serve_refuses_an_address_in_use_with_one_line() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    fails_with(&["serve", "--addr", &addr, "--db", "sqlite://x.db"], &[], "binding");
+    fails_with(
+        &["serve", "--addr", &addr, "--db", "sqlite://x.db"],
+        &[],
+        "binding",
+    );
 }
 
 #[test]
@@ -163,7 +203,15 @@ fn settings_come_from_a_config_file_the_environment_and_flags_in_that_order() {
     )
     .unwrap();
     let mut child = fastreg()
-        .args(["serve", "--addr", "127.0.0.1:0", "--db", "sqlite://cfg.db", "--processing-delay-ms", "7"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite://cfg.db",
+            "--processing-delay-ms",
+            "7",
+        ])
         .env("FASTREG_RULES__MONTHLY_QUOTA", "3")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -171,14 +219,62 @@ fn settings_come_from_a_config_file_the_environment_and_flags_in_that_order() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let _server = Server(child);
     let base = first.trim().rsplit(' ').next().unwrap().to_string();
     let out = Command::new("curl")
-        .args(["-s", "-H", "Authorization: Bearer from-file", &format!("{base}/sandbox/v1/config")])
+        .args([
+            "-s",
+            "-H",
+            "Authorization: Bearer from-file",
+            &format!("{base}/sandbox/v1/config"),
+        ])
         .output()
         .expect("curl runs");
     let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config JSON");
     assert_eq!(config["rules"]["monthly_quota"], 3, "env beats the file");
     assert_eq!(config["processing_delay_ms"], 7, "the flag beats the file");
+}
+
+#[test]
+fn serve_keeps_serving_after_whoever_read_its_stdout_went_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = fastreg()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite://gone.db",
+            "--admin-token",
+            "t",
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    // Close the pipe while the server still has its banner to print.
+    drop(out);
+    let server = Server(child);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let base = first.trim().rsplit(' ').next().unwrap().to_string();
+    let reply = Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            "Authorization: Bearer t",
+            &format!("{base}/sandbox/v1/clock"),
+        ])
+        .output()
+        .expect("curl runs");
+    let clock: serde_json::Value =
+        serde_json::from_slice(&reply.stdout).expect("the server answers");
+    assert!(clock["now"].is_i64(), "{clock}");
+    drop(server);
 }

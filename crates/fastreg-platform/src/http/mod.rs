@@ -195,8 +195,10 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         let mut resp = next.run(req).await;
         if let Some(f) = resp.extensions_mut().remove::<Failure>() {
             *resp.body_mut() = Body::from(render_failure(&f, &rid));
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(WX_CONTENT_TYPE));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(WX_CONTENT_TYPE),
+            );
             tracing::info!(
                 status = resp.status().as_u16(),
                 errcode = f.code.code(),
@@ -220,14 +222,19 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
 /// A JSON answer with WeChat's content type.
 pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(WX_CONTENT_TYPE));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(WX_CONTENT_TYPE),
+    );
     resp
 }
 
 /// A success of a token endpoint: the object as is (no errcode), as WeChat sends it.
 pub fn token_ok<T: Serialize>(value: &T) -> Response {
-    json_bytes(StatusCode::OK, serde_json::to_vec(value).unwrap_or_default())
+    json_bytes(
+        StatusCode::OK,
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
 }
 
 /// A success of any other endpoint: `{"errcode":0,"errmsg":"ok", …fields}`.

@@ -24,7 +24,10 @@ use crate::service::sandbox::{self as svc, *};
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/components", post(create_component).get(list_components))
-        .route("/components/{appid}", get(get_component).patch(patch_component))
+        .route(
+            "/components/{appid}",
+            get(get_component).patch(patch_component),
+        )
         .route("/components/{appid}/verify-ticket", get(verify_ticket))
         .route("/components/{appid}/token-counts", get(token_counts))
         .route("/entities", post(create_entity).get(list_entities))
@@ -36,11 +39,18 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/registrations", get(registrations))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance_clock))
-        .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route(
+            "/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
         .route("/config", get(get_config).patch(patch_config))
         .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
         .method_not_allowed_fallback(|| async {
-            Error::sandbox(405, ErrCode::InvalidUrl, "this path does not take that method")
+            Error::sandbox(
+                405,
+                ErrCode::InvalidUrl,
+                "this path does not take that method",
+            )
         })
         .layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
@@ -51,7 +61,10 @@ async fn require_admin(State(app): State<Arc<AppState>>, req: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match presented {
         None => Error::sandbox(
@@ -95,7 +108,9 @@ async fn get_component(
     State(app): State<Arc<AppState>>,
     Path(appid): Path<String>,
 ) -> Result<Json<Component>> {
-    Ok(Json(app.store.read(move |tx| svc::component(tx, &appid)).await?))
+    Ok(Json(
+        app.store.read(move |tx| svc::component(tx, &appid)).await?,
+    ))
 }
 
 async fn patch_component(
@@ -154,10 +169,8 @@ async fn token_counts(
                 authorizer_access_tokens: tx.count_tokens(
                     TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
                     &appid,
-                )? + tx.count_tokens(
-                    TokenKind::Authorizer(AuthorizerKind::MiniProgram),
-                    &appid,
-                )?,
+                )? + tx
+                    .count_tokens(TokenKind::Authorizer(AuthorizerKind::MiniProgram), &appid)?,
             })
         })
         .await?;
@@ -165,13 +178,21 @@ async fn token_counts(
 }
 
 fn entity_id(raw: &str) -> Result<i64> {
-    raw.parse()
-        .map_err(|_| Error::sandbox(400, ErrCode::DataFormatError, "entity id must be an integer"))
+    raw.parse().map_err(|_| {
+        Error::sandbox(
+            400,
+            ErrCode::DataFormatError,
+            "entity id must be an integer",
+        )
+    })
 }
 
 async fn create_entity(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let input: EntityIn = input(&call)?;
-    let e = app.store.write(move |tx| svc::create_entity(tx, input)).await?;
+    let e = app
+        .store
+        .write(move |tx| svc::create_entity(tx, input))
+        .await?;
     Ok(created(e))
 }
 
@@ -322,9 +343,13 @@ async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result
     let oa = call.query.get("appid").cloned().filter(|s| !s.is_empty());
     let limit = match call.query.get("limit") {
         None => 100,
-        Some(l) => l.parse::<u32>().ok().filter(|&l| (1..=10_000).contains(&l)).ok_or_else(
-            || Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000"),
-        )?,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|&l| (1..=10_000).contains(&l))
+            .ok_or_else(|| {
+                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
+            })?,
     };
     let regs = app
         .store

@@ -24,12 +24,27 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     }
     Router::new()
         .route(paths::API_COMPONENT_TOKEN, post_only(post(component_token)))
-        .route(paths::API_START_PUSH_TICKET, post_only(post(start_push_ticket)))
-        .route(paths::API_CREATE_PREAUTHCODE, post_only(post(create_pre_auth_code)))
+        .route(
+            paths::API_START_PUSH_TICKET,
+            post_only(post(start_push_ticket)),
+        )
+        .route(
+            paths::API_CREATE_PREAUTHCODE,
+            post_only(post(create_pre_auth_code)),
+        )
         .route(paths::API_QUERY_AUTH, post_only(post(query_auth)))
-        .route(paths::API_AUTHORIZER_TOKEN, post_only(post(authorizer_token)))
-        .route(paths::API_GET_AUTHORIZER_INFO, post_only(post(authorizer_info)))
-        .route(paths::API_GET_AUTHORIZER_LIST, post_only(post(authorizer_list)))
+        .route(
+            paths::API_AUTHORIZER_TOKEN,
+            post_only(post(authorizer_token)),
+        )
+        .route(
+            paths::API_GET_AUTHORIZER_INFO,
+            post_only(post(authorizer_info)),
+        )
+        .route(
+            paths::API_GET_AUTHORIZER_LIST,
+            post_only(post(authorizer_list)),
+        )
         .route(paths::FAST_REGISTER, post_only(post(fast_register)))
         .route(paths::WXAMP_LINK_GET, post_only(post(linked_mini_programs)))
         .route(
@@ -98,9 +113,7 @@ async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Res
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules);
     let out = app
         .store
-        .write(move |tx| {
-            svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy)
-        })
+        .write(move |tx| svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
     Ok(token_ok(&out))
 }
@@ -150,7 +163,10 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
     let reg = match step {
         FastRegisterStep::Done(reg) => reg,
         FastRegisterStep::Replay(reg) => {
-            tracing::info!(mp_appid = reg.mp_appid.as_deref(), "replayed a spent ticket's success");
+            tracing::info!(
+                mp_appid = reg.mp_appid.as_deref(),
+                "replayed a spent ticket's success"
+            );
             reg
         }
         FastRegisterStep::Claimed(id) => {
@@ -167,7 +183,10 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
                 if done.is_err() {
                     // Never answered as a success: release the OA and the ticket rather than
                     // leave the OA refusing with 61057 until a restart.
-                    let released = app2.store.write(move |tx| svc::fast_register_abandon(tx, id)).await;
+                    let released = app2
+                        .store
+                        .write(move |tx| svc::fast_register_abandon(tx, id))
+                        .await;
                     if let Err(e) = released {
                         tracing::error!(error = %e, id, "could not abandon a failed registration");
                     }

@@ -102,146 +102,336 @@ fn cases() -> Vec<Case> {
     vec![
         ("everything in order", |_| {}, None),
         // Rule 1
-        ("no access_token", |c| c.token_present = false, Some(AccessTokenMissing)),
+        (
+            "no access_token",
+            |c| c.token_present = false,
+            Some(AccessTokenMissing),
+        ),
         ("unknown token", |c| c.token = None, Some(InvalidCredential)),
-        ("token superseded more than 300 s ago", |c| {
-            c.token.as_mut().unwrap().superseded_at = Some(NOW - 300)
-        }, Some(InvalidCredential)),
-        ("token superseded less than 300 s ago still works", |c| {
-            c.token.as_mut().unwrap().superseded_at = Some(NOW - 299)
-        }, None),
-        ("token expired", |c| c.token.as_mut().unwrap().expires_at = NOW, Some(AccessTokenExpired)),
+        (
+            "token superseded more than 300 s ago",
+            |c| c.token.as_mut().unwrap().superseded_at = Some(NOW - 300),
+            Some(InvalidCredential),
+        ),
+        (
+            "token superseded less than 300 s ago still works",
+            |c| c.token.as_mut().unwrap().superseded_at = Some(NOW - 299),
+            None,
+        ),
+        (
+            "token expired",
+            |c| c.token.as_mut().unwrap().expires_at = NOW,
+            Some(AccessTokenExpired),
+        ),
         // Rule 2
-        ("component token", |c| c.token.as_mut().unwrap().kind = TokenKind::Component, Some(ApiUnauthorized)),
-        ("mini program token", |c| {
-            c.token.as_mut().unwrap().kind = TokenKind::Authorizer(AuthorizerKind::MiniProgram)
-        }, Some(ApiUnauthorized)),
+        (
+            "component token",
+            |c| c.token.as_mut().unwrap().kind = TokenKind::Component,
+            Some(ApiUnauthorized),
+        ),
+        (
+            "mini program token",
+            |c| c.token.as_mut().unwrap().kind = TokenKind::Authorizer(AuthorizerKind::MiniProgram),
+            Some(ApiUnauthorized),
+        ),
         // Rule 3
-        ("set 27 not granted", |c| c.authorization.as_mut().unwrap().permission_sets = vec![1], Some(ApiUnauthorizedToComponent)),
-        ("authorisation revoked", |c| c.authorization.as_mut().unwrap().revoked = true, Some(ApiUnauthorizedToComponent)),
-        ("no authorisation", |c| c.authorization = None, Some(ApiUnauthorizedToComponent)),
+        (
+            "set 27 not granted",
+            |c| c.authorization.as_mut().unwrap().permission_sets = vec![1],
+            Some(ApiUnauthorizedToComponent),
+        ),
+        (
+            "authorisation revoked",
+            |c| c.authorization.as_mut().unwrap().revoked = true,
+            Some(ApiUnauthorizedToComponent),
+        ),
+        (
+            "no authorisation",
+            |c| c.authorization = None,
+            Some(ApiUnauthorizedToComponent),
+        ),
         // Rule 4
-        ("empty body", |c| c.body = Some(TicketBody::Empty), Some(EmptyPostData)),
-        ("malformed body", |c| c.body = Some(TicketBody::Malformed), Some(DataFormatError)),
+        (
+            "empty body",
+            |c| c.body = Some(TicketBody::Empty),
+            Some(EmptyPostData),
+        ),
+        (
+            "malformed body",
+            |c| c.body = Some(TicketBody::Malformed),
+            Some(DataFormatError),
+        ),
         // Rule 5
-        ("component unpublished", |c| c.component.as_mut().unwrap().published = false, Some(ComponentUnpublished)),
-        ("component lacks set 31", |c| c.component.as_mut().unwrap().permission_sets = vec![3, 17, 18, 30], Some(ComponentNeedsBaseCategory)),
+        (
+            "component unpublished",
+            |c| c.component.as_mut().unwrap().published = false,
+            Some(ComponentUnpublished),
+        ),
+        (
+            "component lacks set 31",
+            |c| c.component.as_mut().unwrap().permission_sets = vec![3, 17, 18, 30],
+            Some(ComponentNeedsBaseCategory),
+        ),
         // Rule 6
         ("unknown ticket", |c| c.ticket = None, Some(InvalidTicket)),
-        ("ticket sent differs from the one loaded", |c| c.body = Some(TicketBody::Ticket("other".into())), Some(InvalidTicket)),
-        ("ticket expired", |c| c.ticket.as_mut().unwrap().expires_at = NOW, Some(InvalidTicket)),
-        ("ticket for another OA", |c| c.ticket.as_mut().unwrap().oa_appid = "wx0a00000000000002".into(), Some(InvalidTicket)),
-        ("ticket for another component", |c| c.ticket.as_mut().unwrap().component_appid = "wxc0ffee0000000002".into(), Some(InvalidTicket)),
-        ("ticket claimed by a call in progress", |c| {
-            let mut r = success(TICKET, OA);
-            r.status = RegistrationStatus::InProgress;
-            c.ticket_registration = Some(r);
-        }, Some(InvalidTicket)),
-        ("ticket of an abandoned attempt is usable again", |c| {
-            let mut r = success(TICKET, OA);
-            r.status = RegistrationStatus::Abandoned;
-            c.ticket_registration = Some(r);
-        }, None),
+        (
+            "ticket sent differs from the one loaded",
+            |c| c.body = Some(TicketBody::Ticket("other".into())),
+            Some(InvalidTicket),
+        ),
+        (
+            "ticket expired",
+            |c| c.ticket.as_mut().unwrap().expires_at = NOW,
+            Some(InvalidTicket),
+        ),
+        (
+            "ticket for another OA",
+            |c| c.ticket.as_mut().unwrap().oa_appid = "wx0a00000000000002".into(),
+            Some(InvalidTicket),
+        ),
+        (
+            "ticket for another component",
+            |c| c.ticket.as_mut().unwrap().component_appid = "wxc0ffee0000000002".into(),
+            Some(InvalidTicket),
+        ),
+        (
+            "ticket claimed by a call in progress",
+            |c| {
+                let mut r = success(TICKET, OA);
+                r.status = RegistrationStatus::InProgress;
+                c.ticket_registration = Some(r);
+            },
+            Some(InvalidTicket),
+        ),
+        (
+            "ticket of an abandoned attempt is usable again",
+            |c| {
+                let mut r = success(TICKET, OA);
+                r.status = RegistrationStatus::Abandoned;
+                c.ticket_registration = Some(r);
+            },
+            None,
+        ),
         // Rule 7
-        ("overseas entity", |c| c.entity.as_mut().unwrap().overseas = true, Some(OverseasAccessDeny)),
-        ("personal entity", |c| c.entity.as_mut().unwrap().entity_type = EntityType::Personal, Some(InvalidRealnameType)),
-        ("OA not verified", |c| c.official_account.as_mut().unwrap().verified = false, Some(NeedToBeCertified)),
-        ("entity blacklisted", |c| c.entity.as_mut().unwrap().blacklisted = true, Some(RealnameInBlackList)),
-        ("government without copy_wx_verify", |c| {
-            c.entity.as_mut().unwrap().entity_type = EntityType::Government;
-            c.ticket.as_mut().unwrap().copy_wx_verify = false;
-        }, Some(CopyWxVerifyRequired)),
-        ("media without copy_wx_verify", |c| {
-            c.entity.as_mut().unwrap().entity_type = EntityType::Media;
-            c.ticket.as_mut().unwrap().copy_wx_verify = false;
-        }, Some(CopyWxVerifyRequired)),
-        ("other organisation without copy_wx_verify", |c| {
-            c.entity.as_mut().unwrap().entity_type = EntityType::OtherOrg;
-            c.ticket.as_mut().unwrap().copy_wx_verify = false;
-        }, Some(CopyWxVerifyRequired)),
-        ("enterprise without copy_wx_verify is fine", |c| c.ticket.as_mut().unwrap().copy_wx_verify = false, None),
-        ("another registration of the OA in progress", |c| c.oa_in_progress = true, Some(RegistrationInProgress)),
-        ("OA has a pending registration flag", |c| c.official_account.as_mut().unwrap().pending_registration = true, Some(RegistrationInProgress)),
-        ("fifth success this month already", |c| c.oa_successes_this_month = 5, Some(ExceedQuotaPerMonth)),
-        ("fourth success this month is fine", |c| c.oa_successes_this_month = 4, None),
-        ("entity at the default cap", |c| c.entity_mini_programs = 50, Some(RealnameExceedLimits)),
-        ("entity at its own cap", |c| {
-            c.entity.as_mut().unwrap().mini_program_cap = Some(2);
-            c.entity_mini_programs = 2;
-        }, Some(RealnameExceedLimits)),
+        (
+            "overseas entity",
+            |c| c.entity.as_mut().unwrap().overseas = true,
+            Some(OverseasAccessDeny),
+        ),
+        (
+            "personal entity",
+            |c| c.entity.as_mut().unwrap().entity_type = EntityType::Personal,
+            Some(InvalidRealnameType),
+        ),
+        (
+            "OA not verified",
+            |c| c.official_account.as_mut().unwrap().verified = false,
+            Some(NeedToBeCertified),
+        ),
+        (
+            "entity blacklisted",
+            |c| c.entity.as_mut().unwrap().blacklisted = true,
+            Some(RealnameInBlackList),
+        ),
+        (
+            "government without copy_wx_verify",
+            |c| {
+                c.entity.as_mut().unwrap().entity_type = EntityType::Government;
+                c.ticket.as_mut().unwrap().copy_wx_verify = false;
+            },
+            Some(CopyWxVerifyRequired),
+        ),
+        (
+            "media without copy_wx_verify",
+            |c| {
+                c.entity.as_mut().unwrap().entity_type = EntityType::Media;
+                c.ticket.as_mut().unwrap().copy_wx_verify = false;
+            },
+            Some(CopyWxVerifyRequired),
+        ),
+        (
+            "other organisation without copy_wx_verify",
+            |c| {
+                c.entity.as_mut().unwrap().entity_type = EntityType::OtherOrg;
+                c.ticket.as_mut().unwrap().copy_wx_verify = false;
+            },
+            Some(CopyWxVerifyRequired),
+        ),
+        (
+            "enterprise without copy_wx_verify is fine",
+            |c| c.ticket.as_mut().unwrap().copy_wx_verify = false,
+            None,
+        ),
+        (
+            "another registration of the OA in progress",
+            |c| c.oa_in_progress = true,
+            Some(RegistrationInProgress),
+        ),
+        (
+            "OA has a pending registration flag",
+            |c| c.official_account.as_mut().unwrap().pending_registration = true,
+            Some(RegistrationInProgress),
+        ),
+        (
+            "fifth success this month already",
+            |c| c.oa_successes_this_month = 5,
+            Some(ExceedQuotaPerMonth),
+        ),
+        (
+            "fourth success this month is fine",
+            |c| c.oa_successes_this_month = 4,
+            None,
+        ),
+        (
+            "entity at the default cap",
+            |c| c.entity_mini_programs = 50,
+            Some(RealnameExceedLimits),
+        ),
+        (
+            "entity at its own cap",
+            |c| {
+                c.entity.as_mut().unwrap().mini_program_cap = Some(2);
+                c.entity_mini_programs = 2;
+            },
+            Some(RealnameExceedLimits),
+        ),
         // Precedence: two rules fail at once, the earlier one answers.
-        ("no token and empty body: token first", |c| {
-            c.token_present = false;
-            c.body = Some(TicketBody::Empty);
-        }, Some(AccessTokenMissing)),
-        ("expired token and superseded: 40001 before 42001", |c| {
-            let t = c.token.as_mut().unwrap();
-            t.expires_at = NOW - 1;
-            t.superseded_at = Some(NOW - 1000);
-        }, Some(InvalidCredential)),
-        ("MP token without set 27: 48001 before 61007", |c| {
-            c.token.as_mut().unwrap().kind = TokenKind::Component;
-            c.authorization = None;
-        }, Some(ApiUnauthorized)),
-        ("no set 27 and malformed body: 61007 first", |c| {
-            c.authorization = None;
-            c.body = Some(TicketBody::Malformed);
-        }, Some(ApiUnauthorizedToComponent)),
-        ("malformed body and unpublished component: 47001 first", |c| {
-            c.body = Some(TicketBody::Malformed);
-            c.component.as_mut().unwrap().published = false;
-        }, Some(DataFormatError)),
-        ("unpublished and lacking sets: 61028 first", |c| {
-            let comp = c.component.as_mut().unwrap();
-            comp.published = false;
-            comp.permission_sets.clear();
-        }, Some(ComponentUnpublished)),
-        ("lacking sets and bad ticket: 61029 first", |c| {
-            c.component.as_mut().unwrap().permission_sets.clear();
-            c.ticket = None;
-        }, Some(ComponentNeedsBaseCategory)),
-        ("bad ticket and overseas: 61058 first", |c| {
-            c.ticket = None;
-            c.entity.as_mut().unwrap().overseas = true;
-        }, Some(InvalidTicket)),
-        ("overseas personal: 61061 first", |c| {
-            let e = c.entity.as_mut().unwrap();
-            e.overseas = true;
-            e.entity_type = EntityType::Personal;
-        }, Some(OverseasAccessDeny)),
-        ("personal and unverified: 61051 first", |c| {
-            c.entity.as_mut().unwrap().entity_type = EntityType::Personal;
-            c.official_account.as_mut().unwrap().verified = false;
-        }, Some(InvalidRealnameType)),
-        ("unverified and blacklisted: 61052 first", |c| {
-            c.official_account.as_mut().unwrap().verified = false;
-            c.entity.as_mut().unwrap().blacklisted = true;
-        }, Some(NeedToBeCertified)),
-        ("blacklisted media without copy: 61054 first", |c| {
-            let e = c.entity.as_mut().unwrap();
-            e.blacklisted = true;
-            e.entity_type = EntityType::Media;
-            c.ticket.as_mut().unwrap().copy_wx_verify = false;
-        }, Some(RealnameInBlackList)),
-        ("media without copy and in progress: 61056 first", |c| {
-            c.entity.as_mut().unwrap().entity_type = EntityType::Media;
-            c.ticket.as_mut().unwrap().copy_wx_verify = false;
-            c.oa_in_progress = true;
-        }, Some(CopyWxVerifyRequired)),
-        ("in progress and over quota: 61057 first", |c| {
-            c.oa_in_progress = true;
-            c.oa_successes_this_month = 5;
-        }, Some(RegistrationInProgress)),
-        ("over quota and entity at cap: 61055 first", |c| {
-            c.oa_successes_this_month = 5;
-            c.entity_mini_programs = 50;
-        }, Some(ExceedQuotaPerMonth)),
-        ("ticket in progress while OA in progress: 61058 first", |c| {
-            let mut r = success(TICKET, OA);
-            r.status = RegistrationStatus::InProgress;
-            c.ticket_registration = Some(r);
-            c.oa_in_progress = true;
-        }, Some(InvalidTicket)),
+        (
+            "no token and empty body: token first",
+            |c| {
+                c.token_present = false;
+                c.body = Some(TicketBody::Empty);
+            },
+            Some(AccessTokenMissing),
+        ),
+        (
+            "expired token and superseded: 40001 before 42001",
+            |c| {
+                let t = c.token.as_mut().unwrap();
+                t.expires_at = NOW - 1;
+                t.superseded_at = Some(NOW - 1000);
+            },
+            Some(InvalidCredential),
+        ),
+        (
+            "MP token without set 27: 48001 before 61007",
+            |c| {
+                c.token.as_mut().unwrap().kind = TokenKind::Component;
+                c.authorization = None;
+            },
+            Some(ApiUnauthorized),
+        ),
+        (
+            "no set 27 and malformed body: 61007 first",
+            |c| {
+                c.authorization = None;
+                c.body = Some(TicketBody::Malformed);
+            },
+            Some(ApiUnauthorizedToComponent),
+        ),
+        (
+            "malformed body and unpublished component: 47001 first",
+            |c| {
+                c.body = Some(TicketBody::Malformed);
+                c.component.as_mut().unwrap().published = false;
+            },
+            Some(DataFormatError),
+        ),
+        (
+            "unpublished and lacking sets: 61028 first",
+            |c| {
+                let comp = c.component.as_mut().unwrap();
+                comp.published = false;
+                comp.permission_sets.clear();
+            },
+            Some(ComponentUnpublished),
+        ),
+        (
+            "lacking sets and bad ticket: 61029 first",
+            |c| {
+                c.component.as_mut().unwrap().permission_sets.clear();
+                c.ticket = None;
+            },
+            Some(ComponentNeedsBaseCategory),
+        ),
+        (
+            "bad ticket and overseas: 61058 first",
+            |c| {
+                c.ticket = None;
+                c.entity.as_mut().unwrap().overseas = true;
+            },
+            Some(InvalidTicket),
+        ),
+        (
+            "overseas personal: 61061 first",
+            |c| {
+                let e = c.entity.as_mut().unwrap();
+                e.overseas = true;
+                e.entity_type = EntityType::Personal;
+            },
+            Some(OverseasAccessDeny),
+        ),
+        (
+            "personal and unverified: 61051 first",
+            |c| {
+                c.entity.as_mut().unwrap().entity_type = EntityType::Personal;
+                c.official_account.as_mut().unwrap().verified = false;
+            },
+            Some(InvalidRealnameType),
+        ),
+        (
+            "unverified and blacklisted: 61052 first",
+            |c| {
+                c.official_account.as_mut().unwrap().verified = false;
+                c.entity.as_mut().unwrap().blacklisted = true;
+            },
+            Some(NeedToBeCertified),
+        ),
+        (
+            "blacklisted media without copy: 61054 first",
+            |c| {
+                let e = c.entity.as_mut().unwrap();
+                e.blacklisted = true;
+                e.entity_type = EntityType::Media;
+                c.ticket.as_mut().unwrap().copy_wx_verify = false;
+            },
+            Some(RealnameInBlackList),
+        ),
+        (
+            "media without copy and in progress: 61056 first",
+            |c| {
+                c.entity.as_mut().unwrap().entity_type = EntityType::Media;
+                c.ticket.as_mut().unwrap().copy_wx_verify = false;
+                c.oa_in_progress = true;
+            },
+            Some(CopyWxVerifyRequired),
+        ),
+        (
+            "in progress and over quota: 61057 first",
+            |c| {
+                c.oa_in_progress = true;
+                c.oa_successes_this_month = 5;
+            },
+            Some(RegistrationInProgress),
+        ),
+        (
+            "over quota and entity at cap: 61055 first",
+            |c| {
+                c.oa_successes_this_month = 5;
+                c.entity_mini_programs = 50;
+            },
+            Some(ExceedQuotaPerMonth),
+        ),
+        (
+            "ticket in progress while OA in progress: 61058 first",
+            |c| {
+                let mut r = success(TICKET, OA);
+                r.status = RegistrationStatus::InProgress;
+                c.ticket_registration = Some(r);
+                c.oa_in_progress = true;
+            },
+            Some(InvalidTicket),
+        ),
     ]
 }
 
@@ -305,7 +495,10 @@ fn verification_is_reused_only_when_asked_verified_and_the_policy_allows() {
     let approve = |copy: bool, policy: VerificationPolicy| {
         let mut ctx = passing();
         ctx.ticket.as_mut().unwrap().copy_wx_verify = copy;
-        let p = Policy { verification_policy: policy, ..Policy::default() };
+        let p = Policy {
+            verification_policy: policy,
+            ..Policy::default()
+        };
         match check_fast_register(&ctx, NOW, &p) {
             Decision::Proceed(a) => a.is_wx_verify_succ,
             other => panic!("{other:?}"),
@@ -322,7 +515,10 @@ fn the_link_fails_only_at_the_link_cap() {
     let p = Policy::default();
     assert!(link_succeeds(&oa, 499, &p));
     assert!(!link_succeeds(&oa, 500, &p));
-    let capped = OfficialAccount { link_cap: Some(1), ..oa };
+    let capped = OfficialAccount {
+        link_cap: Some(1),
+        ..oa
+    };
     assert!(!link_succeeds(&capped, 1, &p));
 }
 
@@ -354,13 +550,25 @@ fn redirect_uris_must_stay_on_the_auth_domain() {
 #[test]
 fn query_parameters_are_appended_with_the_right_separator() {
     assert_eq!(
-        append_query("https://www.qq.com/auth/callback?from=mp", &[("ticket", "abc")]),
+        append_query(
+            "https://www.qq.com/auth/callback?from=mp",
+            &[("ticket", "abc")]
+        ),
         "https://www.qq.com/auth/callback?from=mp&ticket=abc"
     );
-    assert_eq!(append_query("https://a.com/cb", &[("ticket", "abc")]), "https://a.com/cb?ticket=abc");
-    assert_eq!(append_query("https://a.com/cb?", &[("t", "1")]), "https://a.com/cb?t=1");
     assert_eq!(
-        append_query("https://a.com/cb#top", &[("auth_code", "x@@@y"), ("expires_in", "3600")]),
+        append_query("https://a.com/cb", &[("ticket", "abc")]),
+        "https://a.com/cb?ticket=abc"
+    );
+    assert_eq!(
+        append_query("https://a.com/cb?", &[("t", "1")]),
+        "https://a.com/cb?t=1"
+    );
+    assert_eq!(
+        append_query(
+            "https://a.com/cb#top",
+            &[("auth_code", "x@@@y"), ("expires_in", "3600")]
+        ),
         "https://a.com/cb?auth_code=x%40%40%40y&expires_in=3600#top"
     );
 }

@@ -56,7 +56,9 @@ fn check_appid_shape(appid: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(bad(format!("appid {appid:?} must be 1-64 of [A-Za-z0-9_-]")))
+        Err(bad(format!(
+            "appid {appid:?} must be 1-64 of [A-Za-z0-9_-]"
+        )))
     }
 }
 
@@ -71,7 +73,9 @@ fn check_aes_key(key: &str) -> Result<()> {
 fn check_event_url(url: &str) -> Result<()> {
     match url::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(bad(format!("event_url {url:?} must be an absolute http(s) URL"))),
+        _ => Err(bad(format!(
+            "event_url {url:?} must be an absolute http(s) URL"
+        ))),
     }
 }
 
@@ -551,8 +555,12 @@ pub fn patch_official_account(
 /// # Errors
 /// 404 when unknown.
 pub fn official_account(tx: &mut dyn Tx, appid: &str) -> Result<OfficialAccount> {
-    tx.official_account(appid)?
-        .ok_or_else(|| not_found(ErrCode::InvalidAppId, format!("no official account {appid}")))
+    tx.official_account(appid)?.ok_or_else(|| {
+        not_found(
+            ErrCode::InvalidAppId,
+            format!("no official account {appid}"),
+        )
+    })
 }
 
 /// `POST /sandbox/v1/authorizations`: what confirming on componentloginpage does.
@@ -621,7 +629,11 @@ pub fn authorize(
         return Err(bad("permission_sets must not be empty"));
     }
     check_sets(&input.permission_sets)?;
-    let holder = tx.set_holder(&input.authorizer_appid, FAST_REGISTER_SET, &input.component_appid)?;
+    let holder = tx.set_holder(
+        &input.authorizer_appid,
+        FAST_REGISTER_SET,
+        &input.component_appid,
+    )?;
     let sets = rules::sets_to_grant(
         &input.permission_sets,
         &input.component_appid,

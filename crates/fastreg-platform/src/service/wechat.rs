@@ -3,8 +3,8 @@
 //! the checks run in WeChat's order inside one transaction: token first, then body, then the
 //! endpoint's own rules.
 
-use fastreg_wire::component::*;
 use fastreg_wire::account::*;
+use fastreg_wire::component::*;
 use fastreg_wire::ErrCode;
 
 use super::{

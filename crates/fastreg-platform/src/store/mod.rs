@@ -100,8 +100,12 @@ pub trait Tx {
         authorizer_appid: &str,
     ) -> Result<Option<Authorization>>;
     /// The component other than `except` that holds `set` for `authorizer`, if any.
-    fn set_holder(&mut self, authorizer_appid: &str, set: i64, except: &str)
-        -> Result<Option<String>>;
+    fn set_holder(
+        &mut self,
+        authorizer_appid: &str,
+        set: i64,
+        except: &str,
+    ) -> Result<Option<String>>;
     /// A page of a component's live authorisations, by auth_time then appid.
     fn authorizations_of_component(
         &mut self,
@@ -214,9 +218,10 @@ impl Store {
         let backend: Arc<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or_default().to_string();
-            let b = tokio::task::spawn_blocking(move || sqlite::SqliteBackend::open(&path, durability))
-                .await
-                .map_err(|e| Error::Internal(e.into()))??;
+            let b =
+                tokio::task::spawn_blocking(move || sqlite::SqliteBackend::open(&path, durability))
+                    .await
+                    .map_err(|e| Error::Internal(e.into()))??;
             Arc::new(b)
         } else {
             return Err(Error::Internal(anyhow::anyhow!(
@@ -237,9 +242,13 @@ impl Store {
     {
         let out = self
             .backend
-            .write(Box::new(move |tx| f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)))
+            .write(Box::new(move |tx| {
+                f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
+            }))
             .await?;
-        Ok(*out.downcast::<R>().expect("a job returns the type it was built with"))
+        Ok(*out
+            .downcast::<R>()
+            .expect("a job returns the type it was built with"))
     }
 
     /// Runs `f` in a read-only snapshot.
@@ -253,9 +262,13 @@ impl Store {
     {
         let out = self
             .backend
-            .read(Box::new(move |tx| f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)))
+            .read(Box::new(move |tx| {
+                f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
+            }))
             .await?;
-        Ok(*out.downcast::<R>().expect("a job returns the type it was built with"))
+        Ok(*out
+            .downcast::<R>()
+            .expect("a job returns the type it was built with"))
     }
 
     /// The backend's name.

@@ -116,11 +116,13 @@ fn migrate(conn: &Connection) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let n = i + 1;
-        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {n};\nCOMMIT;"))
-            .map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                Error::Internal(anyhow!("migration {n} failed: {e}"))
-            })?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {n};\nCOMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            Error::Internal(anyhow!("migration {n} failed: {e}"))
+        })?;
     }
     Ok(())
 }
@@ -156,7 +158,9 @@ fn run_job(conn: &Connection, job: Job) -> Result<Box<dyn Any + Send>> {
 fn run_batch(conn: &Connection, batch: Vec<Request>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         for r in batch {
-            let _ = r.reply.send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
+            let _ = r
+                .reply
+                .send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
         }
         return;
     }

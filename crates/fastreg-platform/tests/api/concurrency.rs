@@ -20,7 +20,12 @@ fn tally(answers: &[Value]) -> BTreeMap<i64, usize> {
 }
 
 async fn fire(app: &TestApp, calls: Vec<(String, String)>) -> Vec<Value> {
-    join_all(calls.iter().map(|(token, ticket)| app.fastregister(token, ticket))).await
+    join_all(
+        calls
+            .iter()
+            .map(|(token, ticket)| app.fastregister(token, ticket)),
+    )
+    .await
 }
 
 async fn fresh_tickets(app: &TestApp, oa: &str, n: usize) -> Vec<String> {
@@ -37,9 +42,17 @@ async fn simultaneous_calls_for_one_oa_register_exactly_the_monthly_quota() {
     let token = app.oa_token(OA).await;
     let tickets = fresh_tickets(&app, OA, N).await;
 
-    let answers = fire(&app, tickets.into_iter().map(|t| (token.clone(), t)).collect()).await;
+    let answers = fire(
+        &app,
+        tickets.into_iter().map(|t| (token.clone(), t)).collect(),
+    )
+    .await;
 
-    assert_eq!(tally(&answers), BTreeMap::from([(0, 5), (61055, N - 5)]), "{answers:?}");
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 5), (61055, N - 5)]),
+        "{answers:?}"
+    );
     let appids: HashSet<&str> = answers.iter().filter_map(|a| a["appid"].as_str()).collect();
     assert_eq!(appids.len(), 5, "five distinct Mini Programs");
     assert_eq!(app.registrations(OA).await.len(), 5);
@@ -51,9 +64,17 @@ async fn simultaneous_calls_while_one_is_in_progress_are_refused_with_61057() {
     let token = app.oa_token(OA).await;
     let tickets = fresh_tickets(&app, OA, N).await;
 
-    let answers = fire(&app, tickets.into_iter().map(|t| (token.clone(), t)).collect()).await;
+    let answers = fire(
+        &app,
+        tickets.into_iter().map(|t| (token.clone(), t)).collect(),
+    )
+    .await;
 
-    assert_eq!(tally(&answers), BTreeMap::from([(0, 1), (61057, N - 1)]), "{answers:?}");
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 1), (61057, N - 1)]),
+        "{answers:?}"
+    );
     let regs = app.registrations(OA).await;
     assert_eq!(regs.len(), 1);
     assert_eq!(regs[0]["status"], "succeeded");
@@ -67,13 +88,21 @@ async fn simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_ca
 
     let answers = fire(&app, vec![(token.clone(), ticket.clone()); N]).await;
 
-    assert_eq!(tally(&answers), BTreeMap::from([(0, 1), (61058, N - 1)]), "{answers:?}");
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 1), (61058, N - 1)]),
+        "{answers:?}"
+    );
     let first = answers.iter().find(|a| errcode(a) == 0).unwrap();
     // A client that retries after the call finished learns its result: the same answer.
     let replay = app.fastregister(&token, &ticket).await;
     assert_eq!(replay["appid"], first["appid"]);
     assert_eq!(replay["authorization_code"], first["authorization_code"]);
-    assert_eq!(app.registrations(OA).await.len(), 1, "one Mini Program per ticket");
+    assert_eq!(
+        app.registrations(OA).await.len(),
+        1,
+        "one Mini Program per ticket"
+    );
 }
 
 #[tokio::test]
@@ -127,7 +156,11 @@ async fn simultaneous_calls_for_one_entity_never_exceed_its_cap() {
 
     let answers = fire(&app, calls).await;
 
-    assert_eq!(tally(&answers), BTreeMap::from([(0, 3), (61053, 9)]), "{answers:?}");
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 3), (61053, 9)]),
+        "{answers:?}"
+    );
 }
 
 #[tokio::test]
@@ -137,5 +170,9 @@ async fn registrations_in_progress_count_toward_the_entity_cap() {
 
     let answers = fire(&app, calls).await;
 
-    assert_eq!(tally(&answers), BTreeMap::from([(0, 3), (61053, 9)]), "{answers:?}");
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 3), (61053, 9)]),
+        "{answers:?}"
+    );
 }

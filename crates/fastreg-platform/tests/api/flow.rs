@@ -31,20 +31,33 @@ async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_r
         .await;
     let info = &auth["authorization_info"];
     assert_eq!(info["authorizer_appid"], mp.as_str());
-    let mp_token = info["authorizer_access_token"].as_str().unwrap().to_string();
-    let mp_refresh = info["authorizer_refresh_token"].as_str().unwrap().to_string();
+    let mp_token = info["authorizer_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mp_refresh = info["authorizer_refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let sets: Vec<i64> = info["func_info"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["funcscope_category"]["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(sets, vec![17, 18, 19, 25, 30, 31], "the component's MP sets");
+    assert_eq!(
+        sets,
+        vec![17, 18, 19, 25, 30, 31],
+        "the component's MP sets"
+    );
 
     // The new MP works: basic info with its token, a refresh with its refresh token.
     let basic = app
         .http
-        .get(format!("{}/cgi-bin/account/getaccountbasicinfo?access_token={mp_token}", app.base))
+        .get(format!(
+            "{}/cgi-bin/account/getaccountbasicinfo?access_token={mp_token}",
+            app.base
+        ))
         .send()
         .await
         .unwrap()
@@ -62,11 +75,18 @@ async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_r
             &json!({"component_appid": C, "authorizer_appid": mp, "authorizer_refresh_token": mp_refresh}),
         )
         .await;
-    assert_eq!(refreshed["authorizer_refresh_token"], mp_refresh.as_str(), "{refreshed}");
+    assert_eq!(
+        refreshed["authorizer_refresh_token"],
+        mp_refresh.as_str(),
+        "{refreshed}"
+    );
 
     // The OA sees it linked; the sandbox lists the registration.
     let linked = app
-        .post(&format!("/cgi-bin/wxopen/wxamplinkget?access_token={oa_token}"), &json!({}))
+        .post(
+            &format!("/cgi-bin/wxopen/wxamplinkget?access_token={oa_token}"),
+            &json!({}),
+        )
         .await;
     assert_eq!(errcode(&linked), 0, "{linked}");
     assert_eq!(linked["wxopens"]["items"][0]["appid"], mp.as_str());
@@ -80,7 +100,11 @@ async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_r
 
 #[tokio::test]
 async fn the_walkthrough_printed_by_serve_runs_in_bash_and_registers_a_mini_program() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: curl is not installed; the walk-through needs it");
         return;
     }
@@ -95,7 +119,11 @@ async fn the_walkthrough_printed_by_serve_runs_in_bash_and_registers_a_mini_prog
         .await
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "walk-through failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "walk-through failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
     let registered: serde_json::Value = serde_json::from_str(lines[0]).expect("fastregister JSON");
     assert_eq!(errcode(&registered), 0, "{stdout}");

@@ -91,12 +91,17 @@ pub fn errcode(v: &Value) -> i64 {
 /// Asserts an errmsg ends in ` rid: xxxxxxxx-xxxxxxxx-xxxxxxxx` and returns the text before it.
 pub fn errmsg_text(v: &Value) -> String {
     let msg = v["errmsg"].as_str().expect("errmsg is a string");
-    let (text, rid) = msg.rsplit_once(" rid: ").unwrap_or_else(|| panic!("no rid in {msg:?}"));
+    let (text, rid) = msg
+        .rsplit_once(" rid: ")
+        .unwrap_or_else(|| panic!("no rid in {msg:?}"));
     let groups: Vec<&str> = rid.split('-').collect();
     assert_eq!(groups.len(), 3, "rid {rid:?}");
     for g in groups {
         assert_eq!(g.len(), 8, "rid {rid:?}");
-        assert!(g.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')), "rid {rid:?}");
+        assert!(
+            g.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+            "rid {rid:?}"
+        );
     }
     text.to_string()
 }
@@ -125,7 +130,10 @@ impl TestApp {
             .expect("request sent");
         assert_eq!(resp.status(), 200, "POST {path_and_query}");
         let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
-        assert_eq!(ct, "application/json; encoding=utf-8", "POST {path_and_query}");
+        assert_eq!(
+            ct, "application/json; encoding=utf-8",
+            "POST {path_and_query}"
+        );
         resp.json().await.expect("JSON reply")
     }
 
@@ -153,15 +161,24 @@ impl TestApp {
     /// A sandbox call that must succeed (2xx); returns the JSON.
     pub async fn sandbox_ok(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let (status, v) = self.sandbox(method, path, body).await;
-        assert!((200..300).contains(&status), "{method} {path} -> {status} {v}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} -> {status} {v}"
+        );
         v
     }
 
     /// The component's secret and latest verify ticket.
     pub async fn component_credentials(&self, component: &str) -> (String, String) {
-        let c = self.sandbox_ok("GET", &format!("/components/{component}"), None).await;
+        let c = self
+            .sandbox_ok("GET", &format!("/components/{component}"), None)
+            .await;
         let t = self
-            .sandbox_ok("GET", &format!("/components/{component}/verify-ticket"), None)
+            .sandbox_ok(
+                "GET",
+                &format!("/components/{component}/verify-ticket"),
+                None,
+            )
             .await;
         (
             c["appsecret"].as_str().unwrap().into(),
@@ -197,14 +214,21 @@ impl TestApp {
             .sandbox_ok(
                 "POST",
                 "/authorizations",
-                Some(&json!({"component_appid": component, "authorizer_appid": authorizer,
-                             "permission_sets": sets})),
+                Some(
+                    &json!({"component_appid": component, "authorizer_appid": authorizer,
+                             "permission_sets": sets}),
+                ),
             )
             .await;
-        let v = self.query_auth(ct, component, a["auth_code"].as_str().unwrap()).await;
+        let v = self
+            .query_auth(ct, component, a["auth_code"].as_str().unwrap())
+            .await;
         let info = &v["authorization_info"];
         (
-            info["authorizer_access_token"].as_str().unwrap_or_else(|| panic!("{v}")).into(),
+            info["authorizer_access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{v}"))
+                .into(),
             info["authorizer_refresh_token"].as_str().unwrap().into(),
         )
     }

@@ -28,9 +28,15 @@ async fn state_tokens_and_the_clock_survive_a_restart() {
         .await;
     assert!(pre["pre_auth_code"].is_string(), "{pre}");
     let linked = app
-        .post(&format!("/cgi-bin/wxopen/wxamplinkget?access_token={oa_token}"), &json!({}))
+        .post(
+            &format!("/cgi-bin/wxopen/wxamplinkget?access_token={oa_token}"),
+            &json!({}),
+        )
         .await;
-    assert_eq!(linked["wxopens"]["items"][0]["appid"], reg["appid"], "{linked}");
+    assert_eq!(
+        linked["wxopens"]["items"][0]["appid"], reg["appid"],
+        "{linked}"
+    );
     // The refresh token still refreshes.
     let refreshed = app
         .post(
@@ -38,7 +44,10 @@ async fn state_tokens_and_the_clock_survive_a_restart() {
             &json!({"component_appid": C, "authorizer_appid": OA, "authorizer_refresh_token": oa_refresh}),
         )
         .await;
-    assert!(refreshed["authorizer_access_token"].is_string(), "{refreshed}");
+    assert!(
+        refreshed["authorizer_access_token"].is_string(),
+        "{refreshed}"
+    );
     // The ticket still replays its success; nothing was registered twice.
     let replay = app.fastregister(&oa_token, &ticket).await;
     assert_eq!(replay["appid"], reg["appid"]);
@@ -126,7 +135,9 @@ permission_sets = [27]
     .unwrap();
     let seed_path = seed.display().to_string();
     let app = spawn_on(dir.clone(), |s| s.seed = Some(seed_path.clone())).await;
-    let c = app.sandbox_ok("GET", "/components/wx1111111111111111", None).await;
+    let c = app
+        .sandbox_ok("GET", "/components/wx1111111111111111", None)
+        .await;
     assert_eq!(c["auth_domain"], "platform.example.com");
     let e = app.sandbox_ok("GET", "/entities/7", None).await;
     assert_eq!(e["type"], "government");

@@ -1129,3 +1129,86 @@ async fn token_counts_count_the_access_tokens_issued_to_a_component() {
         .await;
     assert_eq!(counts["component_access_tokens"], 0);
 }
+
+#[tokio::test]
+async fn an_authorisation_that_would_grant_nothing_but_a_withheld_set_27_is_refused() {
+    let app = spawn_app().await;
+    let c2 = second_component(&app).await;
+
+    let (status, v) = app
+        .sandbox(
+            "POST",
+            "/authorizations",
+            Some(&json!({"component_appid": c2, "authorizer_appid": OA, "permission_sets": [27]})),
+        )
+        .await;
+
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(errcode(&v), 47001);
+    assert!(errmsg_text(&v).contains(C), "names the holder: {v}");
+    let listed = app.sandbox_ok("GET", "/authorizations", None).await;
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["component_appid"] == c2.as_str()),
+        "nothing was stored: {listed}"
+    );
+}
+
+#[tokio::test]
+async fn patching_the_rules_changes_only_the_keys_given() {
+    let app = spawn_app_with(|s| s.rules.oa_link_cap = 7).await;
+
+    let v = app
+        .sandbox_ok(
+            "PATCH",
+            "/config",
+            Some(&json!({"rules": {"monthly_quota": 2}})),
+        )
+        .await;
+
+    assert_eq!(v["rules"]["monthly_quota"], 2);
+    assert_eq!(v["rules"]["oa_link_cap"], 7, "the started value is kept");
+    let (status, bad) = app
+        .sandbox(
+            "PATCH",
+            "/config",
+            Some(&json!({"rules": {"monthly_qouta": 2}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(errcode(&bad), 47001);
+}
+
+#[tokio::test]
+async fn a_sandbox_path_called_with_a_wrong_method_answers_405_in_the_errcode_shape() {
+    let app = spawn_app().await;
+
+    let (status, v) = app.sandbox("DELETE", "/clock", None).await;
+
+    assert_eq!(status, 405);
+    assert_eq!(errcode(&v), 40066, "{v}");
+    errmsg_text(&v);
+}
+
+#[tokio::test]
+async fn a_fault_for_a_path_that_no_endpoint_serves_is_refused() {
+    let app = spawn_app().await;
+
+    let (status, v) = app
+        .sandbox(
+            "POST",
+            "/faults",
+            Some(&json!({"path": "/cgi-bin/fastregisterauth", "errcode": -1})),
+        )
+        .await;
+
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(errcode(&v), 47001);
+    assert!(
+        errmsg_text(&v).contains("/cgi-bin/account/fastregister"),
+        "lists the valid paths: {v}"
+    );
+}
