@@ -87,6 +87,22 @@ fn check_sets(sets: &[i64]) -> Result<()> {
     }
 }
 
+/// Reserves the appid the caller chose (409 when taken) or draws a fresh one.
+fn given_or_fresh_appid(tx: &mut dyn Tx, given: Option<String>, kind: &str) -> Result<String> {
+    let Some(appid) = given else {
+        return fresh_appid(tx, kind);
+    };
+    check_appid_shape(&appid)?;
+    if !tx.reserve_appid(&appid, kind)? {
+        return Err(Error::sandbox(
+            409,
+            ErrCode::InvalidAppId,
+            format!("appid {appid} is taken"),
+        ));
+    }
+    Ok(appid)
+}
+
 /// `POST /sandbox/v1/components` (and a seed's `[[components]]`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,20 +189,7 @@ pub fn create_component(
     if let Some(u) = &input.event_url {
         check_event_url(u)?;
     }
-    let appid = match input.appid {
-        Some(a) => {
-            check_appid_shape(&a)?;
-            if !tx.reserve_appid(&a, "component")? {
-                return Err(Error::sandbox(
-                    409,
-                    ErrCode::InvalidAppId,
-                    format!("appid {a} is taken"),
-                ));
-            }
-            a
-        }
-        None => fresh_appid(tx, "component")?,
-    };
+    let appid = given_or_fresh_appid(tx, input.appid, "component")?;
     let mp_sets = input
         .mp_permission_sets
         .unwrap_or_else(|| input.permission_sets.clone());
@@ -492,20 +495,7 @@ pub fn create_official_account(
         return Err(bad("nickname is required"));
     }
     entity(tx, input.entity_id)?;
-    let appid = match input.appid {
-        Some(a) => {
-            check_appid_shape(&a)?;
-            if !tx.reserve_appid(&a, "oa")? {
-                return Err(Error::sandbox(
-                    409,
-                    ErrCode::InvalidAppId,
-                    format!("appid {a} is taken"),
-                ));
-            }
-            a
-        }
-        None => fresh_appid(tx, "oa")?,
-    };
+    let appid = given_or_fresh_appid(tx, input.appid, "oa")?;
     let oa = OfficialAccount {
         appid,
         user_name: input.user_name.unwrap_or_else(secrets::user_name),

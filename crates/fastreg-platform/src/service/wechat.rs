@@ -25,6 +25,37 @@ fn body<T>(b: Body<T>) -> Result<T> {
     b.map_err(Error::wx)
 }
 
+/// The checks every component endpoint makes first, in WeChat's order: the component token,
+/// then the body, then the body's component_appid against the token's component.
+fn component_request<T>(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    req: Body<T>,
+    now: UnixTime,
+    policy: &Policy,
+    component_appid: impl Fn(&T) -> &str,
+) -> Result<(TokenRecord, T)> {
+    let record = authenticate_component(tx, token, now, policy.superseded_grace_secs)?;
+    let req = body(req)?;
+    same_component(&record, component_appid(&req))?;
+    Ok((record, req))
+}
+
+/// The live authorisation of `authorizer_appid` (missing 41002; none or revoked 61003).
+fn live_authorization(
+    tx: &mut dyn Tx,
+    component_appid: &str,
+    authorizer_appid: &str,
+) -> Result<Authorization> {
+    if authorizer_appid.is_empty() {
+        return Err(Error::wx(ErrCode::AppIdMissing));
+    }
+    Ok(tx
+        .authorization(component_appid, authorizer_appid)?
+        .filter(|a| !a.revoked)
+        .ok_or(ErrCode::ComponentNotAuthorized)?)
+}
+
 /// `api_component_token`.
 ///
 /// # Errors
@@ -123,10 +154,7 @@ pub fn create_pre_auth_code(
     lifetimes: &Lifetimes,
     policy: &Policy,
 ) -> Result<PreAuthCodeResponse> {
-    let grace = policy.superseded_grace_secs;
-    let record = authenticate_component(tx, token, now, grace)?;
-    let req = body(req)?;
-    same_component(&record, &req.component_appid)?;
+    let (record, _) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
     let code = issue_code(
         tx,
         CodeKind::PreAuth,
@@ -155,10 +183,7 @@ pub fn query_auth(
     lifetimes: &Lifetimes,
     policy: &Policy,
 ) -> Result<QueryAuthResponse> {
-    let grace = policy.superseded_grace_secs;
-    let record = authenticate_component(tx, token, now, grace)?;
-    let req = body(req)?;
-    same_component(&record, &req.component_appid)?;
+    let (record, req) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
     let hash = secrets::hash(&req.authorization_code);
     let code = tx
         .code(&hash)?
@@ -208,17 +233,8 @@ pub fn authorizer_token(
     lifetimes: &Lifetimes,
     policy: &Policy,
 ) -> Result<AuthorizerTokenResponse> {
-    let grace = policy.superseded_grace_secs;
-    let record = authenticate_component(tx, token, now, grace)?;
-    let req = body(req)?;
-    same_component(&record, &req.component_appid)?;
-    if req.authorizer_appid.is_empty() {
-        return Err(Error::wx(ErrCode::AppIdMissing));
-    }
-    let auth = tx
-        .authorization(&record.component_appid, &req.authorizer_appid)?
-        .filter(|a| !a.revoked)
-        .ok_or(ErrCode::ComponentNotAuthorized)?;
+    let (record, req) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
+    let auth = live_authorization(tx, &record.component_appid, &req.authorizer_appid)?;
     if req.authorizer_refresh_token.is_empty()
         || !secrets::ct_eq(&req.authorizer_refresh_token, &auth.refresh_token)
     {
@@ -250,53 +266,50 @@ pub fn authorizer_info(
     now: UnixTime,
     policy: &Policy,
 ) -> Result<AuthorizerInfoResponse> {
-    let grace = policy.superseded_grace_secs;
-    let record = authenticate_component(tx, token, now, grace)?;
-    let req = body(req)?;
-    same_component(&record, &req.component_appid)?;
-    if req.authorizer_appid.is_empty() {
-        return Err(Error::wx(ErrCode::AppIdMissing));
-    }
-    let auth = tx
-        .authorization(&record.component_appid, &req.authorizer_appid)?
-        .filter(|a| !a.revoked)
-        .ok_or(ErrCode::ComponentNotAuthorized)?;
-    let info = match auth.authorizer_kind {
-        AuthorizerKind::OfficialAccount => {
-            let oa = tx
-                .official_account(&auth.authorizer_appid)?
-                .ok_or(ErrCode::InvalidAppId)?;
-            let entity = tx.entity(oa.entity_id)?;
-            AuthorizerInfo {
-                nick_name: oa.nickname,
-                service_type_info: IdInfo { id: 2 },
-                verify_type_info: IdInfo {
-                    id: if oa.verified { 0 } else { -1 },
-                },
-                user_name: oa.user_name,
-                principal_name: entity.map(|e| e.name).unwrap_or_default(),
-                account_status: 1,
-                ..AuthorizerInfo::default()
+    let (record, req) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
+    let auth = live_authorization(tx, &record.component_appid, &req.authorizer_appid)?;
+    // (name, original id, entity, verified, service type, MiniProgramInfo) of the account.
+    let (nick_name, user_name, entity_id, verified, service_type, mini_program_info) =
+        match auth.authorizer_kind {
+            AuthorizerKind::OfficialAccount => {
+                let oa = tx
+                    .official_account(&auth.authorizer_appid)?
+                    .ok_or(ErrCode::InvalidAppId)?;
+                (
+                    oa.nickname,
+                    oa.user_name,
+                    oa.entity_id,
+                    oa.verified,
+                    2,
+                    None,
+                )
             }
-        }
-        AuthorizerKind::MiniProgram => {
-            let mp = tx
-                .mini_program(&auth.authorizer_appid)?
-                .ok_or(ErrCode::InvalidAppId)?;
-            let entity = tx.entity(mp.entity_id)?;
-            AuthorizerInfo {
-                nick_name: mp.nickname,
-                service_type_info: IdInfo { id: 0 },
-                verify_type_info: IdInfo {
-                    id: if mp.verified { 0 } else { -1 },
-                },
-                user_name: mp.user_name,
-                principal_name: entity.map(|e| e.name).unwrap_or_default(),
-                account_status: 1,
-                mini_program_info: Some(MiniProgramInfo::default()),
-                ..AuthorizerInfo::default()
+            AuthorizerKind::MiniProgram => {
+                let mp = tx
+                    .mini_program(&auth.authorizer_appid)?
+                    .ok_or(ErrCode::InvalidAppId)?;
+                let info = Some(MiniProgramInfo::default());
+                (
+                    mp.nickname,
+                    mp.user_name,
+                    mp.entity_id,
+                    mp.verified,
+                    0,
+                    info,
+                )
             }
-        }
+        };
+    let info = AuthorizerInfo {
+        nick_name,
+        service_type_info: IdInfo { id: service_type },
+        verify_type_info: IdInfo {
+            id: if verified { 0 } else { -1 },
+        },
+        user_name,
+        principal_name: tx.entity(entity_id)?.map(|e| e.name).unwrap_or_default(),
+        account_status: 1,
+        mini_program_info,
+        ..AuthorizerInfo::default()
     };
     Ok(AuthorizerInfoResponse {
         authorizer_info: info,
@@ -319,10 +332,7 @@ pub fn authorizer_list(
     now: UnixTime,
     policy: &Policy,
 ) -> Result<AuthorizerListResponse> {
-    let grace = policy.superseded_grace_secs;
-    let record = authenticate_component(tx, token, now, grace)?;
-    let req = body(req)?;
-    same_component(&record, &req.component_appid)?;
+    let (record, req) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
     if req.count == 0 || req.count > 500 {
         return Err(Error::wx_detail(
             ErrCode::DataFormatError,
