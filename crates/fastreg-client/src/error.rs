@@ -1,0 +1,105 @@
+//! The client's one error type. "WeChat said no" ([`Error::Api`], with a typed [`ErrCode`]) is
+//! kept apart from "we could not talk to WeChat" (transport, timeout) and "WeChat said something
+//! we could not read" (decode), because the right reaction differs: an errcode has a documented
+//! remedy; a timeout on a non-idempotent call means the outcome is unknown.
+
+use std::time::Duration;
+
+use fastreg_wire::errcode::Retry;
+use fastreg_wire::ErrCode;
+
+use crate::store::StoreError;
+
+/// Everything that can go wrong in a call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// WeChat (or the platform) answered with a non-zero errcode.
+    #[error("WeChat refused with {code}{}", rid.as_deref().map(|r| format!(" (rid {r})")).unwrap_or_default())]
+    Api {
+        /// The errcode; codes outside the table are kept as [`ErrCode::Other`].
+        code: ErrCode,
+        /// The errmsg as sent (with its rid/hint suffix).
+        errmsg: String,
+        /// The request id parsed off the errmsg, for support requests.
+        rid: Option<String>,
+    },
+    /// The request could not be sent or its answer could not be received.
+    #[error("transport error: {source}")]
+    Transport {
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+        /// Whether the request may have reached the server (false: the connection was never
+        /// made, so nothing happened there).
+        maybe_sent: bool,
+    },
+    /// No answer within the timeout. For a non-idempotent call the outcome is unknown.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The answer was not the JSON the API documents.
+    #[error("undecodable answer (HTTP {status}): {message}")]
+    Decode {
+        /// HTTP status of the answer.
+        status: u16,
+        /// What did not parse.
+        message: String,
+        /// The start of the body, for diagnosis.
+        body: String,
+    },
+    /// The token store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No component_verify_ticket has been stored for the component yet.
+    #[error("no component_verify_ticket is stored for {0}: store the pushed ticket first (Client::set_verify_ticket), or call api_start_push_ticket")]
+    NoVerifyTicket(String),
+    /// No refresh token is known for an authorizer, and api_get_authorizer_list does not list it.
+    #[error(
+        "no authorizer_refresh_token for {0}: it has not authorised the component (or revoked it)"
+    )]
+    NoRefreshToken(String),
+    /// A redirect_uri outside the component's auth domain (WeChat would answer 61060).
+    #[error("redirect_uri host {host:?} is not the component's auth domain {auth_domain:?} (WeChat would refuse with 61060)")]
+    RedirectNotAllowed {
+        /// The redirect's host.
+        host: String,
+        /// The configured auth domain.
+        auth_domain: String,
+    },
+    /// The client is configured wrongly or an argument is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The errcode, when WeChat answered with one.
+    pub fn code(&self) -> Option<ErrCode> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether repeating the same call later can help without anyone changing anything:
+    /// transient WeChat errors, timeouts and transport failures. (For fastregister, do not
+    /// repeat blindly: see [`crate::FastRegisterOutcome`].)
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Api { code, .. } => code.retry() == Retry::Later,
+            Error::Timeout(_) | Error::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the token used was rejected as invalid or expired (40001 / 42001): the call may
+    /// be repeated once with a fresh token.
+    pub fn is_stale_token(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrCode::InvalidCredential | ErrCode::AccessTokenExpired)
+        )
+    }
+}
+
+/// The client's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,450 @@
+//! Token management: the component_access_token from the latest verify ticket, authorizer
+//! access tokens from persisted refresh tokens.
+//!
+//! The rules that keep many instances from fighting (the 40001 storms of other SDKs):
+//! - a token is cached in the store until `expires_in - margin`;
+//! - within a process, callers of one key wait for one refresh (a mutex per key);
+//! - across processes, the refresher holds a lease in the store; the others wait for the new
+//!   token to appear instead of refreshing themselves, and whoever takes the lease checks the
+//!   store again first (someone may have refreshed meanwhile);
+//! - a token that WeChat rejects is dropped only if it is still the one that failed
+//!   (compare-and-expire), so a slow instance cannot evict the token another just stored;
+//! - refresh tokens are saved whenever they change, and recovered from
+//!   `api_get_authorizer_list` when missing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use fastreg_wire::component::*;
+use fastreg_wire::{paths, ErrCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::client::{Client, Method};
+use crate::error::{Error, Result};
+use crate::store::{unix_now, Stored, TokenStore};
+
+/// Which access token a call needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Auth<'a> {
+    /// The component_access_token, sent as `component_access_token=`.
+    Component,
+    /// An authorizer's access token, sent as `access_token=`.
+    Authorizer(&'a str),
+}
+
+impl Client {
+    fn verify_ticket_key(&self) -> String {
+        self.key("verify_ticket")
+    }
+
+    fn component_token_key(&self) -> String {
+        self.key("component_token")
+    }
+
+    fn authorizer_token_key(&self, appid: &str) -> String {
+        self.key(&format!("authorizer_token:{appid}"))
+    }
+
+    fn refresh_token_key(&self, appid: &str) -> String {
+        self.key(&format!("refresh_token:{appid}"))
+    }
+
+    /// Stores the latest component_verify_ticket (what the push handler does with every
+    /// `component_verify_ticket` push).
+    ///
+    /// # Errors
+    /// The store failed.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// client.set_verify_ticket("ticket@@@…").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_verify_ticket(&self, ticket: &str) -> Result<()> {
+        self.inner
+            .store
+            .put(
+                &self.verify_ticket_key(),
+                Stored {
+                    value: ticket.to_string(),
+                    expires_at: Some(unix_now() + 12 * 3600),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The stored component_verify_ticket.
+    ///
+    /// # Errors
+    /// [`Error::NoVerifyTicket`] when none was stored; store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let ticket = client.verify_ticket().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn verify_ticket(&self) -> Result<String> {
+        self.inner
+            .store
+            .get(&self.verify_ticket_key())
+            .await?
+            .map(|s| s.value)
+            .ok_or_else(|| Error::NoVerifyTicket(self.inner.component_appid.clone()))
+    }
+
+    /// A valid component_access_token: cached, or fetched once for all callers.
+    ///
+    /// # Errors
+    /// [`Error::NoVerifyTicket`], WeChat's refusal of `api_component_token`, transport and
+    /// store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let token = client.component_token().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn component_token(&self) -> Result<String> {
+        let key = self.component_token_key();
+        let store = self.inner.store.clone();
+        self.managed_token(store, &key, || async {
+            let ticket = self.verify_ticket().await?;
+            let r = self.api_component_token(&ticket).await?;
+            Ok((r.component_access_token, r.expires_in))
+        })
+        .await
+    }
+
+    /// A valid authorizer_access_token for `authorizer_appid` (an OA or a Mini Program):
+    /// cached, or refreshed once for all callers with the persisted refresh token.
+    ///
+    /// # Errors
+    /// [`Error::NoRefreshToken`] when the account's refresh token is unknown and
+    /// `api_get_authorizer_list` does not list it; WeChat's refusals; transport and store
+    /// failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let token = client.authorizer_token("wx0a00000000000001").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn authorizer_token(&self, authorizer_appid: &str) -> Result<String> {
+        let key = self.authorizer_token_key(authorizer_appid);
+        let store = self.inner.store.clone();
+        self.managed_token(store, &key, || {
+            self.refresh_authorizer_token(authorizer_appid)
+        })
+        .await
+    }
+
+    /// Refreshes with the stored refresh token; recovers a missing or replaced one (61023)
+    /// from the authorizer list once.
+    async fn refresh_authorizer_token(&self, appid: &str) -> Result<(String, i64)> {
+        let refresh = match self.refresh_token(appid).await? {
+            Some(r) => r,
+            None => self.recover_refresh_token(appid).await?,
+        };
+        let answer = match self.api_authorizer_token(appid, &refresh).await {
+            Err(e) if e.code() == Some(ErrCode::RefreshTokenInvalid) => {
+                tracing::warn!(
+                    authorizer = appid,
+                    "refresh token rejected (61023); recovering it from api_get_authorizer_list"
+                );
+                let recovered = self.recover_refresh_token(appid).await?;
+                if recovered == refresh {
+                    return Err(e);
+                }
+                self.api_authorizer_token(appid, &recovered).await?
+            }
+            other => other?,
+        };
+        if answer.authorizer_refresh_token != refresh && !answer.authorizer_refresh_token.is_empty()
+        {
+            self.set_refresh_token(appid, &answer.authorizer_refresh_token)
+                .await?;
+        }
+        Ok((answer.authorizer_access_token, answer.expires_in))
+    }
+
+    /// The persisted refresh token of an authorizer, if known.
+    ///
+    /// # Errors
+    /// Store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let refresh = client.refresh_token("wx0a00000000000001").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn refresh_token(&self, authorizer_appid: &str) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .refresh_store
+            .get(&self.refresh_token_key(authorizer_appid))
+            .await?
+            .map(|s| s.value))
+    }
+
+    /// Persists an authorizer's refresh token (no expiry).
+    ///
+    /// # Errors
+    /// Store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// client.set_refresh_token("wx0a00000000000001", "refreshtoken@@@…").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_refresh_token(&self, authorizer_appid: &str, token: &str) -> Result<()> {
+        self.inner
+            .refresh_store
+            .put(
+                &self.refresh_token_key(authorizer_appid),
+                Stored {
+                    value: token.to_string(),
+                    expires_at: None,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Finds an authorizer's current refresh token in `api_get_authorizer_list` and persists
+    /// it: how a lost (or replaced) refresh token comes back without the merchant.
+    ///
+    /// # Errors
+    /// [`Error::NoRefreshToken`] when the list does not contain the account.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let refresh = client.recover_refresh_token("wx0a00000000000001").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn recover_refresh_token(&self, authorizer_appid: &str) -> Result<String> {
+        let mut offset = 0u32;
+        loop {
+            let page = self.authorizer_list(offset, 500).await?;
+            if let Some(item) = page
+                .list
+                .iter()
+                .find(|i| i.authorizer_appid == authorizer_appid)
+            {
+                self.set_refresh_token(authorizer_appid, &item.refresh_token)
+                    .await?;
+                return Ok(item.refresh_token.clone());
+            }
+            offset += page.list.len() as u32;
+            if page.list.is_empty() || i64::from(offset) >= page.total_count {
+                return Err(Error::NoRefreshToken(authorizer_appid.to_string()));
+            }
+        }
+    }
+
+    /// Caches a fresh authorizer access token (after api_query_auth).
+    pub(crate) async fn cache_authorizer_token(
+        &self,
+        appid: &str,
+        token: &str,
+        expires_in: i64,
+    ) -> Result<()> {
+        self.inner
+            .store
+            .put(
+                &self.authorizer_token_key(appid),
+                Stored {
+                    value: token.to_string(),
+                    expires_at: Some(unix_now() + expires_in),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a cached entry is still good for at least the refresh margin.
+    fn fresh(&self, s: &Stored) -> bool {
+        s.expires_at
+            .is_none_or(|at| at - self.inner.refresh_margin.as_secs() as i64 > unix_now())
+    }
+
+    /// The cache / single-flight / lease dance shared by every managed token.
+    async fn managed_token<F, Fut>(
+        &self,
+        store: std::sync::Arc<dyn TokenStore>,
+        key: &str,
+        fetch: F,
+    ) -> Result<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(String, i64)>>,
+    {
+        if let Some(s) = store.get(key).await?.filter(|s| self.fresh(s)) {
+            return Ok(s.value);
+        }
+        let flight = self.flight(key);
+        let _one_caller_per_process = flight.lock().await;
+        if let Some(s) = store.get(key).await?.filter(|s| self.fresh(s)) {
+            return Ok(s.value);
+        }
+        let lock_key = format!("{key}:lock");
+        let ttl = self.inner.lock_ttl;
+        let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(5);
+        let mut fetch = Some(fetch);
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if let Some(lease) = store.try_lock(&lock_key, ttl).await? {
+                // Whoever held the lease before may have stored a token just now.
+                let cached = store.get(key).await?.filter(|s| self.fresh(s));
+                let result = match cached {
+                    Some(s) => Ok(s.value),
+                    None => {
+                        let fetch = fetch.take().expect("fetched at most once");
+                        match fetch().await {
+                            Ok((token, expires_in)) => {
+                                let stored = Stored {
+                                    value: token.clone(),
+                                    expires_at: Some(unix_now() + expires_in),
+                                };
+                                store
+                                    .put(key, stored)
+                                    .await
+                                    .map(|()| token)
+                                    .map_err(Error::from)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if let Err(e) = store.unlock(&lock_key, &lease).await {
+                    tracing::warn!(error = %e, key, "could not release a refresh lease; it expires by itself");
+                }
+                return result;
+            }
+            // Another instance is refreshing: wait for its token rather than refresh too.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+            if let Some(s) = store.get(key).await?.filter(|s| self.fresh(s)) {
+                return Ok(s.value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!(key, "gave up waiting for another instance's refresh");
+                return Err(Error::Timeout(ttl + Duration::from_secs(5)));
+            }
+        }
+    }
+
+    /// Drops `failed` from the cache if it is still the cached token (compare-and-expire).
+    pub(crate) async fn expire_token(&self, auth: Auth<'_>, failed: &str) -> Result<()> {
+        let key = match auth {
+            Auth::Component => self.component_token_key(),
+            Auth::Authorizer(appid) => self.authorizer_token_key(appid),
+        };
+        self.inner.store.delete_if(&key, failed).await?;
+        Ok(())
+    }
+
+    async fn token_for(&self, auth: Auth<'_>) -> Result<String> {
+        match auth {
+            Auth::Component => self.component_token().await,
+            // Boxed: refreshing an authorizer token itself makes component calls.
+            Auth::Authorizer(appid) => Box::pin(self.authorizer_token(appid)).await,
+        }
+    }
+
+    /// A call with a managed token. When WeChat rejects the token (40001 / 42001), drops it
+    /// (compare-and-expire) and repeats the call once with a fresh one. Never used for
+    /// fastregister, which must not be repeated automatically.
+    pub(crate) async fn call<B: Serialize + ?Sized + Sync, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let param = match auth {
+            Auth::Component => "component_access_token",
+            Auth::Authorizer(_) => "access_token",
+        };
+        let token = self.token_for(auth).await?;
+        let first = self
+            .send(method, path, &[(param, &token)], body, self.inner.timeout)
+            .await;
+        match first {
+            Err(e) if e.is_stale_token() => {
+                tracing::info!(path, code = ?e.code(), "token rejected; refreshing and repeating once");
+                self.expire_token(auth, &token).await?;
+                let fresh = self.token_for(auth).await?;
+                self.send(method, path, &[(param, &fresh)], body, self.inner.timeout)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// `api_component_token`, raw: exchanges the secret and a verify ticket for a new token.
+    /// Prefer [`Client::component_token`], which caches.
+    ///
+    /// # Errors
+    /// WeChat's refusal (61005, 61006, 40125, …), transport failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let answer = client.api_component_token("ticket@@@…").await?;
+    /// println!("{} s", answer.expires_in);
+    /// # Ok(()) }
+    /// ```
+    pub async fn api_component_token(&self, verify_ticket: &str) -> Result<ComponentTokenResponse> {
+        let body = ComponentTokenRequest {
+            component_appid: self.inner.component_appid.clone(),
+            component_appsecret: self.inner.component_secret.0.clone(),
+            component_verify_ticket: verify_ticket.to_string(),
+        };
+        self.send(
+            Method::Post,
+            paths::API_COMPONENT_TOKEN,
+            &[],
+            Some(&body),
+            self.inner.timeout,
+        )
+        .await
+    }
+
+    /// `api_authorizer_token`, raw: a new authorizer access token from a refresh token.
+    /// Prefer [`Client::authorizer_token`], which caches and persists.
+    ///
+    /// # Errors
+    /// WeChat's refusal (61023, 61003, …), transport failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let answer = client.api_authorizer_token("wx0a00000000000001", "refreshtoken@@@…").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn api_authorizer_token(
+        &self,
+        authorizer_appid: &str,
+        refresh_token: &str,
+    ) -> Result<AuthorizerTokenResponse> {
+        let body = AuthorizerTokenRequest {
+            component_appid: self.inner.component_appid.clone(),
+            authorizer_appid: authorizer_appid.to_string(),
+            authorizer_refresh_token: refresh_token.to_string(),
+        };
+        self.call(
+            Method::Post,
+            paths::API_AUTHORIZER_TOKEN,
+            Auth::Component,
+            Some(&body),
+        )
+        .await
+    }
+}
