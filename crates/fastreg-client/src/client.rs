@@ -79,6 +79,13 @@ impl fmt::Debug for dyn TokenStore {
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
+///
+/// # Examples
+/// ```no_run
+/// let builder = fastreg_client::Client::builder("wxc0ffee0000000001", "secret");
+/// let client = builder.build()?;
+/// # Ok::<(), fastreg_client::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct ClientBuilder {
     component_appid: String,
@@ -131,6 +138,13 @@ impl Client {
     }
 
     /// The component's appid.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").build()?;
+    /// assert_eq!(client.component_appid(), "wxc0ffee0000000001");
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn component_appid(&self) -> &str {
         &self.inner.component_appid
     }
@@ -138,6 +152,12 @@ impl Client {
 
 impl ClientBuilder {
     /// The API base URL: `https://api.weixin.qq.com` (default) or a fastreg platform.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").base_url("http://127.0.0.1:8080").build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.api_base = url.into();
         self
@@ -145,12 +165,24 @@ impl ClientBuilder {
 
     /// The base URL of the admin-facing pages: `https://mp.weixin.qq.com` by default, or the
     /// API base URL when that was changed (a fastreg platform serves both).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").page_base_url("https://mp.weixin.qq.com").build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn page_base_url(mut self, url: impl Into<String>) -> Self {
         self.page_base = Some(url.into());
         self
     }
 
     /// The component's auth domain (登录授权的发起页域名): the only host redirect URIs may use.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").auth_domain("platform.example.com").build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn auth_domain(mut self, domain: impl Into<String>) -> Self {
         self.auth_domain = Some(domain.into());
         self
@@ -158,6 +190,14 @@ impl ClientBuilder {
 
     /// Where tokens, tickets and locks live (default: an in-process [`MemoryStore`]). Share
     /// one [`crate::store::RedisStore`] between instances so they refresh once.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> Result<(), fastreg_client::Error> {
+    /// let redis = fastreg_client::store::RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").store(std::sync::Arc::new(redis)).build()?;
+    /// # Ok(()) }
+    /// ```
     pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = Some(store);
         self
@@ -166,18 +206,42 @@ impl ClientBuilder {
     /// Where refresh tokens live, if not in [`ClientBuilder::store`]: put them in a durable
     /// store (e.g. [`crate::store::SqliteStore`]) when the shared store is a Redis without
     /// persistence.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> Result<(), fastreg_client::Error> {
+    /// use std::sync::Arc;
+    /// use fastreg_client::store::{RedisStore, SqliteStore};
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret")
+    ///     .store(Arc::new(RedisStore::connect("redis://127.0.0.1:6379").await?))
+    ///     .refresh_token_store(Arc::new(SqliteStore::open("refresh-tokens.db")?))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
     pub fn refresh_token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.refresh_store = Some(store);
         self
     }
 
     /// Prefix of every store key (default `fastreg`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").namespace("shop-a").build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn namespace(mut self, ns: impl Into<String>) -> Self {
         self.namespace = ns.into();
         self
     }
 
     /// Timeout of ordinary calls (default 10 s).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").timeout(std::time::Duration::from_secs(5)).build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -185,18 +249,36 @@ impl ClientBuilder {
 
     /// Timeout of fastregister (default 30 s: a short timeout turns a slow success into an
     /// unknown outcome).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").fast_register_timeout(std::time::Duration::from_secs(60)).build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn fast_register_timeout(mut self, t: Duration) -> Self {
         self.fast_register_timeout = t;
         self
     }
 
     /// Refresh tokens this long before they expire (default 300 s).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").token_refresh_margin(std::time::Duration::from_secs(600)).build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn token_refresh_margin(mut self, m: Duration) -> Self {
         self.refresh_margin = m;
         self
     }
 
     /// How long a refresh lock is held at most (default 15 s).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").lock_ttl(std::time::Duration::from_secs(30)).build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn lock_ttl(mut self, t: Duration) -> Self {
         self.lock_ttl = t;
         self
@@ -205,12 +287,25 @@ impl ClientBuilder {
     /// The least time between two fastregister attempts with one ticket (default and minimum
     /// 5 s: WeChat answers 61058 to a retry within 5 s). Smaller values are raised to 5 s
     /// unless the `base_url` was changed (tests against the platform may go faster).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").fast_register_retry_interval(std::time::Duration::from_secs(10)).build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn fast_register_retry_interval(mut self, t: Duration) -> Self {
         self.retry_interval = t;
         self
     }
 
     /// Use this `reqwest::Client` (proxies, TLS settings).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let http = reqwest::Client::builder().build().unwrap();
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").http_client(http).build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -220,6 +315,12 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] for an empty appid or secret, or an unparsable base URL.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").build()?;
+    /// # Ok::<(), fastreg_client::Error>(())
+    /// ```
     pub fn build(self) -> Result<Client> {
         if self.component_appid.trim().is_empty() || self.component_secret.0.is_empty() {
             return Err(Error::Config(

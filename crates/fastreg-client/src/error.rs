@@ -11,6 +11,19 @@ use fastreg_wire::ErrCode;
 use crate::store::StoreError;
 
 /// Everything that can go wrong in a call.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: fastreg_client::Client) {
+/// use fastreg_client::{Error, ErrCode};
+/// match client.authorizer_token("wx0a00000000000001").await {
+///     Ok(token) => println!("{token}"),
+///     Err(Error::Api { code: ErrCode::RefreshTokenInvalid, .. }) => eprintln!("the merchant must authorise again"),
+///     Err(e) if e.is_transient() => eprintln!("try again later: {e}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -73,6 +86,17 @@ pub enum Error {
 
 impl Error {
     /// The errcode, when WeChat answered with one.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) {
+    /// if let Err(e) = client.authorizer_info("wx0a00000000000001").await {
+    ///     if let Some(code) = e.code() {
+    ///         eprintln!("{code}: {}", code.info().map_or("", |i| i.remedy));
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn code(&self) -> Option<ErrCode> {
         match self {
             Error::Api { code, .. } => Some(*code),
@@ -83,6 +107,15 @@ impl Error {
     /// Whether repeating the same call later can help without anyone changing anything:
     /// transient WeChat errors, timeouts and transport failures. (For fastregister, do not
     /// repeat blindly: see [`crate::FastRegisterOutcome`].)
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) {
+    /// if let Err(e) = client.component_token().await {
+    ///     if e.is_transient() { /* back off and try again */ }
+    /// }
+    /// # }
+    /// ```
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api { code, .. } => code.retry() == Retry::Later,
@@ -93,6 +126,16 @@ impl Error {
 
     /// Whether the token used was rejected as invalid or expired (40001 / 42001): the call may
     /// be repeated once with a fresh token.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) {
+    /// if let Err(e) = client.authorizer_list(0, 10).await {
+    ///     // Already refreshed and repeated once by the client; a second rejection lands here.
+    ///     assert!(!e.is_stale_token() || e.code().is_some());
+    /// }
+    /// # }
+    /// ```
     pub fn is_stale_token(&self) -> bool {
         matches!(
             self.code(),
@@ -102,4 +145,9 @@ impl Error {
 }
 
 /// The client's result.
+///
+/// # Examples
+/// ```no_run
+/// fn token(client: &fastreg_client::Client) -> fastreg_client::Result<()> { Ok(()) }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

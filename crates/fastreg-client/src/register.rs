@@ -35,6 +35,18 @@ pub(crate) struct Attempt {
 
 /// What a fastregister call achieved. Every case is an outcome, not an error: the caller must
 /// decide what to do with [`FastRegisterOutcome::Unknown`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: fastreg_client::Client) {
+/// use fastreg_client::FastRegisterOutcome::*;
+/// match client.fast_register("wx0a00000000000001", "b25519093b1e97239eff9d2bfc07e08e").await {
+///     Registered(mp) => println!("{}", mp.appid),
+///     NotRegistered(why) => eprintln!("{why}"),
+///     Unknown(why) => eprintln!("ask again with the same ticket later: {why}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub enum FastRegisterOutcome {
@@ -52,6 +64,14 @@ pub enum FastRegisterOutcome {
 
 impl FastRegisterOutcome {
     /// The registered Mini Program, if any.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) {
+    /// let outcome = client.fast_register("wx0a00000000000001", "b25519093b1e97239eff9d2bfc07e08e").await;
+    /// if let Some(mp) = outcome.registered() { println!("{}", mp.appid); }
+    /// # }
+    /// ```
     pub fn registered(&self) -> Option<&RegisteredMiniProgram> {
         match self {
             FastRegisterOutcome::Registered(r) => Some(r),
@@ -63,6 +83,13 @@ impl FastRegisterOutcome {
     ///
     /// # Errors
     /// The cause of a `NotRegistered` or `Unknown` outcome.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let mp = client.fast_register("wx0a00000000000001", "b25519093b1e97239eff9d2bfc07e08e").await.into_result()?;
+    /// # Ok(()) }
+    /// ```
     pub fn into_result(self) -> Result<RegisteredMiniProgram, Error> {
         match self {
             FastRegisterOutcome::Registered(r) => Ok(r),
@@ -72,6 +99,16 @@ impl FastRegisterOutcome {
 }
 
 /// A Mini Program that fastregister created.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+/// let mp = client.fast_register("wx0a00000000000001", "b25519093b1e97239eff9d2bfc07e08e").await.into_result()?;
+/// if !mp.refresh_token_saved {
+///     client.recover_refresh_token(&mp.appid).await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredMiniProgram {
     /// Its appid.
@@ -90,6 +127,15 @@ pub struct RegisteredMiniProgram {
 }
 
 /// How a registration is known.
+///
+/// # Examples
+/// ```no_run
+/// # fn run(mp: fastreg_client::RegisteredMiniProgram) {
+/// if mp.evidence == fastreg_client::Evidence::Reconciled {
+///     println!("registered although the call failed; its authorization_code is unknown");
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
     /// WeChat answered it (possibly replaying an earlier attempt's success).

@@ -7,6 +7,14 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 
 /// Which accounts componentloginpage offers the admin (`auth_type`).
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+/// let code = client.create_pre_auth_code().await?.pre_auth_code;
+/// let url = client.component_login_page_url(&code, "https://platform.example.com/cb", fastreg_client::AuthType::Both, None)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthType {
     /// Official Accounts only (1).

@@ -23,6 +23,11 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     /// An empty store.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let store = std::sync::Arc::new(fastreg_client::store::MemoryStore::new());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

@@ -32,6 +32,11 @@ pub use self::sqlite::SqliteStore;
 pub use memory::MemoryStore;
 
 /// A stored credential.
+///
+/// # Examples
+/// ```no_run
+/// let entry = fastreg_client::store::Stored { value: "token".into(), expires_at: Some(4_000_000_000) };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     /// The credential itself.
@@ -42,6 +47,12 @@ pub struct Stored {
 }
 
 /// A store failure (the backend is unreachable, corrupt, …).
+///
+/// # Examples
+/// ```no_run
+/// let e = fastreg_client::store::StoreError::new("redis", "connection refused");
+/// assert_eq!(e.to_string(), "token store (redis): connection refused");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("token store ({backend}): {message}")]
 pub struct StoreError {
@@ -53,6 +64,11 @@ pub struct StoreError {
 
 impl StoreError {
     /// A new error of `backend`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let e = fastreg_client::store::StoreError::new("sqlite", "disk full");
+    /// ```
     pub fn new(backend: &'static str, message: impl std::fmt::Display) -> Self {
         StoreError {
             backend,
@@ -118,11 +134,22 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// A fresh lease value: random, so a holder can only release its own lock.
+///
+/// # Examples
+/// ```no_run
+/// let lease = fastreg_client::store::new_lease();
+/// assert_eq!(lease.len(), 32);
+/// ```
 pub fn new_lease() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
 /// Now in unix seconds (stores use it to expire leases and entries).
+///
+/// # Examples
+/// ```no_run
+/// let now = fastreg_client::store::unix_now();
+/// ```
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
