@@ -46,6 +46,7 @@
 mod api;
 mod client;
 mod error;
+pub mod push;
 mod register;
 pub mod store;
 mod tokens;

@@ -105,6 +105,7 @@ impl Application {
             admin_token,
             faults: Mutex::new(Vec::new()),
             clock_lock: tokio::sync::Mutex::new(()),
+            push_wake: tokio::sync::Notify::new(),
         });
         Ok(Application {
             listener,
@@ -154,6 +155,7 @@ impl Application {
                 }
             }
         });
+        let deliverer = tokio::spawn(crate::push::run_deliverer(self.state.clone()));
         let app = http::router(self.state.clone());
         let served = axum::serve(
             self.listener,
@@ -162,6 +164,8 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         ticker.abort();
+        // Pending pushes stay in the outbox and are delivered after the next start.
+        deliverer.abort();
         served
     }
 }

@@ -407,3 +407,66 @@ pub struct Registration {
     /// The Asia/Shanghai calendar month of the success, `YYYY-MM` (the quota's unit).
     pub month: Option<String>,
 }
+
+/// Where a push stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// The receiver answered `success`.
+    Delivered,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl PushStatus {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushStatus::Pending => "pending",
+            PushStatus::Delivered => "delivered",
+            PushStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses [`PushStatus::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => PushStatus::Pending,
+            "delivered" => PushStatus::Delivered,
+            "failed" => PushStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A push to a component's event URL, and its delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The component pushed to.
+    pub component_appid: String,
+    /// `component_verify_ticket`, `authorized`, `updateauthorized`, `unauthorized`.
+    pub info_type: String,
+    /// Where it goes.
+    pub event_url: String,
+    /// The encrypted message (the envelope's `Encrypt`); the plaintext is never stored.
+    #[serde(skip_serializing)]
+    pub encrypt: String,
+    /// When it was caused (sandbox clock).
+    pub created_at: UnixTime,
+    /// Where it stands.
+    pub status: PushStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due (system clock, ms).
+    pub next_attempt_at_ms: i64,
+    /// What the last attempt got (`HTTP 200 success`, `HTTP 500`, `connection refused`, …).
+    pub last_status: Option<String>,
+    /// When the last attempt was made (system clock, ms).
+    pub last_attempt_at_ms: Option<i64>,
+    /// When it was delivered (system clock, ms).
+    pub delivered_at_ms: Option<i64>,
+}

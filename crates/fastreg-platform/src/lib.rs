@@ -7,6 +7,7 @@
 //! - [`store`]: the storage trait, its SQLite implementation, migrations.
 //! - [`service`]: each operation as one transaction over the store, calling the rules.
 //! - [`http`]: axum routers: WeChat-compatible endpoints, the sandbox control API.
+//! - [`push`]: the push outbox and its deliverer (encrypted XML to components' event URLs).
 //! - [`settings`], [`app`]: configuration and start-up.
 //! - [`secrets`]: CSPRNG identifiers, hashing and constant-time comparison of credentials.
 //! - [`error`]: the one error type and its errcode.
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod push;
 pub mod rules;
 pub mod secrets;
 pub mod service;

@@ -11,13 +11,17 @@
 //! - [`component`]: component (third-party platform) token and authorisation endpoints.
 //! - [`account`]: fastregister, wxamplinkget and getaccountbasicinfo.
 //! - [`paths`]: the URL paths of every WeChat-compatible endpoint.
+//! - [`crypto`]: WXBizMsgCrypt (AES key, encrypt/decrypt, msg_signature) as pure functions.
+//! - [`push`]: push XML: the encrypted envelope and the typed authorisation events inside it.
 #![deny(missing_docs)]
 
 pub mod account;
 pub mod component;
+pub mod crypto;
 pub mod envelope;
 pub mod errcode;
 pub mod paths;
+pub mod push;
 
 pub use envelope::{ApiStatus, ErrMsg};
 pub use errcode::ErrCode;

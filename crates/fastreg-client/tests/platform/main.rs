@@ -4,4 +4,5 @@
 mod faults;
 mod flow;
 mod helpers;
+mod pushes;
 mod tokens;

@@ -56,6 +56,8 @@ pub struct AppState {
     pub faults: Mutex<Vec<Fault>>,
     /// Serialises clock advances so offsets add up.
     pub clock_lock: tokio::sync::Mutex<()>,
+    /// Wakes the push deliverer when pushes were recorded.
+    pub push_wake: tokio::sync::Notify,
 }
 
 /// Settings that `PATCH /sandbox/v1/config` can change at run time.

@@ -35,6 +35,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/official-accounts", post(create_oa).get(list_oas))
         .route("/official-accounts/{appid}", get(get_oa).patch(patch_oa))
         .route("/authorizations", post(authorize).get(list_authorizations))
+        .route("/authorizations/revoke", post(revoke))
+        .route("/pushes", get(pushes))
         .route("/fastregister-confirmations", post(confirm))
         .route("/registrations", get(registrations))
         .route("/clock", get(clock))
@@ -97,6 +99,7 @@ async fn create_component(State(app): State<Arc<AppState>>, call: WxCall) -> Res
         .store
         .write(move |tx| svc::create_component(tx, input, now, &lifetimes))
         .await?;
+    app.push_wake.notify_one();
     Ok(created(c))
 }
 
@@ -276,6 +279,7 @@ async fn authorize(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Res
         .store
         .write(move |tx| svc::authorize(tx, input, now, &lifetimes))
         .await?;
+    app.push_wake.notify_one();
     Ok(created(AuthorizationOut {
         auth_code: out.auth_code,
         expires_in: out.expires_in,
@@ -312,6 +316,50 @@ async fn list_authorizations(
                 revoked: a.revoked,
             })
             .collect(),
+    ))
+}
+
+async fn revoke(
+    State(app): State<Arc<AppState>>,
+    call: WxCall,
+) -> Result<Json<AuthorizationListed>> {
+    let input: RevocationIn = input(&call)?;
+    let (now, grace) = (app.clock.now(), app.runtime().rules.superseded_grace_secs);
+    let a = app
+        .store
+        .write(move |tx| svc::revoke(tx, input, now, grace))
+        .await?;
+    app.push_wake.notify_one();
+    Ok(Json(AuthorizationListed {
+        component_appid: a.component_appid,
+        authorizer_appid: a.authorizer_appid,
+        authorizer_kind: a.authorizer_kind,
+        permission_sets: a.permission_sets,
+        auth_time: a.auth_time,
+        revoked: a.revoked,
+    }))
+}
+
+async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<Vec<Push>>> {
+    let component = call
+        .query
+        .get("component_appid")
+        .cloned()
+        .filter(|s| !s.is_empty());
+    let limit = match call.query.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|&l| (1..=10_000).contains(&l))
+            .ok_or_else(|| {
+                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
+            })?,
+    };
+    Ok(Json(
+        app.store
+            .read(move |tx| tx.pushes(component.as_deref(), limit))
+            .await?,
     ))
 }
 

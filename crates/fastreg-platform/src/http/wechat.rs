@@ -83,6 +83,7 @@ async fn start_push_ticket(State(app): State<Arc<AppState>>, call: WxCall) -> Re
     app.store
         .write(move |tx| svc::start_push_ticket(tx, req, now, &lifetimes))
         .await?;
+    app.push_wake.notify_one();
     Ok(wx_ok(&serde_json::json!({})))
 }
 

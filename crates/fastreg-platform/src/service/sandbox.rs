@@ -9,8 +9,11 @@ use fastreg_wire::ErrCode;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{fresh_appid, issue_code};
+use fastreg_wire::push::PushEvent;
+
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::push;
 use crate::rules;
 use crate::secrets;
 use crate::settings::Lifetimes;
@@ -210,7 +213,7 @@ pub fn create_component(
         created_at: now,
     };
     tx.insert_component(&c)?;
-    issue_verify_ticket(tx, &c.appid, now, lifetimes)?;
+    issue_verify_ticket(tx, &c, now, lifetimes)?;
     Ok(c)
 }
 
@@ -277,17 +280,27 @@ pub fn component(tx: &mut dyn Tx, appid: &str) -> Result<Component> {
 /// Storage faults.
 pub fn issue_verify_ticket(
     tx: &mut dyn Tx,
-    component_appid: &str,
+    component: &Component,
     now: UnixTime,
     lifetimes: &Lifetimes,
 ) -> Result<VerifyTicket> {
     let t = VerifyTicket {
-        component_appid: component_appid.into(),
+        component_appid: component.appid.clone(),
         ticket: secrets::verify_ticket(),
         create_time: now,
         expires_at: now + lifetimes.component_verify_ticket,
     };
     tx.insert_verify_ticket(&t)?;
+    push::enqueue(
+        tx,
+        component,
+        &PushEvent::ComponentVerifyTicket {
+            app_id: component.appid.clone(),
+            create_time: now,
+            ticket: t.ticket.clone(),
+        },
+        now,
+    )?;
     Ok(t)
 }
 
@@ -307,7 +320,7 @@ pub fn issue_due_verify_tickets(
             .latest_verify_ticket(&c.appid)?
             .is_none_or(|t| now >= t.create_time + lifetimes.verify_ticket_interval);
         if due {
-            issued.push(issue_verify_ticket(tx, &c.appid, now, lifetimes)?);
+            issued.push(issue_verify_ticket(tx, &c, now, lifetimes)?);
         }
     }
     Ok(issued)
@@ -604,7 +617,22 @@ pub fn authorize(
     now: UnixTime,
     lifetimes: &Lifetimes,
 ) -> Result<AuthorizeOutcome> {
-    component(tx, &input.component_appid)?;
+    authorize_with_pre_auth_code(tx, input, "", now, lifetimes)
+}
+
+/// [`authorize`] as componentloginpage does it, naming the pre_auth_code spent (it appears in
+/// the `authorized` / `updateauthorized` push).
+///
+/// # Errors
+/// As [`authorize`].
+pub fn authorize_with_pre_auth_code(
+    tx: &mut dyn Tx,
+    input: AuthorizationIn,
+    pre_auth_code: &str,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+) -> Result<AuthorizeOutcome> {
+    let component = component(tx, &input.component_appid)?;
     let kind = if tx.official_account(&input.authorizer_appid)?.is_some() {
         AuthorizerKind::OfficialAccount
     } else if tx.mini_program(&input.authorizer_appid)?.is_some() {
@@ -670,6 +698,36 @@ pub fn authorize(
         now,
         lifetimes.auth_code,
     )?;
+    let event = |update: bool| {
+        let (app_id, authorizer_appid) = (component.appid.clone(), input.authorizer_appid.clone());
+        let (authorization_code, pre_auth_code) = (auth_code.clone(), pre_auth_code.to_string());
+        let authorization_code_expired_time = now + lifetimes.auth_code;
+        if update {
+            PushEvent::UpdateAuthorized {
+                app_id,
+                create_time: now,
+                authorizer_appid,
+                authorization_code,
+                authorization_code_expired_time,
+                pre_auth_code,
+            }
+        } else {
+            PushEvent::Authorized {
+                app_id,
+                create_time: now,
+                authorizer_appid,
+                authorization_code,
+                authorization_code_expired_time,
+                pre_auth_code,
+            }
+        }
+    };
+    // WeChat sends no updateauthorized when the granted sets did not change.
+    match change {
+        AuthorizationChange::Authorized => push::enqueue(tx, &component, &event(false), now)?,
+        AuthorizationChange::Updated => push::enqueue(tx, &component, &event(true), now)?,
+        AuthorizationChange::Unchanged => {}
+    }
     Ok(AuthorizeOutcome {
         auth_code,
         expires_in: lifetimes.auth_code,
@@ -677,6 +735,62 @@ pub fn authorize(
         change,
         withheld_sets: withheld,
     })
+}
+
+/// `POST /sandbox/v1/authorizations/revoke`: the account's admin cancels the authorisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationIn {
+    /// The component.
+    pub component_appid: String,
+    /// The OA (or MP) revoking it.
+    pub authorizer_appid: String,
+}
+
+/// Revokes an authorisation: its access tokens stop working at once (40001), its refresh
+/// token answers 61003, and an `unauthorized` push goes to the component.
+///
+/// # Errors
+/// 404 when there is no live authorisation of that pair.
+pub fn revoke(
+    tx: &mut dyn Tx,
+    input: RevocationIn,
+    now: UnixTime,
+    grace_secs: i64,
+) -> Result<Authorization> {
+    let component = component(tx, &input.component_appid)?;
+    let mut auth = tx
+        .authorization(&input.component_appid, &input.authorizer_appid)?
+        .filter(|a| !a.revoked)
+        .ok_or_else(|| {
+            not_found(
+                ErrCode::ComponentNotAuthorized,
+                format!(
+                    "{} has no live authorisation of {}",
+                    input.authorizer_appid, input.component_appid
+                ),
+            )
+        })?;
+    auth.revoked = true;
+    tx.put_authorization(&auth)?;
+    // Superseded as far back as the grace period: unusable from now on.
+    tx.supersede_tokens(
+        TokenKind::Authorizer(auth.authorizer_kind),
+        &auth.component_appid,
+        &auth.authorizer_appid,
+        now - grace_secs,
+    )?;
+    push::enqueue(
+        tx,
+        &component,
+        &PushEvent::Unauthorized {
+            app_id: component.appid.clone(),
+            create_time: now,
+            authorizer_appid: auth.authorizer_appid.clone(),
+        },
+        now,
+    )?;
+    Ok(auth)
 }
 
 /// `POST /sandbox/v1/fastregister-confirmations`: what confirming on fastregisterauth does.

@@ -139,7 +139,7 @@ pub fn start_push_ticket(
     if !secrets::ct_eq(&req.component_secret, &component.appsecret) {
         return Err(Error::wx(ErrCode::InvalidAppSecret));
     }
-    super::sandbox::issue_verify_ticket(tx, &component.appid, now, lifetimes)
+    super::sandbox::issue_verify_ticket(tx, &component, now, lifetimes)
 }
 
 /// `api_create_preauthcode`.

@@ -167,6 +167,16 @@ pub trait Tx {
     fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>>;
     /// Marks every in-progress registration abandoned; returns how many.
     fn abandon_registrations_in_progress(&mut self) -> Result<u64>;
+
+    // --- pushes (outbox) ---
+    /// Records a push to deliver; returns its id.
+    fn insert_push(&mut self, p: &Push) -> Result<i64>;
+    /// Records a delivery attempt's result.
+    fn update_push(&mut self, p: &Push) -> Result<()>;
+    /// Pending pushes whose next attempt is due, oldest first.
+    fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>>;
+    /// The delivery log, newest first, optionally of one component.
+    fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>>;
 }
 
 /// A unit of work for a backend: runs in a transaction, returns a type-erased value.

@@ -25,7 +25,10 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_pushes.sql"),
+];
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
@@ -386,6 +389,30 @@ fn reg_row(r: &Row) -> rusqlite::Result<Registration> {
         created_at: r.get(10)?,
         completed_at: r.get(11)?,
         month: r.get(12)?,
+    })
+}
+
+const PUSH_INSERT_COLS: &str = "component_appid, info_type, event_url, encrypt, created_at, \
+    status, attempts, next_attempt_at_ms, last_status, last_attempt_at_ms, delivered_at_ms";
+
+const PUSH_COLS: &str = "id, component_appid, info_type, event_url, encrypt, created_at, \
+    status, attempts, next_attempt_at_ms, last_status, last_attempt_at_ms, delivered_at_ms";
+
+fn push_row(r: &Row) -> rusqlite::Result<Push> {
+    let status: String = r.get(6)?;
+    Ok(Push {
+        id: r.get(0)?,
+        component_appid: r.get(1)?,
+        info_type: r.get(2)?,
+        event_url: r.get(3)?,
+        encrypt: r.get(4)?,
+        created_at: r.get(5)?,
+        status: PushStatus::parse(&status).ok_or_else(|| bad_value("push status", &status))?,
+        attempts: r.get(7)?,
+        next_attempt_at_ms: r.get(8)?,
+        last_status: r.get(9)?,
+        last_attempt_at_ms: r.get(10)?,
+        delivered_at_ms: r.get(11)?,
     })
 }
 
@@ -1020,6 +1047,71 @@ impl Tx for SqliteTx<'_> {
                 &format!("SELECT {REG_COLS} FROM registrations ORDER BY id DESC LIMIT ?1"),
                 params![limit],
                 reg_row,
+            ),
+        }
+    }
+
+    fn insert_push(&mut self, p: &Push) -> Result<i64> {
+        self.exec(
+            &format!("INSERT INTO pushes ({PUSH_INSERT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+            params![
+                p.component_appid,
+                p.info_type,
+                p.event_url,
+                p.encrypt,
+                p.created_at,
+                p.status.as_str(),
+                p.attempts,
+                p.next_attempt_at_ms,
+                p.last_status,
+                p.last_attempt_at_ms,
+                p.delivered_at_ms
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_push(&mut self, p: &Push) -> Result<()> {
+        self.exec(
+            "UPDATE pushes SET status=?2, attempts=?3, next_attempt_at_ms=?4, last_status=?5,
+                last_attempt_at_ms=?6, delivered_at_ms=?7 WHERE id=?1",
+            params![
+                p.id,
+                p.status.as_str(),
+                p.attempts,
+                p.next_attempt_at_ms,
+                p.last_status,
+                p.last_attempt_at_ms,
+                p.delivered_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>> {
+        self.all(
+            &format!(
+                "SELECT {PUSH_COLS} FROM pushes WHERE status = 'pending' AND next_attempt_at_ms <= ?1
+                 ORDER BY next_attempt_at_ms, id LIMIT ?2"
+            ),
+            params![now_ms, limit],
+            push_row,
+        )
+    }
+
+    fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>> {
+        match component_appid {
+            Some(c) => self.all(
+                &format!(
+                    "SELECT {PUSH_COLS} FROM pushes WHERE component_appid = ?1 ORDER BY id DESC LIMIT ?2"
+                ),
+                params![c, limit],
+                push_row,
+            ),
+            None => self.all(
+                &format!("SELECT {PUSH_COLS} FROM pushes ORDER BY id DESC LIMIT ?1"),
+                params![limit],
+                push_row,
             ),
         }
     }

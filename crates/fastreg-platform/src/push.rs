@@ -1,0 +1,222 @@
+//! Pushes to components (spec §4): the outbox and its deliverer.
+//!
+//! [`enqueue`] runs inside the transaction of the change that causes a push (a verify ticket,
+//! an authorisation, a revocation). It encrypts the event with the component's EncodingAESKey
+//! and records it, so a push is committed exactly when its cause is, and the request that
+//! caused it never waits for, or fails because of, the receiver. [`run_deliverer`] sends due
+//! pushes: signed query string, the XML envelope, 3 attempts with backoff, each attempt logged
+//! (`GET /sandbox/v1/pushes`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastreg_wire::crypto::{self, AesKey};
+use fastreg_wire::push::{Envelope, PushEvent};
+use rand::RngCore;
+
+use crate::domain::{Component, Push, PushStatus, UnixTime};
+use crate::error::Result;
+use crate::http::AppState;
+use crate::store::Tx;
+
+/// Attempts per push.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Pause after the n-th failed attempt (1-based).
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500 * 4u64.pow(attempt.saturating_sub(1)))
+}
+
+/// The system clock in milliseconds (delivery timing is real time, not sandbox time).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Records `event` for delivery to `component` (nothing when it has no event URL).
+///
+/// # Errors
+/// Storage faults. A component whose key cannot encrypt gets a push recorded as failed,
+/// with the reason: the cause of the push still succeeds.
+pub fn enqueue(
+    tx: &mut dyn Tx,
+    component: &Component,
+    event: &PushEvent,
+    now: UnixTime,
+) -> Result<()> {
+    let Some(url) = component.event_url.clone() else {
+        return Ok(());
+    };
+    let mut push = Push {
+        id: 0,
+        component_appid: component.appid.clone(),
+        info_type: event.info_type().to_string(),
+        event_url: url,
+        encrypt: String::new(),
+        created_at: now,
+        status: PushStatus::Pending,
+        attempts: 0,
+        next_attempt_at_ms: now_ms(),
+        last_status: None,
+        last_attempt_at_ms: None,
+        delivered_at_ms: None,
+    };
+    match AesKey::from_encoding_aes_key(&component.encoding_aes_key) {
+        Ok(key) => {
+            let mut random = [0u8; 16];
+            rand::rng().fill_bytes(&mut random);
+            push.encrypt = crypto::encrypt(&key, random, &event.to_xml(), &component.appid);
+        }
+        Err(e) => {
+            push.status = PushStatus::Failed;
+            push.last_status = Some(format!("not sent: the EncodingAESKey is unusable ({e})"));
+        }
+    }
+    tx.insert_push(&push)?;
+    Ok(())
+}
+
+/// Sends every due push once; returns how many were attempted.
+///
+/// # Errors
+/// Storage faults (a failed delivery is not an error: it is logged on the push).
+pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usize> {
+    let due = state
+        .store
+        .read(|tx| {
+            let pushes = tx.due_pushes(now_ms(), 64)?;
+            let mut with_component = Vec::with_capacity(pushes.len());
+            for p in pushes {
+                let c = tx.component(&p.component_appid)?;
+                with_component.push((p, c));
+            }
+            Ok(with_component)
+        })
+        .await?;
+    let n = due.len();
+    let attempts = due.into_iter().map(|(push, component)| async move {
+        let mut push = push;
+        let outcome = match &component {
+            Some(c) => attempt(http, c, &push).await,
+            None => Err("the component no longer exists".to_string()),
+        };
+        let at = now_ms();
+        push.attempts += 1;
+        push.last_attempt_at_ms = Some(at);
+        match outcome {
+            Ok(status) => {
+                push.status = PushStatus::Delivered;
+                push.delivered_at_ms = Some(at);
+                push.last_status = Some(status);
+            }
+            Err(why) => {
+                tracing::info!(
+                    push = push.id,
+                    component = push.component_appid,
+                    attempt = push.attempts,
+                    why,
+                    "push delivery failed"
+                );
+                push.last_status = Some(why);
+                if push.attempts >= MAX_ATTEMPTS {
+                    push.status = PushStatus::Failed;
+                } else {
+                    push.next_attempt_at_ms = at + backoff(push.attempts).as_millis() as i64;
+                }
+            }
+        }
+        push
+    });
+    let done = futures_util::future::join_all(attempts).await;
+    state
+        .store
+        .write(move |tx| {
+            for p in &done {
+                tx.update_push(p)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(n)
+}
+
+/// One delivery attempt: `Ok(log line)` when the receiver answered `success`.
+async fn attempt(
+    http: &reqwest::Client,
+    component: &Component,
+    push: &Push,
+) -> std::result::Result<String, String> {
+    let timestamp = (now_ms() / 1000).to_string();
+    let nonce = (rand::random::<u32>() % 1_000_000_000).to_string();
+    let msg_signature = crypto::sign(&component.token, &timestamp, &nonce, &push.encrypt);
+    let signature = plain_signature(&component.token, &timestamp, &nonce);
+    let body = Envelope {
+        app_id: component.appid.clone(),
+        encrypt: push.encrypt.clone(),
+    }
+    .to_xml();
+    let resp = http
+        .post(&push.event_url)
+        .query(&[
+            ("signature", signature.as_str()),
+            ("timestamp", timestamp.as_str()),
+            ("nonce", nonce.as_str()),
+            ("encrypt_type", "aes"),
+            ("msg_signature", msg_signature.as_str()),
+        ])
+        .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                "connection refused or unreachable".to_string()
+            } else {
+                format!("transport error: {e}")
+            }
+        })?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let answer: String = text.trim().chars().take(80).collect();
+    if (200..300).contains(&status) && answer == "success" {
+        Ok(format!("HTTP {status} success"))
+    } else {
+        Err(format!("HTTP {status} {answer:?}"))
+    }
+}
+
+/// The plain `signature` parameter: SHA-1 of the sorted token, timestamp and nonce (WeChat
+/// sends it beside `msg_signature`; receivers verify `msg_signature`).
+fn plain_signature(token: &str, timestamp: &str, nonce: &str) -> String {
+    use sha1::Digest as _;
+    let mut parts = [token, timestamp, nonce];
+    parts.sort_unstable();
+    hex::encode(sha1::Sha1::digest(parts.concat().as_bytes()))
+}
+
+/// Delivers due pushes until the process stops: woken when pushes are recorded, and every
+/// 500 ms for retries.
+pub async fn run_deliverer(state: Arc<AppState>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    loop {
+        match deliver_due(&state, &http).await {
+            Ok(0) => {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(500), state.push_wake.notified())
+                        .await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "push delivery pass failed; retrying shortly");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
