@@ -241,8 +241,16 @@ impl PushReceiver {
     /// ```
     pub async fn handle(&self, query: &PushQuery, body: &str) -> Result<PushEvent, PushError> {
         let event = self.open(query, body)?;
-        if let PushEvent::ComponentVerifyTicket { ticket, .. } = &event {
-            self.client.set_verify_ticket(ticket).await?;
+        if let PushEvent::ComponentVerifyTicket {
+            ticket,
+            create_time,
+            ..
+        } = &event
+        {
+            // A late retry of an older push must not replace a newer ticket.
+            self.client
+                .store_verify_ticket(ticket, *create_time)
+                .await?;
         }
         Ok(event)
     }
@@ -251,12 +259,7 @@ impl PushReceiver {
     fn open(&self, query: &PushQuery, body: &str) -> Result<PushEvent, PushError> {
         let expected = self.client.component_appid();
         let envelope = Envelope::parse(body).map_err(|e| PushError::Envelope(e.to_string()))?;
-        if !envelope.app_id.is_empty() && envelope.app_id != expected {
-            return Err(PushError::WrongAppId {
-                got: envelope.app_id,
-                expected: expected.to_string(),
-            });
-        }
+        // The signature first: nothing else about an unauthenticated push is worth trusting.
         crypto::verify(
             &self.token.0,
             &query.timestamp,
@@ -265,6 +268,12 @@ impl PushReceiver {
             &query.msg_signature,
         )
         .map_err(|_| PushError::BadSignature)?;
+        if !envelope.app_id.is_empty() && envelope.app_id != expected {
+            return Err(PushError::WrongAppId {
+                got: envelope.app_id,
+                expected: expected.to_string(),
+            });
+        }
         if let Some(max) = self.max_skew {
             let fresh = query
                 .timestamp

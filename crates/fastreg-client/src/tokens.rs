@@ -76,6 +76,30 @@ impl Client {
         Ok(())
     }
 
+    /// Stores a pushed ticket issued at `create_time` (valid 12 h from then), unless the
+    /// stored one is newer.
+    pub(crate) async fn store_verify_ticket(&self, ticket: &str, create_time: i64) -> Result<()> {
+        let expires_at = create_time + 12 * 3600;
+        let key = self.verify_ticket_key();
+        if let Some(current) = self.inner.store.get(&key).await? {
+            if current.expires_at.is_some_and(|at| at > expires_at) {
+                tracing::info!("ignored a push of an older component_verify_ticket");
+                return Ok(());
+            }
+        }
+        self.inner
+            .store
+            .put(
+                &key,
+                Stored {
+                    value: ticket.to_string(),
+                    expires_at: Some(expires_at),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The stored component_verify_ticket.
     ///
     /// # Errors

@@ -84,6 +84,18 @@ impl Application {
             );
         }
 
+        let page_secret = store
+            .write(|tx| {
+                if let Some(hex) = tx.meta("page_secret")? {
+                    if let Ok(bytes) = hex::decode(&hex) {
+                        return Ok(bytes);
+                    }
+                }
+                let fresh = secrets::hex_bytes(32);
+                tx.set_meta("page_secret", &fresh)?;
+                Ok(hex::decode(fresh).unwrap_or_default())
+            })
+            .await?;
         let admin_token = settings
             .admin_token
             .clone()
@@ -106,6 +118,7 @@ impl Application {
             faults: Mutex::new(Vec::new()),
             clock_lock: tokio::sync::Mutex::new(()),
             push_wake: tokio::sync::Notify::new(),
+            page_secret,
         });
         Ok(Application {
             listener,

@@ -84,6 +84,57 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A token binding a form to what the page showed: `{issued_at}.{HMAC-SHA256 hex}` over the
+/// purpose, the issue time and the name/value pairs. A confirmation whose parameters differ
+/// from the rendered page's, or that comes from a page the server never rendered (a forged
+/// cross-site form), does not verify.
+pub fn form_token(
+    secret: &[u8],
+    purpose: &str,
+    pairs: &[(&str, String)],
+    issued_at: i64,
+) -> String {
+    format!(
+        "{issued_at}.{}",
+        form_mac(secret, purpose, pairs, issued_at)
+    )
+}
+
+fn form_mac(secret: &[u8], purpose: &str, pairs: &[(&str, String)], issued_at: i64) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.update(&issued_at.to_be_bytes());
+    for (k, v) in pairs {
+        // Length-prefixed, so no two different pair lists hash alike.
+        for part in [k.as_bytes(), v.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks a [`form_token`]: same purpose and pairs, issued at most `max_age` seconds before
+/// `now`.
+pub fn verify_form_token(
+    secret: &[u8],
+    purpose: &str,
+    pairs: &[(&str, String)],
+    token: &str,
+    now: i64,
+    max_age: i64,
+) -> bool {
+    let Some((at, mac)) = token.split_once('.') else {
+        return false;
+    };
+    let Ok(issued_at) = at.parse::<i64>() else {
+        return false;
+    };
+    (0..=max_age).contains(&(now - issued_at))
+        && ct_eq(mac, &form_mac(secret, purpose, pairs, issued_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +156,63 @@ mod tests {
         assert_eq!(t.len(), 32);
         assert!(t.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
         assert_eq!(encoding_aes_key().len(), 43);
+    }
+
+    #[test]
+    fn a_form_token_verifies_only_for_the_same_page_and_in_time() {
+        let pairs = vec![
+            ("appid", "wx1".to_string()),
+            ("redirect_uri", "https://a/b".to_string()),
+        ];
+        let t = form_token(b"k", "fastregisterauth", &pairs, 1000);
+        assert!(verify_form_token(
+            b"k",
+            "fastregisterauth",
+            &pairs,
+            &t,
+            1100,
+            1800
+        ));
+        assert!(
+            !verify_form_token(b"k", "fastregisterauth", &pairs, &t, 3000, 1800),
+            "too old"
+        );
+        assert!(!verify_form_token(
+            b"other",
+            "fastregisterauth",
+            &pairs,
+            &t,
+            1100,
+            1800
+        ));
+        assert!(!verify_form_token(
+            b"k",
+            "componentloginpage",
+            &pairs,
+            &t,
+            1100,
+            1800
+        ));
+        let changed = vec![
+            ("appid", "wx2".to_string()),
+            ("redirect_uri", "https://a/b".to_string()),
+        ];
+        assert!(!verify_form_token(
+            b"k",
+            "fastregisterauth",
+            &changed,
+            &t,
+            1100,
+            1800
+        ));
+        assert!(!verify_form_token(
+            b"k",
+            "fastregisterauth",
+            &pairs,
+            "garbage",
+            1100,
+            1800
+        ));
     }
 
     #[test]

@@ -190,11 +190,11 @@ async fn authorisation_changes_arrive_as_events_whose_codes_work() {
         *authorization_code_expired_time > 1_700_000_000,
         "an absolute unix time"
     );
-    // The pushed code is exchangeable (the revocation came after: 61003 now).
+    // The revocation came after: the pushed code can no longer be exchanged.
     let err = client.query_auth(authorization_code).await.unwrap_err();
     assert_eq!(
         err.code(),
-        Some(fastreg_client::ErrCode::ComponentNotAuthorized)
+        Some(fastreg_client::ErrCode::CodeInvalid)
     );
 }
 

@@ -10,6 +10,7 @@
 //! (bad input is never a 5xx); the sandbox API uses real statuses (400, 401, 404, 409) with
 //! the same errcode body; an unknown path is 404 with errcode 40066.
 
+pub mod pages;
 pub mod sandbox;
 pub mod wechat;
 
@@ -58,6 +59,9 @@ pub struct AppState {
     pub clock_lock: tokio::sync::Mutex<()>,
     /// Wakes the push deliverer when pushes were recorded.
     pub push_wake: tokio::sync::Notify,
+    /// Keys the pages' form tokens and the console session (persisted, so forms survive a
+    /// restart and several instances on one database agree).
+    pub page_secret: Vec<u8>,
 }
 
 /// Settings that `PATCH /sandbox/v1/config` can change at run time.
@@ -398,8 +402,17 @@ async fn unknown_path() -> Response {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(wechat::router(state.clone()))
+        .merge(pages::router())
+        .route("/cgi-bin/cancelled", axum::routing::get(pages::cancelled))
         .nest("/sandbox/v1", sandbox::router(state.clone()))
         .fallback(unknown_path)
+        .method_not_allowed_fallback(|| async {
+            Error::Wx {
+                code: ErrCode::InvalidUrl,
+                status: 405,
+                detail: None,
+            }
+        })
         .layer(axum::middleware::from_fn(envelope))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {

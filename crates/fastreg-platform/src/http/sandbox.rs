@@ -324,10 +324,10 @@ async fn revoke(
     call: WxCall,
 ) -> Result<Json<AuthorizationListed>> {
     let input: RevocationIn = input(&call)?;
-    let (now, grace) = (app.clock.now(), app.runtime().rules.superseded_grace_secs);
+    let now = app.clock.now();
     let a = app
         .store
-        .write(move |tx| svc::revoke(tx, input, now, grace))
+        .write(move |tx| svc::revoke(tx, input, now))
         .await?;
     app.push_wake.notify_one();
     Ok(Json(AuthorizationListed {

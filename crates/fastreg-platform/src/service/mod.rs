@@ -4,7 +4,9 @@
 //!
 //! - [`wechat`]: the WeChat-compatible endpoints.
 //! - [`sandbox`]: the sandbox control API and seeding.
+//! - [`pages`]: what the admin-facing pages check and show.
 
+pub mod pages;
 pub mod sandbox;
 pub mod wechat;
 

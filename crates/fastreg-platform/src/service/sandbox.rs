@@ -752,12 +752,7 @@ pub struct RevocationIn {
 ///
 /// # Errors
 /// 404 when there is no live authorisation of that pair.
-pub fn revoke(
-    tx: &mut dyn Tx,
-    input: RevocationIn,
-    now: UnixTime,
-    grace_secs: i64,
-) -> Result<Authorization> {
+pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Authorization> {
     let component = component(tx, &input.component_appid)?;
     let mut auth = tx
         .authorization(&input.component_appid, &input.authorizer_appid)?
@@ -773,13 +768,14 @@ pub fn revoke(
         })?;
     auth.revoked = true;
     tx.put_authorization(&auth)?;
-    // Superseded as far back as the grace period: unusable from now on.
-    tx.supersede_tokens(
+    // Every access token of the authorisation stops now (superseded ones in their grace
+    // period too), and codes not yet exchanged cannot be exchanged after a re-authorisation.
+    tx.invalidate_tokens(
         TokenKind::Authorizer(auth.authorizer_kind),
         &auth.component_appid,
         &auth.authorizer_appid,
-        now - grace_secs,
     )?;
+    tx.spend_codes_of(&auth.component_appid, &auth.authorizer_appid, now)?;
     push::enqueue(
         tx,
         &component,
@@ -819,17 +815,16 @@ pub struct ConfirmationOut {
     pub expires_at: UnixTime,
 }
 
-/// Confirms a fast registration, with fastregisterauth's refusals: unknown component or OA
-/// 47001, redirect host not the auth domain 61060, set 27 not granted to the component 61007.
+/// fastregisterauth's checks, in order: unknown component or OA 47001, redirect host not the
+/// auth domain 61060, set 27 not granted to the component 61007. The page and the sandbox call
+/// both run them, so they refuse exactly alike.
 ///
 /// # Errors
-/// As above; every refusal leaves nothing behind.
-pub fn confirm_fast_registration(
+/// As above.
+pub fn check_fast_registration(
     tx: &mut dyn Tx,
-    input: ConfirmationIn,
-    now: UnixTime,
-    lifetimes: &Lifetimes,
-) -> Result<ConfirmationOut> {
+    input: &ConfirmationIn,
+) -> Result<(Component, OfficialAccount)> {
     let component = tx.component(&input.component_appid)?.ok_or_else(|| {
         not_found(
             ErrCode::DataFormatError,
@@ -862,6 +857,21 @@ pub fn confirm_fast_registration(
             "the OA has not granted permission set 27 to this component",
         ));
     }
+    Ok((component, oa))
+}
+
+/// Confirms a fast registration after [`check_fast_registration`]: issues the ticket and the
+/// redirect URL.
+///
+/// # Errors
+/// As above; every refusal leaves nothing behind.
+pub fn confirm_fast_registration(
+    tx: &mut dyn Tx,
+    input: ConfirmationIn,
+    now: UnixTime,
+    lifetimes: &Lifetimes,
+) -> Result<ConfirmationOut> {
+    let (component, oa) = check_fast_registration(tx, &input)?;
     let ticket = FastRegisterTicket {
         ticket: secrets::fastregister_ticket(),
         component_appid: component.appid,

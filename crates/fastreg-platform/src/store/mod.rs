@@ -83,6 +83,8 @@ pub trait Tx {
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()>;
     /// An MP by appid.
     fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>>;
+    /// The newest MPs, at most `limit`.
+    fn mini_programs(&mut self, limit: u32) -> Result<Vec<MiniProgram>>;
     /// MPs owned by an entity.
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32>;
     /// MPs linked to an OA, oldest first.
@@ -131,6 +133,14 @@ pub trait Tx {
         authorizer_appid: &str,
         now: UnixTime,
     ) -> Result<()>;
+    /// Makes every token of (kind, component, authorizer) unusable now, whatever its state and
+    /// whatever the grace period (revocation).
+    fn invalidate_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<()>;
     /// Counts tokens of a kind issued to a component (for tests and metrics).
     fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64>;
 
@@ -141,6 +151,13 @@ pub trait Tx {
     fn code(&mut self, hash: &str) -> Result<Option<CodeRecord>>;
     /// Marks a code spent.
     fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()>;
+    /// Marks every unspent code of (component, authorizer) spent (revocation).
+    fn spend_codes_of(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        now: UnixTime,
+    ) -> Result<()>;
 
     // --- fastregister tickets ---
     /// Records a ticket.

@@ -697,6 +697,16 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn mini_programs(&mut self, limit: u32) -> Result<Vec<MiniProgram>> {
+        self.all(
+            &format!(
+                "SELECT {MP_COLS} FROM mini_programs ORDER BY created_at DESC, appid LIMIT ?1"
+            ),
+            [limit],
+            mp_row,
+        )
+    }
+
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
         Ok(self.count(
             "SELECT COUNT(*) FROM mini_programs WHERE entity_id = ?1",
@@ -865,6 +875,21 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn invalidate_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<()> {
+        // Superseded at the epoch: past any grace period, now and after a config change.
+        self.exec(
+            "UPDATE tokens SET superseded_at = 0
+             WHERE component_appid = ?1 AND authorizer_appid = ?2 AND kind = ?3",
+            params![component_appid, authorizer_appid, kind.as_str()],
+        )?;
+        Ok(())
+    }
+
     fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64> {
         self.count(
             "SELECT COUNT(*) FROM tokens WHERE kind = ?1 AND component_appid = ?2",
@@ -913,6 +938,20 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "UPDATE codes SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
             params![hash, now],
+        )?;
+        Ok(())
+    }
+
+    fn spend_codes_of(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        self.exec(
+            "UPDATE codes SET used_at = ?3
+             WHERE component_appid = ?1 AND authorizer_appid = ?2 AND used_at IS NULL",
+            params![component_appid, authorizer_appid, now],
         )?;
         Ok(())
     }

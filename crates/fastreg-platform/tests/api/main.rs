@@ -6,6 +6,7 @@ mod concurrency;
 mod errcodes;
 mod flow;
 mod helpers;
+mod pages;
 mod restart;
 mod sandbox;
 mod wire;

@@ -1212,3 +1212,66 @@ async fn a_fault_for_a_path_that_no_endpoint_serves_is_refused() {
         "lists the valid paths: {v}"
     );
 }
+
+#[tokio::test]
+async fn a_revocation_stops_every_token_of_the_authorisation_and_spends_its_codes() {
+    let app = spawn_app().await;
+    let ct = app.component_token(C).await;
+    let (older, refresh) = app.authorize(&ct, C, OA, &[1, 15, 27]).await;
+    // A second token supersedes the first, which is still in its 300 s grace period.
+    let newer = app
+        .post(
+            &format!("/cgi-bin/component/api_authorizer_token?component_access_token={ct}"),
+            &json!({"component_appid": C, "authorizer_appid": OA, "authorizer_refresh_token": refresh}),
+        )
+        .await["authorizer_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A code issued and never exchanged.
+    let unused = app
+        .sandbox_ok("POST", "/authorizations", Some(&json!({"component_appid": C, "authorizer_appid": OA, "permission_sets": [1, 15, 27]})))
+        .await["auth_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    app.sandbox_ok(
+        "POST",
+        "/authorizations/revoke",
+        Some(&json!({"component_appid": C, "authorizer_appid": OA})),
+    )
+    .await;
+
+    for token in [&older, &newer] {
+        let v = app
+            .post(
+                &format!("/cgi-bin/wxopen/wxamplinkget?access_token={token}"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(errcode(&v), 40001, "{v}");
+    }
+    // Raising the grace period does not bring them back.
+    app.sandbox_ok(
+        "PATCH",
+        "/config",
+        Some(&json!({"rules": {"superseded_grace_secs": 100_000_000}})),
+    )
+    .await;
+    let v = app
+        .post(
+            &format!("/cgi-bin/wxopen/wxamplinkget?access_token={older}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(errcode(&v), 40001, "{v}");
+    // After a new authorisation, the code issued before the revocation stays spent.
+    app.sandbox_ok(
+        "POST",
+        "/authorizations",
+        Some(&json!({"component_appid": C, "authorizer_appid": OA, "permission_sets": [27]})),
+    )
+    .await;
+    assert_eq!(errcode(&app.query_auth(&ct, C, &unused).await), 61009);
+}

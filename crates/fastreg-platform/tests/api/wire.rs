@@ -387,7 +387,7 @@ async fn an_unknown_path_answers_http_404_with_errcode_40066() {
     for (method, path) in [
         ("POST", "/cgi-bin/component/api_no_such_thing"),
         ("GET", "/cgi-bin/account/fastregister/extra"),
-        ("GET", "/"),
+        ("GET", "/no-such-page"),
         ("POST", "/cgi-bin/wxopen/wxamplinkget/"),
     ] {
         let (status, ct, text) = send(&app, method, path, Some(b"{}".to_vec())).await;
@@ -395,6 +395,11 @@ async fn an_unknown_path_answers_http_404_with_errcode_40066() {
         assert_eq!(ct, JSON_CT, "{method} {path}");
         assert_refused(&serde_json::from_str(&text).unwrap(), 40066);
     }
+    // A page path called with a method it does not take: 405, still in the errcode shape.
+    let (status, ct, text) = send(&app, "DELETE", "/", None).await;
+    assert_eq!(status, 405, "{text}");
+    assert_eq!(ct, JSON_CT);
+    assert_refused(&serde_json::from_str(&text).unwrap(), 40066);
 }
 
 /// Bodies no endpoint should ever choke on.
