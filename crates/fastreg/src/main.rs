@@ -5,7 +5,9 @@
 //! (`__` separates nested keys: `FASTREG_RULES__MONTHLY_QUOTA=3`) → command-line flags.
 //! Errors print one line and exit non-zero.
 
+mod client_cmds;
 mod config;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -39,11 +41,22 @@ enum Command {
     /// On a new database it seeds the given seed file, or the built-in demo world, and prints
     /// the address, the admin token and a curl walk-through of the whole flow.
     Serve(config::ServeArgs),
+    /// Show the whole system working: start the platform in-process and play a third-party
+    /// platform end to end through the SDK, one line per step; then show a refusal.
+    Demo(demo::DemoArgs),
+    /// Client commands against any base URL (the real WeChat included).
+    #[command(flatten)]
+    Client(client_cmds::ClientCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // Only the server logs at info by default; the other commands print their own output.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info,tower_http=warn",
+        _ => "warn",
+    };
+    init_tracing(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,6 +70,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });
     match result {
@@ -68,10 +83,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FASTREG_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let filter =
+        EnvFilter::try_from_env("FASTREG_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

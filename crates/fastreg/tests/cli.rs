@@ -278,3 +278,81 @@ fn serve_keeps_serving_after_whoever_read_its_stdout_went_away() {
     assert!(clock["now"].is_i64(), "{clock}");
     drop(server);
 }
+
+#[test]
+fn demo_plays_the_whole_flow_and_ends_with_the_monthly_quota_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fastreg()
+        .args(["demo", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("fastreg demo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+
+    assert_eq!(v["ok"], true);
+    assert!(v["mini_program"].as_str().unwrap().starts_with("wx"));
+    let calls: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["call"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "api_start_push_ticket",
+        "api_component_token",
+        "componentloginpage (the OA's admin)",
+        "api_query_auth",
+        "fastregisterauth (the OA's admin)",
+        "fastregister + api_query_auth",
+        "getaccountbasicinfo (the Mini Program's token)",
+    ] {
+        assert!(calls.contains(&expected), "{expected} in {calls:?}");
+    }
+    assert_eq!(v["refusal"]["errcode"], 61055);
+    assert!(v["refusal"]["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("next month"));
+}
+
+#[test]
+fn demo_prints_one_readable_line_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fastreg()
+        .arg("demo")
+        .current_dir(dir.path())
+        .output()
+        .expect("fastreg demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+
+    assert!(out.status.success(), "{stdout}");
+    let steps: Vec<&str> = stdout.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(steps.len() >= 12, "{stdout}");
+    for line in &steps {
+        assert!(
+            line.ends_with(" ms)"),
+            "each step says how long it took: {line}"
+        );
+    }
+    assert!(stdout.contains("Done: Mini Program wx"));
+    assert!(stdout.contains("61055 exceed quota per month"));
+    assert!(
+        out.stderr.is_empty(),
+        "no log noise: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_refuses_an_unusable_database_with_one_line() {
+    fails_with(
+        &["demo", "--db", "postgres://nowhere/x"],
+        &[],
+        "unsupported database URL",
+    );
+}

@@ -192,10 +192,7 @@ async fn authorisation_changes_arrive_as_events_whose_codes_work() {
     );
     // The revocation came after: the pushed code can no longer be exchanged.
     let err = client.query_auth(authorization_code).await.unwrap_err();
-    assert_eq!(
-        err.code(),
-        Some(fastreg_client::ErrCode::CodeInvalid)
-    );
+    assert_eq!(err.code(), Some(fastreg_client::ErrCode::CodeInvalid));
 }
 
 #[tokio::test]
