@@ -285,7 +285,10 @@ impl Driver {
                     .await;
                 if let Ok(resp) = status {
                     if let Ok(v) = resp.json::<Value>().await {
-                        if v["value"]["ready"] == json!(true) {
+                        // Ready, and ours: not another chromedriver that had the port.
+                        if v["value"]["ready"] == json!(true)
+                            && driver.child.try_wait().ok().flatten().is_none()
+                        {
                             return driver;
                         }
                     }

@@ -12,7 +12,7 @@
 //! silenced unless `FASTREG_LOG` is set.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -728,12 +728,15 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
     if let Some(p) = &previous {
         let wait = p.finished_ms + RETRY_INTERVAL_MS - now_ms();
         if wait > 0 {
-            let _ = writeln!(
+            // Said only to a person watching: a script's stderr stays one line on an error.
+            if std::io::stderr().is_terminal() {
+                let _ = writeln!(
                 std::io::stderr(),
                 "waiting {:.1} s: fastregister must not be repeated within 5 s with one ticket \
                  (WeChat answers 61058)",
-                wait as f64 / 1000.0
-            );
+                    wait as f64 / 1000.0
+                );
+            }
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
     }
@@ -891,7 +894,10 @@ async fn token_component(args: TokenComponentArgs) -> anyhow::Result<()> {
         .component_token()
         .await
         .map_err(|e| session.settings.sdk_error(e))?;
-    let key = format!("fastreg:{}:component_token", session.client.component_appid());
+    let key = format!(
+        "fastreg:{}:component_token",
+        session.client.component_appid()
+    );
     print_token(&session, &key, &token, "component", None, args.json).await
 }
 
@@ -1039,11 +1045,16 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first 12 characters of a refresh token and an ellipsis: enough to tell tokens apart.
+/// The first 12 characters of a refresh token (after WeChat's `refreshtoken@@@`-style prefix,
+/// which every token shares) and an ellipsis: enough to tell tokens apart, not enough to use.
 fn refresh_prefix(t: &str) -> String {
+    let t = t.rsplit_once("@@@").map_or(t, |(_, rest)| rest);
     if t.chars().count() <= 12 {
         // Too short to hide anything by cutting; show only that there is one.
-        return format!("{}…", t.chars().take(t.chars().count() / 2).collect::<String>());
+        return format!(
+            "{}…",
+            t.chars().take(t.chars().count() / 2).collect::<String>()
+        );
     }
     format!("{}…", t.chars().take(12).collect::<String>())
 }
@@ -1126,7 +1137,12 @@ fn errcode(args: &ErrcodeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         for i in TABLE {
-            out!("{:>6}  {:<13}  {}", i.code, retry_name(i.retryable), i.errmsg);
+            out!(
+                "{:>6}  {:<13}  {}",
+                i.code,
+                retry_name(i.retryable),
+                i.errmsg
+            );
             out!("        {}", i.meaning);
             out!("        {}", i.meaning_zh);
         }
@@ -1175,8 +1191,8 @@ mod tests {
     #[test]
     fn refresh_tokens_are_cut_to_twelve_characters() {
         assert_eq!(
-            refresh_prefix("refreshtoken@@@abcdefghijkl"),
-            "refreshtoken…"
+            refresh_prefix("refreshtoken@@@abcdefghijklmnop"),
+            "abcdefghijkl…"
         );
         assert_eq!(refresh_prefix("short"), "sh…");
     }

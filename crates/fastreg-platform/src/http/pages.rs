@@ -100,13 +100,14 @@ const STYLE: &str = r#"
 main{max-width:44rem;margin:0 auto;padding:1rem}header{background:#07c160;color:#fff;padding:.75rem 1rem}
 header b{font-size:1.1rem}.card{background:#fff;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 h1{font-size:1.35rem;margin:.25rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .5rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
-dt{color:#6b7280}dd{margin:0;word-break:break-all}.note{background:#fffbe6;border:1px solid #f5d76e;border-radius:8px;padding:.75rem 1rem}
+dt{color:#6b7280}dd{margin:0;overflow-wrap:anywhere}.note{background:#fffbe6;border:1px solid #f5d76e;border-radius:8px;padding:.75rem 1rem}
 .error{background:#fff1f0;border:1px solid #ffa39e}.code{font-family:ui-monospace,monospace;font-size:1.6rem;font-weight:600}
 button,.button{font:inherit;border:0;border-radius:6px;padding:.6rem 1.2rem;cursor:pointer;text-decoration:none;display:inline-block}
 .primary{background:#07c160;color:#fff}.secondary{background:#e5e7eb;color:#1d2129}.actions{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1rem}
 label.set{display:block;padding:.35rem 0}label.set.off{color:#9ca3af}small{color:#6b7280}ul.accounts{list-style:none;padding:0;margin:0}
 ul.accounts li{padding:.5rem 0;border-bottom:1px solid #eee}table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eee;vertical-align:top;word-break:break-all}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eee;vertical-align:top}
+td{overflow-wrap:anywhere}th{white-space:nowrap}.scroll td{white-space:nowrap}
 .scroll{overflow-x:auto}input[type=password]{font:inherit;padding:.5rem;width:100%;max-width:24rem;border:1px solid #d1d5db;border-radius:6px}
 @media (max-width:600px){dl{grid-template-columns:1fr}dt{margin-top:.4rem}}
 "#;
@@ -180,10 +181,11 @@ impl IntoResponse for Refusal {
                     h1 { "This request cannot continue" }
                     p.code { (self.code.code()) }
                     p { b { (self.code.errmsg()) } }
-                    @if let Some(d) = &self.detail {
-                        p { (d) }
-                    } @else if let Some(info) = self.code.info() {
-                        p { (info.meaning) }
+                    @if let Some(d) = &self.detail { p { (d) } }
+                    // 47001's generic meaning ("the body is not valid JSON…") would mislead on a
+                    // page; its detail says what is wrong.
+                    @if let Some(info) = self.code.info().filter(|_| self.detail.is_none() || self.code != ErrCode::DataFormatError) {
+                        @if self.detail.is_none() { p { (info.meaning) } }
                         p { small { "What to do: " (info.remedy) } }
                     }
                     p { small { "Nothing was sent to the redirect address. rid: " (self.rid) } }
@@ -562,7 +564,11 @@ fn login_form(failed: bool) -> Markup {
                 h1 { "Console" }
                 @if failed { p.note.error { "That is not the admin token." } }
                 p { "Enter the admin token that " code { "fastreg serve" } " printed (or that you configured)." }
-                p { input type="password" name="token" autocomplete="current-password" aria-label="admin token" autofocus; }
+                p {
+                    label for="token" { "Admin token" }
+                    br;
+                    input #token type="password" name="token" autocomplete="current-password" autofocus;
+                }
                 div.actions { button.primary type="submit" { "Open the console" } }
             }
         },
@@ -593,6 +599,17 @@ async fn console_logout() -> Response {
         HeaderValue::from_static("fastreg_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     resp
+}
+
+/// A database URL with any password masked: the console must not show credentials.
+fn redacted_db_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn time(t: i64) -> String {
@@ -636,7 +653,7 @@ async fn console(
             h1 { "Console" }
             dl {
                 dt { "Sandbox clock" } dd { (time(now)) " Asia/Shanghai (offset " (app.clock.offset()) " s)" }
-                dt { "Database" } dd { (app.settings.db) }
+                dt { "Database" } dd { (redacted_db_url(&app.settings.db)) }
             }
             form method="post" action="/console/logout" { div.actions { button.secondary type="submit" { "Log out" } } }
         }
@@ -698,4 +715,19 @@ async fn console(
         }
     };
     page(StatusCode::OK, layout("Console", body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_password_is_masked_on_the_console() {
+        assert_eq!(
+            super::redacted_db_url("postgres://app:s3cret@db.internal:5432/fastreg"),
+            "postgres://app:***@db.internal:5432/fastreg"
+        );
+        assert_eq!(
+            super::redacted_db_url("sqlite://fastreg.db"),
+            "sqlite://fastreg.db"
+        );
+    }
 }
