@@ -339,11 +339,8 @@ where
             ],
         }),
     );
-    // fantoccini's rustls (aws-lc-rs) and reqwest's (ring) are both compiled in, so rustls
-    // cannot choose a crypto provider by itself; chromedriver is plain HTTP anyway.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let c = ClientBuilder::rustls()
-        .expect("rustls")
+    // chromedriver speaks plain HTTP on localhost: no TLS stack needed.
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
         .await
