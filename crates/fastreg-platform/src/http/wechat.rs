@@ -14,7 +14,7 @@ use fastreg_wire::{paths, ErrCode};
 
 use super::{json_bytes, token_ok, wx_ok, AppState, WxCall};
 use crate::error::{Error, Result};
-use crate::rules::TicketBody;
+use crate::rules::{Decision, TicketBody};
 use crate::service::wechat::{self as svc, Body, FastRegisterStep};
 
 /// Routes of the WeChat-compatible JSON endpoints.
@@ -154,13 +154,29 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
     let delay = runtime.processing_delay_ms;
     let policy = runtime.rules.clone();
     let now = app.clock.now();
-    let (l2, p2) = (lifetimes.clone(), policy.clone());
-    let step = app
+    // Most refused calls are decided by a read, on the reader pool, in parallel; only a
+    // go-ahead queues for the single writer (which checks again before committing).
+    let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
+    let early = app
         .store
-        .write(move |tx| {
-            svc::fast_register_begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0)
-        })
+        .read(move |tx| svc::fast_register_precheck(tx, t1.as_deref(), b1, now, &p1))
         .await?;
+    let early_step = match early {
+        Decision::Refuse(code) => return Err(Error::wx(code)),
+        Decision::Replay(reg) => Some(FastRegisterStep::Replay(reg)),
+        Decision::Proceed(_) => None,
+    };
+    let (l2, p2) = (lifetimes.clone(), policy.clone());
+    let step = match early_step {
+        Some(step) => step,
+        None => {
+            app.store
+                .write(move |tx| {
+                    svc::fast_register_begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0)
+                })
+                .await?
+        }
+    };
     let reg = match step {
         FastRegisterStep::Done(reg) => reg,
         FastRegisterStep::Replay(reg) => {

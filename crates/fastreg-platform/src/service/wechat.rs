@@ -411,6 +411,24 @@ pub fn fast_register_begin(
     }
 }
 
+/// fastregister's checks on a read snapshot, changing nothing. A refusal (or a replay) read from
+/// a consistent snapshot is a correct answer at that instant, so the handler answers it
+/// without queuing for the writer; only a go-ahead goes on to [`fast_register_begin`], which
+/// checks again in the write transaction before committing anything.
+///
+/// # Errors
+/// Storage faults.
+pub fn fast_register_precheck(
+    tx: &mut dyn Tx,
+    token: Option<&str>,
+    body: TicketBody,
+    now: UnixTime,
+    policy: &Policy,
+) -> Result<Decision> {
+    let ctx = load_context(tx, token, body, now)?;
+    Ok(rules::check_fast_register(&ctx, now, policy))
+}
+
 /// Loads everything [`rules::check_fast_register`] reads. Stops loading where a missing piece
 /// makes the rest irrelevant: the rules then refuse on that piece.
 fn load_context(
