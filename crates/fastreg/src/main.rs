@@ -5,6 +5,7 @@
 //! (`__` separates nested keys: `FASTREG_RULES__MONTHLY_QUOTA=3`) → command-line flags.
 //! Errors print one line and exit non-zero.
 
+mod bench;
 mod client_cmds;
 mod config;
 mod demo;
@@ -44,6 +45,10 @@ enum Command {
     /// Show the whole system working: start the platform in-process and play a third-party
     /// platform end to end through the SDK, one line per step; then show a refusal.
     Demo(demo::DemoArgs),
+    /// Measure the platform on this machine: seed a temporary database, drive it over loopback
+    /// HTTP/1.1 keep-alive and report throughput and p50/p99/p999 latency per scenario, next to
+    /// a static JSON handler's (build with --release).
+    Bench(bench::BenchArgs),
     /// Client commands against any base URL (the real WeChat included).
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });

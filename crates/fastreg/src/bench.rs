@@ -1,0 +1,878 @@
+//! `fastreg bench`: how fast the platform answers, measured on this machine.
+//!
+//! Starts the platform in-process on a SQLite file in a temporary directory, seeds it straight
+//! through the store (many rows per transaction, not over HTTP): N Official Accounts with an
+//! authorisation of the demo component, an OA access token and five fastregister tickets each;
+//! a tenth as many OAs that have used this month's quota; and optionally M succeeded
+//! registrations of past months, so the tables have the size of a platform that has been
+//! running a while. Then it drives the platform over loopback HTTP/1.1 keep-alive with C
+//! connections for a fixed time per scenario, and the same harness against a static JSON
+//! handler in the same binary (the ceiling of HTTP handling on this machine). Every answer's
+//! errcode is checked against the one the scenario expects; a mismatch is a bug.
+//!
+//! The load generator shares the process (and the cores) with the server.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use fastreg_platform::app::Application;
+use fastreg_platform::clock::shanghai_month;
+use fastreg_platform::domain::*;
+use fastreg_platform::secrets;
+use fastreg_platform::settings::Settings;
+use fastreg_platform::store::{Durability, Store};
+use fastreg_wire::paths;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+
+/// The demo world's component: every seeded OA authorised it.
+const COMPONENT: &str = "wxc0ffee0000000001";
+/// Tickets (and so successes) per OA: the monthly quota.
+const TICKETS_PER_OA: usize = 5;
+/// OAs per entity.
+const OAS_PER_ENTITY: usize = 10;
+/// OAs written per seeding transaction (about nine rows each).
+const OA_BATCH: usize = 1_000;
+/// Stored registrations written per seeding transaction (four rows each).
+const REG_BATCH: usize = 2_500;
+/// Lifetime of seeded credentials: longer than any run.
+const FOREVER: i64 = 10 * 365 * 86_400;
+
+/// Flags of `fastreg bench`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cargo build --release -p fastreg\n  \
+    target/release/fastreg bench\n  \
+    target/release/fastreg bench --durability full --stored 1000000 --json")]
+pub struct BenchArgs {
+    /// Official Accounts to seed (each with an authorisation, a token and 5 tickets).
+    #[arg(long, default_value_t = 10_000)]
+    pub oas: usize,
+    /// Concurrent keep-alive HTTP/1.1 connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Seconds each scenario runs.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Succeeded registrations (with their Mini Programs) stored beforehand, in past months.
+    #[arg(long, default_value_t = 0)]
+    pub stored: usize,
+    /// Durability of an answered success.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Process)]
+    pub durability: DurabilityArg,
+    /// Scenarios to run, in this order.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
+    pub scenarios: Vec<Scenario>,
+    /// Print one JSON object with every figure instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityArg {
+    /// Committed to the OS before answering (survives kill -9).
+    Process,
+    /// Fsynced before answering (survives power loss).
+    Full,
+}
+
+impl DurabilityArg {
+    fn store(self) -> Durability {
+        match self {
+            DurabilityArg::Process => Durability::Process,
+            DurabilityArg::Full => Durability::Full,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DurabilityArg::Process => "process",
+            DurabilityArg::Full => "full",
+        }
+    }
+}
+
+/// What one scenario asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// fastregister successes, each with a fresh (token, ticket): durable before the answer.
+    Success,
+    /// fastregister refused with 61055: the OA used this month's quota.
+    RefusalQuota,
+    /// fastregister refused with 61058: an unknown ticket.
+    RefusalTicket,
+    /// api_authorizer_token: a fresh authorizer_access_token from the refresh token.
+    AuthorizerToken,
+    /// A static `{"errcode":0,"errmsg":"ok"}` handler with no middleware: the ceiling.
+    Static,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 5] = [
+        Scenario::Success,
+        Scenario::RefusalQuota,
+        Scenario::RefusalTicket,
+        Scenario::AuthorizerToken,
+        Scenario::Static,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Success => "success",
+            Scenario::RefusalQuota => "refusal_quota",
+            Scenario::RefusalTicket => "refusal_ticket",
+            Scenario::AuthorizerToken => "authorizer_token",
+            Scenario::Static => "static",
+        }
+    }
+
+    fn expected_errcode(self) -> i64 {
+        match self {
+            Scenario::RefusalQuota => 61055,
+            Scenario::RefusalTicket => 61058,
+            _ => 0,
+        }
+    }
+}
+
+/// One seeded OA and the plaintext credentials the load generator uses.
+struct SeedOa {
+    appid: String,
+    entity_id: i64,
+    token: String,
+    refresh_token: String,
+    tickets: Vec<String>,
+}
+
+/// What seeding left for the scenarios.
+struct Seeded {
+    component_token: String,
+    /// OAs with five unused tickets each and no registration this month.
+    oas: Vec<SeedOa>,
+    /// OAs that used this month's quota, each with one unused ticket.
+    quota_oas: Vec<SeedOa>,
+    rows: u64,
+    secs: f64,
+    stored_secs: f64,
+}
+
+/// The whole report (`--json` prints it as is).
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    config: Config,
+    seeding: Seeding,
+    scenarios: serde_json::Map<String, serde_json::Value>,
+    /// The database file after the run, in bytes (WAL included).
+    database_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cores: usize,
+    cpu: String,
+    os: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Config {
+    oas: usize,
+    quota_oas: usize,
+    connections: usize,
+    duration_secs: f64,
+    stored: usize,
+    durability: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Seeding {
+    rows: u64,
+    secs: f64,
+    /// Of which: the stored registrations.
+    stored_secs: f64,
+}
+
+/// The figures of one scenario.
+#[derive(Debug, Serialize)]
+struct Figures {
+    expected_errcode: i64,
+    requests: u64,
+    /// Answers whose errcode (or HTTP status) was not the expected one.
+    mismatches: u64,
+    /// Requests that got no answer (connection errors).
+    errors: u64,
+    elapsed_secs: f64,
+    throughput_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+    /// Throughput over the static handler's (null without the static scenario).
+    ratio_to_static: Option<f64>,
+    /// The success scenario ran out of unused (token, ticket) pairs before the deadline.
+    exhausted: bool,
+    /// The first mismatching answer, if any.
+    mismatch_sample: Option<String>,
+}
+
+/// Runs `fastreg bench`.
+///
+/// # Errors
+/// The platform did not start, seeding failed, or a connection could not be made.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.oas == 0 || args.connections == 0 || args.duration.is_nan() || args.duration <= 0.0 {
+        bail!("--oas, --connections and --duration must be positive");
+    }
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let db_path = dir.path().join("bench.db");
+    let settings = Settings {
+        addr: "127.0.0.1:0".into(),
+        db: format!("sqlite://{}", db_path.display()),
+        durability: args.durability.store(),
+        admin_token: Some(secrets::alnum(32)),
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr();
+    let state = app.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    progress(
+        &args,
+        format_args!(
+            "seeding {} OAs, {} stored registrations…",
+            args.oas, args.stored
+        ),
+    );
+    let seeded = seed(&state.store, state.clock.now(), args.oas, args.stored).await?;
+    progress(
+        &args,
+        format_args!("seeded {} rows in {:.1} s", seeded.rows, seeded.secs),
+    );
+
+    let static_addr = start_static().await?;
+    let duration = Duration::from_secs_f64(args.duration);
+    let mut figures: Vec<(Scenario, Figures)> = Vec::new();
+    let seeded = Arc::new(seeded);
+    for &scenario in &args.scenarios {
+        progress(&args, format_args!("running {}…", scenario.name()));
+        let work = Work::new(scenario, &seeded);
+        let target = if scenario == Scenario::Static {
+            static_addr
+        } else {
+            addr
+        };
+        let f = drive(target, work, scenario, args.connections, duration).await?;
+        figures.push((scenario, f));
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let static_tput = figures
+        .iter()
+        .find(|(s, _)| *s == Scenario::Static)
+        .map(|(_, f)| f.throughput_per_sec);
+    let mut scenarios = serde_json::Map::new();
+    for (s, f) in &mut figures {
+        f.ratio_to_static = static_tput
+            .filter(|t| *t > 0.0)
+            .map(|t| round(f.throughput_per_sec / t, 3));
+        scenarios.insert(s.name().into(), serde_json::to_value(&*f)?);
+    }
+    let database_bytes = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            std::fs::metadata(format!("{}{suffix}", db_path.display()))
+                .ok()
+                .map(|m| m.len())
+        })
+        .sum();
+    let report = Report {
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: cpu_model(),
+            os: std::env::consts::OS,
+        },
+        config: Config {
+            oas: args.oas,
+            quota_oas: seeded.quota_oas.len(),
+            connections: args.connections,
+            duration_secs: args.duration,
+            stored: args.stored,
+            durability: args.durability.name(),
+        },
+        seeding: Seeding {
+            rows: seeded.rows,
+            secs: round(seeded.secs, 2),
+            stored_secs: round(seeded.stored_secs, 2),
+        },
+        scenarios,
+        database_bytes,
+    };
+    let out = if args.json {
+        serde_json::to_string(&report)?
+    } else {
+        table(&report, &figures)
+    };
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{out}");
+    Ok(())
+}
+
+fn progress(args: &BenchArgs, what: std::fmt::Arguments<'_>) {
+    if !args.json {
+        eprintln!("{what}");
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "machine: {} cores, {} ({})",
+        r.machine.cores, r.machine.cpu, r.machine.os
+    );
+    let _ = writeln!(
+        s,
+        "config: {} OAs (+{} at quota), {} connections, {} s per scenario, {} stored registrations, durability {}",
+        r.config.oas,
+        r.config.quota_oas,
+        r.config.connections,
+        r.config.duration_secs,
+        r.config.stored,
+        r.config.durability
+    );
+    let _ = writeln!(
+        s,
+        "seeding: {} rows in {:.2} s (stored registrations: {:.2} s); database {:.1} MB",
+        r.seeding.rows,
+        r.seeding.secs,
+        r.seeding.stored_secs,
+        r.database_bytes as f64 / 1e6
+    );
+    let _ = writeln!(
+        s,
+        "\n{:<17} {:>9} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "scenario",
+        "requests",
+        "mism.",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "max ms",
+        "/static"
+    );
+    for (sc, f) in figures {
+        let ratio = f
+            .ratio_to_static
+            .map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
+        let _ = writeln!(
+            s,
+            "{:<17} {:>9} {:>6} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}{}",
+            sc.name(),
+            f.requests,
+            f.mismatches,
+            f.errors,
+            f.throughput_per_sec,
+            f.p50_ms,
+            f.p99_ms,
+            f.p999_ms,
+            f.max_ms,
+            ratio,
+            if f.exhausted {
+                "  (ran out of tickets)"
+            } else {
+                ""
+            }
+        );
+        if let Some(sample) = &f.mismatch_sample {
+            let _ = writeln!(s, "  first mismatch: {sample}");
+        }
+    }
+    s.trim_end().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding
+// ---------------------------------------------------------------------------------------------
+
+async fn seed(store: &Store, now: UnixTime, n: usize, stored: usize) -> anyhow::Result<Seeded> {
+    let started = Instant::now();
+    let quota_n = (n / 10).max(1);
+    let total = n + quota_n;
+    let mut rows: u64 = 0;
+
+    // The component token of the authorizer-token scenario.
+    let component_token = secrets::access_token();
+    let record = token_record(&component_token, TokenKind::Component, "", now);
+    store.write(move |tx| tx.insert_token(&record)).await?;
+    rows += 1;
+
+    // Entities, with room for every Mini Program the run creates.
+    let entity_count = total.div_ceil(OAS_PER_ENTITY);
+    let entity_ids = store
+        .write(move |tx| {
+            (0..entity_count)
+                .map(|i| {
+                    tx.insert_entity(&Entity {
+                        id: 0,
+                        name: format!("Bench Entity {i}"),
+                        entity_type: EntityType::Enterprise,
+                        overseas: false,
+                        blacklisted: false,
+                        mini_program_cap: Some(1_000_000_000),
+                    })
+                })
+                .collect::<fastreg_platform::error::Result<Vec<i64>>>()
+        })
+        .await?;
+    rows += entity_count as u64;
+
+    // OAs: authorisation, token and tickets (five for the success OAs, one for the quota OAs).
+    let mut oas = Vec::with_capacity(total);
+    for start in (0..total).step_by(OA_BATCH) {
+        let batch: Vec<SeedOa> = (start..(start + OA_BATCH).min(total))
+            .map(|i| SeedOa {
+                appid: format!("wxbe{i:014x}"),
+                entity_id: entity_ids[i / OAS_PER_ENTITY],
+                token: secrets::access_token(),
+                refresh_token: secrets::refresh_token(),
+                tickets: (0..if i < n { TICKETS_PER_OA } else { 1 })
+                    .map(|_| secrets::fastregister_ticket())
+                    .collect(),
+            })
+            .collect();
+        let rows_of = batch
+            .iter()
+            .map(|o| 4 + o.tickets.len() as u64)
+            .sum::<u64>();
+        let batch = store
+            .write(move |tx| {
+                for (k, o) in batch.iter().enumerate() {
+                    let i = start + k;
+                    tx.reserve_appid(&o.appid, "oa")?;
+                    tx.insert_official_account(&OfficialAccount {
+                        appid: o.appid.clone(),
+                        user_name: format!("gh_{i:012x}"),
+                        nickname: format!("Bench OA {i}"),
+                        entity_id: o.entity_id,
+                        verified: true,
+                        pending_registration: false,
+                        link_cap: None,
+                        created_at: now,
+                    })?;
+                    tx.put_authorization(&Authorization {
+                        component_appid: COMPONENT.into(),
+                        authorizer_appid: o.appid.clone(),
+                        authorizer_kind: AuthorizerKind::OfficialAccount,
+                        permission_sets: vec![1, 15, FAST_REGISTER_SET],
+                        refresh_token: o.refresh_token.clone(),
+                        auth_time: now,
+                        revoked: false,
+                    })?;
+                    tx.insert_token(&token_record(
+                        &o.token,
+                        TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
+                        &o.appid,
+                        now,
+                    ))?;
+                    for t in &o.tickets {
+                        tx.insert_fastregister_ticket(&ticket_record(t, &o.appid, now))?;
+                    }
+                }
+                Ok(batch)
+            })
+            .await?;
+        rows += rows_of;
+        oas.extend(batch);
+    }
+    let quota_oas = oas.split_off(n);
+
+    // This month's quota used up by the quota OAs.
+    let month = shanghai_month(now);
+    let quota_regs: Vec<(String, i64, String)> = quota_oas
+        .iter()
+        .flat_map(|o| (0..TICKETS_PER_OA).map(|_| (o.appid.clone(), o.entity_id, month.clone())))
+        .collect();
+    rows += store_registrations(store, quota_regs, 0, now).await?;
+
+    // Registrations of past months, spread over the success OAs.
+    let stored_started = Instant::now();
+    let mut next = quota_n * TICKETS_PER_OA;
+    for start in (0..stored).step_by(REG_BATCH) {
+        let regs: Vec<(String, i64, String)> = (start..(start + REG_BATCH).min(stored))
+            .map(|j| {
+                let o = &oas[j % n];
+                // 2010-01 … 2019-12: never this month.
+                let month = format!("20{:02}-{:02}", 10 + (j / 12) % 10, j % 12 + 1);
+                (o.appid.clone(), o.entity_id, month)
+            })
+            .collect();
+        let count = regs.len();
+        rows += store_registrations(store, regs, next, now).await?;
+        next += count;
+    }
+    let stored_secs = stored_started.elapsed().as_secs_f64();
+
+    Ok(Seeded {
+        component_token,
+        oas,
+        quota_oas,
+        rows,
+        secs: started.elapsed().as_secs_f64(),
+        stored_secs,
+    })
+}
+
+/// Writes succeeded registrations (OA, entity, month), each with its spent ticket and its
+/// Mini Program, in one transaction. `first` numbers them (appids and tickets derive from it).
+async fn store_registrations(
+    store: &Store,
+    regs: Vec<(String, i64, String)>,
+    first: usize,
+    now: UnixTime,
+) -> anyhow::Result<u64> {
+    let rows = regs.len() as u64 * 4;
+    store
+        .write(move |tx| {
+            for (k, (oa, entity_id, month)) in regs.into_iter().enumerate() {
+                let j = first + k;
+                let mp = format!("wxb1{j:014x}");
+                let ticket = format!("5{j:031x}");
+                tx.reserve_appid(&mp, "mp")?;
+                tx.insert_fastregister_ticket(&ticket_record(&ticket, &oa, now))?;
+                tx.insert_mini_program(&MiniProgram {
+                    appid: mp.clone(),
+                    user_name: format!("gh_{:012x}", j as u64 | 1 << 44),
+                    nickname: format!("小程序{}", &mp[mp.len() - 4..]),
+                    entity_id,
+                    registered_by_oa: oa.clone(),
+                    linked_oa: None,
+                    verified: true,
+                    created_at: now,
+                })?;
+                tx.insert_registration(&Registration {
+                    id: 0,
+                    ticket,
+                    oa_appid: oa,
+                    entity_id,
+                    component_appid: COMPONENT.into(),
+                    status: RegistrationStatus::Succeeded,
+                    mp_appid: Some(mp),
+                    authorization_code: None,
+                    is_wx_verify_succ: true,
+                    is_link_succ: false,
+                    created_at: now,
+                    completed_at: Some(now),
+                    month: Some(month),
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(rows)
+}
+
+fn token_record(token: &str, kind: TokenKind, authorizer: &str, now: UnixTime) -> TokenRecord {
+    TokenRecord {
+        hash: secrets::hash(token),
+        kind,
+        component_appid: COMPONENT.into(),
+        authorizer_appid: authorizer.into(),
+        issued_at: now,
+        expires_at: now + FOREVER,
+        superseded_at: None,
+    }
+}
+
+fn ticket_record(ticket: &str, oa: &str, now: UnixTime) -> FastRegisterTicket {
+    FastRegisterTicket {
+        ticket: ticket.into(),
+        component_appid: COMPONENT.into(),
+        oa_appid: oa.into(),
+        copy_wx_verify: true,
+        issued_at: now,
+        expires_at: now + FOREVER,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The static ceiling
+// ---------------------------------------------------------------------------------------------
+
+async fn start_static() -> anyhow::Result<SocketAddr> {
+    use axum::http::header::CONTENT_TYPE;
+    async fn ok() -> impl axum::response::IntoResponse {
+        (
+            [(CONTENT_TYPE, "application/json")],
+            r#"{"errcode":0,"errmsg":"ok"}"#,
+        )
+    }
+    let router = axum::Router::new().route("/", axum::routing::get(ok).post(ok));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(addr)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load generator
+// ---------------------------------------------------------------------------------------------
+
+/// Where a scenario's requests come from. Shared by every connection.
+struct Work {
+    scenario: Scenario,
+    seeded: Arc<Seeded>,
+    next: AtomicUsize,
+}
+
+impl Work {
+    fn new(scenario: Scenario, seeded: &Arc<Seeded>) -> Arc<Work> {
+        Arc::new(Work {
+            scenario,
+            seeded: seeded.clone(),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next request's path and query, and body; `None` when the (token, ticket) pairs
+    /// of the success scenario are all used.
+    fn next(&self) -> Option<(String, Bytes)> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let s = &self.seeded;
+        let fast_register = |token: &str, ticket: &str| {
+            (
+                format!("{}?access_token={token}", paths::FAST_REGISTER),
+                Bytes::from(format!(r#"{{"ticket":"{ticket}"}}"#)),
+            )
+        };
+        Some(match self.scenario {
+            Scenario::Success => {
+                // Ticket-major, so that consecutive requests are for different OAs.
+                let n = s.oas.len();
+                if k >= n * TICKETS_PER_OA {
+                    return None;
+                }
+                let o = &s.oas[k % n];
+                fast_register(&o.token, &o.tickets[k / n])
+            }
+            Scenario::RefusalQuota => {
+                let o = &s.quota_oas[k % s.quota_oas.len()];
+                fast_register(&o.token, &o.tickets[0])
+            }
+            Scenario::RefusalTicket => {
+                let o = &s.oas[k % s.oas.len()];
+                fast_register(&o.token, &secrets::fastregister_ticket())
+            }
+            Scenario::AuthorizerToken => {
+                let o = &s.oas[k % s.oas.len()];
+                (
+                    format!(
+                        "{}?component_access_token={}",
+                        paths::API_AUTHORIZER_TOKEN,
+                        s.component_token
+                    ),
+                    Bytes::from(
+                        serde_json::json!({
+                            "component_appid": COMPONENT,
+                            "authorizer_appid": o.appid,
+                            "authorizer_refresh_token": o.refresh_token,
+                        })
+                        .to_string(),
+                    ),
+                )
+            }
+            Scenario::Static => ("/".to_string(), Bytes::from_static(b"{}")),
+        })
+    }
+}
+
+/// What one connection measured.
+struct Tally {
+    hist: Histogram<u64>,
+    requests: u64,
+    mismatches: u64,
+    errors: u64,
+    exhausted: bool,
+    sample: Option<String>,
+}
+
+type Sender = SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Runs one scenario: `connections` connections, each sending its next request when the
+/// previous answer arrived, until `duration` is over.
+async fn drive(
+    addr: SocketAddr,
+    work: Arc<Work>,
+    scenario: Scenario,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Figures> {
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(addr).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let expected = scenario.expected_errcode();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|sender| {
+            let work = work.clone();
+            tokio::spawn(one_connection(addr, sender, work, expected, deadline))
+        })
+        .collect();
+    let mut hist = new_histogram();
+    let (mut requests, mut mismatches, mut errors, mut exhausted) = (0, 0, 0, false);
+    let mut sample = None;
+    for t in tasks {
+        let t = t.await?;
+        hist.add(&t.hist)?;
+        requests += t.requests;
+        mismatches += t.mismatches;
+        errors += t.errors;
+        exhausted |= t.exhausted;
+        sample = sample.or(t.sample);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |q: f64| round(hist.value_at_quantile(q) as f64 / 1000.0, 3);
+    Ok(Figures {
+        expected_errcode: expected,
+        requests,
+        mismatches,
+        errors,
+        elapsed_secs: round(elapsed, 3),
+        throughput_per_sec: round(requests as f64 / elapsed, 1),
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: round(hist.max() as f64 / 1000.0, 3),
+        ratio_to_static: None,
+        exhausted,
+        mismatch_sample: sample,
+    })
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+async fn one_connection(
+    addr: SocketAddr,
+    mut sender: Sender,
+    work: Arc<Work>,
+    expected: i64,
+    deadline: Instant,
+) -> Tally {
+    let mut t = Tally {
+        hist: new_histogram(),
+        requests: 0,
+        mismatches: 0,
+        errors: 0,
+        exhausted: false,
+        sample: None,
+    };
+    while Instant::now() < deadline {
+        let Some((uri, body)) = work.next() else {
+            t.exhausted = true;
+            break;
+        };
+        let request = hyper::Request::post(uri)
+            .header(hyper::header::HOST, "127.0.0.1")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .expect("a valid request");
+        let sent = Instant::now();
+        let answer = async {
+            sender.ready().await?;
+            let res = sender.send_request(request).await?;
+            let status = res.status();
+            let body = res.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        }
+        .await;
+        let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match answer {
+            Ok((status, body)) => {
+                t.hist.saturating_record(micros.max(1));
+                t.requests += 1;
+                if !status.is_success() || errcode(&body) != Some(expected) {
+                    t.mismatches += 1;
+                    if t.sample.is_none() {
+                        t.sample = Some(format!(
+                            "HTTP {status}: {}",
+                            String::from_utf8_lossy(&body[..body.len().min(300)])
+                        ));
+                    }
+                }
+            }
+            Err(_) => {
+                t.errors += 1;
+                match connect(addr).await {
+                    Ok(s) => sender = s,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    t
+}
+
+/// The errcode of an answer; an answer without one is a success (0).
+fn errcode(body: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        errcode: i64,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .ok()
+        .map(|a| a.errcode)
+}

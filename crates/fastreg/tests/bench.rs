@@ -1,0 +1,91 @@
+//! `fastreg bench` is not a test, but a seconds-long run of it is, so that it cannot rot: every
+//! scenario answers, every answer has the expected errcode, every figure is in the JSON.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fastreg() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fastreg"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FASTREG_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("FASTREG_LOG", "warn");
+    c
+}
+
+#[test]
+fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {
+    let out = fastreg()
+        .args([
+            "bench",
+            "--oas",
+            "200",
+            "--connections",
+            "4",
+            "--duration",
+            "1",
+            "--stored",
+            "500",
+            "--json",
+        ])
+        .output()
+        .expect("fastreg runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(report["machine"]["cpu"].is_string());
+    assert_eq!(report["config"]["oas"], 200);
+    assert_eq!(report["config"]["connections"], 4);
+    assert_eq!(report["config"]["stored"], 500);
+    assert_eq!(report["config"]["durability"], "process");
+    assert!(report["seeding"]["rows"].as_u64().unwrap() > 2_000);
+    assert!(report["seeding"]["secs"].is_number());
+    assert!(report["database_bytes"].as_u64().unwrap() > 0);
+
+    let expected = [
+        ("success", 0),
+        ("refusal_quota", 61055),
+        ("refusal_ticket", 61058),
+        ("authorizer_token", 0),
+        ("static", 0),
+    ];
+    for (name, errcode) in expected {
+        let s = &report["scenarios"][name];
+        assert_eq!(s["expected_errcode"], errcode, "{name}: {s}");
+        assert!(s["requests"].as_u64().unwrap() > 0, "{name}: {s}");
+        assert_eq!(s["mismatches"], 0, "{name}: {s}");
+        assert_eq!(s["errors"], 0, "{name}: {s}");
+        for field in [
+            "throughput_per_sec",
+            "p50_ms",
+            "p99_ms",
+            "p999_ms",
+            "max_ms",
+            "ratio_to_static",
+        ] {
+            assert!(s[field].is_number(), "{name}.{field}: {s}");
+        }
+        assert!(s["p50_ms"].as_f64() <= s["p99_ms"].as_f64(), "{name}: {s}");
+    }
+    assert_eq!(report["scenarios"]["static"]["ratio_to_static"], 1.0);
+}
+
+#[test]
+fn bench_refuses_nonsense_flags() {
+    let out = fastreg()
+        .args(["bench", "--connections", "0"])
+        .output()
+        .expect("fastreg runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be positive"));
+}
