@@ -440,3 +440,37 @@ async fn an_unsupported_database_url_is_refused_with_a_clear_error() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn an_older_database_is_migrated_with_its_entity_counts_filled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // A database at schema 2 (before the entity counter) with one Mini Program.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0002_pushes.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO appids VALUES ('wxoa', 'oa'), ('wxmp', 'mp');
+             INSERT INTO entities (id, name, type, overseas, blacklisted) VALUES (1, 'E', 'enterprise', 0, 0);
+             INSERT INTO official_accounts VALUES ('wxoa', 'gh_1', 'OA', 1, 1, 0, NULL, 0);
+             INSERT INTO mini_programs VALUES ('wxmp', 'gh_2', 'MP', 1, 'wxoa', 'wxoa', 0, 0);",
+        )
+        .unwrap();
+    }
+
+    let store = Store::open(&format!("sqlite://{}", path.display()), Durability::Process)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .read(|tx| tx.count_entity_mini_programs(1))
+            .await
+            .unwrap(),
+        1
+    );
+}

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_pushes.sql"),
+    include_str!("../../migrations/sqlite/0003_entity_counts.sql"),
 ];
 
 /// Most jobs committed together.
@@ -701,6 +702,10 @@ impl Tx for SqliteTx<'_> {
                 mp.created_at
             ],
         )?;
+        self.exec(
+            "UPDATE entities SET mini_program_count = mini_program_count + 1 WHERE id = ?1",
+            [mp.entity_id],
+        )?;
         Ok(())
     }
 
@@ -723,10 +728,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM mini_programs WHERE entity_id = ?1",
-            [entity_id],
-        )? as u32)
+        Ok(self
+            .one(
+                "SELECT mini_program_count FROM entities WHERE id = ?1",
+                [entity_id],
+                |r| r.get::<_, i64>(0),
+            )?
+            .unwrap_or(0) as u32)
     }
 
     fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>> {
