@@ -301,21 +301,25 @@ struct AuthorizationListed {
     revoked: bool,
 }
 
+impl From<Authorization> for AuthorizationListed {
+    fn from(a: Authorization) -> Self {
+        AuthorizationListed {
+            component_appid: a.component_appid,
+            authorizer_appid: a.authorizer_appid,
+            authorizer_kind: a.authorizer_kind,
+            permission_sets: a.permission_sets,
+            auth_time: a.auth_time,
+            revoked: a.revoked,
+        }
+    }
+}
+
 async fn list_authorizations(
     State(app): State<Arc<AppState>>,
 ) -> Result<Json<Vec<AuthorizationListed>>> {
     let all = app.store.read(|tx| tx.all_authorizations()).await?;
     Ok(Json(
-        all.into_iter()
-            .map(|a| AuthorizationListed {
-                component_appid: a.component_appid,
-                authorizer_appid: a.authorizer_appid,
-                authorizer_kind: a.authorizer_kind,
-                permission_sets: a.permission_sets,
-                auth_time: a.auth_time,
-                revoked: a.revoked,
-            })
-            .collect(),
+        all.into_iter().map(AuthorizationListed::from).collect(),
     ))
 }
 
@@ -330,14 +334,21 @@ async fn revoke(
         .write(move |tx| svc::revoke(tx, input, now))
         .await?;
     app.push_wake.notify_one();
-    Ok(Json(AuthorizationListed {
-        component_appid: a.component_appid,
-        authorizer_appid: a.authorizer_appid,
-        authorizer_kind: a.authorizer_kind,
-        permission_sets: a.permission_sets,
-        auth_time: a.auth_time,
-        revoked: a.revoked,
-    }))
+    Ok(Json(a.into()))
+}
+
+/// The `limit` query parameter of the listings: 1..=10000, default 100.
+fn limit_param(call: &WxCall) -> Result<u32> {
+    match call.query.get("limit") {
+        None => Ok(100),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|&l| (1..=10_000).contains(&l))
+            .ok_or_else(|| {
+                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
+            }),
+    }
 }
 
 async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<Vec<Push>>> {
@@ -346,16 +357,7 @@ async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<V
         .get("component_appid")
         .cloned()
         .filter(|s| !s.is_empty());
-    let limit = match call.query.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|&l| (1..=10_000).contains(&l))
-            .ok_or_else(|| {
-                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
-            })?,
-    };
+    let limit = limit_param(&call)?;
     Ok(Json(
         app.store
             .read(move |tx| tx.pushes(component.as_deref(), limit))
@@ -389,16 +391,7 @@ struct RegistrationOut {
 
 async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let oa = call.query.get("appid").cloned().filter(|s| !s.is_empty());
-    let limit = match call.query.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|&l| (1..=10_000).contains(&l))
-            .ok_or_else(|| {
-                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
-            })?,
-    };
+    let limit = limit_param(&call)?;
     let regs = app
         .store
         .read(move |tx| tx.registrations(oa.as_deref(), limit))
