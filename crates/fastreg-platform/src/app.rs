@@ -33,9 +33,9 @@ impl Application {
     /// Opens the store, finishes what a previous run left half done, seeds a new database,
     /// and binds the listener.
     ///
-    /// In-progress registrations found at start were never answered as successes (the
-    /// answer follows the commit of the success), so they are marked abandoned and their
-    /// tickets become usable again.
+    /// In-progress registrations left by a stopped instance were never answered as successes
+    /// (the answer follows the commit of the success), so they are marked abandoned and their
+    /// tickets become usable again (see [`abandon_dead_registrations`]).
     ///
     /// # Errors
     /// The database cannot be opened or migrated, the seed is invalid, or the address cannot
@@ -44,9 +44,7 @@ impl Application {
         let store = Store::open(&settings.db, settings.durability)
             .await
             .with_context(|| format!("opening database {}", settings.db))?;
-        let abandoned = store
-            .write(|tx| tx.abandon_registrations_in_progress())
-            .await?;
+        let abandoned = abandon_dead_registrations(&store).await?;
         if abandoned > 0 {
             tracing::warn!(
                 abandoned,
@@ -72,11 +70,18 @@ impl Application {
             let world = SeedWorld::from_toml(&text)
                 .map_err(|e| anyhow::anyhow!("seed {name} is not valid: {e}"))?;
             let (now, lifetimes) = (clock.now(), settings.lifetimes.clone());
-            store
-                .write(move |tx| sandbox_svc::apply_seed(tx, world, now, &lifetimes))
+            // Checked again in the write: another instance on a shared database may have
+            // seeded it since the read.
+            let applied = store
+                .write(move |tx| {
+                    if sandbox_svc::is_initialized(tx)? {
+                        return Ok(false);
+                    }
+                    sandbox_svc::apply_seed(tx, world, now, &lifetimes).map(|_| true)
+                })
                 .await
                 .with_context(|| format!("applying {name}"))?;
-            seeded_now = Some(name);
+            seeded_now = applied.then_some(name);
         } else if let Some((name, _)) = seed_text {
             tracing::warn!(
                 seed = name,
@@ -183,12 +188,45 @@ impl Application {
     }
 }
 
+/// How old an in-progress registration on a shared database must be before another instance
+/// may abandon it: the longest processing delay the sandbox allows plus a minute. A live
+/// instance finishes or abandons its own claims well within that.
+pub const SHARED_CLAIM_TIMEOUT_MS: i64 = 600_000 + 60_000;
+
+/// Abandons the in-progress registrations no live instance is working on: on a database of
+/// this instance's own, every one (this instance has just started); on a shared database,
+/// those older than [`SHARED_CLAIM_TIMEOUT_MS`], since another instance may be in the middle
+/// of the others. Returns how many.
+///
+/// # Errors
+/// Storage faults.
+pub async fn abandon_dead_registrations(store: &Store) -> Result<u64> {
+    let now = crate::push::now_ms();
+    let cutoff = if store.shared() {
+        now - SHARED_CLAIM_TIMEOUT_MS
+    } else {
+        now + 1
+    };
+    store
+        .write(move |tx| tx.abandon_registrations_in_progress(cutoff))
+        .await
+}
+
 /// Work that falls due with the sandbox clock: a fresh verify ticket for every component whose
-/// newest one is an interval old.
+/// newest one is an interval old; on a shared database, the claims of instances that died.
 ///
 /// # Errors
 /// Storage faults.
 pub async fn run_due_work(state: &AppState) -> Result<()> {
+    if state.store.shared() {
+        let abandoned = abandon_dead_registrations(&state.store).await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "registrations claimed by an instance that stopped were abandoned; their tickets are usable again"
+            );
+        }
+    }
     let now = state.clock.now();
     let lifetimes = state.settings.lifetimes.clone();
     let interval = lifetimes.verify_ticket_interval;

@@ -22,6 +22,11 @@ use crate::store::Tx;
 /// Attempts per push.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// How long a delivery pass holds the pushes it claimed: longer than an attempt can take (5 s),
+/// so that another instance on the same database never sends them too, and short enough that
+/// it takes them over soon if this instance dies mid-pass.
+const CLAIM_LEASE_MS: i64 = 30_000;
+
 /// Pause after the n-th failed attempt (1-based).
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500 * 4u64.pow(attempt.saturating_sub(1)))
@@ -83,10 +88,18 @@ pub fn enqueue(
 /// # Errors
 /// Storage faults (a failed delivery is not an error: it is logged on the push).
 pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usize> {
+    // A read first: the common case is that nothing is due, and that must not take the writer.
+    let any_due = state
+        .store
+        .read(|tx| Ok(!tx.due_pushes(now_ms(), 1)?.is_empty()))
+        .await?;
+    if !any_due {
+        return Ok(0);
+    }
     let due = state
         .store
-        .read(|tx| {
-            let pushes = tx.due_pushes(now_ms(), 64)?;
+        .write(|tx| {
+            let pushes = tx.claim_due_pushes(now_ms(), CLAIM_LEASE_MS, 64)?;
             let mut with_component = Vec::with_capacity(pushes.len());
             for p in pushes {
                 let c = tx.component(&p.component_appid)?;

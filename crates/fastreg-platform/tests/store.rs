@@ -1,8 +1,9 @@
 //! The storage conformance suite: one story over [`Store`] and the [`Tx`] primitives, run on
 //! every backend. A backend is correct when it passes this and the API tests pass on it.
 //!
-//! Backends: a SQLite file (always), in-memory SQLite (always). PostgreSQL joins when it
-//! exists (issue 8), through `FASTREG_TEST_PG`.
+//! Backends: a SQLite file at both durability levels and in-memory SQLite (always), and
+//! PostgreSQL at both levels when `FASTREG_TEST_PG` names a server (each run gets scratch
+//! databases of its own, dropped at the end).
 
 use fastreg_platform::domain::*;
 use fastreg_platform::error::Error;
@@ -25,6 +26,55 @@ async fn backends() -> Vec<(&'static str, Store, tempfile::TempDir)> {
         .await
         .unwrap();
     out.push(("sqlite memory", memory, dir));
+    out
+}
+
+/// Scratch PostgreSQL databases for one test, dropped when it ends.
+struct Scratch {
+    base: String,
+    urls: Vec<String>,
+}
+
+impl Scratch {
+    /// `None` (with the reason printed) when `FASTREG_TEST_PG` is unset.
+    fn new() -> Option<Scratch> {
+        match std::env::var("FASTREG_TEST_PG") {
+            Ok(base) if !base.is_empty() => Some(Scratch {
+                base,
+                urls: Vec::new(),
+            }),
+            _ => {
+                eprintln!("skipping the PostgreSQL backend: FASTREG_TEST_PG is not set");
+                None
+            }
+        }
+    }
+
+    fn database(&mut self) -> String {
+        let url = fastreg_platform::store::postgres::scratch_database(&self.base)
+            .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
+        self.urls.push(url.clone());
+        url
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for url in &self.urls {
+            let _ = fastreg_platform::store::postgres::drop_scratch_database(&self.base, url);
+        }
+    }
+}
+
+async fn postgres_backends(scratch: &mut Scratch) -> Vec<(&'static str, Store)> {
+    let mut out = Vec::new();
+    for (name, durability) in [
+        ("postgres, process durability", Durability::Process),
+        ("postgres, full durability", Durability::Full),
+    ] {
+        let url = scratch.database();
+        out.push((name, Store::open(&url, durability).await.unwrap()));
+    }
     out
 }
 
@@ -64,13 +114,70 @@ fn registration(ticket: &str, oa: &str, status: RegistrationStatus) -> Registrat
 
 #[tokio::test]
 async fn every_backend_passes_the_storage_story() {
-    for (name, store, _keep) in backends().await {
+    let mut stores: Vec<(&str, Store)> = Vec::new();
+    let mut dirs = Vec::new();
+    for (name, store, dir) in backends().await {
+        stores.push((name, store));
+        dirs.push(dir);
+    }
+    let mut scratch = Scratch::new();
+    if let Some(scratch) = scratch.as_mut() {
+        stores.extend(postgres_backends(scratch).await);
+    }
+    for (name, store) in stores {
         story(&store)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
+        pushes_are_claimed_once(&store).await;
         eprintln!("{name}: ok");
     }
+}
+
+/// A delivery pass claims due pushes: a second pass (another instance) finds none of them
+/// until the lease runs out.
+async fn pushes_are_claimed_once(store: &Store) {
+    let push = Push {
+        id: 0,
+        component_appid: "wxc".into(),
+        info_type: "component_verify_ticket".into(),
+        event_url: "https://example.com/push".into(),
+        encrypt: "AAAA".into(),
+        created_at: 1,
+        status: PushStatus::Pending,
+        attempts: 0,
+        next_attempt_at_ms: 1_000,
+        last_status: None,
+        last_attempt_at_ms: None,
+        delivered_at_ms: None,
+    };
+    let id = store.write(move |tx| tx.insert_push(&push)).await.unwrap();
+    let first = store
+        .write(|tx| tx.claim_due_pushes(2_000, 30_000, 64))
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id]);
+    let second = store
+        .write(|tx| tx.claim_due_pushes(2_000, 30_000, 64))
+        .await
+        .unwrap();
+    assert!(second.is_empty(), "claimed twice: {second:?}");
+    let after_lease = store
+        .write(|tx| tx.claim_due_pushes(32_000, 30_000, 64))
+        .await
+        .unwrap();
+    assert_eq!(after_lease.len(), 1, "a lapsed claim is taken over");
+    let mut delivered = after_lease[0].clone();
+    delivered.status = PushStatus::Delivered;
+    store
+        .write(move |tx| tx.update_push(&delivered))
+        .await
+        .unwrap();
+    assert!(store
+        .write(|tx| tx.claim_due_pushes(i64::MAX / 2, 30_000, 64))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn story(store: &Store) -> Result<(), Error> {
@@ -334,9 +441,21 @@ async fn story(store: &Store) -> Result<(), Error> {
             .await?,
         1
     );
+    // A claim younger than the cutoff is left to the instance working on it.
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 3_600_000;
     assert_eq!(
         store
-            .write(|tx| tx.abandon_registrations_in_progress())
+            .write(move |tx| tx.abandon_registrations_in_progress(an_hour_ago))
+            .await?,
+        0
+    );
+    assert_eq!(
+        store
+            .write(|tx| tx.abandon_registrations_in_progress(i64::MAX))
             .await?,
         1
     );
@@ -473,4 +592,47 @@ async fn an_older_database_is_migrated_with_its_entity_counts_filled_in() {
             .unwrap(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_postgres_database_from_a_newer_fastreg_is_refused_with_a_clear_error() {
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    let url = scratch.database();
+    let setup = url.clone();
+    tokio::task::spawn_blocking(move || {
+        // The client runs its own runtime: off tokio's threads, on a plain one.
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&setup, postgres::NoTls).unwrap();
+            c.batch_execute(
+                "CREATE TABLE fastreg_schema (version BIGINT NOT NULL);
+                 INSERT INTO fastreg_schema VALUES (999);",
+            )
+            .unwrap();
+        })
+        .join()
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let err = Store::open(&url, Durability::Process).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("newer than this fastreg"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_server_is_refused_with_its_cause() {
+    // Port 1 on loopback: nothing listens there.
+    let err = Store::open(
+        "postgres://fastreg:hunter2@127.0.0.1:1/none",
+        Durability::Process,
+    )
+    .await
+    .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("connecting to PostgreSQL"), "{text}");
+    assert!(!text.contains("hunter2"), "the password leaked: {text}");
 }

@@ -603,13 +603,7 @@ async fn console_logout() -> Response {
 
 /// A database URL with any password masked: the console must not show credentials.
 fn redacted_db_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    crate::store::redact_url(url)
 }
 
 fn time(t: i64) -> String {

@@ -12,6 +12,8 @@
 //! back only after the transaction is committed at the configured durability. Callers may
 //! therefore answer a success as soon as `write` returns.
 
+mod batch;
+pub mod postgres;
 pub mod sqlite;
 
 use std::any::Any;
@@ -182,8 +184,9 @@ pub trait Tx {
     fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32>;
     /// Registrations, newest first, optionally of one OA.
     fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>>;
-    /// Marks every in-progress registration abandoned; returns how many.
-    fn abandon_registrations_in_progress(&mut self) -> Result<u64>;
+    /// Marks abandoned every in-progress registration that claimed its ticket before
+    /// `claimed_before_ms` (system clock, unix milliseconds); returns how many.
+    fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64>;
 
     // --- pushes (outbox) ---
     /// Records a push to deliver; returns its id.
@@ -192,6 +195,10 @@ pub trait Tx {
     fn update_push(&mut self, p: &Push) -> Result<()>;
     /// Pending pushes whose next attempt is due, oldest first.
     fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>>;
+    /// Claims due pushes for one delivery pass: like [`Tx::due_pushes`], and moves each
+    /// one's next attempt `lease_ms` ahead, so another instance sharing the database does not
+    /// deliver it too (and takes it over if this one dies before recording the attempt).
+    fn claim_due_pushes(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Push>>;
     /// The delivery log, newest first, optionally of one component.
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>>;
 }
@@ -206,8 +213,29 @@ pub trait Backend: Send + Sync + 'static {
     async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>>;
     /// Runs `job` in a read-only snapshot.
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>>;
-    /// A short name for logs (`sqlite`).
+    /// A short name for logs (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
+    /// Whether other fastreg instances may share this database at the same time.
+    fn shared(&self) -> bool;
+}
+
+/// A database URL with any password masked, for logs, errors and the console.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The system clock in unix milliseconds (claims and push schedules; never the sandbox clock).
+pub(crate) fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// The handle to storage that the platform passes around.
@@ -236,13 +264,23 @@ pub enum Durability {
 }
 
 impl Store {
-    /// Opens the store a database URL names: `sqlite://PATH` (created if missing) or
-    /// `sqlite::memory:`.
+    /// Opens the store a database URL names: `sqlite://PATH` (created if missing),
+    /// `sqlite::memory:`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (an existing
+    /// database; several instances may share it).
     ///
     /// # Errors
     /// An unsupported scheme, or a database that cannot be opened or migrated.
     pub async fn open(url: &str, durability: Durability) -> Result<Store> {
-        let backend: Arc<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
+        let backend: Arc<dyn Backend> = if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
+            let url = url.to_string();
+            let b =
+                tokio::task::spawn_blocking(move || postgres::PgBackend::open(&url, durability))
+                    .await
+                    .map_err(|e| Error::Internal(e.into()))??;
+            Arc::new(b)
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or_default().to_string();
             let b =
@@ -252,7 +290,7 @@ impl Store {
             Arc::new(b)
         } else {
             return Err(Error::Internal(anyhow::anyhow!(
-                "unsupported database URL {url:?}: expected sqlite://PATH"
+                "unsupported database URL {url:?}: expected sqlite://PATH or postgres://…"
             )));
         };
         Ok(Store { backend })
@@ -301,5 +339,10 @@ impl Store {
     /// The backend's name.
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
+    }
+
+    /// Whether other instances may share the database (see [`Backend::shared`]).
+    pub fn shared(&self) -> bool {
+        self.backend.shared()
     }
 }

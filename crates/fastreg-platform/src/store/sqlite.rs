@@ -11,7 +11,6 @@
 //! commit, which group commit amortises).
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +19,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
-use super::{Backend, Durability, Job, Tx};
+use super::batch::{run_batch, run_caught, BatchConn, Control, Request};
+use super::{wall_ms, Backend, Durability, Job, Tx};
 use crate::domain::*;
 use crate::error::{Error, Result};
 
@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_pushes.sql"),
     include_str!("../../migrations/sqlite/0003_entity_counts.sql"),
+    include_str!("../../migrations/sqlite/0004_registration_claims.sql"),
 ];
 
 /// Most jobs committed together.
@@ -42,13 +43,6 @@ const STATEMENT_CACHE: usize = 256;
 fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
-}
-
-type Reply = oneshot::Sender<Result<Box<dyn Any + Send>>>;
-
-struct Request {
-    job: Job,
-    reply: Reply,
 }
 
 /// The SQLite backend.
@@ -154,75 +148,28 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, batch);
+        run_batch(&mut Writer(&conn), batch);
     }
 }
 
-fn run_job(conn: &Connection, job: Job) -> Result<Box<dyn Any + Send>> {
-    let mut tx = SqliteTx { conn };
-    match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
-        Ok(r) => r,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Internal(anyhow!("storage job panicked: {what}")))
-        }
-    }
-}
+/// The writer's connection as a [`BatchConn`].
+struct Writer<'c>(&'c Connection);
 
-fn run_batch(conn: &Connection, batch: Vec<Request>) {
-    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        for r in batch {
-            let _ = r
-                .reply
-                .send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
-        }
-        return;
+impl BatchConn for Writer<'_> {
+    fn control(&mut self, what: Control) -> Result<()> {
+        let sql = match what {
+            Control::Begin => "BEGIN IMMEDIATE",
+            Control::Savepoint => "SAVEPOINT job",
+            Control::Release => "RELEASE job",
+            Control::RollbackTo => "ROLLBACK TO job",
+            Control::Commit => "COMMIT",
+            Control::Rollback => "ROLLBACK",
+        };
+        Ok(control(self.0, sql)?)
     }
-    let single = batch.len() == 1;
-    let mut done: Vec<(Reply, Result<Box<dyn Any + Send>>)> = Vec::with_capacity(batch.len());
-    for req in batch {
-        // A lone job needs no savepoint: its failure rolls back the whole transaction.
-        if !single {
-            if let Err(e) = control(conn, "SAVEPOINT job") {
-                done.push((req.reply, Err(e.into())));
-                continue;
-            }
-        }
-        let out = run_job(conn, req.job);
-        if !single {
-            let end = if out.is_ok() {
-                control(conn, "RELEASE job")
-            } else {
-                control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
-            };
-            if let Err(e) = end {
-                done.push((req.reply, Err(e.into())));
-                continue;
-            }
-        }
-        done.push((req.reply, out));
-    }
-    let commit = if single && done.iter().any(|(_, r)| r.is_err()) {
-        control(conn, "ROLLBACK")
-    } else {
-        control(conn, "COMMIT")
-    };
-    match commit {
-        Ok(()) => {
-            for (reply, out) in done {
-                let _ = reply.send(out);
-            }
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            for (reply, _) in done {
-                let _ = reply.send(Err(Error::Internal(anyhow!("COMMIT failed: {e}"))));
-            }
-        }
+
+    fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
+        run_caught(&mut SqliteTx { conn: self.0 }, job)
     }
 }
 
@@ -266,7 +213,7 @@ impl Backend for SqliteBackend {
         tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
             control(&conn, "BEGIN")?;
-            let out = run_job(&conn, job);
+            let out = run_caught(&mut SqliteTx { conn: &conn }, job);
             let _ = control(&conn, "COMMIT");
             pool.give_back(conn);
             out
@@ -277,6 +224,10 @@ impl Backend for SqliteBackend {
 
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 }
 
@@ -1017,7 +968,8 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO registrations (ticket, oa_appid, entity_id, component_appid, status,
                 mp_appid, authorization_code, is_wx_verify_succ, is_link_succ, created_at,
-                completed_at, month) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                completed_at, month, claimed_at_ms)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
             params![
                 r.ticket,
                 r.oa_appid,
@@ -1030,7 +982,8 @@ impl Tx for SqliteTx<'_> {
                 r.is_link_succ,
                 r.created_at,
                 r.completed_at,
-                r.month
+                r.month,
+                wall_ms()
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -1161,6 +1114,17 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn claim_due_pushes(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Push>> {
+        let due = self.due_pushes(now_ms, limit)?;
+        for p in &due {
+            self.exec(
+                "UPDATE pushes SET next_attempt_at_ms = ?2 WHERE id = ?1",
+                [p.id, now_ms + lease_ms],
+            )?;
+        }
+        Ok(due)
+    }
+
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>> {
         match component_appid {
             Some(c) => self.all(
@@ -1178,10 +1142,11 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
-    fn abandon_registrations_in_progress(&mut self) -> Result<u64> {
+    fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64> {
         Ok(self.exec(
-            "UPDATE registrations SET status = 'abandoned' WHERE status = 'in_progress'",
-            [],
+            "UPDATE registrations SET status = 'abandoned'
+             WHERE status = 'in_progress' AND claimed_at_ms < ?1",
+            [claimed_before_ms],
         )? as u64)
     }
 }

@@ -1,5 +1,6 @@
 //! Many simultaneous calls: the invariants of spec §5 hold exactly — per OA one registration
 //! in progress and five successes a month, per entity its cap, one Mini Program per ticket.
+//! Every scenario runs on SQLite and on PostgreSQL.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -7,6 +8,15 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+
+crate::on_every_backend!(
+    simultaneous_calls_for_one_oa_register_exactly_the_monthly_quota,
+    simultaneous_calls_while_one_is_in_progress_are_refused_with_61057,
+    simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_call_replays,
+    simultaneous_calls_with_one_ticket_create_one_mini_program_and_replay_it,
+    simultaneous_calls_for_one_entity_never_exceed_its_cap,
+    registrations_in_progress_count_toward_the_entity_cap,
+);
 
 const N: usize = 40;
 
@@ -36,9 +46,10 @@ async fn fresh_tickets(app: &TestApp, oa: &str, n: usize) -> Vec<String> {
     t
 }
 
-#[tokio::test]
-async fn simultaneous_calls_for_one_oa_register_exactly_the_monthly_quota() {
-    let app = spawn_app().await;
+async fn simultaneous_calls_for_one_oa_register_exactly_the_monthly_quota(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
     let token = app.oa_token(OA).await;
     let tickets = fresh_tickets(&app, OA, N).await;
 
@@ -58,9 +69,10 @@ async fn simultaneous_calls_for_one_oa_register_exactly_the_monthly_quota() {
     assert_eq!(app.registrations(OA).await.len(), 5);
 }
 
-#[tokio::test]
-async fn simultaneous_calls_while_one_is_in_progress_are_refused_with_61057() {
-    let app = spawn_app_with(|s| s.processing_delay_ms = 400).await;
+async fn simultaneous_calls_while_one_is_in_progress_are_refused_with_61057(db: Db) {
+    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = 400).await else {
+        return;
+    };
     let token = app.oa_token(OA).await;
     let tickets = fresh_tickets(&app, OA, N).await;
 
@@ -80,9 +92,10 @@ async fn simultaneous_calls_while_one_is_in_progress_are_refused_with_61057() {
     assert_eq!(regs[0]["status"], "succeeded");
 }
 
-#[tokio::test]
-async fn simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_call_replays() {
-    let app = spawn_app_with(|s| s.processing_delay_ms = 400).await;
+async fn simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_call_replays(db: Db) {
+    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = 400).await else {
+        return;
+    };
     let token = app.oa_token(OA).await;
     let ticket = app.confirm(C, OA, 1).await;
 
@@ -105,9 +118,10 @@ async fn simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_ca
     );
 }
 
-#[tokio::test]
-async fn simultaneous_calls_with_one_ticket_create_one_mini_program_and_replay_it() {
-    let app = spawn_app().await;
+async fn simultaneous_calls_with_one_ticket_create_one_mini_program_and_replay_it(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
     let token = app.oa_token(OA).await;
     let ticket = app.confirm(C, OA, 1).await;
 
@@ -149,9 +163,10 @@ async fn capped_entity_with_oas(app: &TestApp, cap: u32, n: usize) -> Vec<(Strin
     calls
 }
 
-#[tokio::test]
-async fn simultaneous_calls_for_one_entity_never_exceed_its_cap() {
-    let app = spawn_app().await;
+async fn simultaneous_calls_for_one_entity_never_exceed_its_cap(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
     let calls = capped_entity_with_oas(&app, 3, 12).await;
 
     let answers = fire(&app, calls).await;
@@ -163,9 +178,10 @@ async fn simultaneous_calls_for_one_entity_never_exceed_its_cap() {
     );
 }
 
-#[tokio::test]
-async fn registrations_in_progress_count_toward_the_entity_cap() {
-    let app = spawn_app_with(|s| s.processing_delay_ms = 300).await;
+async fn registrations_in_progress_count_toward_the_entity_cap(db: Db) {
+    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = 300).await else {
+        return;
+    };
     let calls = capped_entity_with_oas(&app, 3, 12).await;
 
     let answers = fire(&app, calls).await;

@@ -5,9 +5,16 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token() {
-    let app = spawn_app().await;
+crate::on_every_backend!(
+    a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token
+);
+
+async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token(
+    db: Db,
+) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
 
     // 1-2. Verify ticket, component token.
     let ct = app.component_token(C).await;

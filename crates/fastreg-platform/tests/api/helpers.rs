@@ -40,6 +40,8 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub dir: Arc<TempDir>,
     pub db_path: PathBuf,
+    /// The scratch PostgreSQL database, when the platform runs on one.
+    pub pg: Option<Arc<PgScratch>>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -53,6 +55,83 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     spawn_on(dir, adjust).await
+}
+
+/// The database a test's platform runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A scratch database on the server `FASTREG_TEST_PG` names, dropped after the test.
+    Postgres,
+}
+
+/// A scratch PostgreSQL database, dropped with the last [`TestApp`] that uses it.
+pub struct PgScratch {
+    base: String,
+    pub url: String,
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        let _ = fastreg_platform::store::postgres::drop_scratch_database(&self.base, &self.url);
+    }
+}
+
+/// A platform on port 0 with a fresh database of the given kind and the demo world; `None`
+/// (with the reason printed) for PostgreSQL when `FASTREG_TEST_PG` is unset.
+pub async fn spawn_app_on(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    match db {
+        Db::Sqlite => Some(spawn_app_with(adjust).await),
+        Db::Postgres => {
+            let base = match std::env::var("FASTREG_TEST_PG") {
+                Ok(b) if !b.is_empty() => b,
+                _ => {
+                    eprintln!("skipped: FASTREG_TEST_PG is not set");
+                    return None;
+                }
+            };
+            let url = fastreg_platform::store::postgres::scratch_database(&base)
+                .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
+            let scratch = Arc::new(PgScratch { base, url });
+            let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+            Some(spawn_on_pg(dir, scratch, adjust).await)
+        }
+    }
+}
+
+/// A platform on an existing scratch PostgreSQL database (for restarts and second instances).
+pub async fn spawn_on_pg(
+    dir: Arc<TempDir>,
+    scratch: Arc<PgScratch>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let url = scratch.url.clone();
+    let mut app = spawn_on(dir, |s| {
+        s.db = url;
+        adjust(s);
+    })
+    .await;
+    app.pg = Some(scratch);
+    app
+}
+
+/// Generates, for each named scenario `async fn NAME(db: Db)`, a module `NAME` with the tests
+/// `on_sqlite` and `on_postgres`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$name($crate::helpers::Db::Sqlite).await
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$name($crate::helpers::Db::Postgres).await
+            }
+        }
+    )*};
 }
 
 /// A platform on an existing directory's database (for restarts).
@@ -78,6 +157,7 @@ pub async fn spawn_on(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings)) -> 
         state,
         dir,
         db_path,
+        pg: None,
         shutdown: Some(tx),
         handle: Some(handle),
     }
@@ -116,6 +196,16 @@ impl TestApp {
             let _ = h.await;
         }
         self.dir.clone()
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    pub async fn restart(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let pg = self.pg.clone();
+        let dir = self.stop().await;
+        match pg {
+            Some(scratch) => spawn_on_pg(dir, scratch, adjust).await,
+            None => spawn_on(dir, adjust).await,
+        }
     }
 
     /// POSTs a raw body to a WeChat-compatible path; asserts HTTP 200 and WeChat's content

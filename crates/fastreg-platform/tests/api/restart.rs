@@ -6,18 +6,20 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn state_tokens_and_the_clock_survive_a_restart() {
-    let app = spawn_app().await;
+crate::on_every_backend!(state_tokens_and_the_clock_survive_a_restart);
+
+async fn state_tokens_and_the_clock_survive_a_restart(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
     let ct = app.component_token(C).await;
     let (oa_token, oa_refresh) = app.authorize(&ct, C, OA, &[1, 15, 27]).await;
     let ticket = app.confirm(C, OA, 1).await;
     let reg = app.fastregister(&oa_token, &ticket).await;
     assert_eq!(errcode(&reg), 0, "{reg}");
     let now_before = app.advance(1000).await;
-    let dir = app.stop().await;
 
-    let app = spawn_on(dir, |_| {}).await;
+    let app = app.restart(|_| {}).await;
 
     // Tokens issued before the restart are honoured after it.
     let pre = app
@@ -150,4 +152,84 @@ permission_sets = [27]
     let list = app.sandbox_ok("GET", "/official-accounts", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     app.stop().await;
+}
+
+/// Two instances on one PostgreSQL database: a start must not abandon what the other instance
+/// is in the middle of, while a claim older than any live instance's work is abandoned by the
+/// periodic sweep.
+#[tokio::test]
+async fn on_a_shared_database_a_start_leaves_live_claims_alone_and_the_sweep_abandons_dead_ones() {
+    let Some(a) = spawn_app_on(Db::Postgres, |s| s.processing_delay_ms = 2_000).await else {
+        return;
+    };
+    let scratch = a.pg.clone().unwrap();
+    let oa_token = a.oa_token(OA).await;
+    let ticket = a.confirm(C, OA, 1).await;
+
+    let (answer, b) = tokio::join!(a.fastregister(&oa_token, &ticket), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        spawn_on_pg(dir, scratch.clone(), |_| {}).await
+    });
+
+    assert_eq!(errcode(&answer), 0, "{answer}");
+    // B honours A's tokens and replays A's success.
+    let replay = b.fastregister(&oa_token, &ticket).await;
+    assert_eq!(replay["appid"], answer["appid"]);
+
+    // A claim left by an instance that died an hour ago.
+    let t2 = a.confirm(C, OA_MEDIA, 1).await;
+    let id = a
+        .state
+        .store
+        .write(move |tx| {
+            tx.insert_registration(&Registration {
+                id: 0,
+                ticket: t2,
+                oa_appid: OA_MEDIA.into(),
+                entity_id: 2, // OA_MEDIA's entity
+                component_appid: C.into(),
+                status: RegistrationStatus::InProgress,
+                mp_appid: None,
+                authorization_code: None,
+                is_wx_verify_succ: true,
+                is_link_succ: false,
+                created_at: 0,
+                completed_at: None,
+                month: None,
+            })
+        })
+        .await
+        .unwrap();
+    let url = scratch.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.execute(
+            "UPDATE registrations SET claimed_at_ms = claimed_at_ms - 3600000 WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = b
+            .state
+            .store
+            .read(move |tx| tx.registration(id))
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
+        if status == RegistrationStatus::Abandoned {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead claim is still {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -1,0 +1,115 @@
+//! Group commit, shared by the backends: a batch of jobs runs in one transaction, each job in
+//! its own savepoint (a failing job rolls back alone), the batch commits once, and only then
+//! is any job answered. A backend supplies the transaction statements and a [`Tx`] over its
+//! connection.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use anyhow::anyhow;
+use tokio::sync::oneshot;
+
+use super::{Job, Tx};
+use crate::error::{Error, Result};
+
+/// Where a job's answer goes.
+pub(crate) type Reply = oneshot::Sender<Result<Box<dyn Any + Send>>>;
+
+/// A job queued for a backend's thread.
+pub(crate) struct Request {
+    pub job: Job,
+    pub reply: Reply,
+}
+
+/// The transaction statements of a batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Control {
+    /// Opens the write transaction (and takes whatever lock serialises writers).
+    Begin,
+    Savepoint,
+    Release,
+    RollbackTo,
+    Commit,
+    Rollback,
+}
+
+/// A connection that can run a batch.
+pub(crate) trait BatchConn {
+    /// Runs a transaction statement.
+    fn control(&mut self, what: Control) -> Result<()>;
+    /// Runs one job on a [`Tx`] over this connection.
+    fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>>;
+}
+
+/// Runs a job, turning a panic into an internal error (the backend's thread must live on).
+pub(crate) fn run_caught(tx: &mut dyn Tx, job: Job) -> Result<Box<dyn Any + Send>> {
+    match catch_unwind(AssertUnwindSafe(|| job(tx))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(anyhow!("storage job panicked: {what}")))
+        }
+    }
+}
+
+/// Runs `batch` as one transaction; see the module docs.
+pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
+    if let Err(e) = conn.control(Control::Begin) {
+        // A failed BEGIN may leave a transaction open on some servers.
+        let _ = conn.control(Control::Rollback);
+        for r in batch {
+            let _ = r
+                .reply
+                .send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
+        }
+        return;
+    }
+    let single = batch.len() == 1;
+    let mut done: Vec<(Reply, Result<Box<dyn Any + Send>>)> = Vec::with_capacity(batch.len());
+    for req in batch {
+        // A lone job needs no savepoint: its failure rolls back the whole transaction.
+        if !single {
+            if let Err(e) = conn.control(Control::Savepoint) {
+                done.push((req.reply, Err(e)));
+                continue;
+            }
+        }
+        let out = conn.run(req.job);
+        if !single {
+            let end = if out.is_ok() {
+                conn.control(Control::Release)
+            } else {
+                conn.control(Control::RollbackTo)
+                    .and_then(|()| conn.control(Control::Release))
+            };
+            if let Err(e) = end {
+                done.push((req.reply, Err(e)));
+                continue;
+            }
+        }
+        done.push((req.reply, out));
+    }
+    let commit = if single && done.iter().any(|(_, r)| r.is_err()) {
+        conn.control(Control::Rollback)
+    } else {
+        conn.control(Control::Commit)
+    };
+    match commit {
+        Ok(()) => {
+            for (reply, out) in done {
+                let _ = reply.send(out);
+            }
+        }
+        Err(e) => {
+            let _ = conn.control(Control::Rollback);
+            let why = format!("{e}");
+            for (reply, _) in done {
+                let _ = reply.send(Err(Error::Internal(anyhow!("COMMIT failed: {why}"))));
+            }
+        }
+    }
+}
