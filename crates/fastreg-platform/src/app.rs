@@ -213,12 +213,18 @@ pub async fn abandon_dead_registrations(store: &Store) -> Result<u64> {
 }
 
 /// Work that falls due with the sandbox clock: a fresh verify ticket for every component whose
-/// newest one is an interval old; on a shared database, the claims of instances that died.
+/// newest one is an interval old. On a shared database also: the sandbox clock as another
+/// instance moved it (the database holds the offset; the clock never runs backwards), and the
+/// claims of instances that died.
 ///
 /// # Errors
 /// Storage faults.
 pub async fn run_due_work(state: &AppState) -> Result<()> {
     if state.store.shared() {
+        let offset = state.store.read(|tx| sandbox_svc::clock_offset(tx)).await?;
+        if offset > state.clock.offset() {
+            state.clock.set_offset(offset);
+        }
         let abandoned = abandon_dead_registrations(&state.store).await?;
         if abandoned > 0 {
             tracing::warn!(
