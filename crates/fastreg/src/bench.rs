@@ -23,29 +23,22 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use fastreg_platform::app::Application;
 use fastreg_platform::clock::shanghai_month;
-use fastreg_platform::domain::*;
+use fastreg_platform::domain::UnixTime;
 use fastreg_platform::secrets;
 use fastreg_platform::settings::Settings;
 use fastreg_platform::store::{Durability, Store};
 use fastreg_wire::paths;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use serde::Serialize;
 
-/// The demo world's component: every seeded OA authorised it.
-const COMPONENT: &str = "wxc0ffee0000000001";
+use crate::world::{
+    self, connect, errcode, store_registrations, SeedOa, Sender, COMPONENT, OAS_PER_ENTITY,
+    REG_BATCH,
+};
+
 /// Tickets (and so successes) per OA: the monthly quota.
 const TICKETS_PER_OA: usize = 5;
-/// OAs per entity.
-const OAS_PER_ENTITY: usize = 10;
-/// OAs written per seeding transaction (about nine rows each).
-const OA_BATCH: usize = 1_000;
-/// Stored registrations written per seeding transaction (four rows each).
-const REG_BATCH: usize = 2_500;
-/// Lifetime of seeded credentials: longer than any run.
-const FOREVER: i64 = 10 * 365 * 86_400;
 
 /// Flags of `fastreg bench`.
 #[derive(Debug, Args)]
@@ -86,14 +79,14 @@ pub enum DurabilityArg {
 }
 
 impl DurabilityArg {
-    fn store(self) -> Durability {
+    pub(crate) fn store(self) -> Durability {
         match self {
             DurabilityArg::Process => Durability::Process,
             DurabilityArg::Full => Durability::Full,
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DurabilityArg::Process => "process",
             DurabilityArg::Full => "full",
@@ -142,15 +135,6 @@ impl Scenario {
             _ => 0,
         }
     }
-}
-
-/// One seeded OA and the plaintext credentials the load generator uses.
-struct SeedOa {
-    appid: String,
-    entity_id: i64,
-    token: String,
-    refresh_token: String,
-    tickets: Vec<String>,
 }
 
 /// What seeding left for the scenarios.
@@ -435,89 +419,24 @@ async fn seed(store: &Store, now: UnixTime, n: usize, stored: usize) -> anyhow::
     let mut rows: u64 = 0;
 
     // The component token of the authorizer-token scenario.
-    let component_token = secrets::access_token();
-    let record = token_record(&component_token, TokenKind::Component, "", now);
-    store.write(move |tx| tx.insert_token(&record)).await?;
+    let component_token = world::component_token(store, now).await?;
     rows += 1;
 
     // Entities, with room for every Mini Program the run creates.
     let entity_count = total.div_ceil(OAS_PER_ENTITY);
-    let entity_ids = store
-        .write(move |tx| {
-            (0..entity_count)
-                .map(|i| {
-                    tx.insert_entity(&Entity {
-                        id: 0,
-                        name: format!("Bench Entity {i}"),
-                        entity_type: EntityType::Enterprise,
-                        overseas: false,
-                        blacklisted: false,
-                        mini_program_cap: Some(1_000_000_000),
-                    })
-                })
-                .collect::<fastreg_platform::error::Result<Vec<i64>>>()
-        })
-        .await?;
+    let entity_ids =
+        world::entities(store, "Bench", vec![Some(1_000_000_000); entity_count]).await?;
     rows += entity_count as u64;
 
     // OAs: authorisation, token and tickets (five for the success OAs, one for the quota OAs).
-    let mut oas = Vec::with_capacity(total);
-    for start in (0..total).step_by(OA_BATCH) {
-        let batch: Vec<SeedOa> = (start..(start + OA_BATCH).min(total))
-            .map(|i| SeedOa {
-                appid: format!("wxbe{i:014x}"),
-                entity_id: entity_ids[i / OAS_PER_ENTITY],
-                token: secrets::access_token(),
-                refresh_token: secrets::refresh_token(),
-                tickets: (0..if i < n { TICKETS_PER_OA } else { 1 })
-                    .map(|_| secrets::fastregister_ticket())
-                    .collect(),
-            })
-            .collect();
-        let rows_of = batch
-            .iter()
-            .map(|o| 4 + o.tickets.len() as u64)
-            .sum::<u64>();
-        let batch = store
-            .write(move |tx| {
-                for (k, o) in batch.iter().enumerate() {
-                    let i = start + k;
-                    tx.reserve_appid(&o.appid, "oa")?;
-                    tx.insert_official_account(&OfficialAccount {
-                        appid: o.appid.clone(),
-                        user_name: format!("gh_{i:012x}"),
-                        nickname: format!("Bench OA {i}"),
-                        entity_id: o.entity_id,
-                        verified: true,
-                        pending_registration: false,
-                        link_cap: None,
-                        created_at: now,
-                    })?;
-                    tx.put_authorization(&Authorization {
-                        component_appid: COMPONENT.into(),
-                        authorizer_appid: o.appid.clone(),
-                        authorizer_kind: AuthorizerKind::OfficialAccount,
-                        permission_sets: vec![1, 15, FAST_REGISTER_SET],
-                        refresh_token: o.refresh_token.clone(),
-                        auth_time: now,
-                        revoked: false,
-                    })?;
-                    tx.insert_token(&token_record(
-                        &o.token,
-                        TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
-                        &o.appid,
-                        now,
-                    ))?;
-                    for t in &o.tickets {
-                        tx.insert_fastregister_ticket(&ticket_record(t, &o.appid, now))?;
-                    }
-                }
-                Ok(batch)
-            })
-            .await?;
-        rows += rows_of;
-        oas.extend(batch);
-    }
+    let specs: Vec<(i64, usize)> = (0..total)
+        .map(|i| {
+            let tickets = if i < n { TICKETS_PER_OA } else { 1 };
+            (entity_ids[i / OAS_PER_ENTITY], tickets)
+        })
+        .collect();
+    let mut oas = world::official_accounts(store, now, "Bench", 0, &specs).await?;
+    rows += oas.iter().map(|o| 4 + o.tickets.len() as u64).sum::<u64>();
     let quota_oas = oas.split_off(n);
 
     // This month's quota used up by the quota OAs.
@@ -554,78 +473,6 @@ async fn seed(store: &Store, now: UnixTime, n: usize, stored: usize) -> anyhow::
         secs: started.elapsed().as_secs_f64(),
         stored_secs,
     })
-}
-
-/// Writes succeeded registrations (OA, entity, month), each with its spent ticket and its
-/// Mini Program, in one transaction. `first` numbers them (appids and tickets derive from it).
-async fn store_registrations(
-    store: &Store,
-    regs: Vec<(String, i64, String)>,
-    first: usize,
-    now: UnixTime,
-) -> anyhow::Result<u64> {
-    let rows = regs.len() as u64 * 4;
-    store
-        .write(move |tx| {
-            for (k, (oa, entity_id, month)) in regs.into_iter().enumerate() {
-                let j = first + k;
-                let mp = format!("wxb1{j:014x}");
-                let ticket = format!("5{j:031x}");
-                tx.reserve_appid(&mp, "mp")?;
-                tx.insert_fastregister_ticket(&ticket_record(&ticket, &oa, now))?;
-                tx.insert_mini_program(&MiniProgram {
-                    appid: mp.clone(),
-                    user_name: format!("gh_{:012x}", j as u64 | 1 << 44),
-                    nickname: format!("小程序{}", &mp[mp.len() - 4..]),
-                    entity_id,
-                    registered_by_oa: oa.clone(),
-                    linked_oa: None,
-                    verified: true,
-                    created_at: now,
-                })?;
-                tx.insert_registration(&Registration {
-                    id: 0,
-                    ticket,
-                    oa_appid: oa,
-                    entity_id,
-                    component_appid: COMPONENT.into(),
-                    status: RegistrationStatus::Succeeded,
-                    mp_appid: Some(mp),
-                    authorization_code: None,
-                    is_wx_verify_succ: true,
-                    is_link_succ: false,
-                    created_at: now,
-                    completed_at: Some(now),
-                    month: Some(month),
-                })?;
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(rows)
-}
-
-fn token_record(token: &str, kind: TokenKind, authorizer: &str, now: UnixTime) -> TokenRecord {
-    TokenRecord {
-        hash: secrets::hash(token),
-        kind,
-        component_appid: COMPONENT.into(),
-        authorizer_appid: authorizer.into(),
-        issued_at: now,
-        expires_at: now + FOREVER,
-        superseded_at: None,
-    }
-}
-
-fn ticket_record(ticket: &str, oa: &str, now: UnixTime) -> FastRegisterTicket {
-    FastRegisterTicket {
-        ticket: ticket.into(),
-        component_appid: COMPONENT.into(),
-        oa_appid: oa.into(),
-        copy_wx_verify: true,
-        issued_at: now,
-        expires_at: now + FOREVER,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,20 +578,6 @@ struct Tally {
     sample: Option<String>,
 }
 
-type Sender = SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
 /// Runs one scenario: `connections` connections, each sending its next request when the
 /// previous answer arrived, until `duration` is over.
 async fn drive(
@@ -824,11 +657,7 @@ async fn one_connection(
             t.exhausted = true;
             break;
         };
-        let request = hyper::Request::post(uri)
-            .header(hyper::header::HOST, "127.0.0.1")
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .expect("a valid request");
+        let request = world::post(uri, body);
         let sent = Instant::now();
         let answer = async {
             sender.ready().await?;
@@ -863,16 +692,4 @@ async fn one_connection(
         }
     }
     t
-}
-
-/// The errcode of an answer; an answer without one is a success (0).
-fn errcode(body: &[u8]) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        #[serde(default)]
-        errcode: i64,
-    }
-    serde_json::from_slice::<Answer>(body)
-        .ok()
-        .map(|a| a.errcode)
 }

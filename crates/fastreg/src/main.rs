@@ -9,6 +9,8 @@ mod bench;
 mod client_cmds;
 mod config;
 mod demo;
+mod soak;
+mod world;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,11 @@ enum Command {
     /// HTTP/1.1 keep-alive and report throughput and p50/p99/p999 latency per scenario, next to
     /// a static JSON handler's (build with --release).
     Bench(bench::BenchArgs),
+    /// Crash the platform under load and check what survived: seed a temporary SQLite
+    /// database, then for each round run `fastreg serve` on it as a child process, drive
+    /// contested fastregister calls, kill -9 it at a random moment, restart it and check
+    /// every answered success and the invariants of fast registration (exit 1 on a violation).
+    Soak(soak::SoakArgs),
     /// Client commands against any base URL (the real WeChat included).
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Soak(args) => soak::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });
