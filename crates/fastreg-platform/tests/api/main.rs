@@ -3,6 +3,7 @@
 //! One test binary, one module per area (matklad's "one integration test binary").
 
 mod concurrency;
+mod contested;
 mod errcodes;
 mod flow;
 mod helpers;
