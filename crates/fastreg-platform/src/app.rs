@@ -43,7 +43,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let store = Store::open(&settings.db, settings.durability)
             .await
-            .with_context(|| format!("opening database {}", settings.db))?;
+            .with_context(|| {
+                format!(
+                    "opening database {}",
+                    crate::store::redact_url(&settings.db)
+                )
+            })?;
         let abandoned = abandon_dead_registrations(&store).await?;
         if abandoned > 0 {
             tracing::warn!(

@@ -128,7 +128,7 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     say!("fastreg platform listening on {base}");
     say!(
         "database: {} (durability: {:?})",
-        settings.db,
+        fastreg_platform::store::redact_url(&settings.db),
         settings.durability
     );
     if let Some(seed) = app.seeded_now() {

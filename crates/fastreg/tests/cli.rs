@@ -184,6 +184,22 @@ fn serve_refuses_a_missing_config_file_with_one_line() {
 }
 
 #[test]
+fn serve_refuses_an_unreachable_postgres_server_with_one_line_that_masks_the_password() {
+    // Port 1 on loopback: nothing listens there. fails_with also asserts the one line.
+    fails_with(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "postgres://fastreg:hunter2@127.0.0.1:1/fastreg",
+        ],
+        &[],
+        "opening database postgres://fastreg:***@127.0.0.1:1/fastreg",
+    );
+}
+
+#[test]
 fn serve_refuses_an_address_in_use_with_one_line() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
