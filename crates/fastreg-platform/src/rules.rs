@@ -285,14 +285,25 @@ pub fn sets_to_grant(requested: &[i64], component: &str, holder: Option<&str>) -
 /// Checks a `redirect_uri` for fastregisterauth / componentloginpage: an absolute http(s) URL
 /// whose host is the component's auth domain (ports ignored unless the domain names one).
 ///
+/// The URI goes into the `Location` header as given, so the host must be the auth domain for
+/// every reader of that header, not only for a browser's (WHATWG) parser, which also reads
+/// `https:\\evil.com` or `https:evil.com` as a host, takes `\` for `/` and drops tabs and
+/// newlines. So the URI must spell out `scheme://authority`, contain no backslash and no control
+/// character, and its authority read plainly (RFC 3986: after the last `@`, before a port) must
+/// name the same host as the parsed URL.
+///
 /// # Errors
 /// 61060 for anything else: a relative or unparsable URI, another scheme, another host.
 pub fn check_redirect_uri(redirect_uri: &str, auth_domain: &str) -> Result<url::Url, ErrCode> {
+    if redirect_uri.contains('\\') || redirect_uri.chars().any(char::is_control) {
+        return Err(ErrCode::RedirectUriIllegal);
+    }
     let url = url::Url::parse(redirect_uri).map_err(|_| ErrCode::RedirectUriIllegal)?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ErrCode::RedirectUriIllegal);
     }
     let host = url.host_str().ok_or(ErrCode::RedirectUriIllegal)?;
+    let plain_host = plain_authority_host(redirect_uri).ok_or(ErrCode::RedirectUriIllegal)?;
     let domain = auth_domain.trim().trim_end_matches('/');
     let domain = domain
         .strip_prefix("https://")
@@ -302,13 +313,28 @@ pub fn check_redirect_uri(redirect_uri: &str, auth_domain: &str) -> Result<url::
         Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => (h, p.parse::<u16>().ok()),
         _ => (domain, None),
     };
-    let host_matches = host.eq_ignore_ascii_case(want_host.trim_matches(['[', ']']))
-        || host.eq_ignore_ascii_case(want_host);
+    let is_wanted = |h: &str| {
+        h.eq_ignore_ascii_case(want_host.trim_matches(['[', ']']))
+            || h.eq_ignore_ascii_case(want_host)
+    };
     let port_matches = want_port.is_none_or(|p| url.port_or_known_default() == Some(p));
-    if domain.is_empty() || !host_matches || !port_matches {
+    if domain.is_empty() || !is_wanted(host) || !is_wanted(&plain_host) || !port_matches {
         return Err(ErrCode::RedirectUriIllegal);
     }
     Ok(url)
+}
+
+/// The host of `scheme://[userinfo@]host[:port][/?#…]` read from the raw text, as a plain
+/// RFC 3986 reader takes it, normalised as a host (percent-decoding, IDNA, IPv4 forms).
+fn plain_authority_host(uri: &str) -> Option<String> {
+    let rest = uri.split_once(':')?.1.strip_prefix("//")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.rsplit_once(':') {
+        Some((h, p)) if !host_port.ends_with(']') && p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host_port,
+    };
+    url::Host::parse(host).ok().map(|h| h.to_string())
 }
 
 /// Appends `key=value` (percent-encoded) to a URL's query, before any fragment: `?` when it

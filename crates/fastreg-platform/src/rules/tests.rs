@@ -545,6 +545,19 @@ fn redirect_uris_must_stay_on_the_auth_domain() {
     assert!(!ok("//www.qq.com/cb", "www.qq.com"));
     assert!(!ok("/cb", "www.qq.com"));
     assert!(!ok("https://www.qq.com/cb", ""));
+    // A browser reads these as on the domain, a plain reader of the Location header does not.
+    assert!(!ok("https://www.qq.com\\@evil.com/cb", "www.qq.com"));
+    assert!(!ok("https:www.qq.com/cb", "www.qq.com"));
+    assert!(!ok("https:///www.qq.com/cb", "www.qq.com"));
+    assert!(!ok(
+        "https://www.qq.com/cb\r\nSet-Cookie: a=b",
+        "www.qq.com"
+    ));
+    assert!(!ok("\thttps://www.qq.com/cb", "www.qq.com"));
+    // Both read these as on the domain.
+    assert!(ok("https://evil.com@www.qq.com/cb", "www.qq.com"));
+    assert!(ok("https://%77ww.qq.com/cb", "www.qq.com"));
+    assert!(ok("http://[::1]:8080/cb", "[::1]"));
 }
 
 #[test]
