@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -82,6 +83,21 @@ async fn require_admin(State(app): State<Arc<AppState>>, req: Request, next: Nex
     }
 }
 
+/// The `{appid}` or `{id}` of a path. axum's `Path` refuses a malformed one (broken
+/// percent-encoding, invalid UTF-8) with a plain-text 400; this refuses it in the errcode shape.
+struct PathParam(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| PathParam(p))
+            .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, e.body_text()))
+    }
+}
+
 fn input<T: serde::de::DeserializeOwned>(call: &WxCall) -> Result<T> {
     call.body
         .json()
@@ -109,7 +125,7 @@ async fn list_components(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Co
 
 async fn get_component(
     State(app): State<Arc<AppState>>,
-    Path(appid): Path<String>,
+    PathParam(appid): PathParam,
 ) -> Result<Json<Component>> {
     Ok(Json(
         app.store.read(move |tx| svc::component(tx, &appid)).await?,
@@ -118,7 +134,7 @@ async fn get_component(
 
 async fn patch_component(
     State(app): State<Arc<AppState>>,
-    Path(appid): Path<String>,
+    PathParam(appid): PathParam,
     call: WxCall,
 ) -> Result<Json<Component>> {
     let patch: ComponentPatch = input(&call)?;
@@ -138,7 +154,7 @@ struct VerifyTicketOut {
 
 async fn verify_ticket(
     State(app): State<Arc<AppState>>,
-    Path(appid): Path<String>,
+    PathParam(appid): PathParam,
 ) -> Result<Json<VerifyTicketOut>> {
     let t = app
         .store
@@ -161,7 +177,7 @@ struct TokenCounts {
 /// client refreshed once, not once per caller.
 async fn token_counts(
     State(app): State<Arc<AppState>>,
-    Path(appid): Path<String>,
+    PathParam(appid): PathParam,
 ) -> Result<Json<TokenCounts>> {
     let out = app
         .store
@@ -205,7 +221,7 @@ async fn list_entities(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Enti
 
 async fn get_entity(
     State(app): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Entity>> {
     let id = entity_id(&id)?;
     Ok(Json(app.store.read(move |tx| svc::entity(tx, id)).await?))
@@ -213,7 +229,7 @@ async fn get_entity(
 
 async fn patch_entity(
     State(app): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     call: WxCall,
 ) -> Result<Json<Entity>> {
     let id = entity_id(&id)?;
@@ -241,7 +257,7 @@ async fn list_oas(State(app): State<Arc<AppState>>) -> Result<Json<Vec<OfficialA
 
 async fn get_oa(
     State(app): State<Arc<AppState>>,
-    Path(appid): Path<String>,
+    PathParam(appid): PathParam,
 ) -> Result<Json<OfficialAccount>> {
     Ok(Json(
         app.store
@@ -252,7 +268,7 @@ async fn get_oa(
 
 async fn patch_oa(
     State(app): State<Arc<AppState>>,
-    Path(appid): Path<String>,
+    PathParam(appid): PathParam,
     call: WxCall,
 ) -> Result<Json<OfficialAccount>> {
     let patch: OfficialAccountPatch = input(&call)?;
