@@ -8,20 +8,20 @@ use crate::helpers::*;
 
 const CB: &str = "https://localhost/cb?from=test";
 
-fn no_redirects() -> reqwest::Client {
+pub(super) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-fn csrf(html: &str) -> String {
+pub(super) fn csrf(html: &str) -> String {
     let start =
         html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
     html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
-fn errcode_on_page(html: &str) -> i64 {
+pub(super) fn errcode_on_page(html: &str) -> i64 {
     let start = html
         .find(r#"class="code">"#)
         .expect("an errcode on the page")
@@ -31,7 +31,10 @@ fn errcode_on_page(html: &str) -> i64 {
         .unwrap()
 }
 
-async fn get(app: &TestApp, path_and_query: &str) -> (u16, reqwest::header::HeaderMap, String) {
+pub(super) async fn get(
+    app: &TestApp,
+    path_and_query: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
     let r = no_redirects()
         .get(format!("{}{path_and_query}", app.base))
         .send()
@@ -237,7 +240,7 @@ fn login_link(pre_auth_code: &str, extra: &[(&str, &str)]) -> String {
     format!("/cgi-bin/componentloginpage?{}", q.finish())
 }
 
-async fn pre_auth_code(app: &TestApp) -> String {
+pub(super) async fn pre_auth_code(app: &TestApp) -> String {
     let ct = app.component_token(C).await;
     app.post(
         &format!("/cgi-bin/component/api_create_preauthcode?component_access_token={ct}"),

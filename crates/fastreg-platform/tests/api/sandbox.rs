@@ -12,7 +12,7 @@ const AUTHORIZER_TOKEN: &str = "/cgi-bin/component/api_authorizer_token";
 const LINK_GET: &str = "/cgi-bin/wxopen/wxamplinkget";
 
 /// A sandbox call with the given Authorization header (or none): (status, JSON or Null).
-async fn sandbox_as(
+pub(super) async fn sandbox_as(
     app: &TestApp,
     authorization: Option<&str>,
     method: &str,
@@ -38,7 +38,7 @@ async fn sandbox_as(
 /// Asserts a sandbox refusal: status, errcode, and a rid-suffixed errmsg that starts with the
 /// code's text (the sandbox may add why).
 #[track_caller]
-fn assert_sandbox_refused(got: &(u16, Value), status: u16, code: i64) {
+pub(super) fn assert_sandbox_refused(got: &(u16, Value), status: u16, code: i64) {
     let (s, v) = got;
     assert_eq!((*s, errcode(v)), (status, code), "{v}");
     let text = errmsg_text(v);
@@ -59,7 +59,7 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
 }
 
 /// Every sandbox call, with a body that would be valid.
-fn every_call() -> Vec<(&'static str, String, Option<Value>)> {
+pub(super) fn every_call() -> Vec<(&'static str, String, Option<Value>)> {
     let component = json!({"auth_domain": "localhost", "published": true, "permission_sets": [1]});
     vec![
         ("POST", "/components".into(), Some(component)),
