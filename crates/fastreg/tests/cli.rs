@@ -367,7 +367,7 @@ fn demo_prints_one_readable_line_per_step() {
 #[test]
 fn demo_refuses_an_unusable_database_with_one_line() {
     fails_with(
-        &["demo", "--db", "postgres://nowhere/x"],
+        &["demo", "--db", "mysql://nowhere/x"],
         &[],
         "unsupported database URL",
     );

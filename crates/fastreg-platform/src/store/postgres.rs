@@ -65,7 +65,7 @@ impl Conn {
     fn connect(config: &postgres::Config, durability: Durability) -> Result<Conn> {
         let mut client = config
             .connect(NoTls)
-            .map_err(|e| Error::Internal(anyhow!("connecting to PostgreSQL: {e}")))?;
+            .map_err(|e| Error::Internal(anyhow!("connecting to PostgreSQL: {}", causes(&e))))?;
         let commit = match durability {
             Durability::Process => "off",
             Durability::Full => "on",
@@ -107,6 +107,22 @@ impl Lazy {
         }
         Ok(self.conn.as_mut().expect("connected above"))
     }
+}
+
+/// An error with its causes, `: `-separated (the client's Display leaves out why a connection
+/// failed).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 fn parse_config(url: &str) -> Result<postgres::Config> {
