@@ -267,12 +267,15 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let out = self
             .backend
             .write(Box::new(move |tx| {
                 f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
             }))
-            .await?;
+            .await;
+        crate::metrics::storage("write", started.elapsed());
+        let out = out?;
         Ok(*out
             .downcast::<R>()
             .expect("a job returns the type it was built with"))
@@ -287,12 +290,15 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let out = self
             .backend
             .read(Box::new(move |tx| {
                 f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
             }))
-            .await?;
+            .await;
+        crate::metrics::storage("read", started.elapsed());
+        let out = out?;
         Ok(*out
             .downcast::<R>()
             .expect("a job returns the type it was built with"))

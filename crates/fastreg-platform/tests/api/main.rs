@@ -6,6 +6,8 @@ mod concurrency;
 mod errcodes;
 mod flow;
 mod helpers;
+mod openapi;
+mod ops;
 mod pages;
 mod restart;
 mod sandbox;
