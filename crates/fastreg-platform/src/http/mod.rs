@@ -6,9 +6,17 @@
 //! renders the errcode JSON with ` rid: …` appended and logs it in the request's span. So no
 //! code path can answer an error without a rid, and no handler needs to know it.
 //!
+//! The envelope also opens the request's span (rid, method, path, masked query), so every line
+//! logged while handling it carries the rid, writes the one access-log line, and records the
+//! request's metrics under its route template.
+//!
+//! Every route is declared once, in a route table next to its handlers ([`openapi::Route`]);
+//! the routers and the OpenAPI document are both built from those tables.
+//!
 //! HTTP status policy: WeChat-compatible endpoints answer 200 with an errcode, as WeChat does
 //! (bad input is never a 5xx); the sandbox API uses real statuses (400, 401, 404, 409) with
-//! the same errcode body; an unknown path is 404 with errcode 40066.
+//! the same errcode body; an unknown path is 404 with errcode 40066. The one deliberate 5xx is
+//! `/readyz`'s 503.
 
 pub mod openapi;
 pub mod ops;
@@ -199,6 +207,10 @@ fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// The errcode an HTML page refused with (the page renders it; [`envelope`] counts it).
+#[derive(Debug, Clone, Copy)]
+pub struct PageErrcode(pub ErrCode);
+
 /// The `endpoint` label and log field of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
 
@@ -250,12 +262,17 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
             );
             f.code.code()
         } else {
+            // A page shows its refusal itself (and logged it); the metric still counts it.
+            let errcode = resp
+                .extensions_mut()
+                .remove::<PageErrcode>()
+                .map_or(0, |PageErrcode(code)| code.code());
             if ops::is_quiet(&endpoint) {
                 tracing::debug!(endpoint, status, elapsed_us, "answered");
             } else {
                 tracing::info!(endpoint, status, elapsed_us, "answered");
             }
-            0
+            errcode
         };
         metrics::request(&endpoint, method, errcode, elapsed);
         resp

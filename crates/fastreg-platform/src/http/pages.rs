@@ -303,7 +303,9 @@ impl IntoResponse for Refusal {
                 }
             },
         );
-        page(self.status, body)
+        let mut resp = page(self.status, body);
+        resp.extensions_mut().insert(super::PageErrcode(self.code));
+        resp
     }
 }
 

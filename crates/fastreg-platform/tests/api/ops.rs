@@ -107,6 +107,7 @@ async fn metrics_count_requests_by_route_template_and_errcode_never_by_raw_path(
     let series_41001 = r#"fastreg_http_requests_total{endpoint="/cgi-bin/account/fastregister",method="POST",errcode="41001"}"#;
     let series_unmatched =
         r#"fastreg_http_requests_total{endpoint="unmatched",method="GET",errcode="40066"}"#;
+    let series_page = r#"fastreg_http_requests_total{endpoint="/cgi-bin/fastregisterauth",method="GET",errcode="47001"}"#;
 
     // Act
     app.sandbox_ok("GET", &format!("/components/{C}"), None)
@@ -114,12 +115,18 @@ async fn metrics_count_requests_by_route_template_and_errcode_never_by_raw_path(
     app.post("/cgi-bin/account/fastregister", &json!({"ticket": "x"}))
         .await;
     app.get_plain("/no/such/path-7f3a").await;
+    let (page_status, _, _) = app.get_plain("/cgi-bin/fastregisterauth").await;
     let after = app.metrics_text().await;
 
     // Assert
     assert!(sample(&after, series_ok) >= sample(&before, series_ok) + 1.0);
     assert!(sample(&after, series_41001) >= sample(&before, series_41001) + 1.0);
     assert!(sample(&after, series_unmatched) >= sample(&before, series_unmatched) + 1.0);
+    assert_eq!(page_status, 400, "a page without its parameters is refused");
+    assert!(
+        sample(&after, series_page) >= sample(&before, series_page) + 1.0,
+        "a page's refusal is counted with its errcode"
+    );
     assert!(
         after.contains(
             r#"fastreg_http_request_duration_seconds_count{endpoint="/cgi-bin/account/fastregister",method="POST"}"#
