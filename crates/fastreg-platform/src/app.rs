@@ -2,8 +2,9 @@
 //! listener (port 0 in tests) and reports where it listens; [`Application::run_until_stopped`]
 //! serves until the given future resolves. `main` and the tests use exactly this path.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::clock::Clock;
 use crate::domain::FAST_REGISTER_SET;
 use crate::error::Result;
 use crate::http::{self, AppState, RuntimeConfig};
+use crate::redact;
 use crate::secrets;
 use crate::service::sandbox::{self as sandbox_svc, SeedWorld};
 use crate::settings::Settings;
@@ -43,11 +45,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let store = Store::open(&settings.db, settings.durability)
             .await
-            .with_context(|| {
-                format!(
-                    "opening database {}",
-                    crate::store::redact_url(&settings.db)
-                )
+            .map_err(|e| {
+                // The store's own message may quote the URL; the password stays out of it.
+                let mut why = format!("{e:#}");
+                if let Some(password) = redact::db_password(&settings.db) {
+                    why = why.replace(password, redact::MASK);
+                }
+                anyhow::anyhow!("opening database {}: {why}", redact::db_url(&settings.db))
             })?;
         let abandoned = abandon_dead_registrations(&store).await?;
         if abandoned > 0 {
@@ -129,6 +133,7 @@ impl Application {
             clock_lock: tokio::sync::Mutex::new(()),
             push_wake: tokio::sync::Notify::new(),
             page_secret,
+            stopping: AtomicBool::new(false),
         });
         Ok(Application {
             listener,
@@ -159,7 +164,10 @@ impl Application {
         self.seeded_now.as_deref()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then stops gracefully: no new connections, in-flight
+    /// requests finish (for at most `shutdown_timeout_secs`), the push deliverer finishes the
+    /// pass it is in, and what is left in the push outbox (persisted, like every push) is
+    /// logged; it is delivered after the next start.
     ///
     /// # Errors
     /// The server failed.
@@ -178,17 +186,70 @@ impl Application {
                 }
             }
         });
-        let deliverer = tokio::spawn(crate::push::run_deliverer(self.state.clone()));
+        let (stop_deliverer, deliverer_stop) = tokio::sync::watch::channel(false);
+        let deliverer = tokio::spawn(crate::push::run_deliverer(
+            self.state.clone(),
+            deliverer_stop,
+        ));
+        let grace = Duration::from_secs(self.state.settings.shutdown_timeout_secs);
+        let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.stopping.store(true, Ordering::Relaxed);
+            tracing::info!(
+                in_flight_grace_secs = grace.as_secs(),
+                "stopping: accepting no new connections, finishing in-flight requests"
+            );
+            let _ = signalled.send(());
+        };
         let app = http::router(self.state.clone());
-        let served = axum::serve(
+        let server = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+        let overdue = async {
+            match on_signal.await {
+                Ok(()) => tokio::time::sleep(grace).await,
+                // The server ended without a signal: nothing to time out.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let served = tokio::select! {
+            served = server => served,
+            () = overdue => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "in-flight requests did not finish in time; stopping without them \
+                     (a registration they left in progress is abandoned at the next start)"
+                );
+                Ok(())
+            }
+        };
         ticker.abort();
-        // Pending pushes stay in the outbox and are delivered after the next start.
-        deliverer.abort();
+        let _ = stop_deliverer.send(true);
+        if tokio::time::timeout(DELIVERER_GRACE, deliverer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the push deliverer did not finish its pass in time");
+        }
+        match self
+            .state
+            .store
+            .read(|tx| Ok(tx.due_pushes(i64::MAX, 10_000)?.len()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(pending) => tracing::info!(
+                pending,
+                "pushes are pending in the outbox; they are delivered after the next start"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not count the pending pushes"),
+        }
+        tracing::info!("stopped");
         served
     }
 }
@@ -216,6 +277,10 @@ pub async fn abandon_dead_registrations(store: &Store) -> Result<u64> {
         .write(move |tx| tx.abandon_registrations_in_progress(cutoff))
         .await
 }
+
+/// How long the push deliverer may take to finish its pass at shutdown (one attempt times
+/// out after 5 s).
+const DELIVERER_GRACE: Duration = Duration::from_secs(7);
 
 /// Work that falls due with the sandbox clock: a fresh verify ticket for every component whose
 /// newest one is an interval old. On a shared database also: the sandbox clock as another

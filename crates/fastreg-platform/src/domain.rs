@@ -13,7 +13,7 @@ pub type UnixTime = i64;
 pub const FAST_REGISTER_SET: i64 = 27;
 
 /// The legal form of an entity (主体类型).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityType {
     /// 企业
@@ -78,7 +78,7 @@ impl EntityType {
 }
 
 /// A third-party platform (第三方平台).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Component {
     /// `wx` + 16 hex.
     pub appid: String,
@@ -105,7 +105,7 @@ pub struct Component {
 }
 
 /// A legal entity (主体) that owns accounts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entity {
     /// Store-assigned id.
     pub id: i64,
@@ -123,7 +123,7 @@ pub struct Entity {
 }
 
 /// An Official Account (公众号).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OfficialAccount {
     /// `wx` + 16 hex.
     pub appid: String,
@@ -144,7 +144,7 @@ pub struct OfficialAccount {
 }
 
 /// A Mini Program (小程序), created by fastregister.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MiniProgram {
     /// `wx` + 16 hex, unique among all accounts.
     pub appid: String,
@@ -165,7 +165,7 @@ pub struct MiniProgram {
 }
 
 /// What kind of account an authorizer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorizerKind {
     /// An Official Account.
@@ -194,7 +194,7 @@ impl AuthorizerKind {
 }
 
 /// An authorizer's authorisation of a component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Authorization {
     /// The component.
     pub component_appid: String,
@@ -344,7 +344,7 @@ pub struct FastRegisterTicket {
 }
 
 /// Where a registration stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationStatus {
     /// Claimed its ticket; the Mini Program is being created.
@@ -409,7 +409,7 @@ pub struct Registration {
 }
 
 /// Where a push stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PushStatus {
     /// Waiting for its (next) attempt.
@@ -442,7 +442,7 @@ impl PushStatus {
 }
 
 /// A push to a component's event URL, and its delivery log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Push {
     /// Store-assigned id.
     pub id: i64,

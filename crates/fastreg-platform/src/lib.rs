@@ -6,10 +6,14 @@
 //! - [`clock`]: the sandbox clock and the Asia/Shanghai quota month.
 //! - [`store`]: the storage trait, its SQLite implementation, migrations.
 //! - [`service`]: each operation as one transaction over the store, calling the rules.
-//! - [`http`]: axum routers: WeChat-compatible endpoints, the sandbox control API.
+//! - [`http`]: axum routers, built from route tables: WeChat-compatible endpoints, pages, the
+//!   sandbox control API, the operations endpoints (`/healthz`, `/readyz`, `/metrics`,
+//!   `/openapi.json`), and the OpenAPI document built from the same tables.
 //! - [`push`]: the push outbox and its deliverer (encrypted XML to components' event URLs).
 //! - [`settings`], [`app`]: configuration and start-up.
 //! - [`secrets`]: CSPRNG identifiers, hashing and constant-time comparison of credentials.
+//! - [`redact`]: masking credentials in logged URIs and printed database URLs.
+//! - [`metrics`]: the Prometheus metrics.
 //! - [`error`]: the one error type and its errcode.
 
 pub mod app;
@@ -17,7 +21,9 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod push;
+pub mod redact;
 pub mod rules;
 pub mod secrets;
 pub mod service;

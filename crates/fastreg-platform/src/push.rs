@@ -17,6 +17,7 @@ use rand::RngCore;
 use crate::domain::{Component, Push, PushStatus, UnixTime};
 use crate::error::Result;
 use crate::http::AppState;
+use crate::metrics::{self, PushOutcome};
 use crate::store::Tx;
 
 /// Attempts per push.
@@ -120,6 +121,7 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
         push.last_attempt_at_ms = Some(at);
         match outcome {
             Ok(status) => {
+                metrics::push_attempt(&push.info_type, PushOutcome::Delivered);
                 push.status = PushStatus::Delivered;
                 push.delivered_at_ms = Some(at);
                 push.last_status = Some(status);
@@ -134,8 +136,10 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
                 );
                 push.last_status = Some(why);
                 if push.attempts >= MAX_ATTEMPTS {
+                    metrics::push_attempt(&push.info_type, PushOutcome::Failed);
                     push.status = PushStatus::Failed;
                 } else {
+                    metrics::push_attempt(&push.info_type, PushOutcome::Retrying);
                     push.next_attempt_at_ms = at + backoff(push.attempts).as_millis() as i64;
                 }
             }
@@ -211,24 +215,31 @@ fn plain_signature(token: &str, timestamp: &str, nonce: &str) -> String {
     hex::encode(sha1::Sha1::digest(parts.concat().as_bytes()))
 }
 
-/// Delivers due pushes until the process stops: woken when pushes are recorded, and every
-/// 500 ms for retries.
-pub async fn run_deliverer(state: Arc<AppState>) {
+/// Delivers due pushes until `stop` turns true: woken when pushes are recorded, and every
+/// 500 ms for retries. A stop lets the pass in progress finish (so an attempt made is an
+/// attempt recorded); pushes not yet delivered stay in the outbox for the next start.
+pub async fn run_deliverer(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default();
-    loop {
-        match deliver_due(&state, &http).await {
-            Ok(0) => {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(500), state.push_wake.notified())
-                        .await;
-            }
-            Ok(_) => {}
+    while !*stop.borrow() {
+        let pause = match deliver_due(&state, &http).await {
+            Ok(0) => Duration::from_millis(500),
+            Ok(_) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "push delivery pass failed; retrying shortly");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                Duration::from_millis(500)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            () = state.push_wake.notified() => {}
+            changed = stop.changed() => {
+                // The sender is gone: whoever would stop us is gone too.
+                if changed.is_err() {
+                    return;
+                }
             }
         }
     }

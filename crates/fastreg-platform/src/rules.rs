@@ -15,7 +15,9 @@ use crate::domain::{
 };
 
 /// Whether a fast-registered Mini Program inherits the OA's WeChat verification.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum VerificationPolicy {
     /// `is_wx_verify_succ` is true when `copy_wx_verify=1` and the OA is verified (the seed
@@ -27,7 +29,7 @@ pub enum VerificationPolicy {
 }
 
 /// The tunable numbers behind the rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// Sets a component must hold to fast-register (61029).

@@ -6,6 +6,7 @@ use std::fmt;
 use fastreg_wire::account::BoolStyle;
 use serde::{Deserialize, Serialize};
 
+use crate::redact::{self, MASK};
 use crate::rules::Policy;
 use crate::store::Durability;
 
@@ -34,6 +35,26 @@ pub struct Settings {
     pub booleans: BoolStyle,
     /// Largest request body accepted, in bytes (larger: 47001).
     pub max_body_bytes: usize,
+    /// Bearer token `/metrics` requires; unset or empty: `/metrics` is open.
+    pub metrics_token: Option<String>,
+    /// After a stop signal, how long in-flight requests may take to finish before the server
+    /// exits anyway, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Log filter (`tracing` directives: `info`, `warn,fastreg_platform=debug`).
+    pub log: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One human-readable line per event, with the request's span (rid, method, path).
+    #[default]
+    Pretty,
+    /// One JSON object per line; the request's fields are under `span`.
+    Json,
 }
 
 impl Default for Settings {
@@ -49,6 +70,10 @@ impl Default for Settings {
             processing_delay_ms: 0,
             booleans: BoolStyle::String,
             max_body_bytes: 1024 * 1024,
+            metrics_token: None,
+            shutdown_timeout_secs: 30,
+            log: "info".into(),
+            log_format: LogFormat::Pretty,
         }
     }
 }
@@ -57,7 +82,7 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("addr", &self.addr)
-            .field("db", &self.db)
+            .field("db", &redact::db_url(&self.db))
             .field("seed", &self.seed)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("durability", &self.durability)
@@ -66,9 +91,82 @@ impl fmt::Debug for Settings {
             .field("processing_delay_ms", &self.processing_delay_ms)
             .field("booleans", &self.booleans)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| MASK))
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
+
+impl Settings {
+    /// Checks what the types cannot: every setting is usable. `fastreg serve` and
+    /// `fastreg config check` both call it.
+    ///
+    /// # Errors
+    /// The first unusable setting, named by its key.
+    pub fn validate(&self) -> Result<(), String> {
+        let port = self
+            .addr
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(_, port)| port.parse::<u16>().ok());
+        if port.is_none() {
+            return Err(format!(
+                "addr {:?} is not HOST:PORT (e.g. 127.0.0.1:8080)",
+                self.addr
+            ));
+        }
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| self.db.starts_with(scheme))
+        {
+            return Err(format!(
+                "db {:?} is not a database URL: expected sqlite://PATH or sqlite::memory:",
+                redact::db_url(&self.db)
+            ));
+        }
+        let l = &self.lifetimes;
+        for (key, secs) in [
+            ("component_verify_ticket", l.component_verify_ticket),
+            ("verify_ticket_interval", l.verify_ticket_interval),
+            ("component_access_token", l.component_access_token),
+            ("pre_auth_code", l.pre_auth_code),
+            ("auth_code", l.auth_code),
+            ("authorizer_access_token", l.authorizer_access_token),
+            ("fastregister_ticket", l.fastregister_ticket),
+        ] {
+            if secs <= 0 {
+                return Err(format!("lifetimes.{key} must be positive, not {secs}"));
+            }
+        }
+        if self.max_body_bytes == 0 {
+            return Err("max_body_bytes must be positive".into());
+        }
+        if self.processing_delay_ms > MAX_PROCESSING_DELAY_MS {
+            return Err(format!(
+                "processing_delay_ms is at most {MAX_PROCESSING_DELAY_MS}, not {}",
+                self.processing_delay_ms
+            ));
+        }
+        Ok(())
+    }
+
+    /// A copy fit to print: tokens replaced by `***`, the database password masked.
+    pub fn masked(&self) -> Settings {
+        let mask = |t: &Option<String>| t.as_ref().filter(|t| !t.is_empty()).map(|_| MASK.into());
+        Settings {
+            db: redact::db_url(&self.db),
+            admin_token: mask(&self.admin_token),
+            metrics_token: mask(&self.metrics_token),
+            ..self.clone()
+        }
+    }
+}
+
+/// The longest fastregister processing delay, in milliseconds (also the limit of
+/// `PATCH /sandbox/v1/config`).
+pub const MAX_PROCESSING_DELAY_MS: u64 = 600_000;
 
 /// Credential lifetimes in seconds (spec §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ use crate::envelope::{de_flexible_bool, de_flexible_i64};
 /// `fastregister` request: only the ticket of the fastregisterauth redirect. The OA's
 /// authorizer_access_token goes in the query string, not here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FastRegisterRequest {
     /// 32 lowercase hex characters from the redirect's `ticket` parameter.
     pub ticket: String,
@@ -15,6 +16,7 @@ pub struct FastRegisterRequest {
 
 /// How fastregister's two booleans are written on the wire.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BoolStyle {
     /// `"true"` / `"false"`, as WeChat's documented example (the default).
@@ -87,6 +89,7 @@ impl Serialize for FastRegisterResponse {
 
 /// `wxamplinkget` reply: the Mini Programs linked to an OA.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct WxampLinkGetResponse {
     /// The list wrapper.
@@ -95,6 +98,7 @@ pub struct WxampLinkGetResponse {
 
 /// `{ "items": [...] }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct LinkedMiniPrograms {
     /// The linked Mini Programs.
@@ -103,6 +107,7 @@ pub struct LinkedMiniPrograms {
 
 /// One Mini Program linked to an OA.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct LinkedMiniProgram {
     /// The Mini Program's appid.
@@ -129,6 +134,7 @@ pub struct LinkedMiniProgram {
 
 /// `getaccountbasicinfo` reply (Mini Program token).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AccountBasicInfoResponse {
     /// The Mini Program's appid.
@@ -150,6 +156,7 @@ pub struct AccountBasicInfoResponse {
 
 /// WeChat verification of a Mini Program.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct WxVerifyInfo {
     /// Qualification verified.

@@ -13,6 +13,7 @@ use crate::envelope::{de_flexible_i64, ApiStatus};
 
 /// `api_component_token` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ComponentTokenRequest {
     /// The component's appid.
@@ -25,6 +26,7 @@ pub struct ComponentTokenRequest {
 
 /// `api_component_token` reply (success has no errcode).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ComponentTokenResponse {
     /// The component_access_token.
     #[serde(default)]
@@ -36,6 +38,7 @@ pub struct ComponentTokenResponse {
 
 /// `api_start_push_ticket` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct StartPushTicketRequest {
     /// The component's appid.
@@ -46,6 +49,7 @@ pub struct StartPushTicketRequest {
 
 /// A request whose only field is the component's appid (`api_create_preauthcode`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PreAuthCodeRequest {
     /// The component's appid.
@@ -54,6 +58,7 @@ pub struct PreAuthCodeRequest {
 
 /// `api_create_preauthcode` reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PreAuthCodeResponse {
     /// The single-use pre_auth_code for componentloginpage.
     #[serde(default)]
@@ -65,6 +70,7 @@ pub struct PreAuthCodeResponse {
 
 /// `api_query_auth` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct QueryAuthRequest {
     /// The component's appid.
@@ -76,6 +82,7 @@ pub struct QueryAuthRequest {
 
 /// `api_query_auth` reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueryAuthResponse {
     /// The authorisation that the code stood for.
     #[serde(default)]
@@ -84,6 +91,7 @@ pub struct QueryAuthResponse {
 
 /// The authorisation of one authorizer, with fresh tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizationInfo {
     /// The OA's or MP's appid.
@@ -101,6 +109,7 @@ pub struct AuthorizationInfo {
 
 /// One granted permission set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct FuncInfo {
     /// The set.
@@ -109,6 +118,7 @@ pub struct FuncInfo {
 
 /// A permission set id (27 = fast registration of Mini Programs).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct FuncscopeCategory {
     /// The permission set id.
@@ -134,6 +144,7 @@ impl FuncInfo {
 
 /// `api_authorizer_token` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerTokenRequest {
     /// The component's appid.
@@ -146,6 +157,7 @@ pub struct AuthorizerTokenRequest {
 
 /// `api_authorizer_token` reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerTokenResponse {
     /// A fresh authorizer_access_token.
@@ -159,6 +171,7 @@ pub struct AuthorizerTokenResponse {
 
 /// `api_get_authorizer_info` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerInfoRequest {
     /// The component's appid.
@@ -169,6 +182,7 @@ pub struct AuthorizerInfoRequest {
 
 /// `api_get_authorizer_info` reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerInfoResponse {
     /// The account.
@@ -179,6 +193,7 @@ pub struct AuthorizerInfoResponse {
 
 /// An authorizer account as `api_get_authorizer_info` describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerInfo {
     /// Display name.
@@ -207,6 +222,7 @@ pub struct AuthorizerInfo {
 
 /// `{ "id": N }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct IdInfo {
     /// The id.
@@ -216,6 +232,7 @@ pub struct IdInfo {
 
 /// The `MiniProgramInfo` block (PascalCase on the wire).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct MiniProgramInfo {
     /// Configured server domains.
@@ -229,6 +246,7 @@ pub struct MiniProgramInfo {
 
 /// A Mini Program's server domains.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct MiniProgramNetwork {
     /// request domains.
@@ -247,6 +265,7 @@ pub struct MiniProgramNetwork {
 
 /// A Mini Program service category.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct MiniProgramCategory {
     /// First-level category.
@@ -257,6 +276,7 @@ pub struct MiniProgramCategory {
 
 /// The authorisation part of `api_get_authorizer_info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerAuthorization {
     /// The OA's or MP's appid.
@@ -269,6 +289,7 @@ pub struct AuthorizerAuthorization {
 
 /// `api_get_authorizer_list` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerListRequest {
     /// The component's appid.
@@ -281,6 +302,7 @@ pub struct AuthorizerListRequest {
 
 /// `api_get_authorizer_list` reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerListResponse {
     /// How many authorizers the component has in all.
@@ -292,6 +314,7 @@ pub struct AuthorizerListResponse {
 
 /// One authorizer in `api_get_authorizer_list`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerListItem {
     /// The OA's or MP's appid.

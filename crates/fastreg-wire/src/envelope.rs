@@ -8,6 +8,7 @@ use crate::errcode::ErrCode;
 
 /// The status part of any reply. `errcode` defaults to 0 (token endpoints omit it on success).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApiStatus {
     /// 0 on success.
     #[serde(default, deserialize_with = "de_flexible_i64")]

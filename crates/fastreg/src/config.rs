@@ -1,10 +1,11 @@
-//! Layered settings for `fastreg serve`: defaults → config file → `FASTREG_*` env → flags.
+//! Layered settings for `fastreg serve`: defaults → config file → `FASTREG_*` env → flags;
+//! and `fastreg config check`, which shows the result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use fastreg_platform::settings::Settings;
+use fastreg_platform::settings::{LogFormat, Settings};
 use fastreg_platform::store::Durability;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -61,22 +62,44 @@ const KEYS: &[&str] = &[
     "processing_delay_ms",
     "booleans",
     "max_body_bytes",
+    "metrics_token",
+    "shutdown_timeout_secs",
+    "log",
+    "log_format",
 ];
 
-/// Builds the effective settings.
+/// The config file read when `--config` is not given (if it exists).
+const DEFAULT_FILE: &str = "fastreg.toml";
+
+/// Effective settings and where they came from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The settings, validated.
+    pub settings: Settings,
+    /// The config file read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// Builds the effective settings and validates them. `log_format` is the global
+/// `--log-format` flag (or `FASTREG_LOG_FORMAT`), which beats the file.
 ///
 /// # Errors
-/// A named config file is missing or invalid, or a value has the wrong type.
-pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
+/// A named config file is missing, a config file is not valid TOML, a key is unknown, a value
+/// has the wrong type or is unusable. Each error is one line.
+pub fn load(args: &ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<Loaded> {
     let mut fig = Figment::from(Serialized::defaults(Settings::default()));
-    match &args.config {
+    let file = match &args.config {
         Some(path) => {
             if !path.exists() {
                 anyhow::bail!("config file {} does not exist", path.display());
             }
-            fig = fig.merge(Toml::file(path));
+            Some(path.clone())
         }
-        None => fig = fig.merge(Toml::file("fastreg.toml")),
+        None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.exists()),
+    };
+    if let Some(path) = &file {
+        check_toml(path)?;
+        fig = fig.merge(Toml::file(path));
     }
     fig = fig.merge(
         Env::prefixed("FASTREG_")
@@ -88,7 +111,9 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
             })
             .split("__"),
     );
-    let mut settings: Settings = fig.extract().context("invalid settings")?;
+    let mut settings: Settings = fig
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid settings: {}", one_line(&e.to_string())))?;
     if let Some(v) = &args.addr {
         settings.addr = v.clone();
     }
@@ -110,5 +135,89 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
     if let Some(v) = args.processing_delay_ms {
         settings.processing_delay_ms = v;
     }
-    Ok(settings)
+    if let Some(v) = log_format {
+        settings.log_format = v;
+    }
+    settings
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+    tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .map_err(|e| anyhow::anyhow!("invalid settings: log {:?}: {e}", settings.log))?;
+    Ok(Loaded { settings, file })
+}
+
+/// Refuses a file that is not TOML with one line: where and what (figment's own message
+/// quotes the file over several lines).
+fn check_toml(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    if let Err(e) = toml::from_str::<toml::Table>(&text) {
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        anyhow::bail!(
+            "config file {} is not valid TOML{at}: {}",
+            path.display(),
+            one_line(e.message())
+        );
+    }
+    Ok(())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `fastreg config check`: the effective settings as a config file, secrets masked.
+///
+/// # Errors
+/// As [`load`]; also a seed file that does not exist.
+pub fn check(args: &ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<String> {
+    let Loaded { settings, file } = load(args, log_format)?;
+    if let Some(seed) = &settings.seed {
+        if !Path::new(seed).is_file() {
+            anyhow::bail!("invalid settings: seed file {seed} does not exist");
+        }
+    }
+    let body =
+        toml::to_string(&settings.masked()).context("writing the effective settings as TOML")?;
+    let source = match &file {
+        Some(f) => f.display().to_string(),
+        None => format!("no config file (./{DEFAULT_FILE} is absent)"),
+    };
+    let mut out = format!(
+        "# fastreg: the settings `fastreg serve` would run with; they are valid.\n\
+         # Sources, later wins: built-in defaults, {source}, FASTREG_* environment, flags.\n\
+         # Secrets are masked as ***.\n"
+    );
+    for (key, unset, meaning) in [
+        (
+            "seed",
+            settings.seed.is_none(),
+            "the built-in demo world seeds a new database",
+        ),
+        (
+            "admin_token",
+            settings.admin_token.as_deref().is_none_or(str::is_empty),
+            "a random admin token is generated at each start and printed",
+        ),
+        (
+            "metrics_token",
+            settings.metrics_token.as_deref().is_none_or(str::is_empty),
+            "/metrics is open",
+        ),
+    ] {
+        if unset {
+            out.push_str(&format!("# {key} is unset: {meaning}\n"));
+        }
+    }
+    out.push('\n');
+    out.push_str(&body);
+    Ok(out)
 }

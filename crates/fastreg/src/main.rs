@@ -16,25 +16,38 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fastreg_platform::app::{walkthrough, walkthrough_accounts, Application};
+use fastreg_platform::redact;
+use fastreg_platform::settings::{LogFormat, Settings};
+use tracing_subscriber::EnvFilter;
 
 /// fastreg: a faithful, stateful sandbox of WeChat's "register a Mini Program by reusing an
 /// Official Account's entity" flow (fastregister, permission set 27).
 #[derive(Debug, Parser)]
 #[command(name = "fastreg", version, about, long_about = None)]
 struct Cli {
-    /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "FASTREG_LOG_FORMAT")]
-    log_format: LogFormat,
+    /// Log format, on stderr [default: pretty, or `log_format` from the config file;
+    /// env: FASTREG_LOG_FORMAT].
+    #[arg(long, global = true, value_enum, env = "FASTREG_LOG_FORMAT")]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
+enum LogFormatArg {
     /// Human-readable lines.
     Pretty,
     /// One JSON object per line.
     Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Pretty => LogFormat::Pretty,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,19 +69,59 @@ enum Command {
     /// contested fastregister calls, kill -9 it at a random moment, restart it and check
     /// every answered success and the invariants of fast registration (exit 1 on a violation).
     Soak(soak::SoakArgs),
+    /// Check the settings of `fastreg serve` without serving.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Client commands against any base URL (the real WeChat included).
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
 }
 
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the settings `fastreg serve` would run with (defaults, the config file,
+    /// FASTREG_* environment variables and the flags given here) and print them as a config
+    /// file, secrets masked. Exits non-zero with one line naming the problem otherwise.
+    ///
+    /// Examples:
+    ///   fastreg config check
+    ///   fastreg config check --config /etc/fastreg/fastreg.toml
+    ///   FASTREG_RULES__MONTHLY_QUOTA=3 fastreg config check --addr 0.0.0.0:8080
+    #[command(verbatim_doc_comment)]
+    Check(config::ServeArgs),
+}
+
+/// Prints a line to stdout, ignoring failures: a server whose stdout was closed (a pipe whose
+/// reader went away) must keep serving, not panic as `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Only the server logs at info by default; the other commands print their own output.
-    let default_filter = match cli.command {
-        Command::Serve(_) => "info,tower_http=warn",
-        _ => "warn",
+    let log_format = cli.log_format.map(LogFormat::from);
+    // `serve` logs as its settings say (info by default); the other commands print their own
+    // output and log only warnings, unless FASTREG_LOG says otherwise.
+    let serve_settings = match &cli.command {
+        Command::Serve(args) => match config::load(args, log_format) {
+            Ok(loaded) => Some(loaded.settings),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
     };
-    init_tracing(cli.log_format, default_filter);
+    match &serve_settings {
+        Some(s) => init_tracing(s.log_format, EnvFilter::new(&s.log)),
+        None => init_tracing(
+            log_format.unwrap_or_default(),
+            EnvFilter::try_from_env("FASTREG_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        ),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,10 +134,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(_) => match serve_settings {
+                Some(settings) => serve(settings).await,
+                None => unreachable!("serve's settings were loaded above"),
+            },
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Soak(args) => soak::run(args).await,
+            Command::Config(ConfigCommand::Check(args)) => {
+                config::check(&args, log_format).map(|out| say!("{out}"))
+            }
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });
@@ -97,30 +156,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat, default_filter: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("FASTREG_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+/// Logs to stderr. Pretty: one line per event, prefixed with the span it happened in
+/// (`INFO request{rid=… method=… path=…}: target: message fields`). JSON: one object per line, the span's fields (the rid
+/// among them) under `span`.
+fn init_tracing(format: LogFormat, filter: EnvFilter) {
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into a file or the journal.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
-        LogFormat::Pretty => builder.compact().init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().with_span_list(false).init(),
     }
 }
 
-/// Prints a line to stdout, ignoring failures: a server whose stdout was closed (a pipe whose
-/// reader went away) must keep serving, not panic as `println!` would.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
-    let settings = config::load(&args)?;
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     let generated_token = settings.admin_token.as_deref().is_none_or(str::is_empty);
     let app = Application::build(settings.clone()).await?;
     let addr = app.local_addr();
@@ -128,7 +180,7 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     say!("fastreg platform listening on {base}");
     say!(
         "database: {} (durability: {:?})",
-        fastreg_platform::store::redact_url(&settings.db),
+        redact::db_url(&settings.db),
         settings.durability
     );
     if let Some(seed) = app.seeded_now() {
@@ -141,6 +193,13 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         );
     } else {
         say!("admin token: as configured");
+    }
+    say!("operations: {base}/healthz {base}/readyz {base}/metrics {base}/openapi.json");
+    if !addr.ip().is_loopback() && settings.metrics_token.as_deref().is_none_or(str::is_empty) {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback with /metrics open; set metrics_token (FASTREG_METRICS_TOKEN) to require a bearer token"
+        );
     }
     if let Some((component, oa)) = walkthrough_accounts(&app.state()).await? {
         say!("\nWalk the fast-registration flow (paste into bash; needs curl):\n");
@@ -174,8 +233,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "stop requested"),
+        () = term => tracing::info!(signal = "SIGTERM", "stop requested"),
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -6,22 +6,32 @@
 //! renders the errcode JSON with ` rid: …` appended and logs it in the request's span. So no
 //! code path can answer an error without a rid, and no handler needs to know it.
 //!
+//! The envelope also opens the request's span (rid, method, path, masked query), so every line
+//! logged while handling it carries the rid, writes the one access-log line, and records the
+//! request's metrics under its route template.
+//!
+//! Every route is declared once, in a route table next to its handlers ([`openapi::Route`]);
+//! the routers and the OpenAPI document are both built from those tables.
+//!
 //! HTTP status policy: WeChat-compatible endpoints answer 200 with an errcode, as WeChat does
 //! (bad input is never a 5xx); the sandbox API uses real statuses (400, 401, 404, 409) with
-//! the same errcode body; an unknown path is 404 with errcode 40066.
+//! the same errcode body; an unknown path is 404 with errcode 40066. The one deliberate 5xx is
+//! `/readyz`'s 503.
 
+pub mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod sandbox;
 pub mod wechat;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -34,6 +44,8 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::metrics;
+use crate::redact;
 use crate::rules::Policy;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -62,10 +74,12 @@ pub struct AppState {
     /// Keys the pages' form tokens and the console session (persisted, so forms survive a
     /// restart and several instances on one database agree).
     pub page_secret: Vec<u8>,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on.
+    pub stopping: AtomicBool,
 }
 
 /// Settings that `PATCH /sandbox/v1/config` can change at run time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuntimeConfig {
     /// The rule numbers.
     pub rules: Policy,
@@ -97,7 +111,9 @@ impl AppState {
 }
 
 /// When an injected fault strikes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultWhen {
     /// Instead of the call: nothing happens, the errcode is answered.
@@ -109,7 +125,7 @@ pub enum FaultWhen {
 }
 
 /// An injected fault: the next `remaining` calls to `path` answer `errcode`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fault {
     /// The endpoint path, e.g. `/cgi-bin/account/fastregister`.
     pub path: String,
@@ -191,38 +207,94 @@ fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// Gives the request its rid, renders recorded failures, logs one line per request.
+/// The errcode an HTML page refused with (the page renders it; [`envelope`] counts it).
+#[derive(Debug, Clone, Copy)]
+pub struct PageErrcode(pub ErrCode);
+
+/// The `endpoint` label and log field of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Gives the request its rid and a span carrying it (so every line logged while handling it
+/// names the rid), renders recorded failures, logs one line per request and records its
+/// metrics.
+///
+/// The span and the line name the route template (`endpoint`), the raw path and the query
+/// with credentials masked ([`redact::query`]): tokens travel in query strings.
 pub async fn envelope(mut req: Request, next: Next) -> Response {
     let rid = new_rid();
     req.extensions_mut().insert(Rid(rid.clone()));
-    let span = tracing::info_span!("request", rid = %rid, method = %req.method(), path = %req.uri().path());
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+        .to_string();
+    let method = metric_method(req.method());
+    let span = tracing::info_span!(
+        "request",
+        rid = %rid,
+        method,
+        path = %req.uri().path(),
+        query = tracing::field::Empty,
+    );
+    if let Some(q) = req.uri().query() {
+        span.record("query", redact::query(q));
+    }
     async move {
+        let _in_flight = metrics::in_flight();
         let started = Instant::now();
         let mut resp = next.run(req).await;
-        if let Some(f) = resp.extensions_mut().remove::<Failure>() {
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        let elapsed_us = elapsed.as_micros() as u64;
+        let errcode = if let Some(f) = resp.extensions_mut().remove::<Failure>() {
             *resp.body_mut() = Body::from(render_failure(&f, &rid));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(WX_CONTENT_TYPE),
             );
             tracing::info!(
-                status = resp.status().as_u16(),
+                endpoint,
+                status,
                 errcode = f.code.code(),
                 detail = f.detail.as_deref().unwrap_or(""),
-                elapsed_us = started.elapsed().as_micros() as u64,
+                elapsed_us,
                 "refused"
             );
+            f.code.code()
         } else {
-            tracing::debug!(
-                status = resp.status().as_u16(),
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "answered"
-            );
-        }
+            // A page shows its refusal itself (and logged it); the metric still counts it.
+            let errcode = resp
+                .extensions_mut()
+                .remove::<PageErrcode>()
+                .map_or(0, |PageErrcode(code)| code.code());
+            if ops::is_quiet(&endpoint) {
+                tracing::debug!(endpoint, status, elapsed_us, "answered");
+            } else {
+                tracing::info!(endpoint, status, elapsed_us, "answered");
+            }
+            errcode
+        };
+        metrics::request(&endpoint, method, errcode, elapsed);
         resp
     }
     .instrument(span)
     .await
+}
+
+/// The method as a metric label: one of the standard methods, or `other` (a client must not
+/// be able to mint label values).
+fn metric_method(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// A JSON answer with WeChat's content type.
@@ -495,13 +567,15 @@ async fn unknown_path() -> Response {
     .into_response()
 }
 
-/// The whole router: WeChat-compatible endpoints, the sandbox API, the envelope.
+/// The whole router: WeChat-compatible endpoints, pages, the sandbox API, the operations
+/// endpoints, the envelope. Every route comes from a route table ([`openapi::routes`]), which
+/// is also what `/openapi.json` documents.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(wechat::router(state.clone()))
         .merge(pages::router())
-        .route("/cgi-bin/cancelled", axum::routing::get(pages::cancelled))
-        .nest("/sandbox/v1", sandbox::router(state.clone()))
+        .merge(openapi::build(ops::ROUTES))
+        .nest(sandbox::PREFIX, sandbox::router(state.clone()))
         .fallback(unknown_path)
         .method_not_allowed_fallback(|| async {
             Error::Wx {
@@ -517,7 +591,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn(envelope))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("handler panicked");
+                let rid = new_rid();
+                tracing::error!(rid, "handler panicked");
                 json_bytes(
                     StatusCode::OK,
                     render_failure(
@@ -526,7 +601,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                             detail: None,
                             show_detail: false,
                         },
-                        &new_rid(),
+                        &rid,
                     ),
                 )
             },

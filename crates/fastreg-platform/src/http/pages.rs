@@ -20,6 +20,7 @@ use axum::{Extension, Router};
 use fastreg_wire::{paths, ErrCode};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use super::openapi::{self, optional, required, Method, Op, Param, Reply, RequestBody, Route};
 use super::{parse_query, read_body, AppState, BodyRead, Rid};
 use crate::domain::{AuthorizerKind, EntityType};
 use crate::error::Error;
@@ -31,22 +32,132 @@ const FORM_MAX_AGE: i64 = 30 * 60;
 /// The console's session cookie.
 const SESSION_COOKIE: &str = "fastreg_console";
 
+const LOGIN_PAGE_QUERY: &[Param] = &[
+    required("component_appid", "The component asking to be authorised"),
+    required("pre_auth_code", "From api_create_preauthcode"),
+    required(
+        "redirect_uri",
+        "Where to send the admin back (URL-encoded); its host must be the component's auth_domain",
+    ),
+    optional(
+        "auth_type",
+        "1 Official Accounts, 2 Mini Programs, 3 both (default)",
+    ),
+    optional(
+        "biz_appid",
+        "Fixes the account instead of letting the admin choose",
+    ),
+    optional(
+        "category_id_list",
+        "Permission sets offered, separated by |",
+    ),
+];
+
+const FAST_REGISTER_PAGE_QUERY: &[Param] = &[
+    required("appid", "The Official Account"),
+    required("component_appid", "The component"),
+    required(
+        "copy_wx_verify",
+        "1 to reuse the Official Account's WeChat verification, 0 not to",
+    ),
+    required(
+        "redirect_uri",
+        "Where to send the admin back with the ticket (URL-encoded)",
+    ),
+];
+
+/// The pages.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: paths::COMPONENT_LOGIN_PAGE,
+        methods: || get(login_page),
+        ops: &[Op::new(
+            Method::Get,
+            "componentloginpage",
+            "The account's admin picks the account and the permission sets to grant the component",
+            Reply::Html,
+        )
+        .query(LOGIN_PAGE_QUERY)],
+    },
+    Route {
+        path: "/cgi-bin/componentloginpage/confirm",
+        methods: || post(login_confirm),
+        ops: &[Op::new(
+            Method::Post,
+            "componentloginpage_confirm",
+            "The admin confirms (the page's form): 302 to redirect_uri with auth_code and expires_in",
+            Reply::Redirect,
+        )
+        .body(RequestBody::Form)],
+    },
+    Route {
+        path: paths::FAST_REGISTER_AUTH,
+        methods: || get(fast_register_page),
+        ops: &[Op::new(
+            Method::Get,
+            "fastregisterauth",
+            "The Official Account's admin confirms a fast registration for the component",
+            Reply::Html,
+        )
+        .query(FAST_REGISTER_PAGE_QUERY)],
+    },
+    Route {
+        path: "/cgi-bin/fastregisterauth/confirm",
+        methods: || post(fast_register_confirm),
+        ops: &[Op::new(
+            Method::Post,
+            "fastregisterauth_confirm",
+            "The admin confirms (the page's form): 302 to redirect_uri with the ticket",
+            Reply::Redirect,
+        )
+        .body(RequestBody::Form)],
+    },
+    Route {
+        path: "/cgi-bin/cancelled",
+        methods: || get(cancelled),
+        ops: &[Op::new(
+            Method::Get,
+            "cancelled",
+            "Where a cancelled confirmation lands",
+            Reply::Html,
+        )],
+    },
+    Route {
+        path: "/",
+        methods: || get(console),
+        ops: &[Op::new(
+            Method::Get,
+            "console",
+            "The sandbox console (log in with the admin token)",
+            Reply::Html,
+        )],
+    },
+    Route {
+        path: "/console/login",
+        methods: || post(console_login),
+        ops: &[Op::new(
+            Method::Post,
+            "console_login",
+            "Log in to the console with the admin token (form field `token`)",
+            Reply::Redirect,
+        )
+        .body(RequestBody::Form)],
+    },
+    Route {
+        path: "/console/logout",
+        methods: || post(console_logout),
+        ops: &[Op::new(
+            Method::Post,
+            "console_logout",
+            "Log out of the console",
+            Reply::Redirect,
+        )],
+    },
+];
+
 /// Routes of the pages.
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route(paths::COMPONENT_LOGIN_PAGE, get(login_page))
-        .route(
-            &format!("{}/confirm", paths::COMPONENT_LOGIN_PAGE),
-            post(login_confirm),
-        )
-        .route(paths::FAST_REGISTER_AUTH, get(fast_register_page))
-        .route(
-            &format!("{}/confirm", paths::FAST_REGISTER_AUTH),
-            post(fast_register_confirm),
-        )
-        .route("/", get(console))
-        .route("/console/login", post(console_login))
-        .route("/console/logout", post(console_logout))
+    openapi::build(ROUTES)
 }
 
 /// `302 Found` to `url`, as WeChat answers a confirmation. (axum's `Redirect::to` is 303; a
@@ -192,7 +303,9 @@ impl IntoResponse for Refusal {
                 }
             },
         );
-        page(self.status, body)
+        let mut resp = page(self.status, body);
+        resp.extensions_mut().insert(super::PageErrcode(self.code));
+        resp
     }
 }
 
@@ -603,7 +716,7 @@ async fn console_logout() -> Response {
 
 /// A database URL with any password masked: the console must not show credentials.
 fn redacted_db_url(url: &str) -> String {
-    crate::store::redact_url(url)
+    crate::redact::db_url(url)
 }
 
 fn time(t: i64) -> String {

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use fastreg_wire::ErrCode;
 use serde::{Deserialize, Serialize};
 
+use super::openapi::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
 use super::{AppState, Fault, FaultWhen, RuntimeConfig, WxCall};
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -21,32 +22,175 @@ use crate::rules::Policy;
 use crate::secrets;
 use crate::service::sandbox::{self as svc, *};
 
-/// Routes of the sandbox API (to be nested under `/sandbox/v1`).
+/// Where the sandbox API is nested.
+pub const PREFIX: &str = "/sandbox/v1";
+
+const LIMIT: Param = optional(
+    "limit",
+    "At most this many, newest first: 1..=10000 (default 100)",
+);
+
+/// The sandbox API's routes (relative to [`PREFIX`]).
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/components",
+        methods: || post(create_component).get(list_components),
+        ops: &[
+            Op::new(Method::Post, "create_component", "Create a component; generated fields (appid, secret, token, key) are filled in", Reply::Json(201, schema::<Component>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<ComponentIn>)),
+            Op::new(Method::Get, "list_components", "Every component", Reply::Json(200, schema::<Vec<Component>>))
+                .auth(Auth::Admin),
+        ],
+    },
+    Route {
+        path: "/components/{appid}",
+        methods: || get(get_component).patch(patch_component),
+        ops: &[
+            Op::new(Method::Get, "get_component", "A component, secret included", Reply::Json(200, schema::<Component>))
+                .auth(Auth::Admin),
+            Op::new(Method::Patch, "patch_component", "Change the fields given", Reply::Json(200, schema::<Component>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<ComponentPatch>)),
+        ],
+    },
+    Route {
+        path: "/components/{appid}/verify-ticket",
+        methods: || get(verify_ticket),
+        ops: &[Op::new(Method::Get, "get_verify_ticket", "The component's latest component_verify_ticket (for callers without a reachable event URL)", Reply::Json(200, schema::<VerifyTicketOut>))
+            .auth(Auth::Admin)],
+    },
+    Route {
+        path: "/components/{appid}/token-counts",
+        methods: || get(token_counts),
+        ops: &[Op::new(Method::Get, "get_token_counts", "How many access tokens the component was issued (proves a client refreshed once)", Reply::Json(200, schema::<TokenCounts>))
+            .auth(Auth::Admin)],
+    },
+    Route {
+        path: "/entities",
+        methods: || post(create_entity).get(list_entities),
+        ops: &[
+            Op::new(Method::Post, "create_entity", "Create a legal entity", Reply::Json(201, schema::<Entity>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<EntityIn>)),
+            Op::new(Method::Get, "list_entities", "Every entity", Reply::Json(200, schema::<Vec<Entity>>))
+                .auth(Auth::Admin),
+        ],
+    },
+    Route {
+        path: "/entities/{id}",
+        methods: || get(get_entity).patch(patch_entity),
+        ops: &[
+            Op::new(Method::Get, "get_entity", "An entity", Reply::Json(200, schema::<Entity>))
+                .auth(Auth::Admin),
+            Op::new(Method::Patch, "patch_entity", "Change the fields given", Reply::Json(200, schema::<Entity>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<EntityPatch>)),
+        ],
+    },
+    Route {
+        path: "/official-accounts",
+        methods: || post(create_oa).get(list_oas),
+        ops: &[
+            Op::new(Method::Post, "create_official_account", "Create an Official Account", Reply::Json(201, schema::<OfficialAccount>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<OfficialAccountIn>)),
+            Op::new(Method::Get, "list_official_accounts", "Every Official Account", Reply::Json(200, schema::<Vec<OfficialAccount>>))
+                .auth(Auth::Admin),
+        ],
+    },
+    Route {
+        path: "/official-accounts/{appid}",
+        methods: || get(get_oa).patch(patch_oa),
+        ops: &[
+            Op::new(Method::Get, "get_official_account", "An Official Account", Reply::Json(200, schema::<OfficialAccount>))
+                .auth(Auth::Admin),
+            Op::new(Method::Patch, "patch_official_account", "Change the fields given", Reply::Json(200, schema::<OfficialAccount>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<OfficialAccountPatch>)),
+        ],
+    },
+    Route {
+        path: "/authorizations",
+        methods: || post(authorize).get(list_authorizations),
+        ops: &[
+            Op::new(Method::Post, "authorize", "What confirming on componentloginpage does: grant sets, issue an auth_code, push authorized/updateauthorized", Reply::Json(201, schema::<AuthorizationOut>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<AuthorizationIn>)),
+            Op::new(Method::Get, "list_authorizations", "Every authorisation (without refresh tokens)", Reply::Json(200, schema::<Vec<AuthorizationListed>>))
+                .auth(Auth::Admin),
+        ],
+    },
+    Route {
+        path: "/authorizations/revoke",
+        methods: || post(revoke),
+        ops: &[Op::new(Method::Post, "revoke_authorization", "The account revokes its authorisation: tokens and codes stop working, unauthorized is pushed", Reply::Json(200, schema::<AuthorizationListed>))
+            .auth(Auth::Admin)
+            .body(RequestBody::Json(schema::<RevocationIn>))],
+    },
+    Route {
+        path: "/pushes",
+        methods: || get(pushes),
+        ops: &[Op::new(Method::Get, "list_pushes", "The push delivery log: InfoType, attempts, last status", Reply::Json(200, schema::<Vec<Push>>))
+            .auth(Auth::Admin)
+            .query(&[optional("component_appid", "Only this component's pushes"), LIMIT])],
+    },
+    Route {
+        path: "/fastregister-confirmations",
+        methods: || post(confirm),
+        ops: &[Op::new(Method::Post, "confirm_fast_registration", "What confirming on fastregisterauth does: a ticket and the redirect URL, with the page's refusals", Reply::Json(201, schema::<ConfirmationOut>))
+            .auth(Auth::Admin)
+            .body(RequestBody::Json(schema::<ConfirmationIn>))],
+    },
+    Route {
+        path: "/registrations",
+        methods: || get(registrations),
+        ops: &[Op::new(Method::Get, "list_registrations", "Fast registrations, newest first", Reply::Json(200, schema::<Vec<RegistrationOut>>))
+            .auth(Auth::Admin)
+            .query(&[optional("appid", "Only this Official Account's registrations"), LIMIT])],
+    },
+    Route {
+        path: "/clock",
+        methods: || get(clock),
+        ops: &[Op::new(Method::Get, "get_clock", "The sandbox clock (unix seconds) and its offset from the system clock", Reply::Json(200, schema::<ClockOut>))
+            .auth(Auth::Admin)],
+    },
+    Route {
+        path: "/clock/advance",
+        methods: || post(advance_clock),
+        ops: &[Op::new(Method::Post, "advance_clock", "Move the sandbox clock; expiries, verify tickets and quota months follow it", Reply::Json(200, schema::<ClockOut>))
+            .auth(Auth::Admin)
+            .body(RequestBody::Json(schema::<AdvanceIn>))],
+    },
+    Route {
+        path: "/faults",
+        methods: || post(add_fault).get(list_faults).delete(clear_faults),
+        ops: &[
+            Op::new(Method::Post, "add_fault", "The next `times` calls to a WeChat-compatible path answer this errcode (before the call, or after it committed)", Reply::Json(201, schema::<Fault>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<FaultIn>)),
+            Op::new(Method::Get, "list_faults", "Faults still armed", Reply::Json(200, schema::<Vec<Fault>>))
+                .auth(Auth::Admin),
+            Op::new(Method::Delete, "clear_faults", "Disarm every fault", Reply::NoContent)
+                .auth(Auth::Admin),
+        ],
+    },
+    Route {
+        path: "/config",
+        methods: || get(get_config).patch(patch_config),
+        ops: &[
+            Op::new(Method::Get, "get_config", "The settings changeable at run time", Reply::Json(200, schema::<RuntimeConfig>))
+                .auth(Auth::Admin),
+            Op::new(Method::Patch, "patch_config", "Change rules (only the keys given), the processing delay or the boolean style", Reply::Json(200, schema::<RuntimeConfig>))
+                .auth(Auth::Admin)
+                .body(RequestBody::Json(schema::<ConfigPatch>)),
+        ],
+    },
+];
+
+/// Routes of the sandbox API (to be nested under [`PREFIX`]).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/components", post(create_component).get(list_components))
-        .route(
-            "/components/{appid}",
-            get(get_component).patch(patch_component),
-        )
-        .route("/components/{appid}/verify-ticket", get(verify_ticket))
-        .route("/components/{appid}/token-counts", get(token_counts))
-        .route("/entities", post(create_entity).get(list_entities))
-        .route("/entities/{id}", get(get_entity).patch(patch_entity))
-        .route("/official-accounts", post(create_oa).get(list_oas))
-        .route("/official-accounts/{appid}", get(get_oa).patch(patch_oa))
-        .route("/authorizations", post(authorize).get(list_authorizations))
-        .route("/authorizations/revoke", post(revoke))
-        .route("/pushes", get(pushes))
-        .route("/fastregister-confirmations", post(confirm))
-        .route("/registrations", get(registrations))
-        .route("/clock", get(clock))
-        .route("/clock/advance", post(advance_clock))
-        .route(
-            "/faults",
-            post(add_fault).get(list_faults).delete(clear_faults),
-        )
-        .route("/config", get(get_config).patch(patch_config))
+    openapi::build(ROUTES)
         .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
         .method_not_allowed_fallback(|| async {
             Error::sandbox(
@@ -145,7 +289,7 @@ async fn patch_component(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct VerifyTicketOut {
     component_verify_ticket: String,
     create_time: UnixTime,
@@ -167,7 +311,7 @@ async fn verify_ticket(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct TokenCounts {
     component_access_tokens: i64,
     authorizer_access_tokens: i64,
@@ -279,7 +423,7 @@ async fn patch_oa(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AuthorizationOut {
     auth_code: String,
     expires_in: i64,
@@ -307,7 +451,7 @@ async fn authorize(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Res
 
 /// An authorisation as the sandbox lists it: without the refresh token, which only the
 /// component may learn (through api_query_auth or api_get_authorizer_list).
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AuthorizationListed {
     component_appid: String,
     authorizer_appid: String,
@@ -391,7 +535,7 @@ async fn confirm(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Respo
     Ok(created(out))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RegistrationOut {
     ticket: String,
     mp_appid: Option<String>,
@@ -430,7 +574,7 @@ async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result
     Ok(Json(out).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct ClockOut {
     now: UnixTime,
     offset: i64,
@@ -443,7 +587,7 @@ async fn clock(State(app): State<Arc<AppState>>) -> Json<ClockOut> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AdvanceIn {
     seconds: i64,
@@ -466,7 +610,7 @@ async fn advance_clock(State(app): State<Arc<AppState>>, call: WxCall) -> Result
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FaultIn {
     path: String,
@@ -523,7 +667,7 @@ async fn get_config(State(app): State<Arc<AppState>>) -> Json<RuntimeConfig> {
     Json(app.runtime())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfigPatch {
     /// Only the keys given change; the others keep their current values.
@@ -540,7 +684,9 @@ async fn patch_config(
     call: WxCall,
 ) -> Result<Json<RuntimeConfig>> {
     let p: ConfigPatch = input(&call)?;
-    if p.processing_delay_ms.is_some_and(|d| d > 600_000) {
+    if p.processing_delay_ms
+        .is_some_and(|d| d > crate::settings::MAX_PROCESSING_DELAY_MS)
+    {
         return Err(Error::sandbox(
             400,
             ErrCode::DataFormatError,

@@ -9,51 +9,167 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use fastreg_wire::account::FastRegisterRequest;
+use fastreg_wire::account::{AccountBasicInfoResponse, FastRegisterRequest, WxampLinkGetResponse};
+use fastreg_wire::component::{
+    AuthorizerInfoRequest, AuthorizerInfoResponse, AuthorizerListRequest, AuthorizerListResponse,
+    AuthorizerTokenRequest, AuthorizerTokenResponse, ComponentTokenRequest, ComponentTokenResponse,
+    PreAuthCodeRequest, PreAuthCodeResponse, QueryAuthRequest, QueryAuthResponse,
+    StartPushTicketRequest,
+};
 use fastreg_wire::{paths, ErrCode};
+use tracing::Instrument;
 
+use super::openapi::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
 use super::{json_bytes, token_ok, wx_ok, AppState, WxCall};
 use crate::error::{Error, Result};
+use crate::metrics::{self, RegistrationOutcome, TokenKind};
 use crate::rules::{Decision, TicketBody};
 use crate::service::wechat::{self as svc, Body, FastRegisterStep};
 
-/// Routes of the WeChat-compatible JSON endpoints.
-pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    fn post_only(h: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
-        h.fallback(|| async { Error::wx(ErrCode::RequirePostMethod) })
-    }
-    Router::new()
-        .route(paths::API_COMPONENT_TOKEN, post_only(post(component_token)))
-        .route(
-            paths::API_START_PUSH_TICKET,
-            post_only(post(start_push_ticket)),
+fn post_only(h: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
+    h.fallback(|| async { Error::wx(ErrCode::RequirePostMethod) })
+}
+
+/// The WeChat-compatible JSON endpoints.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: paths::API_COMPONENT_TOKEN,
+        methods: || post_only(post(component_token)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_component_token",
+            "A component_access_token, from the component's secret and an unexpired verify ticket",
+            Reply::WxToken(schema::<ComponentTokenResponse>),
         )
-        .route(
-            paths::API_CREATE_PREAUTHCODE,
-            post_only(post(create_pre_auth_code)),
+        .body(RequestBody::Json(schema::<ComponentTokenRequest>))],
+    },
+    Route {
+        path: paths::API_START_PUSH_TICKET,
+        methods: || post_only(post(start_push_ticket)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_start_push_ticket",
+            "Push a fresh component_verify_ticket to the component's event URL now",
+            Reply::WxOk(schema::<Empty>),
         )
-        .route(paths::API_QUERY_AUTH, post_only(post(query_auth)))
-        .route(
-            paths::API_AUTHORIZER_TOKEN,
-            post_only(post(authorizer_token)),
+        .body(RequestBody::Json(schema::<StartPushTicketRequest>))],
+    },
+    Route {
+        path: paths::API_CREATE_PREAUTHCODE,
+        methods: || post_only(post(create_pre_auth_code)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_create_preauthcode",
+            "A pre_auth_code for componentloginpage",
+            Reply::WxToken(schema::<PreAuthCodeResponse>),
         )
-        .route(
-            paths::API_GET_AUTHORIZER_INFO,
-            post_only(post(authorizer_info)),
+        .auth(Auth::ComponentToken)
+        .body(RequestBody::Json(schema::<PreAuthCodeRequest>))],
+    },
+    Route {
+        path: paths::API_QUERY_AUTH,
+        methods: || post_only(post(query_auth)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_query_auth",
+            "Exchange an auth_code or fastregister's authorization_code for the authorizer's tokens",
+            Reply::WxToken(schema::<QueryAuthResponse>),
         )
-        .route(
-            paths::API_GET_AUTHORIZER_LIST,
-            post_only(post(authorizer_list)),
+        .auth(Auth::ComponentToken)
+        .body(RequestBody::Json(schema::<QueryAuthRequest>))],
+    },
+    Route {
+        path: paths::API_AUTHORIZER_TOKEN,
+        methods: || post_only(post(authorizer_token)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_authorizer_token",
+            "A new authorizer_access_token from the authorizer_refresh_token",
+            Reply::WxToken(schema::<AuthorizerTokenResponse>),
         )
-        .route(paths::FAST_REGISTER, post_only(post(fast_register)))
-        .route(paths::WXAMP_LINK_GET, post_only(post(linked_mini_programs)))
-        .route(
-            paths::GET_ACCOUNT_BASIC_INFO,
+        .auth(Auth::ComponentToken)
+        .body(RequestBody::Json(schema::<AuthorizerTokenRequest>))],
+    },
+    Route {
+        path: paths::API_GET_AUTHORIZER_INFO,
+        methods: || post_only(post(authorizer_info)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_get_authorizer_info",
+            "An authorizer's account and its authorisation of the component",
+            Reply::WxOk(schema::<AuthorizerInfoResponse>),
+        )
+        .auth(Auth::ComponentToken)
+        .body(RequestBody::Json(schema::<AuthorizerInfoRequest>))],
+    },
+    Route {
+        path: paths::API_GET_AUTHORIZER_LIST,
+        methods: || post_only(post(authorizer_list)),
+        ops: &[Op::new(
+            Method::Post,
+            "api_get_authorizer_list",
+            "A page of the component's authorizers with their refresh tokens (how a lost one is recovered)",
+            Reply::WxOk(schema::<AuthorizerListResponse>),
+        )
+        .auth(Auth::ComponentToken)
+        .body(RequestBody::Json(schema::<AuthorizerListRequest>))],
+    },
+    Route {
+        path: paths::FAST_REGISTER,
+        methods: || post_only(post(fast_register)),
+        ops: &[Op::new(
+            Method::Post,
+            "fastregister",
+            "Register a Mini Program reusing the Official Account's entity (permission set 27), with the fastregisterauth ticket",
+            Reply::WxFastRegister,
+        )
+        .auth(Auth::AccessToken)
+        .body(RequestBody::Json(schema::<FastRegisterRequest>))],
+    },
+    Route {
+        path: paths::WXAMP_LINK_GET,
+        methods: || post_only(post(linked_mini_programs)),
+        ops: &[Op::new(
+            Method::Post,
+            "wxamplinkget",
+            "The Mini Programs linked to the Official Account whose token is given",
+            Reply::WxOk(schema::<WxampLinkGetResponse>),
+        )
+        .auth(Auth::AccessToken)],
+    },
+    Route {
+        path: paths::GET_ACCOUNT_BASIC_INFO,
+        methods: || {
             get(account_basic_info)
                 .post(account_basic_info)
-                .fallback(|| async { Error::wx(ErrCode::RequireGetMethod) }),
-        )
-        .layer(axum::middleware::from_fn_with_state(state, super::faults))
+                .fallback(|| async { Error::wx(ErrCode::RequireGetMethod) })
+        },
+        ops: &[
+            Op::new(
+                Method::Get,
+                "getaccountbasicinfo",
+                "The Mini Program's basic account information (its own token)",
+                Reply::WxOk(schema::<AccountBasicInfoResponse>),
+            )
+            .auth(Auth::AccessToken),
+            Op::new(
+                Method::Post,
+                "getaccountbasicinfo_post",
+                "The same, by POST (WeChat accepts both)",
+                Reply::WxOk(schema::<AccountBasicInfoResponse>),
+            )
+            .auth(Auth::AccessToken),
+        ],
+    },
+];
+
+/// An empty object (a success with no fields beyond errcode and errmsg).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Empty {}
+
+/// Routes of the WeChat-compatible JSON endpoints.
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    openapi::build(ROUTES).layer(axum::middleware::from_fn_with_state(state, super::faults))
 }
 
 /// Parses a JSON body, logging why it did not parse.
@@ -73,6 +189,7 @@ async fn component_token(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
         .store
         .write(move |tx| svc::component_token(tx, req, ip, now, &lifetimes))
         .await?;
+    metrics::token_issued(TokenKind::ComponentAccessToken, paths::API_COMPONENT_TOKEN);
     Ok(token_ok(&out))
 }
 
@@ -106,6 +223,7 @@ async fn query_auth(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Re
         .store
         .write(move |tx| svc::query_auth(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
+    metrics::token_issued(TokenKind::AuthorizerAccessToken, paths::API_QUERY_AUTH);
     Ok(token_ok(&out))
 }
 
@@ -116,6 +234,10 @@ async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Res
         .store
         .write(move |tx| svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
+    metrics::token_issued(
+        TokenKind::AuthorizerAccessToken,
+        paths::API_AUTHORIZER_TOKEN,
+    );
     Ok(token_ok(&out))
 }
 
@@ -140,6 +262,17 @@ async fn authorizer_list(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
 }
 
 async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+    let answer = register(app, call).await;
+    metrics::registration(match &answer {
+        Ok((_, outcome)) => *outcome,
+        Err(Error::Wx { .. }) => RegistrationOutcome::Refused,
+        Err(Error::Internal(_)) => RegistrationOutcome::Failed,
+    });
+    answer.map(|(response, _)| response)
+}
+
+/// fastregister itself; says whether it registered or replayed.
+async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, RegistrationOutcome)> {
     let token = call.access_token();
     let body = match call.body.json::<FastRegisterRequest>() {
         Ok(r) => TicketBody::Ticket(r.ticket),
@@ -177,20 +310,22 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
                 .await?
         }
     };
-    let reg = match step {
-        FastRegisterStep::Done(reg) => reg,
+    let (reg, outcome) = match step {
+        FastRegisterStep::Done(reg) => (reg, RegistrationOutcome::Registered),
         FastRegisterStep::Replay(reg) => {
             tracing::info!(
                 mp_appid = reg.mp_appid.as_deref(),
                 "replayed a spent ticket's success"
             );
-            reg
+            (reg, RegistrationOutcome::Replayed)
         }
         FastRegisterStep::Claimed(id) => {
             // Completion runs in its own task: a caller that gives up waiting must not leave the
             // registration half done; it completes, and the caller can reconcile.
+            // The task keeps the request's span, so its log lines carry the rid.
             let app2 = app.clone();
-            tokio::spawn(async move {
+            let reg = tokio::spawn(
+                async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let now = app2.clock.now();
                 let done = app2
@@ -209,9 +344,12 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
                     }
                 }
                 done
-            })
+            }
+            .instrument(tracing::Span::current()),
+            )
             .await
-            .map_err(|e| Error::Internal(anyhow::anyhow!("registration task failed: {e}")))??
+            .map_err(|e| Error::Internal(anyhow::anyhow!("registration task failed: {e}")))??;
+            (reg, RegistrationOutcome::Registered)
         }
     };
     tracing::info!(
@@ -220,7 +358,7 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
         "fast registration answered"
     );
     let body = svc::fast_register_answer(&reg).to_wire_string(runtime.booleans);
-    Ok(json_bytes(StatusCode::OK, body.into_bytes()))
+    Ok((json_bytes(StatusCode::OK, body.into_bytes()), outcome))
 }
 
 async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {

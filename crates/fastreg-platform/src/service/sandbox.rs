@@ -106,7 +106,7 @@ fn given_or_fresh_appid(tx: &mut dyn Tx, given: Option<String>, kind: &str) -> R
 }
 
 /// `POST /sandbox/v1/components` (and a seed's `[[components]]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentIn {
     /// Generated when absent.
@@ -139,7 +139,7 @@ pub struct ComponentIn {
 }
 
 /// `PATCH /sandbox/v1/components/{appid}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentPatch {
     /// New secret.
@@ -340,7 +340,7 @@ pub fn latest_verify_ticket(tx: &mut dyn Tx, appid: &str) -> Result<VerifyTicket
 }
 
 /// `POST /sandbox/v1/entities`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntityIn {
     /// Seeds may fix the id so OAs can refer to it; assigned when absent.
@@ -363,7 +363,7 @@ pub struct EntityIn {
 }
 
 /// `PATCH /sandbox/v1/entities/{id}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntityPatch {
     /// New name.
@@ -450,7 +450,7 @@ pub fn entity(tx: &mut dyn Tx, id: i64) -> Result<Entity> {
 }
 
 /// `POST /sandbox/v1/official-accounts`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficialAccountIn {
     /// Generated when absent.
@@ -474,7 +474,7 @@ pub struct OfficialAccountIn {
 }
 
 /// `PATCH /sandbox/v1/official-accounts/{appid}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficialAccountPatch {
     /// New name.
@@ -566,7 +566,7 @@ pub fn official_account(tx: &mut dyn Tx, appid: &str) -> Result<OfficialAccount>
 }
 
 /// `POST /sandbox/v1/authorizations`: what confirming on componentloginpage does.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationIn {
     /// The component.
@@ -578,7 +578,7 @@ pub struct AuthorizationIn {
 }
 
 /// Whether an authorisation is new or changed an existing one (which push it causes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorizationChange {
     /// A new (or previously revoked) authorisation: `authorized`.
@@ -737,7 +737,7 @@ pub fn authorize_with_pre_auth_code(
 }
 
 /// `POST /sandbox/v1/authorizations/revoke`: the account's admin cancels the authorisation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationIn {
     /// The component.
@@ -789,7 +789,7 @@ pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Aut
 }
 
 /// `POST /sandbox/v1/fastregister-confirmations`: what confirming on fastregisterauth does.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmationIn {
     /// The component.
@@ -804,7 +804,7 @@ pub struct ConfirmationIn {
 }
 
 /// A confirmed fast registration: the ticket and where the browser is sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfirmationOut {
     /// The fastregister ticket.
     pub ticket: String,

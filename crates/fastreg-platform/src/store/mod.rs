@@ -221,13 +221,7 @@ pub trait Backend: Send + Sync + 'static {
 
 /// A database URL with any password masked, for logs, errors and the console.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    crate::redact::db_url(url)
 }
 
 /// The system clock in unix milliseconds (claims and push schedules; never the sandbox clock).
@@ -305,12 +299,15 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let out = self
             .backend
             .write(Box::new(move |tx| {
                 f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
             }))
-            .await?;
+            .await;
+        crate::metrics::storage("write", started.elapsed());
+        let out = out?;
         Ok(*out
             .downcast::<R>()
             .expect("a job returns the type it was built with"))
@@ -325,12 +322,15 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let out = self
             .backend
             .read(Box::new(move |tx| {
                 f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
             }))
-            .await?;
+            .await;
+        crate::metrics::storage("read", started.elapsed());
+        let out = out?;
         Ok(*out
             .downcast::<R>()
             .expect("a job returns the type it was built with"))

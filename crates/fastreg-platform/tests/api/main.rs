@@ -8,6 +8,8 @@ mod errcodes;
 mod flow;
 mod helpers;
 mod hostile;
+mod openapi;
+mod ops;
 mod pages;
 mod restart;
 mod sandbox;

@@ -1,0 +1,575 @@
+//! The route tables and the OpenAPI 3.1 document built from them.
+//!
+//! Every path the platform serves is one [`Route`] in a table next to its handlers
+//! (`wechat::ROUTES`, `pages::ROUTES`, `sandbox::ROUTES`, `ops::ROUTES`): the path, the axum
+//! method router that serves it, and one [`Op`] per method saying what it takes and answers.
+//! The routers are built from those tables ([`build`]) and so is the document ([`document`]),
+//! so a route cannot be served without being documented. The schemas are derived from the
+//! Rust types the handlers read and write (`schemars`, JSON Schema 2020-12, which is what
+//! OpenAPI 3.1 uses); requests are described as they are read (fields with defaults are
+//! optional) and replies as they are written. The tests in `tests/api/openapi.rs` check the
+//! other direction: each documented method is routed, each undocumented one is refused, and
+//! `docs/openapi.json` is this document.
+
+use std::sync::{Arc, LazyLock};
+
+use axum::routing::MethodRouter;
+use axum::Router;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use super::AppState;
+
+/// Produces the schema of a type (a `$ref` into `components/schemas`).
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The [`SchemaFn`] of `T`.
+pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// An HTTP method the platform routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET (HEAD is answered too, by axum).
+    Get,
+    /// POST.
+    Post,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Method {
+    /// Upper case, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+            Method::Patch => "patch",
+            Method::Delete => "delete",
+        }
+    }
+}
+
+/// Which credential an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// None.
+    None,
+    /// `Authorization: Bearer <admin token>` (the sandbox API).
+    Admin,
+    /// The component's token as `component_access_token` or `access_token` in the query.
+    ComponentToken,
+    /// An authorizer's token as `access_token` in the query.
+    AccessToken,
+    /// `Authorization: Bearer <metrics_token>`, when one is configured.
+    MetricsToken,
+}
+
+/// A query parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// Whether the operation needs it (a missing one is answered with an errcode).
+    pub required: bool,
+    /// What it is.
+    pub description: &'static str,
+}
+
+/// A query parameter the operation needs.
+pub const fn required(name: &'static str, description: &'static str) -> Param {
+    Param {
+        name,
+        required: true,
+        description,
+    }
+}
+
+/// An optional query parameter.
+pub const fn optional(name: &'static str, description: &'static str) -> Param {
+    Param {
+        name,
+        required: false,
+        description,
+    }
+}
+
+/// What an operation reads from the body.
+#[derive(Clone, Copy)]
+pub enum RequestBody {
+    /// Nothing.
+    None,
+    /// A JSON object of this type.
+    Json(SchemaFn),
+    /// An HTML form (`application/x-www-form-urlencoded`), as its page posts it.
+    Form,
+}
+
+/// What an operation answers.
+#[derive(Clone, Copy)]
+pub enum Reply {
+    /// A WeChat token endpoint: HTTP 200 with the object itself (no errcode), or the errcode
+    /// JSON.
+    WxToken(SchemaFn),
+    /// A WeChat endpoint: HTTP 200 with `{"errcode":0,"errmsg":"ok", …fields}`, or the errcode
+    /// JSON.
+    WxOk(SchemaFn),
+    /// fastregister: its own success shape, or the errcode JSON.
+    WxFastRegister,
+    /// JSON of this type with this status; failures are errcode JSON with a 4xx status.
+    Json(u16, SchemaFn),
+    /// 204, no body.
+    NoContent,
+    /// An HTML page; refusals are HTML pages with a 4xx status.
+    Html,
+    /// A redirect (302 to the component, 303 within the console), or an HTML refusal.
+    Redirect,
+    /// `/readyz`: 200 or 503, both with a [`super::ops::Readiness`] body.
+    Readiness,
+    /// The Prometheus exposition.
+    Metrics,
+    /// This document.
+    OpenApi,
+}
+
+/// One method of one path.
+#[derive(Clone, Copy)]
+pub struct Op {
+    /// The method.
+    pub method: Method,
+    /// A unique, stable operation id.
+    pub id: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// The credential it needs.
+    pub auth: Auth,
+    /// Its query parameters (path parameters come from the path template).
+    pub query: &'static [Param],
+    /// What it reads.
+    pub body: RequestBody,
+    /// What it answers.
+    pub reply: Reply,
+}
+
+impl Op {
+    /// An operation with no credential, no parameters, no body; adjust with the methods below.
+    pub const fn new(method: Method, id: &'static str, summary: &'static str, reply: Reply) -> Op {
+        Op {
+            method,
+            id,
+            summary,
+            auth: Auth::None,
+            query: &[],
+            body: RequestBody::None,
+            reply,
+        }
+    }
+
+    /// With this credential.
+    pub const fn auth(self, auth: Auth) -> Op {
+        Op { auth, ..self }
+    }
+
+    /// With these query parameters.
+    pub const fn query(self, query: &'static [Param]) -> Op {
+        Op { query, ..self }
+    }
+
+    /// Reading this body.
+    pub const fn body(self, body: RequestBody) -> Op {
+        Op { body, ..self }
+    }
+}
+
+/// One path: how it is served and what it does.
+pub struct Route {
+    /// The path template, axum's and OpenAPI's syntax alike (`/components/{appid}`).
+    pub path: &'static str,
+    /// The handlers of its methods.
+    pub methods: fn() -> MethodRouter<Arc<AppState>>,
+    /// One per routed method.
+    pub ops: &'static [Op],
+}
+
+/// A router serving every route of a table.
+pub fn build(routes: &[Route]) -> Router<Arc<AppState>> {
+    routes.iter().fold(Router::new(), |router, route| {
+        router.route(route.path, (route.methods)())
+    })
+}
+
+/// A group of routes in the document.
+struct Area {
+    tag: &'static str,
+    description: &'static str,
+    prefix: &'static str,
+    routes: &'static [Route],
+}
+
+fn areas() -> [Area; 4] {
+    [
+        Area {
+            tag: "wechat",
+            description: "WeChat-compatible JSON endpoints, paths exactly as WeChat's. HTTP 200 \
+                          even for errors, which are `{\"errcode\":N,\"errmsg\":\"<text> rid: \
+                          xxxxxxxx-xxxxxxxx-xxxxxxxx\"}`; content type `application/json; \
+                          encoding=utf-8`; an empty body is 44002, bad JSON or wrong types 47001.",
+            prefix: "",
+            routes: super::wechat::ROUTES,
+        },
+        Area {
+            tag: "pages",
+            description: "The account admin's HTML pages (componentloginpage, fastregisterauth) \
+                          and the sandbox console. Refusals are pages showing the errcode; they \
+                          never redirect.",
+            prefix: "",
+            routes: super::pages::ROUTES,
+        },
+        Area {
+            tag: "sandbox",
+            description: "The sandbox control API (not WeChat's): create and change the world, \
+                          move the clock, inject faults. Every call needs `Authorization: Bearer \
+                          <admin token>`. Real HTTP statuses; failures use the errcode shape \
+                          with the reason spelled out.",
+            prefix: super::sandbox::PREFIX,
+            routes: super::sandbox::ROUTES,
+        },
+        Area {
+            tag: "operations",
+            description: "For operators: liveness, readiness, Prometheus metrics, this document.",
+            prefix: "",
+            routes: super::ops::ROUTES,
+        },
+    ]
+}
+
+/// Every served path (prefixed) with its route, in document order.
+pub fn routes() -> Vec<(String, &'static Route)> {
+    areas()
+        .into_iter()
+        .flat_map(|a| {
+            a.routes
+                .iter()
+                .map(move |r| (format!("{}{}", a.prefix, r.path), r))
+        })
+        .collect()
+}
+
+/// The document, built once.
+pub fn document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(build_document);
+    &DOCUMENT
+}
+
+/// The document as pretty-printed JSON (what `/openapi.json` serves and `docs/openapi.json`
+/// holds), with a final newline.
+pub fn document_json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let mut s = serde_json::to_string_pretty(document()).unwrap_or_default();
+        s.push('\n');
+        s
+    });
+    &JSON
+}
+
+fn generator(settings: SchemaSettings) -> SchemaGenerator {
+    settings
+        .with(|s| s.definitions_path = "#/components/schemas/".into())
+        .into_generator()
+}
+
+fn build_document() -> Value {
+    // Requests are described as they are read, replies as they are written.
+    let mut requests = generator(SchemaSettings::draft2020_12().for_deserialize());
+    let mut replies = generator(SchemaSettings::draft2020_12().for_serialize());
+    let mut paths = Map::new();
+    let mut tags = Vec::new();
+    for area in areas() {
+        tags.push(json!({"name": area.tag, "description": area.description}));
+        for route in area.routes {
+            let path = format!("{}{}", area.prefix, route.path);
+            let mut item = Map::new();
+            for op in route.ops {
+                item.insert(
+                    op.method.key().into(),
+                    operation(&path, area.tag, op, &mut requests, &mut replies),
+                );
+            }
+            paths.insert(path, Value::Object(item));
+        }
+    }
+    let mut schemas = replies.take_definitions(true);
+    for (name, schema) in requests.take_definitions(true) {
+        match schemas.get(&name) {
+            // One name, two shapes: the reading and the writing of a type differ. Keep both.
+            Some(existing) if *existing != schema => {
+                schemas.insert(format!("{name}Input"), schema);
+            }
+            _ => {
+                schemas.insert(name, schema);
+            }
+        }
+    }
+    schemas.extend(fixed_schemas());
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fastreg platform",
+            "version": env!("CARGO_PKG_VERSION"),
+            "summary": "A faithful sandbox of WeChat's fast registration of Mini Programs (fastregister) for third-party platforms.",
+            "description": "WeChat-compatible endpoints of the fastregister flow, the admin's pages, the sandbox control API and the operations endpoints. Generated from the code: the routers and this document are built from the same route tables.",
+            "license": {"name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0"}
+        },
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "The sandbox API's admin token (`--admin-token`, `FASTREG_ADMIN_TOKEN`; generated and printed at start when unset)."},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "`metrics_token` from the settings; /metrics is open when it is unset."},
+                "componentAccessToken": {"type": "apiKey", "in": "query", "name": "component_access_token", "description": "The component_access_token (api_component_token)."},
+                "accessToken": {"type": "apiKey", "in": "query", "name": "access_token", "description": "An access token: the authorizer_access_token of the account the call is about, or, on component endpoints, the component_access_token."}
+            }
+        }
+    })
+}
+
+/// Schemas of shapes the handlers write by hand.
+fn fixed_schemas() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        "WxError".into(),
+        json!({
+            "description": "A WeChat-style error. The text is followed by ` rid: ` and the request id (3 groups of 8 lowercase hex).",
+            "type": "object",
+            "properties": {
+                "errcode": {"type": "integer", "description": "Non-zero; see `fastreg errcode --all`."},
+                "errmsg": {"type": "string", "examples": ["invalid credential, access_token is invalid or not latest rid: 6740a1b2-3c4d5e6f-00000001"]}
+            },
+            "required": ["errcode", "errmsg"]
+        }),
+    );
+    m.insert(
+        "WxOk".into(),
+        json!({
+            "description": "The status part of a WeChat success.",
+            "type": "object",
+            "properties": {
+                "errcode": {"const": 0},
+                "errmsg": {"const": "ok"}
+            },
+            "required": ["errcode", "errmsg"]
+        }),
+    );
+    let flag = json!({
+        "description": "`\"true\"`/`\"false\"` (WeChat's documented example, the default) or JSON booleans (`booleans = \"json\"`).",
+        "oneOf": [{"type": "string", "enum": ["true", "false"]}, {"type": "boolean"}]
+    });
+    m.insert(
+        "FastRegisterSuccess".into(),
+        json!({
+            "description": "fastregister's success, exactly as WeChat's example (note the empty errmsg).",
+            "type": "object",
+            "properties": {
+                "errcode": {"const": 0},
+                "errmsg": {"const": ""},
+                "appid": {"type": "string", "description": "The new Mini Program's appid."},
+                "authorization_code": {"type": "string", "description": "Exchange it at once with api_query_auth for the Mini Program's refresh token."},
+                "is_wx_verify_succ": flag,
+                "is_link_succ": flag
+            },
+            "required": ["errcode", "errmsg", "appid", "authorization_code", "is_wx_verify_succ", "is_link_succ"]
+        }),
+    );
+    m
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn html_content() -> Value {
+    json!({"text/html": {"schema": {"type": "string"}}})
+}
+
+fn operation(
+    path: &str,
+    tag: &str,
+    op: &Op,
+    requests: &mut SchemaGenerator,
+    replies: &mut SchemaGenerator,
+) -> Value {
+    let mut o = Map::new();
+    o.insert("operationId".into(), json!(op.id));
+    o.insert("summary".into(), json!(op.summary));
+    o.insert("tags".into(), json!([tag]));
+    let security = match op.auth {
+        Auth::None => json!([]),
+        Auth::Admin => json!([{"adminToken": []}]),
+        Auth::ComponentToken => json!([{"componentAccessToken": []}, {"accessToken": []}]),
+        Auth::AccessToken => json!([{"accessToken": []}]),
+        Auth::MetricsToken => json!([{}, {"metricsToken": []}]),
+    };
+    o.insert("security".into(), security);
+
+    let mut parameters: Vec<Value> = path_params(path)
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+        })
+        .collect();
+    parameters.extend(op.query.iter().map(|p| {
+        json!({"name": p.name, "in": "query", "required": p.required,
+               "description": p.description, "schema": {"type": "string"}})
+    }));
+    if !parameters.is_empty() {
+        o.insert("parameters".into(), Value::Array(parameters));
+    }
+
+    match op.body {
+        RequestBody::None => {}
+        RequestBody::Json(f) => {
+            o.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": json_content(f(requests).to_value())}),
+            );
+        }
+        RequestBody::Form => {
+            o.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}}),
+            );
+        }
+    }
+
+    let wx_error = reference("WxError");
+    let client_error = json!({"description": "Refused: errcode JSON (the reason in errmsg).",
+                              "content": json_content(wx_error.clone())});
+    let responses = match op.reply {
+        Reply::WxToken(f) => json!({"200": {
+            "description": "The token object (no errcode) or a WeChat error.",
+            "content": json_content(json!({"oneOf": [f(replies).to_value(), wx_error]}))}}),
+        Reply::WxOk(f) => json!({"200": {
+            "description": "A WeChat success (errcode 0) or a WeChat error.",
+            "content": json_content(json!({"oneOf": [
+                {"allOf": [reference("WxOk"), f(replies).to_value()]}, wx_error]}))}}),
+        Reply::WxFastRegister => json!({"200": {
+            "description": "The new Mini Program (or the replayed success of a spent ticket) or a WeChat error.",
+            "content": json_content(json!({"oneOf": [reference("FastRegisterSuccess"), wx_error]}))}}),
+        Reply::Json(status, f) => {
+            let mut m = Map::new();
+            m.insert(
+                status.to_string(),
+                json!({"description": "Success.", "content": json_content(f(replies).to_value())}),
+            );
+            m.insert("4XX".into(), client_error);
+            Value::Object(m)
+        }
+        Reply::NoContent => json!({"204": {"description": "Done."}, "4XX": client_error}),
+        Reply::Html => json!({
+            "200": {"description": "The page.", "content": html_content()},
+            "4XX": {"description": "A refusal page with its errcode.", "content": html_content()}}),
+        Reply::Redirect => json!({
+            "302": {"description": "Confirmed: to the component's redirect_uri with the code or ticket appended.",
+                    "headers": {"Location": {"schema": {"type": "string"}}}},
+            "303": {"description": "Within the console.", "headers": {"Location": {"schema": {"type": "string"}}}},
+            "4XX": {"description": "A refusal page with its errcode; nothing is sent to the redirect address.",
+                    "content": html_content()}}),
+        Reply::Readiness => {
+            let body = json_content(schema::<super::ops::Readiness>(replies).to_value());
+            json!({
+                "200": {"description": "Ready: the store answers and its schema is current.", "content": body},
+                "503": {"description": "Not ready (the store does not answer, or the server is stopping).", "content": body}})
+        }
+        Reply::Metrics => json!({
+            "200": {"description": "Every metric, in the OpenMetrics text format.",
+                    "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}},
+            "401": client_error}),
+        Reply::OpenApi => json!({"200": {"description": "This document.",
+                                         "content": json_content(json!({"type": "object"}))}}),
+    };
+    o.insert("responses".into(), responses);
+    Value::Object(o)
+}
+
+/// The `{name}` segments of a path template.
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_and_every_path_is_routed_once() {
+        let mut ids = std::collections::HashSet::new();
+        let mut paths = std::collections::HashSet::new();
+        for (path, route) in routes() {
+            assert!(paths.insert(path.clone()), "{path} is in two route tables");
+            assert!(!route.ops.is_empty(), "{path} documents no method");
+            let mut methods = std::collections::HashSet::new();
+            for op in route.ops {
+                assert!(ids.insert(op.id), "operation id {} is used twice", op.id);
+                assert!(
+                    methods.insert(op.method),
+                    "{path} documents {:?} twice",
+                    op.method
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_in_the_document_resolves() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut refs = Vec::new();
+        collect_refs(doc, &mut refs);
+        assert!(refs.len() > 20, "{refs:?}");
+        for r in refs {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+            assert!(schemas.contains_key(name), "{r} does not resolve");
+        }
+    }
+
+    fn collect_refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|v| collect_refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn path_parameters_come_from_the_template() {
+        let names: Vec<&str> =
+            path_params("/sandbox/v1/components/{appid}/verify-ticket").collect();
+        assert_eq!(names, ["appid"]);
+    }
+}
