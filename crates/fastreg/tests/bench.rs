@@ -1,20 +1,10 @@
 //! `fastreg bench` is not a test, but a seconds-long run of it is, so that it cannot rot: every
 //! scenario answers, every answer has the expected errcode, every figure is in the JSON.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn fastreg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FASTREG_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("FASTREG_LOG", "warn");
-    c
-}
+mod common;
+use common::fastreg;
 
 #[test]
 fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {

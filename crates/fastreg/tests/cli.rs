@@ -3,17 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-fn fastreg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    // The tests' own environment must not leak settings in.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FASTREG_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("FASTREG_LOG", "warn");
-    c
-}
+mod common;
+use common::fastreg;
 
 struct Server(Child);
 

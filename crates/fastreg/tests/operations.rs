@@ -8,17 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-fn fastreg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    // The tests' own environment must not leak settings in.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FASTREG_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("FASTREG_LOG", "warn");
-    c
-}
+mod common;
+use common::fastreg;
 
 // --- config check --------------------------------------------------------------------------
 

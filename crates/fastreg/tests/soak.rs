@@ -2,21 +2,12 @@
 //! under contested load several times, restarted, and checked each time. The checker's own
 //! ability to fail is tested on hand-made databases in `src/soak.rs`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn fastreg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FASTREG_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("FASTREG_LOG", "warn");
-    c
-}
+mod common;
+use common::fastreg;
 
 #[test]
 fn kill_9_under_contested_load_loses_no_answered_success_and_breaks_no_invariant() {

@@ -21,6 +21,21 @@ pub(crate) struct Request {
     pub reply: Reply,
 }
 
+/// Queues `job` for the thread behind `queue` (named `who` in errors) and waits for its
+/// answer, which arrives after its transaction ends.
+pub(crate) async fn submit(
+    queue: &std::sync::mpsc::Sender<Request>,
+    job: Job,
+    who: &str,
+) -> Result<Box<dyn Any + Send>> {
+    let (reply, rx) = oneshot::channel();
+    queue
+        .send(Request { job, reply })
+        .map_err(|_| Error::Internal(anyhow!("{who} has stopped")))?;
+    rx.await
+        .map_err(|_| Error::Internal(anyhow!("{who} dropped a job")))?
+}
+
 /// The transaction statements of a batch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Control {

@@ -27,9 +27,8 @@ use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
-use tokio::sync::oneshot;
 
-use super::batch::{run_batch, run_caught, BatchConn, Control, Request};
+use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::{wall_ms, Backend, Durability, Job, Tx};
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -283,21 +282,11 @@ impl BatchConn for Writer<'_> {
 #[async_trait]
 impl Backend for PgBackend {
     async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Request { job, reply })
-            .map_err(|_| Error::Internal(anyhow!("the PostgreSQL writer thread has stopped")))?;
-        rx.await
-            .map_err(|_| Error::Internal(anyhow!("the PostgreSQL writer dropped a job")))?
+        submit(&self.writer, job, "the PostgreSQL writer thread").await
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        let (reply, rx) = oneshot::channel();
-        self.readers
-            .send(Request { job, reply })
-            .map_err(|_| Error::Internal(anyhow!("the PostgreSQL readers have stopped")))?;
-        rx.await
-            .map_err(|_| Error::Internal(anyhow!("a PostgreSQL reader dropped a job")))?
+        submit(&self.readers, job, "the PostgreSQL reader pool").await
     }
 
     fn name(&self) -> &'static str {

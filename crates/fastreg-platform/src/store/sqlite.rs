@@ -17,9 +17,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
-use tokio::sync::oneshot;
 
-use super::batch::{run_batch, run_caught, BatchConn, Control, Request};
+use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::{wall_ms, Backend, Durability, Job, Tx};
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -198,12 +197,7 @@ impl ReaderPool {
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(Request { job, reply })
-            .map_err(|_| Error::Internal(anyhow!("the SQLite writer thread has stopped")))?;
-        rx.await
-            .map_err(|_| Error::Internal(anyhow!("the SQLite writer dropped a job")))?
+        submit(&self.writer, job, "the SQLite writer thread").await
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
