@@ -125,12 +125,18 @@ fn causes(e: &dyn std::error::Error) -> String {
 }
 
 fn parse_config(url: &str) -> Result<postgres::Config> {
-    postgres::Config::from_str(url).map_err(|e| {
+    let mut config = postgres::Config::from_str(url).map_err(|e| {
         Error::Internal(anyhow!(
             "invalid PostgreSQL URL {}: {e}",
             super::redact_url(url)
         ))
-    })
+    })?;
+    // An unreachable server must fail a start or a request, not hang it for the OS's TCP
+    // timeout; a URL's own connect_timeout wins.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    Ok(config)
 }
 
 impl PgBackend {
