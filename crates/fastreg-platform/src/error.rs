@@ -81,8 +81,24 @@ impl From<rusqlite::Error> for Error {
 
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
-        Error::Internal(e.into())
+        // The client's Display is often just "db error"; the cause is in the source chain.
+        Error::Internal(anyhow::anyhow!("{}", causes(&e)))
     }
+}
+
+/// An error with its causes, `: `-separated.
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl From<serde_json::Error> for Error {

@@ -636,3 +636,51 @@ async fn an_unreachable_postgres_server_is_refused_with_its_cause() {
     assert!(text.contains("connecting to PostgreSQL"), "{text}");
     assert!(!text.contains("hunter2"), "the password leaked: {text}");
 }
+
+#[tokio::test]
+async fn a_postgres_store_answers_every_job_after_its_connections_were_dropped() {
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    let url = scratch.database();
+    let store = Store::open(&url, Durability::Process).await.unwrap();
+    // Open the writer's connection and every reader's.
+    store.write(|tx| tx.set_meta("k", "0")).await.unwrap();
+    for r in join_all((0..16).map(|_| store.read(|tx| tx.meta("k")))).await {
+        r.unwrap();
+    }
+
+    // What a PostgreSQL restart or an idle timeout does to them.
+    let (base, name) = (
+        scratch.base.clone(),
+        url.rsplit('/').next().unwrap().to_string(),
+    );
+    let terminated = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+            c.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .unwrap()
+            .len()
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(terminated >= 2, "terminated {terminated} connections");
+
+    // No job fails: each thread notices at its next BEGIN and reconnects first.
+    for i in 1..=3 {
+        store
+            .write(move |tx| tx.set_meta("k", &i.to_string()))
+            .await
+            .unwrap();
+    }
+    for r in join_all((0..16).map(|_| store.read(|tx| tx.meta("k")))).await {
+        assert_eq!(r.unwrap().as_deref(), Some("3"));
+    }
+}

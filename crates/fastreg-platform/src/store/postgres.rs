@@ -31,7 +31,7 @@ use postgres::{Client, NoTls, Row, Statement};
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::{wall_ms, Backend, Durability, Job, Tx};
 use crate::domain::*;
-use crate::error::{Error, Result};
+use crate::error::{causes, Error, Result};
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
@@ -106,22 +106,26 @@ impl Lazy {
         }
         Ok(self.conn.as_mut().expect("connected above"))
     }
-}
 
-/// An error with its causes, `: `-separated (the client's Display leaves out why a connection
-/// failed).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+    /// Opens a transaction with `begin`, on a new connection if the current one turns out to be
+    /// dead. A connection dropped while idle (a PostgreSQL restart, an idle timeout, a
+    /// terminated backend) is only noticed at its next statement; this is the first statement
+    /// of a transaction, before any job ran, so the reconnect costs no job its answer.
+    fn begin(&mut self, begin: &str) -> Result<&mut Conn> {
+        let first = self.get()?.client.batch_execute(begin);
+        if let Err(e) = first {
+            tracing::warn!(error = %causes(&e), "a PostgreSQL connection failed; reconnecting");
+            self.conn = None;
+            self.get()?.client.batch_execute(begin)?;
         }
-        next = cause.source();
+        Ok(self.conn.as_mut().expect("connected above"))
     }
-    out
+
+    fn conn(&mut self) -> Result<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| Error::Internal(anyhow!("no PostgreSQL transaction is open")))
+    }
 }
 
 fn parse_config(url: &str) -> Result<postgres::Config> {
@@ -223,15 +227,7 @@ fn writer_loop(mut lazy: Lazy, rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        match lazy.get() {
-            Ok(conn) => run_batch(&mut Writer(conn), batch),
-            Err(e) => {
-                let why = format!("{e}");
-                for r in batch {
-                    let _ = r.reply.send(Err(Error::Internal(anyhow!("{why}"))));
-                }
-            }
-        }
+        run_batch(&mut Writer(&mut lazy), batch);
     }
 }
 
@@ -248,27 +244,27 @@ fn reader_loop(
     loop {
         let next = rx.lock().map(|r| r.recv());
         let Ok(Ok(req)) = next else { return };
-        let out = lazy.get().and_then(|conn| {
-            conn.client
-                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-            let out = run_caught(&mut PgTx { conn }, req.job);
-            let _ = conn.client.batch_execute("ROLLBACK");
-            out
-        });
+        let out = lazy
+            .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .and_then(|conn| {
+                let out = run_caught(&mut PgTx { conn }, req.job);
+                let _ = conn.client.batch_execute("ROLLBACK");
+                out
+            });
         let _ = req.reply.send(out);
     }
 }
 
 /// The writer's connection as a [`BatchConn`].
-struct Writer<'c>(&'c mut Conn);
+struct Writer<'c>(&'c mut Lazy);
 
 impl BatchConn for Writer<'_> {
     fn control(&mut self, what: Control) -> Result<()> {
         let sql = match what {
             Control::Begin => {
-                self.0.client.batch_execute("BEGIN")?;
-                let lock = self.0.statement("SELECT pg_advisory_xact_lock($1)")?;
-                self.0.client.execute(&lock, &[&WRITE_LOCK])?;
+                let conn = self.0.begin("BEGIN")?;
+                let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
+                conn.client.execute(&lock, &[&WRITE_LOCK])?;
                 return Ok(());
             }
             Control::Savepoint => "SAVEPOINT job",
@@ -277,11 +273,16 @@ impl BatchConn for Writer<'_> {
             Control::Commit => "COMMIT",
             Control::Rollback => "ROLLBACK",
         };
-        Ok(self.0.client.batch_execute(sql)?)
+        Ok(self.0.conn()?.client.batch_execute(sql)?)
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
-        run_caught(&mut PgTx { conn: self.0 }, job)
+        run_caught(
+            &mut PgTx {
+                conn: self.0.conn()?,
+            },
+            job,
+        )
     }
 }
 
