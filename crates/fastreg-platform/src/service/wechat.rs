@@ -387,7 +387,7 @@ pub fn fast_register_begin(
         Decision::Refuse(code) => Err(Error::wx(code)),
         Decision::Replay(reg) => Ok(FastRegisterStep::Replay(reg)),
         Decision::Proceed(ok) => {
-            let id = tx.insert_registration(&Registration {
+            let claim = Registration {
                 id: 0,
                 ticket: ok.ticket,
                 oa_appid: ok.oa_appid,
@@ -401,11 +401,20 @@ pub fn fast_register_begin(
                 created_at: now,
                 completed_at: None,
                 month: None,
-            })?;
+            };
             if complete_now {
-                fast_register_complete(tx, id, now, policy, lifetimes).map(FastRegisterStep::Done)
+                // Claim and completion in one transaction: the registration is written once,
+                // already succeeded, with the OA and component the checks just read.
+                let (Some(oa), Some(component)) = (&ctx.official_account, &ctx.component) else {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "an approved registration lacks its OA or component"
+                    )));
+                };
+                let mut reg = complete(tx, claim, oa, component, now, policy, lifetimes)?;
+                reg.id = tx.insert_registration(&reg)?;
+                Ok(FastRegisterStep::Done(reg))
             } else {
-                Ok(FastRegisterStep::Claimed(id))
+                Ok(FastRegisterStep::Claimed(tx.insert_registration(&claim)?))
             }
         }
     }
@@ -487,7 +496,7 @@ pub fn fast_register_complete(
     policy: &Policy,
     lifetimes: &Lifetimes,
 ) -> Result<Registration> {
-    let mut reg = tx
+    let reg = tx
         .registration(id)?
         .filter(|r| r.status == RegistrationStatus::InProgress)
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("registration {id} is not in progress")))?;
@@ -497,8 +506,26 @@ pub fn fast_register_complete(
     let component = tx
         .component(&reg.component_appid)?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("component vanished")))?;
+    let done = complete(tx, reg, &oa, &component, now, policy, lifetimes)?;
+    tx.update_registration(&done)?;
+    Ok(done)
+}
+
+/// What completing a registration writes, except the registration itself: the Mini Program,
+/// its link (unless the OA is at its link cap), its authorisation to the component with the
+/// component's MP permission sets, and its authorization_code. Returns the registration as
+/// succeeded, for the caller to insert or update.
+fn complete(
+    tx: &mut dyn Tx,
+    mut reg: Registration,
+    oa: &OfficialAccount,
+    component: &Component,
+    now: UnixTime,
+    policy: &Policy,
+    lifetimes: &Lifetimes,
+) -> Result<Registration> {
     let linked = tx.count_linked_mini_programs(&oa.appid)?;
-    let is_link_succ = rules::link_succeeds(&oa, linked, policy);
+    let is_link_succ = rules::link_succeeds(oa, linked, policy);
     let appid = fresh_appid(tx, "mp")?;
     tx.insert_mini_program(&MiniProgram {
         appid: appid.clone(),
@@ -533,7 +560,6 @@ pub fn fast_register_complete(
     reg.is_link_succ = is_link_succ;
     reg.completed_at = Some(now);
     reg.month = Some(shanghai_month(now));
-    tx.update_registration(&reg)?;
     Ok(reg)
 }
 
