@@ -267,7 +267,7 @@ pub const SHARED_CLAIM_TIMEOUT_MS: i64 = 600_000 + 60_000;
 /// # Errors
 /// Storage faults.
 pub async fn abandon_dead_registrations(store: &Store) -> Result<u64> {
-    let now = crate::push::now_ms();
+    let now = crate::clock::system_now_ms();
     let cutoff = if store.shared() {
         now - SHARED_CLAIM_TIMEOUT_MS
     } else {

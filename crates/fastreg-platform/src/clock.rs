@@ -51,6 +51,15 @@ pub fn system_now() -> UnixTime {
         .unwrap_or(0)
 }
 
+/// The system clock in unix milliseconds: real time, for what the sandbox clock must not move
+/// (push schedules, claims of registrations in progress).
+pub fn system_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// The Asia/Shanghai calendar month of a unix time, as `YYYY-MM`: the unit of the monthly
 /// fast-registration quota.
 pub fn shanghai_month(t: UnixTime) -> String {

@@ -14,6 +14,7 @@ use fastreg_wire::crypto::{self, AesKey};
 use fastreg_wire::push::{Envelope, PushEvent};
 use rand::RngCore;
 
+use crate::clock::system_now_ms;
 use crate::domain::{Component, Push, PushStatus, UnixTime};
 use crate::error::Result;
 use crate::http::AppState;
@@ -31,14 +32,6 @@ const CLAIM_LEASE_MS: i64 = 30_000;
 /// Pause after the n-th failed attempt (1-based).
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500 * 4u64.pow(attempt.saturating_sub(1)))
-}
-
-/// The system clock in milliseconds (delivery timing is real time, not sandbox time).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Records `event` for delivery to `component` (nothing when it has no event URL).
@@ -64,7 +57,7 @@ pub fn enqueue(
         created_at: now,
         status: PushStatus::Pending,
         attempts: 0,
-        next_attempt_at_ms: now_ms(),
+        next_attempt_at_ms: system_now_ms(),
         last_status: None,
         last_attempt_at_ms: None,
         delivered_at_ms: None,
@@ -92,7 +85,7 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
     // A read first: the common case is that nothing is due, and that must not take the writer.
     let any_due = state
         .store
-        .read(|tx| Ok(!tx.due_pushes(now_ms(), 1)?.is_empty()))
+        .read(|tx| Ok(!tx.due_pushes(system_now_ms(), 1)?.is_empty()))
         .await?;
     if !any_due {
         return Ok(0);
@@ -100,7 +93,7 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
     let due = state
         .store
         .write(|tx| {
-            let pushes = tx.claim_due_pushes(now_ms(), CLAIM_LEASE_MS, 64)?;
+            let pushes = tx.claim_due_pushes(system_now_ms(), CLAIM_LEASE_MS, 64)?;
             let mut with_component = Vec::with_capacity(pushes.len());
             for p in pushes {
                 let c = tx.component(&p.component_appid)?;
@@ -116,7 +109,7 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
             Some(c) => attempt(http, c, &push).await,
             None => Err("the component no longer exists".to_string()),
         };
-        let at = now_ms();
+        let at = system_now_ms();
         push.attempts += 1;
         push.last_attempt_at_ms = Some(at);
         match outcome {
@@ -165,7 +158,7 @@ async fn attempt(
     component: &Component,
     push: &Push,
 ) -> std::result::Result<String, String> {
-    let timestamp = (now_ms() / 1000).to_string();
+    let timestamp = (system_now_ms() / 1000).to_string();
     let nonce = (rand::random::<u32>() % 1_000_000_000).to_string();
     let msg_signature = crypto::sign(&component.token, &timestamp, &nonce, &push.encrypt);
     let signature = plain_signature(&component.token, &timestamp, &nonce);

@@ -7,6 +7,7 @@
 
 use fastreg_platform::domain::*;
 use fastreg_platform::error::Error;
+use fastreg_platform::store::postgres::ScratchDatabase;
 use fastreg_platform::store::{Durability, Store};
 use fastreg_wire::ErrCode;
 use futures_util::future::join_all;
@@ -32,7 +33,7 @@ async fn backends() -> Vec<(&'static str, Store, tempfile::TempDir)> {
 /// Scratch PostgreSQL databases for one test, dropped when it ends.
 struct Scratch {
     base: String,
-    urls: Vec<String>,
+    databases: Vec<ScratchDatabase>,
 }
 
 impl Scratch {
@@ -41,7 +42,7 @@ impl Scratch {
         match std::env::var("FASTREG_TEST_PG") {
             Ok(base) if !base.is_empty() => Some(Scratch {
                 base,
-                urls: Vec::new(),
+                databases: Vec::new(),
             }),
             _ => {
                 eprintln!("skipping the PostgreSQL backend: FASTREG_TEST_PG is not set");
@@ -51,18 +52,11 @@ impl Scratch {
     }
 
     fn database(&mut self) -> String {
-        let url = fastreg_platform::store::postgres::scratch_database(&self.base)
+        let db = ScratchDatabase::create(&self.base)
             .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
-        self.urls.push(url.clone());
+        let url = db.url().to_string();
+        self.databases.push(db);
         url
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for url in &self.urls {
-            let _ = fastreg_platform::store::postgres::drop_scratch_database(&self.base, url);
-        }
     }
 }
 

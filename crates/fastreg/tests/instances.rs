@@ -113,19 +113,13 @@ async fn two_instances_on_one_postgres_database_keep_every_rule_and_honour_each_
         eprintln!("skipped: FASTREG_TEST_PG is not set");
         return;
     };
-    let db = fastreg_platform::store::postgres::scratch_database(&base_url)
+    let scratch = fastreg_platform::store::postgres::ScratchDatabase::create(&base_url)
         .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
-    struct DropDb(String, String);
-    impl Drop for DropDb {
-        fn drop(&mut self) {
-            let _ = fastreg_platform::store::postgres::drop_scratch_database(&self.0, &self.1);
-        }
-    }
-    let _drop_db = DropDb(base_url.clone(), db.clone());
+    let db = scratch.url();
     let dir = tempfile::tempdir().unwrap();
     // A seeds the new database; B starts on a seeded one.
-    let a = start(&db, dir.path());
-    let b = start(&db, dir.path());
+    let a = start(db, dir.path());
+    let b = start(db, dir.path());
     let api = Api {
         http: reqwest::Client::new(),
     };

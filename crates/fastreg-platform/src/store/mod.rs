@@ -224,14 +224,6 @@ pub fn redact_url(url: &str) -> String {
     crate::redact::db_url(url)
 }
 
-/// The system clock in unix milliseconds (claims and push schedules; never the sandbox clock).
-pub(crate) fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// The handle to storage that the platform passes around.
 #[derive(Clone)]
 pub struct Store {

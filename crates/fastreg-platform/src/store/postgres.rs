@@ -29,7 +29,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
-use super::{wall_ms, Backend, Durability, Job, Tx};
+use super::{Backend, Durability, Job, Tx};
+use crate::clock::system_now_ms;
 use crate::domain::*;
 use crate::error::{causes, Error, Result};
 
@@ -305,12 +306,47 @@ impl Backend for PgBackend {
     }
 }
 
-/// Creates an empty database beside the one `base_url` names and returns its URL: for tests
-/// and benchmarks, which each want a database of their own. Blocks.
-///
-/// # Errors
-/// The server cannot be reached or refuses `CREATE DATABASE`.
-pub fn scratch_database(base_url: &str) -> Result<String> {
+/// An empty database of its own, beside the one a server URL names, for a test or a benchmark;
+/// dropped (connections and all) with this value. Creating and dropping block; both may be
+/// called from async code.
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    base_url: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates the database through the server `base_url` names.
+    ///
+    /// # Errors
+    /// The server cannot be reached or refuses `CREATE DATABASE`.
+    pub fn create(base_url: &str) -> Result<ScratchDatabase> {
+        Ok(ScratchDatabase {
+            url: scratch_database(base_url)?,
+            base_url: base_url.to_string(),
+        })
+    }
+
+    /// The scratch database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL it was created through.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = drop_scratch_database(&self.base_url, &self.url) {
+            eprintln!("could not drop the scratch database: {e}");
+        }
+    }
+}
+
+fn scratch_database(base_url: &str) -> Result<String> {
     let config = parse_config(base_url)?;
     let name = format!(
         "fastreg_scratch_{}",
@@ -328,12 +364,7 @@ pub fn scratch_database(base_url: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// Drops a database [`scratch_database`] made (connecting through `base_url`'s database).
-/// Blocks.
-///
-/// # Errors
-/// The server cannot be reached, or the name is not a scratch database's.
-pub fn drop_scratch_database(base_url: &str, scratch_url: &str) -> Result<()> {
+fn drop_scratch_database(base_url: &str, scratch_url: &str) -> Result<()> {
     let config = parse_config(base_url)?;
     let name = url::Url::parse(scratch_url)
         .map_err(|e| Error::Internal(anyhow!("invalid PostgreSQL URL: {e}")))?
@@ -1153,7 +1184,7 @@ impl Tx for PgTx<'_> {
                 &r.created_at,
                 &r.completed_at,
                 &r.month,
-                &wall_ms(),
+                &system_now_ms(),
             ],
         )
     }

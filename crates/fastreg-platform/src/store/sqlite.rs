@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
-use super::{wall_ms, Backend, Durability, Job, Tx};
+use super::{Backend, Durability, Job, Tx};
+use crate::clock::system_now_ms;
 use crate::domain::*;
 use crate::error::{Error, Result};
 
@@ -977,7 +978,7 @@ impl Tx for SqliteTx<'_> {
                 r.created_at,
                 r.completed_at,
                 r.month,
-                wall_ms()
+                system_now_ms()
             ],
         )?;
         Ok(self.conn.last_insert_rowid())

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fastreg_platform::app::Application;
 use fastreg_platform::http::AppState;
 use fastreg_platform::settings::Settings;
+use fastreg_platform::store::postgres::ScratchDatabase;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -41,7 +42,7 @@ pub struct TestApp {
     pub dir: Arc<TempDir>,
     pub db_path: PathBuf,
     /// The scratch PostgreSQL database, when the platform runs on one.
-    pub pg: Option<Arc<PgScratch>>,
+    pub pg: Option<Arc<ScratchDatabase>>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -66,18 +67,6 @@ pub enum Db {
     Postgres,
 }
 
-/// A scratch PostgreSQL database, dropped with the last [`TestApp`] that uses it.
-pub struct PgScratch {
-    base: String,
-    pub url: String,
-}
-
-impl Drop for PgScratch {
-    fn drop(&mut self) {
-        let _ = fastreg_platform::store::postgres::drop_scratch_database(&self.base, &self.url);
-    }
-}
-
 /// A platform on port 0 with a fresh database of the given kind and the demo world; `None`
 /// (with the reason printed) for PostgreSQL when `FASTREG_TEST_PG` is unset.
 pub async fn spawn_app_on(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
@@ -91,9 +80,10 @@ pub async fn spawn_app_on(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<
                     return None;
                 }
             };
-            let url = fastreg_platform::store::postgres::scratch_database(&base)
-                .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
-            let scratch = Arc::new(PgScratch { base, url });
+            let scratch = Arc::new(
+                ScratchDatabase::create(&base)
+                    .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}")),
+            );
             let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
             Some(spawn_on_pg(dir, scratch, adjust).await)
         }
@@ -103,10 +93,10 @@ pub async fn spawn_app_on(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<
 /// A platform on an existing scratch PostgreSQL database (for restarts and second instances).
 pub async fn spawn_on_pg(
     dir: Arc<TempDir>,
-    scratch: Arc<PgScratch>,
+    scratch: Arc<ScratchDatabase>,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let url = scratch.url.clone();
+    let url = scratch.url().to_string();
     let mut app = spawn_on(dir, |s| {
         s.db = url;
         adjust(s);

@@ -201,7 +201,7 @@ async fn on_a_shared_database_a_start_leaves_live_claims_alone_and_the_sweep_aba
         })
         .await
         .unwrap();
-    let url = scratch.url.clone();
+    let url = scratch.url().to_string();
     std::thread::spawn(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         c.execute(
