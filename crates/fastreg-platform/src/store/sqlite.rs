@@ -1,4 +1,4 @@
-//! The SQLite backend: one file in WAL mode, one writer thread, a pool of readers.
+//! The SQLite backend: one file in WAL mode, one writer thread, a few reader threads.
 //!
 //! Why one writer thread: SQLite allows one writer at a time anyway, and owning the write
 //! connection on a dedicated thread lets it take every job queued while the previous commit
@@ -45,16 +45,23 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Reader threads, each owning one read-only connection for its whole life: a connection
+/// keeps its prepared statements and page cache, and a fixed count bounds how many threads
+/// compete for the cores. (A pool of connections borrowed from `spawn_blocking` threads opened
+/// and closed connections under load, re-preparing every statement, and ran up to one thread
+/// per concurrent request.)
+const READERS: usize = 4;
+
+/// Most read jobs one reader runs on one snapshot; small, so that queued reads spread over the
+/// reader threads.
+const MAX_READ_BATCH: usize = 8;
+
 /// The SQLite backend.
 pub struct SqliteBackend {
     writer: mpsc::Sender<Request>,
-    /// `None` for an in-memory database, whose only connection is the writer's.
-    readers: Option<Arc<ReaderPool>>,
-}
-
-struct ReaderPool {
-    path: String,
-    idle: Mutex<Vec<Connection>>,
+    /// The reader threads' queue; `None` for an in-memory database, whose only connection is
+    /// the writer's.
+    readers: Option<mpsc::Sender<Request>>,
 }
 
 impl SqliteBackend {
@@ -105,12 +112,22 @@ impl SqliteBackend {
             .name("fastreg-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .context("starting the SQLite writer thread")?;
-        let readers = (!memory).then(|| {
-            Arc::new(ReaderPool {
-                path: path.to_string(),
-                idle: Mutex::new(Vec::new()),
-            })
-        });
+        let readers = if memory {
+            None
+        } else {
+            let (readers, readers_rx) = mpsc::channel::<Request>();
+            let readers_rx = Arc::new(Mutex::new(readers_rx));
+            for i in 0..READERS {
+                // Opened here, not on the thread, so that a failure fails the start.
+                let conn = open_reader(path).with_context(|| format!("opening reader {i}"))?;
+                let rx = readers_rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("fastreg-sqlite-reader-{i}"))
+                    .spawn(move || reader_loop(conn, rx))
+                    .context("starting a SQLite reader thread")?;
+            }
+            Some(readers)
+        };
         Ok(SqliteBackend {
             writer: tx,
             readers,
@@ -173,25 +190,48 @@ impl BatchConn for Writer<'_> {
     }
 }
 
-impl ReaderPool {
-    fn take(&self) -> Result<Connection> {
-        if let Some(c) = self.idle.lock().expect("reader pool lock").pop() {
-            return Ok(c);
-        }
-        let c = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
-        c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(c)
-    }
+fn open_reader(path: &str) -> rusqlite::Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(c)
+}
 
-    fn give_back(&self, c: Connection) {
-        let mut idle = self.idle.lock().expect("reader pool lock");
-        if idle.len() < 16 {
-            idle.push(c);
+/// One reader thread: takes the read jobs queued at that moment (at most
+/// [`MAX_READ_BATCH`]) and runs them on one snapshot. Sharing it is sound: the snapshot
+/// starts after every one of them was queued, so each still sees every write committed before
+/// it was asked.
+fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>) {
+    loop {
+        let batch = {
+            let Ok(rx) = rx.lock() else { return };
+            let Ok(first) = rx.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_READ_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        if let Err(e) = control(&conn, "BEGIN") {
+            let why = format!("{e}");
+            for r in batch {
+                let _ = r.reply.send(Err(Error::Internal(anyhow!("BEGIN failed: {why}"))));
+            }
+            continue;
         }
+        for r in batch {
+            let out = run_caught(&mut SqliteTx { conn: &conn }, r.job);
+            let _ = r.reply.send(out);
+        }
+        // A read-only transaction has nothing to lose; ending it releases the snapshot so
+        // that checkpoints can proceed.
+        let _ = control(&conn, "COMMIT");
     }
 }
 
@@ -202,19 +242,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        let Some(pool) = self.readers.clone() else {
-            return self.write(job).await;
-        };
-        tokio::task::spawn_blocking(move || {
-            let conn = pool.take()?;
-            control(&conn, "BEGIN")?;
-            let out = run_caught(&mut SqliteTx { conn: &conn }, job);
-            let _ = control(&conn, "COMMIT");
-            pool.give_back(conn);
-            out
-        })
-        .await
-        .map_err(|e| Error::Internal(anyhow!("reader task failed: {e}")))?
+        match &self.readers {
+            Some(readers) => submit(readers, job, "the SQLite reader threads").await,
+            None => self.write(job).await,
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -249,8 +280,12 @@ fn bad_value(what: &str, v: &str) -> rusqlite::Error {
     )
 }
 
-const COMPONENT_COLS: &str = "appid, appsecret, token, encoding_aes_key, event_url, auth_domain, \
-    published, permission_sets, mp_permission_sets, ip_whitelist, created_at";
+macro_rules! component_cols {
+    () => {
+        "appid, appsecret, token, encoding_aes_key, event_url, auth_domain, \
+    published, permission_sets, mp_permission_sets, ip_whitelist, created_at"
+    };
+}
 
 fn component_row(r: &Row) -> rusqlite::Result<Component> {
     Ok(Component {
@@ -268,7 +303,11 @@ fn component_row(r: &Row) -> rusqlite::Result<Component> {
     })
 }
 
-const ENTITY_COLS: &str = "id, name, type, overseas, blacklisted, mini_program_cap";
+macro_rules! entity_cols {
+    () => {
+        "id, name, type, overseas, blacklisted, mini_program_cap"
+    };
+}
 
 fn entity_row(r: &Row) -> rusqlite::Result<Entity> {
     let t: String = r.get(2)?;
@@ -282,8 +321,11 @@ fn entity_row(r: &Row) -> rusqlite::Result<Entity> {
     })
 }
 
-const OA_COLS: &str =
-    "appid, user_name, nickname, entity_id, verified, pending_registration, link_cap, created_at";
+macro_rules! oa_cols {
+    () => {
+        "appid, user_name, nickname, entity_id, verified, pending_registration, link_cap, created_at"
+    };
+}
 
 fn oa_row(r: &Row) -> rusqlite::Result<OfficialAccount> {
     Ok(OfficialAccount {
@@ -298,8 +340,11 @@ fn oa_row(r: &Row) -> rusqlite::Result<OfficialAccount> {
     })
 }
 
-const MP_COLS: &str =
-    "appid, user_name, nickname, entity_id, registered_by_oa, linked_oa, verified, created_at";
+macro_rules! mp_cols {
+    () => {
+        "appid, user_name, nickname, entity_id, registered_by_oa, linked_oa, verified, created_at"
+    };
+}
 
 fn mp_row(r: &Row) -> rusqlite::Result<MiniProgram> {
     Ok(MiniProgram {
@@ -314,8 +359,12 @@ fn mp_row(r: &Row) -> rusqlite::Result<MiniProgram> {
     })
 }
 
-const AUTH_COLS: &str = "component_appid, authorizer_appid, authorizer_kind, permission_sets, \
-    refresh_token, auth_time, revoked";
+macro_rules! auth_cols {
+    () => {
+        "component_appid, authorizer_appid, authorizer_kind, permission_sets, \
+    refresh_token, auth_time, revoked"
+    };
+}
 
 fn auth_row(r: &Row) -> rusqlite::Result<Authorization> {
     let kind: String = r.get(2)?;
@@ -331,8 +380,12 @@ fn auth_row(r: &Row) -> rusqlite::Result<Authorization> {
     })
 }
 
-const REG_COLS: &str = "id, ticket, oa_appid, entity_id, component_appid, status, mp_appid, \
-    authorization_code, is_wx_verify_succ, is_link_succ, created_at, completed_at, month";
+macro_rules! reg_cols {
+    () => {
+        "id, ticket, oa_appid, entity_id, component_appid, status, mp_appid, \
+    authorization_code, is_wx_verify_succ, is_link_succ, created_at, completed_at, month"
+    };
+}
 
 fn reg_row(r: &Row) -> rusqlite::Result<Registration> {
     let status: String = r.get(5)?;
@@ -354,11 +407,19 @@ fn reg_row(r: &Row) -> rusqlite::Result<Registration> {
     })
 }
 
-const PUSH_INSERT_COLS: &str = "component_appid, info_type, event_url, encrypt, created_at, \
-    status, attempts, next_attempt_at_ms, last_status, last_attempt_at_ms, delivered_at_ms";
+macro_rules! push_insert_cols {
+    () => {
+        "component_appid, info_type, event_url, encrypt, created_at, \
+    status, attempts, next_attempt_at_ms, last_status, last_attempt_at_ms, delivered_at_ms"
+    };
+}
 
-const PUSH_COLS: &str = "id, component_appid, info_type, event_url, encrypt, created_at, \
-    status, attempts, next_attempt_at_ms, last_status, last_attempt_at_ms, delivered_at_ms";
+macro_rules! push_cols {
+    () => {
+        "id, component_appid, info_type, event_url, encrypt, created_at, \
+    status, attempts, next_attempt_at_ms, last_status, last_attempt_at_ms, delivered_at_ms"
+    };
+}
 
 fn push_row(r: &Row) -> rusqlite::Result<Push> {
     let status: String = r.get(6)?;
@@ -431,7 +492,11 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_component(&mut self, c: &Component) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO components ({COMPONENT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+            concat!(
+                "INSERT INTO components (",
+                component_cols!(),
+                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+            ),
             params![
                 c.appid,
                 c.appsecret,
@@ -472,7 +537,11 @@ impl Tx for SqliteTx<'_> {
 
     fn component(&mut self, appid: &str) -> Result<Option<Component>> {
         self.one(
-            &format!("SELECT {COMPONENT_COLS} FROM components WHERE appid = ?1"),
+            concat!(
+                "SELECT ",
+                component_cols!(),
+                " FROM components WHERE appid = ?1"
+            ),
             [appid],
             component_row,
         )
@@ -480,7 +549,11 @@ impl Tx for SqliteTx<'_> {
 
     fn components(&mut self) -> Result<Vec<Component>> {
         self.all(
-            &format!("SELECT {COMPONENT_COLS} FROM components ORDER BY created_at, appid"),
+            concat!(
+                "SELECT ",
+                component_cols!(),
+                " FROM components ORDER BY created_at, appid"
+            ),
             [],
             component_row,
         )
@@ -562,7 +635,7 @@ impl Tx for SqliteTx<'_> {
 
     fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
         self.one(
-            &format!("SELECT {ENTITY_COLS} FROM entities WHERE id = ?1"),
+            concat!("SELECT ", entity_cols!(), " FROM entities WHERE id = ?1"),
             [id],
             entity_row,
         )
@@ -570,7 +643,7 @@ impl Tx for SqliteTx<'_> {
 
     fn entities(&mut self) -> Result<Vec<Entity>> {
         self.all(
-            &format!("SELECT {ENTITY_COLS} FROM entities ORDER BY id"),
+            concat!("SELECT ", entity_cols!(), " FROM entities ORDER BY id"),
             [],
             entity_row,
         )
@@ -583,7 +656,11 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO official_accounts ({OA_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
+            concat!(
+                "INSERT INTO official_accounts (",
+                oa_cols!(),
+                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
+            ),
             params![
                 oa.appid,
                 oa.user_name,
@@ -616,7 +693,11 @@ impl Tx for SqliteTx<'_> {
 
     fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
         self.one(
-            &format!("SELECT {OA_COLS} FROM official_accounts WHERE appid = ?1"),
+            concat!(
+                "SELECT ",
+                oa_cols!(),
+                " FROM official_accounts WHERE appid = ?1"
+            ),
             [appid],
             oa_row,
         )
@@ -624,7 +705,11 @@ impl Tx for SqliteTx<'_> {
 
     fn official_accounts(&mut self) -> Result<Vec<OfficialAccount>> {
         self.all(
-            &format!("SELECT {OA_COLS} FROM official_accounts ORDER BY created_at, appid"),
+            concat!(
+                "SELECT ",
+                oa_cols!(),
+                " FROM official_accounts ORDER BY created_at, appid"
+            ),
             [],
             oa_row,
         )
@@ -636,7 +721,11 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO mini_programs ({MP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
+            concat!(
+                "INSERT INTO mini_programs (",
+                mp_cols!(),
+                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
+            ),
             params![
                 mp.appid,
                 mp.user_name,
@@ -657,7 +746,11 @@ impl Tx for SqliteTx<'_> {
 
     fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>> {
         self.one(
-            &format!("SELECT {MP_COLS} FROM mini_programs WHERE appid = ?1"),
+            concat!(
+                "SELECT ",
+                mp_cols!(),
+                " FROM mini_programs WHERE appid = ?1"
+            ),
             [appid],
             mp_row,
         )
@@ -665,8 +758,10 @@ impl Tx for SqliteTx<'_> {
 
     fn mini_programs(&mut self, limit: u32) -> Result<Vec<MiniProgram>> {
         self.all(
-            &format!(
-                "SELECT {MP_COLS} FROM mini_programs ORDER BY created_at DESC, appid LIMIT ?1"
+            concat!(
+                "SELECT ",
+                mp_cols!(),
+                " FROM mini_programs ORDER BY created_at DESC, appid LIMIT ?1"
             ),
             [limit],
             mp_row,
@@ -685,8 +780,10 @@ impl Tx for SqliteTx<'_> {
 
     fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>> {
         self.all(
-            &format!(
-                "SELECT {MP_COLS} FROM mini_programs WHERE linked_oa = ?1 ORDER BY created_at, appid"
+            concat!(
+                "SELECT ",
+                mp_cols!(),
+                " FROM mini_programs WHERE linked_oa = ?1 ORDER BY created_at, appid"
             ),
             [oa_appid],
             mp_row,
@@ -702,8 +799,10 @@ impl Tx for SqliteTx<'_> {
 
     fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
         self.exec(
-            &format!(
-                "INSERT INTO authorizations ({AUTH_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)
+            concat!(
+                "INSERT INTO authorizations (",
+                auth_cols!(),
+                ") VALUES (?1,?2,?3,?4,?5,?6,?7)
                  ON CONFLICT (component_appid, authorizer_appid) DO UPDATE SET
                     authorizer_kind = excluded.authorizer_kind,
                     permission_sets = excluded.permission_sets,
@@ -730,8 +829,10 @@ impl Tx for SqliteTx<'_> {
         authorizer_appid: &str,
     ) -> Result<Option<Authorization>> {
         self.one(
-            &format!(
-                "SELECT {AUTH_COLS} FROM authorizations
+            concat!(
+                "SELECT ",
+                auth_cols!(),
+                " FROM authorizations
                  WHERE component_appid = ?1 AND authorizer_appid = ?2"
             ),
             [component_appid, authorizer_appid],
@@ -746,8 +847,10 @@ impl Tx for SqliteTx<'_> {
         except: &str,
     ) -> Result<Option<String>> {
         let all = self.all(
-            &format!(
-                "SELECT {AUTH_COLS} FROM authorizations
+            concat!(
+                "SELECT ",
+                auth_cols!(),
+                " FROM authorizations
                  WHERE authorizer_appid = ?1 AND component_appid <> ?2 AND revoked = 0"
             ),
             [authorizer_appid, except],
@@ -766,8 +869,10 @@ impl Tx for SqliteTx<'_> {
         count: u32,
     ) -> Result<Vec<Authorization>> {
         self.all(
-            &format!(
-                "SELECT {AUTH_COLS} FROM authorizations
+            concat!(
+                "SELECT ",
+                auth_cols!(),
+                " FROM authorizations
                  WHERE component_appid = ?1 AND revoked = 0
                  ORDER BY auth_time, authorizer_appid LIMIT ?2 OFFSET ?3"
             ),
@@ -785,7 +890,11 @@ impl Tx for SqliteTx<'_> {
 
     fn all_authorizations(&mut self) -> Result<Vec<Authorization>> {
         self.all(
-            &format!("SELECT {AUTH_COLS} FROM authorizations ORDER BY auth_time, authorizer_appid"),
+            concat!(
+                "SELECT ",
+                auth_cols!(),
+                " FROM authorizations ORDER BY auth_time, authorizer_appid"
+            ),
             [],
             auth_row,
         )
@@ -1004,7 +1113,7 @@ impl Tx for SqliteTx<'_> {
 
     fn registration(&mut self, id: i64) -> Result<Option<Registration>> {
         self.one(
-            &format!("SELECT {REG_COLS} FROM registrations WHERE id = ?1"),
+            concat!("SELECT ", reg_cols!(), " FROM registrations WHERE id = ?1"),
             [id],
             reg_row,
         )
@@ -1012,8 +1121,10 @@ impl Tx for SqliteTx<'_> {
 
     fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>> {
         self.one(
-            &format!(
-                "SELECT {REG_COLS} FROM registrations
+            concat!(
+                "SELECT ",
+                reg_cols!(),
+                " FROM registrations
                  WHERE ticket = ?1 AND status IN ('in_progress', 'succeeded')"
             ),
             [ticket],
@@ -1046,15 +1157,21 @@ impl Tx for SqliteTx<'_> {
     fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>> {
         match oa_appid {
             Some(oa) => self.all(
-                &format!(
-                    "SELECT {REG_COLS} FROM registrations WHERE oa_appid = ?1
+                concat!(
+                    "SELECT ",
+                    reg_cols!(),
+                    " FROM registrations WHERE oa_appid = ?1
                      ORDER BY id DESC LIMIT ?2"
                 ),
                 params![oa, limit],
                 reg_row,
             ),
             None => self.all(
-                &format!("SELECT {REG_COLS} FROM registrations ORDER BY id DESC LIMIT ?1"),
+                concat!(
+                    "SELECT ",
+                    reg_cols!(),
+                    " FROM registrations ORDER BY id DESC LIMIT ?1"
+                ),
                 params![limit],
                 reg_row,
             ),
@@ -1063,7 +1180,11 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_push(&mut self, p: &Push) -> Result<i64> {
         self.exec(
-            &format!("INSERT INTO pushes ({PUSH_INSERT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+            concat!(
+                "INSERT INTO pushes (",
+                push_insert_cols!(),
+                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+            ),
             params![
                 p.component_appid,
                 p.info_type,
@@ -1100,8 +1221,10 @@ impl Tx for SqliteTx<'_> {
 
     fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>> {
         self.all(
-            &format!(
-                "SELECT {PUSH_COLS} FROM pushes WHERE status = 'pending' AND next_attempt_at_ms <= ?1
+            concat!(
+                "SELECT ",
+                push_cols!(),
+                " FROM pushes WHERE status = 'pending' AND next_attempt_at_ms <= ?1
                  ORDER BY next_attempt_at_ms, id LIMIT ?2"
             ),
             params![now_ms, limit],
@@ -1123,14 +1246,20 @@ impl Tx for SqliteTx<'_> {
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>> {
         match component_appid {
             Some(c) => self.all(
-                &format!(
-                    "SELECT {PUSH_COLS} FROM pushes WHERE component_appid = ?1 ORDER BY id DESC LIMIT ?2"
+                concat!(
+                    "SELECT ",
+                    push_cols!(),
+                    " FROM pushes WHERE component_appid = ?1 ORDER BY id DESC LIMIT ?2"
                 ),
                 params![c, limit],
                 push_row,
             ),
             None => self.all(
-                &format!("SELECT {PUSH_COLS} FROM pushes ORDER BY id DESC LIMIT ?1"),
+                concat!(
+                    "SELECT ",
+                    push_cols!(),
+                    " FROM pushes ORDER BY id DESC LIMIT ?1"
+                ),
                 params![limit],
                 push_row,
             ),
