@@ -678,3 +678,27 @@ async fn a_postgres_store_answers_every_job_after_its_connections_were_dropped()
         assert_eq!(r.unwrap().as_deref(), Some("3"));
     }
 }
+
+#[tokio::test]
+async fn a_sqlite_database_serves_one_store_at_a_time_and_names_the_lock_when_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("one.db").display());
+    let first = Store::open(&url, Durability::Process).await.unwrap();
+    first.write(|tx| tx.set_meta("k", "v")).await.unwrap();
+
+    // Taken: a second store waits a moment, then fails naming the lock and the way out.
+    let started = std::time::Instant::now();
+    let err = Store::open(&url, Durability::Process).await.unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("in use by another fastreg process"), "{msg}");
+    assert!(msg.contains("one.db.lock"), "{msg}");
+    assert!(msg.contains("PostgreSQL"), "{msg}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+
+    // Released with the store (once its writer has finished): the next one opens, and sees
+    // what the first committed.
+    drop(first);
+    let second = Store::open(&url, Durability::Process).await.unwrap();
+    let v = second.read(|tx| tx.meta("k")).await.unwrap();
+    assert_eq!(v.as_deref(), Some("v"));
+}

@@ -21,7 +21,7 @@ use fastreg_platform::settings::{LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's malloc: the request path allocates and frees many small
-/// buffers across threads (tokio workers, the SQLite reader pool, the writer), and callgrind
+/// buffers across threads (tokio workers, the SQLite reader threads, the writer), and callgrind
 /// put glibc's malloc and free at about a sixth of all instructions of a refusal (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -287,13 +287,22 @@ async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, Registr
     let delay = runtime.processing_delay_ms;
     let policy = runtime.rules.clone();
     let now = app.clock.now();
-    // Most refused calls are decided by a read, on the reader pool, in parallel; only a
-    // go-ahead queues for the single writer (which checks again before committing).
-    let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
-    let early = app
-        .store
-        .read(move |tx| svc::fast_register_precheck(tx, t1.as_deref(), b1, now, &p1))
-        .await?;
+    // Most refused calls are decided by a read: from the in-process view when it holds
+    // everything the checks read (no hop to another thread), else on a reader thread, in
+    // parallel. Only a go-ahead queues for the single writer (which checks again before
+    // committing).
+    let in_view = app.store.view().and_then(|view| {
+        svc::fast_register_precheck_in_view(view, token.as_deref(), body.clone(), now, &policy)
+    });
+    let early = match in_view {
+        Some(decision) => decision,
+        None => {
+            let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
+            app.store
+                .read(move |tx| svc::fast_register_precheck(tx, t1.as_deref(), b1, now, &p1))
+                .await?
+        }
+    };
     let early_step = match early {
         Decision::Refuse(code) => return Err(Error::wx(code)),
         Decision::Replay(reg) => Some(FastRegisterStep::Replay(reg)),

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::rules::{self, Decision, FastRegisterContext, Policy, TicketBody};
 use crate::secrets;
 use crate::settings::Lifetimes;
+use crate::store::view::{Lookup, Remembered, View};
 use crate::store::Tx;
 
 /// A parsed body, or the errcode its parsing earned.
@@ -382,7 +383,7 @@ pub fn fast_register_begin(
     lifetimes: &Lifetimes,
     complete_now: bool,
 ) -> Result<FastRegisterStep> {
-    let ctx = load_context(tx, token, body, now)?;
+    let ctx = load_context(&mut TxSource(tx), token, body, now)?;
     match rules::check_fast_register(&ctx, now, policy) {
         Decision::Refuse(code) => Err(Error::wx(code)),
         Decision::Replay(reg) => Ok(FastRegisterStep::Replay(reg)),
@@ -425,6 +426,9 @@ pub fn fast_register_begin(
 /// without queuing for the writer; only a go-ahead goes on to [`fast_register_begin`], which
 /// checks again in the write transaction before committing anything.
 ///
+/// On a backend with an in-process view, what was read is remembered there, for
+/// [`fast_register_precheck_in_view`].
+///
 /// # Errors
 /// Storage faults.
 pub fn fast_register_precheck(
@@ -434,18 +438,265 @@ pub fn fast_register_precheck(
     now: UnixTime,
     policy: &Policy,
 ) -> Result<Decision> {
-    let ctx = load_context(tx, token, body, now)?;
+    let Some((view, epoch)) = tx.view() else {
+        let ctx = load_context(&mut TxSource(tx), token, body, now)?;
+        return Ok(rules::check_fast_register(&ctx, now, policy));
+    };
+    // What the view holds unchanged since this snapshot began is what the snapshot holds:
+    // only the rest is read from the database.
+    let mut source = ViewThenTx {
+        view: view.lookup_as_of(epoch),
+        tx,
+    };
+    let ctx = load_context(&mut source, token, body, now)?;
+    if let Some(token) = token {
+        let (token_hash, month) = (secrets::hash(token), shanghai_month(now));
+        let remembered = Remembered {
+            token_hash: &token_hash,
+            month: &month,
+            ctx: &ctx,
+        };
+        view.remember(&remembered, epoch);
+    }
     Ok(rules::check_fast_register(&ctx, now, policy))
+}
+
+/// fastregister's checks on the in-process view alone, on the caller's thread: the same
+/// decision as [`fast_register_precheck`] on a snapshot of this instant, or `None` when the
+/// view lacks (or holds an outdated copy of) anything the checks read.
+pub fn fast_register_precheck_in_view(
+    view: &View,
+    token: Option<&str>,
+    body: TicketBody,
+    now: UnixTime,
+    policy: &Policy,
+) -> Option<Decision> {
+    let mut source = ViewSource(view.lookup());
+    let ctx = load_context(&mut source, token, body, now).ok()?;
+    Some(rules::check_fast_register(&ctx, now, policy))
+}
+
+/// Where [`load_context`] reads from: a transaction, or the in-process view (which may miss).
+trait ContextSource {
+    type Error;
+    fn token(&mut self, hash: &str) -> std::result::Result<Option<TokenRecord>, Self::Error>;
+    fn lock_official_account(&mut self, appid: &str) -> std::result::Result<(), Self::Error>;
+    fn authorization(
+        &mut self,
+        component: &str,
+        authorizer: &str,
+    ) -> std::result::Result<Option<Authorization>, Self::Error>;
+    fn component(&mut self, appid: &str) -> std::result::Result<Option<Component>, Self::Error>;
+    fn ticket(
+        &mut self,
+        ticket: &str,
+    ) -> std::result::Result<Option<FastRegisterTicket>, Self::Error>;
+    fn ticket_registration(
+        &mut self,
+        ticket: &str,
+    ) -> std::result::Result<Option<Registration>, Self::Error>;
+    fn official_account(
+        &mut self,
+        appid: &str,
+    ) -> std::result::Result<Option<OfficialAccount>, Self::Error>;
+    fn lock_entity(&mut self, id: i64) -> std::result::Result<(), Self::Error>;
+    fn entity(&mut self, id: i64) -> std::result::Result<Option<Entity>, Self::Error>;
+    fn oa_in_progress(&mut self, appid: &str) -> std::result::Result<bool, Self::Error>;
+    fn oa_successes(&mut self, appid: &str, month: &str) -> std::result::Result<u32, Self::Error>;
+    fn entity_mini_programs(&mut self, id: i64) -> std::result::Result<u32, Self::Error>;
+}
+
+struct TxSource<'a>(&'a mut dyn Tx);
+
+impl ContextSource for TxSource<'_> {
+    type Error = Error;
+    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.0.token(hash)
+    }
+    fn lock_official_account(&mut self, appid: &str) -> Result<()> {
+        self.0.lock_official_account(appid)
+    }
+    fn authorization(
+        &mut self,
+        component: &str,
+        authorizer: &str,
+    ) -> Result<Option<Authorization>> {
+        self.0.authorization(component, authorizer)
+    }
+    fn component(&mut self, appid: &str) -> Result<Option<Component>> {
+        self.0.component(appid)
+    }
+    fn ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
+        self.0.fastregister_ticket(ticket)
+    }
+    fn ticket_registration(&mut self, ticket: &str) -> Result<Option<Registration>> {
+        self.0.live_registration_of_ticket(ticket)
+    }
+    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
+        self.0.official_account(appid)
+    }
+    fn lock_entity(&mut self, id: i64) -> Result<()> {
+        self.0.lock_entity(id)
+    }
+    fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
+        self.0.entity(id)
+    }
+    fn oa_in_progress(&mut self, appid: &str) -> Result<bool> {
+        self.0.oa_has_registration_in_progress(appid)
+    }
+    fn oa_successes(&mut self, appid: &str, month: &str) -> Result<u32> {
+        self.0.count_successes_in_month(appid, month)
+    }
+    fn entity_mini_programs(&mut self, id: i64) -> Result<u32> {
+        Ok(self.0.count_entity_mini_programs(id)?
+            + self.0.count_entity_registrations_in_progress(id)?)
+    }
+}
+
+/// A reader's source: the view where it holds the value as of the snapshot, else the
+/// snapshot.
+struct ViewThenTx<'a> {
+    view: Lookup<'a>,
+    tx: &'a mut dyn Tx,
+}
+
+impl ContextSource for ViewThenTx<'_> {
+    type Error = Error;
+    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
+        match self.view.token(hash) {
+            Some(t) => Ok(Some(t)),
+            None => self.tx.token(hash),
+        }
+    }
+    fn lock_official_account(&mut self, appid: &str) -> Result<()> {
+        self.tx.lock_official_account(appid)
+    }
+    fn authorization(
+        &mut self,
+        component: &str,
+        authorizer: &str,
+    ) -> Result<Option<Authorization>> {
+        match self.view.authorization(component, authorizer) {
+            Some(a) => Ok(a),
+            None => self.tx.authorization(component, authorizer),
+        }
+    }
+    fn component(&mut self, appid: &str) -> Result<Option<Component>> {
+        match self.view.component(appid) {
+            Some(c) => Ok(c),
+            None => self.tx.component(appid),
+        }
+    }
+    fn ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
+        match self.view.ticket(ticket) {
+            Some(t) => Ok(Some(t)),
+            None => self.tx.fastregister_ticket(ticket),
+        }
+    }
+    fn ticket_registration(&mut self, ticket: &str) -> Result<Option<Registration>> {
+        match self.view.ticket_registration(ticket) {
+            Some(r) => Ok(r),
+            None => self.tx.live_registration_of_ticket(ticket),
+        }
+    }
+    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
+        match self.view.official_account(appid) {
+            Some(oa) => Ok(oa),
+            None => self.tx.official_account(appid),
+        }
+    }
+    fn lock_entity(&mut self, id: i64) -> Result<()> {
+        self.tx.lock_entity(id)
+    }
+    fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
+        match self.view.entity(id) {
+            Some(e) => Ok(e),
+            None => self.tx.entity(id),
+        }
+    }
+    fn oa_in_progress(&mut self, appid: &str) -> Result<bool> {
+        match self.view.oa_in_progress(appid) {
+            Some(b) => Ok(b),
+            None => self.tx.oa_has_registration_in_progress(appid),
+        }
+    }
+    fn oa_successes(&mut self, appid: &str, month: &str) -> Result<u32> {
+        match self.view.oa_successes(appid, month) {
+            Some(n) => Ok(n),
+            None => self.tx.count_successes_in_month(appid, month),
+        }
+    }
+    fn entity_mini_programs(&mut self, id: i64) -> Result<u32> {
+        match self.view.entity_mini_programs(id) {
+            Some(n) => Ok(n),
+            None => TxSource(&mut *self.tx).entity_mini_programs(id),
+        }
+    }
+}
+
+/// The view as a source; `Err(())` is a miss.
+struct ViewSource<'v>(Lookup<'v>);
+
+impl ContextSource for ViewSource<'_> {
+    type Error = ();
+    fn token(&mut self, hash: &str) -> std::result::Result<Option<TokenRecord>, ()> {
+        // An unknown token is not remembered (it names no key a write would touch).
+        self.0.token(hash).map(Some).ok_or(())
+    }
+    fn lock_official_account(&mut self, _appid: &str) -> std::result::Result<(), ()> {
+        Ok(())
+    }
+    fn authorization(
+        &mut self,
+        component: &str,
+        authorizer: &str,
+    ) -> std::result::Result<Option<Authorization>, ()> {
+        self.0.authorization(component, authorizer).ok_or(())
+    }
+    fn component(&mut self, appid: &str) -> std::result::Result<Option<Component>, ()> {
+        self.0.component(appid).ok_or(())
+    }
+    fn ticket(&mut self, ticket: &str) -> std::result::Result<Option<FastRegisterTicket>, ()> {
+        // Unknown tickets are not remembered either: mostly random strings.
+        self.0.ticket(ticket).map(Some).ok_or(())
+    }
+    fn ticket_registration(
+        &mut self,
+        ticket: &str,
+    ) -> std::result::Result<Option<Registration>, ()> {
+        self.0.ticket_registration(ticket).ok_or(())
+    }
+    fn official_account(
+        &mut self,
+        appid: &str,
+    ) -> std::result::Result<Option<OfficialAccount>, ()> {
+        self.0.official_account(appid).ok_or(())
+    }
+    fn lock_entity(&mut self, _id: i64) -> std::result::Result<(), ()> {
+        Ok(())
+    }
+    fn entity(&mut self, id: i64) -> std::result::Result<Option<Entity>, ()> {
+        self.0.entity(id).ok_or(())
+    }
+    fn oa_in_progress(&mut self, appid: &str) -> std::result::Result<bool, ()> {
+        self.0.oa_in_progress(appid).ok_or(())
+    }
+    fn oa_successes(&mut self, appid: &str, month: &str) -> std::result::Result<u32, ()> {
+        self.0.oa_successes(appid, month).ok_or(())
+    }
+    fn entity_mini_programs(&mut self, id: i64) -> std::result::Result<u32, ()> {
+        self.0.entity_mini_programs(id).ok_or(())
+    }
 }
 
 /// Loads everything [`rules::check_fast_register`] reads. Stops loading where a missing piece
 /// makes the rest irrelevant: the rules then refuse on that piece.
-fn load_context(
-    tx: &mut dyn Tx,
+fn load_context<S: ContextSource>(
+    src: &mut S,
     token: Option<&str>,
     body: TicketBody,
     now: UnixTime,
-) -> Result<FastRegisterContext> {
+) -> std::result::Result<FastRegisterContext, S::Error> {
     let mut ctx = FastRegisterContext {
         token_present: token.is_some_and(|t| !t.is_empty()),
         body: Some(body),
@@ -454,7 +705,7 @@ fn load_context(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(ctx);
     };
-    ctx.token = tx.token(&secrets::hash(token))?;
+    ctx.token = src.token(&secrets::hash(token))?;
     let Some(record) = ctx.token.clone() else {
         return Ok(ctx);
     };
@@ -462,22 +713,20 @@ fn load_context(
         return Ok(ctx);
     }
     let oa_appid = record.authorizer_appid.as_str();
-    tx.lock_official_account(oa_appid)?;
-    ctx.authorization = tx.authorization(&record.component_appid, oa_appid)?;
-    ctx.component = tx.component(&record.component_appid)?;
+    src.lock_official_account(oa_appid)?;
+    ctx.authorization = src.authorization(&record.component_appid, oa_appid)?;
+    ctx.component = src.component(&record.component_appid)?;
     if let Some(TicketBody::Ticket(t)) = &ctx.body {
-        ctx.ticket = tx.fastregister_ticket(t)?;
-        ctx.ticket_registration = tx.live_registration_of_ticket(t)?;
+        ctx.ticket = src.ticket(t)?;
+        ctx.ticket_registration = src.ticket_registration(t)?;
     }
-    ctx.official_account = tx.official_account(oa_appid)?;
+    ctx.official_account = src.official_account(oa_appid)?;
     if let Some(oa) = &ctx.official_account {
-        tx.lock_entity(oa.entity_id)?;
-        ctx.entity = tx.entity(oa.entity_id)?;
-        ctx.oa_in_progress = tx.oa_has_registration_in_progress(oa_appid)?;
-        ctx.oa_successes_this_month =
-            tx.count_successes_in_month(oa_appid, &shanghai_month(now))?;
-        ctx.entity_mini_programs = tx.count_entity_mini_programs(oa.entity_id)?
-            + tx.count_entity_registrations_in_progress(oa.entity_id)?;
+        src.lock_entity(oa.entity_id)?;
+        ctx.entity = src.entity(oa.entity_id)?;
+        ctx.oa_in_progress = src.oa_in_progress(oa_appid)?;
+        ctx.oa_successes_this_month = src.oa_successes(oa_appid, &shanghai_month(now))?;
+        ctx.entity_mini_programs = src.entity_mini_programs(oa.entity_id)?;
     }
     Ok(ctx)
 }

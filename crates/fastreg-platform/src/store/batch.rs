@@ -54,6 +54,8 @@ pub(crate) trait BatchConn {
     fn control(&mut self, what: Control) -> Result<()>;
     /// Runs one job on a [`Tx`] over this connection.
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>>;
+    /// The batch's transaction ended, committed or not, and no job is answered yet.
+    fn ended(&mut self) {}
 }
 
 /// Runs a job, turning a panic into an internal error (the backend's thread must live on).
@@ -113,6 +115,10 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
     } else {
         conn.control(Control::Commit)
     };
+    if commit.is_err() {
+        let _ = conn.control(Control::Rollback);
+    }
+    conn.ended();
     match commit {
         Ok(()) => {
             for (reply, out) in done {
@@ -120,7 +126,6 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
             }
         }
         Err(e) => {
-            let _ = conn.control(Control::Rollback);
             let why = format!("{e}");
             for (reply, _) in done {
                 let _ = reply.send(Err(Error::Internal(anyhow!("COMMIT failed: {why}"))));

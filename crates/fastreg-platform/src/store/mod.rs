@@ -15,6 +15,7 @@
 mod batch;
 pub mod postgres;
 pub mod sqlite;
+pub mod view;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -201,6 +202,12 @@ pub trait Tx {
     fn claim_due_pushes(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Push>>;
     /// The delivery log, newest first, optionally of one component.
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>>;
+
+    /// On a reader of a backend with an in-process [`view::View`]: the view, and the epoch
+    /// published before this snapshot began (what it reads may be remembered under it).
+    fn view(&self) -> Option<(Arc<view::View>, u64)> {
+        None
+    }
 }
 
 /// A unit of work for a backend: runs in a transaction, returns a type-erased value.
@@ -217,6 +224,11 @@ pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Whether other fastreg instances may share this database at the same time.
     fn shared(&self) -> bool;
+    /// The in-process view of fastregister's reads, where this process alone writes the
+    /// database.
+    fn view(&self) -> Option<&view::View> {
+        None
+    }
 }
 
 /// A database URL with any password masked, for logs, errors and the console.
@@ -336,5 +348,10 @@ impl Store {
     /// Whether other instances may share the database (see [`Backend::shared`]).
     pub fn shared(&self) -> bool {
         self.backend.shared()
+    }
+
+    /// The in-process view, if the backend keeps one (see [`view`]).
+    pub fn view(&self) -> Option<&view::View> {
+        self.backend.view()
     }
 }

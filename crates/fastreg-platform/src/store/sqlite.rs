@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
+use super::view::{Key, View};
 use super::{Backend, Durability, Job, Tx};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -62,6 +63,8 @@ pub struct SqliteBackend {
     /// The reader threads' queue; `None` for an in-memory database, whose only connection is
     /// the writer's.
     readers: Option<mpsc::Sender<Request>>,
+    /// What fastregister's checks read (not for an in-memory database: no readers fill it).
+    view: Option<Arc<View>>,
 }
 
 impl SqliteBackend {
@@ -72,6 +75,7 @@ impl SqliteBackend {
     /// The file cannot be opened, is not a fastreg database, or a migration fails.
     pub fn open(path: &str, durability: Durability) -> Result<SqliteBackend> {
         let memory = path.is_empty() || path == ":memory:" || path == "memory:";
+        let mut lock = None;
         let conn = if memory {
             Connection::open_in_memory()?
         } else {
@@ -81,6 +85,7 @@ impl SqliteBackend {
                         .with_context(|| format!("creating directory {}", dir.display()))?;
                 }
             }
+            lock = Some(lock_exclusively(path)?);
             Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -107,30 +112,38 @@ impl SqliteBackend {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&conn).with_context(|| format!("migrating {path}"))?;
 
+        let view = (!memory).then(|| Arc::new(View::new()));
         let (tx, rx) = mpsc::channel::<Request>();
+        let writer_view = view.clone();
         std::thread::Builder::new()
             .name("fastreg-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || {
+                // The lock lives as long as the writer: until its last commit.
+                let _lock = lock;
+                writer_loop(conn, rx, writer_view.as_ref());
+            })
             .context("starting the SQLite writer thread")?;
-        let readers = if memory {
-            None
-        } else {
-            let (readers, readers_rx) = mpsc::channel::<Request>();
-            let readers_rx = Arc::new(Mutex::new(readers_rx));
-            for i in 0..READERS {
-                // Opened here, not on the thread, so that a failure fails the start.
-                let conn = open_reader(path).with_context(|| format!("opening reader {i}"))?;
-                let rx = readers_rx.clone();
-                std::thread::Builder::new()
-                    .name(format!("fastreg-sqlite-reader-{i}"))
-                    .spawn(move || reader_loop(conn, rx))
-                    .context("starting a SQLite reader thread")?;
+        let readers = match &view {
+            None => None,
+            Some(view) => {
+                let (readers, readers_rx) = mpsc::channel::<Request>();
+                let readers_rx = Arc::new(Mutex::new(readers_rx));
+                for i in 0..READERS {
+                    // Opened here, not on the thread, so that a failure fails the start.
+                    let conn = open_reader(path).with_context(|| format!("opening reader {i}"))?;
+                    let (rx, view) = (readers_rx.clone(), view.clone());
+                    std::thread::Builder::new()
+                        .name(format!("fastreg-sqlite-reader-{i}"))
+                        .spawn(move || reader_loop(conn, rx, &view))
+                        .context("starting a SQLite reader thread")?;
+                }
+                Some(readers)
             }
-            Some(readers)
         };
         Ok(SqliteBackend {
             writer: tx,
             readers,
+            view,
         })
     }
 }
@@ -156,7 +169,46 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>) {
+/// How long opening waits for another holder of the database's lock to let go (a store of
+/// this process being replaced finishes its last commit first).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the exclusive lock on `PATH.lock` that makes this process the database's only
+/// writer, which the in-process [`View`] relies on. A lock file beside the database, not the
+/// database itself: closing any descriptor of the database file would drop SQLite's own POSIX
+/// locks on it.
+fn lock_exclusively(path: &str) -> Result<std::fs::File> {
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening the lock file {lock_path}"))?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Internal(anyhow!(
+                    "the SQLite database {path} is in use by another fastreg process \
+                     (it holds {lock_path}); a SQLite database serves one instance, several \
+                     instances share a PostgreSQL database"
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Internal(
+                    anyhow!(e).context(format!("locking {lock_path}")),
+                ))
+            }
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>, view: Option<&Arc<View>>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -165,12 +217,15 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        run_batch(&mut Writer(&conn), batch);
+        run_batch(&mut Writer { conn: &conn, view }, batch);
     }
 }
 
 /// The writer's connection as a [`BatchConn`].
-struct Writer<'c>(&'c Connection);
+struct Writer<'c> {
+    conn: &'c Connection,
+    view: Option<&'c Arc<View>>,
+}
 
 impl BatchConn for Writer<'_> {
     fn control(&mut self, what: Control) -> Result<()> {
@@ -182,11 +237,22 @@ impl BatchConn for Writer<'_> {
             Control::Commit => "COMMIT",
             Control::Rollback => "ROLLBACK",
         };
-        Ok(control(self.0, sql)?)
+        Ok(control(self.conn, sql)?)
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
-        run_caught(&mut SqliteTx { conn: self.0 }, job)
+        let mut tx = SqliteTx {
+            conn: self.conn,
+            view: self.view,
+            read_epoch: None,
+        };
+        run_caught(&mut tx, job)
+    }
+
+    fn ended(&mut self) {
+        if let Some(view) = self.view {
+            view.publish();
+        }
     }
 }
 
@@ -204,7 +270,7 @@ fn open_reader(path: &str) -> rusqlite::Result<Connection> {
 /// [`MAX_READ_BATCH`]) and runs them on one snapshot. Sharing it is sound: the snapshot
 /// starts after every one of them was queued, so each still sees every write committed before
 /// it was asked.
-fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>) {
+fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>, view: &Arc<View>) {
     loop {
         let batch = {
             let Ok(rx) = rx.lock() else { return };
@@ -218,15 +284,33 @@ fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>) {
             }
             batch
         };
-        if let Err(e) = control(&conn, "BEGIN") {
+        // Before the snapshot begins (see the view's docs).
+        let read_epoch = view.epoch();
+        // The snapshot begins at the first read, not at BEGIN; read now, so that it begins
+        // before any value of the view is used next to it.
+        let begun = control(&conn, "BEGIN").and_then(|()| {
+            conn.prepare_cached("SELECT 1 FROM sqlite_master LIMIT 1")?
+                .query([])?
+                .next()
+                .map(|_| ())
+        });
+        if let Err(e) = begun {
+            let _ = control(&conn, "ROLLBACK");
             let why = format!("{e}");
             for r in batch {
-                let _ = r.reply.send(Err(Error::Internal(anyhow!("BEGIN failed: {why}"))));
+                let _ = r
+                    .reply
+                    .send(Err(Error::Internal(anyhow!("BEGIN failed: {why}"))));
             }
             continue;
         }
         for r in batch {
-            let out = run_caught(&mut SqliteTx { conn: &conn }, r.job);
+            let mut tx = SqliteTx {
+                conn: &conn,
+                view: Some(view),
+                read_epoch: Some(read_epoch),
+            };
+            let out = run_caught(&mut tx, r.job);
             let _ = r.reply.send(out);
         }
         // A read-only transaction has nothing to lose; ending it releases the snapshot so
@@ -255,11 +339,19 @@ impl Backend for SqliteBackend {
     fn shared(&self) -> bool {
         false
     }
+
+    fn view(&self) -> Option<&View> {
+        self.view.as_deref()
+    }
 }
 
 /// [`Tx`] over a connection inside a transaction.
 struct SqliteTx<'c> {
     conn: &'c Connection,
+    /// The writer names the keys it changes to it; a reader remembers fastregister's reads.
+    view: Option<&'c Arc<View>>,
+    /// A reader's: the view's epoch published before its snapshot began.
+    read_epoch: Option<u64>,
 }
 
 fn sets_to_json(sets: &[i64]) -> String {
@@ -440,6 +532,19 @@ fn push_row(r: &Row) -> rusqlite::Result<Push> {
 }
 
 impl SqliteTx<'_> {
+    /// Writer: this transaction changes values under `key`.
+    fn touch(&self, key: Key<'_>) {
+        if let (Some(view), None) = (self.view, self.read_epoch) {
+            view.touch(key);
+        }
+    }
+
+    fn touch_registration(&self, r: &Registration) {
+        self.touch(Key::OfficialAccount(&r.oa_appid));
+        self.touch(Key::Entity(r.entity_id));
+        self.touch(Key::Ticket(&r.ticket));
+    }
+
     fn one<T>(
         &self,
         sql: &str,
@@ -470,6 +575,10 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn view(&self) -> Option<(Arc<View>, u64)> {
+        Some((self.view?.clone(), self.read_epoch?))
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
     }
@@ -491,6 +600,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_component(&mut self, c: &Component) -> Result<()> {
+        self.touch(Key::Component(&c.appid));
         self.exec(
             concat!(
                 "INSERT INTO components (",
@@ -515,6 +625,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_component(&mut self, c: &Component) -> Result<()> {
+        self.touch(Key::Component(&c.appid));
         self.exec(
             "UPDATE components SET appsecret=?2, token=?3, encoding_aes_key=?4, event_url=?5,
                 auth_domain=?6, published=?7, permission_sets=?8, mp_permission_sets=?9,
@@ -601,6 +712,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_entity(&mut self, e: &Entity) -> Result<i64> {
+        self.touch(Key::Entity(e.id));
         let id = (e.id > 0).then_some(e.id);
         self.exec(
             "INSERT INTO entities (id, name, type, overseas, blacklisted, mini_program_cap)
@@ -618,6 +730,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_entity(&mut self, e: &Entity) -> Result<()> {
+        self.touch(Key::Entity(e.id));
         self.exec(
             "UPDATE entities SET name=?2, type=?3, overseas=?4, blacklisted=?5,
                 mini_program_cap=?6 WHERE id=?1",
@@ -655,6 +768,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.touch(Key::OfficialAccount(&oa.appid));
         self.exec(
             concat!(
                 "INSERT INTO official_accounts (",
@@ -676,6 +790,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.touch(Key::OfficialAccount(&oa.appid));
         self.exec(
             "UPDATE official_accounts SET nickname=?2, entity_id=?3, verified=?4,
                 pending_registration=?5, link_cap=?6 WHERE appid=?1",
@@ -720,6 +835,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
+        self.touch(Key::Entity(mp.entity_id));
         self.exec(
             concat!(
                 "INSERT INTO mini_programs (",
@@ -798,6 +914,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
+        self.touch(Key::Authorization(&a.component_appid, &a.authorizer_appid));
         self.exec(
             concat!(
                 "INSERT INTO authorizations (",
@@ -901,6 +1018,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
         self.exec(
             "INSERT INTO tokens (hash, kind, component_appid, authorizer_appid, issued_at,
                 expires_at, superseded_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -944,6 +1062,7 @@ impl Tx for SqliteTx<'_> {
         authorizer_appid: &str,
         now: UnixTime,
     ) -> Result<()> {
+        self.touch(Key::Tokens(component_appid, authorizer_appid));
         self.exec(
             "UPDATE tokens SET superseded_at = ?4
              WHERE component_appid = ?1 AND authorizer_appid = ?2 AND kind = ?3
@@ -959,6 +1078,7 @@ impl Tx for SqliteTx<'_> {
         component_appid: &str,
         authorizer_appid: &str,
     ) -> Result<()> {
+        self.touch(Key::Tokens(component_appid, authorizer_appid));
         // Superseded at the epoch: past any grace period, now and after a config change.
         self.exec(
             "UPDATE tokens SET superseded_at = 0
@@ -1035,6 +1155,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
+        self.touch(Key::Ticket(&t.ticket));
         self.exec(
             "INSERT INTO fastregister_tickets (ticket, component_appid, oa_appid, copy_wx_verify,
                 issued_at, expires_at) VALUES (?1,?2,?3,?4,?5,?6)",
@@ -1069,6 +1190,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
+        self.touch_registration(r);
         self.exec(
             "INSERT INTO registrations (ticket, oa_appid, entity_id, component_appid, status,
                 mp_appid, authorization_code, is_wx_verify_succ, is_link_succ, created_at,
@@ -1094,6 +1216,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_registration(&mut self, r: &Registration) -> Result<()> {
+        self.touch_registration(r);
         self.exec(
             "UPDATE registrations SET status=?2, mp_appid=?3, authorization_code=?4,
                 is_wx_verify_succ=?5, is_link_succ=?6, completed_at=?7, month=?8 WHERE id=?1",
@@ -1267,6 +1390,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64> {
+        self.touch(Key::All);
         Ok(self.exec(
             "UPDATE registrations SET status = 'abandoned'
              WHERE status = 'in_progress' AND claimed_at_ms < ?1",

@@ -14,4 +14,5 @@ mod pages;
 mod restart;
 mod sandbox;
 mod security;
+mod view;
 mod wire;

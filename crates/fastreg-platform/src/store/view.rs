@@ -1,0 +1,480 @@
+//! The in-process view of what fastregister's checks read, for a database this process alone
+//! writes (SQLite).
+//!
+//! Why: a refused fastregister used to cost about ten SQLite point queries on a reader thread
+//! (about 60 % of its instructions, BENCHMARKS.md). The view keeps the rows those checks read,
+//! as the reader last loaded them, so that a repeated call is decided on the request's own
+//! thread, with hash lookups and no hop to a reader. A go-ahead still goes to the writer, which
+//! checks again in its write transaction, so the view can only ever speed up an answer that a
+//! read snapshot would also give: a refusal or the replay of a success.
+//!
+//! How it stays correct, without the writer having to know which values the view holds:
+//! - Every cached value sits under a [`Key`] (an OA, an entity, a ticket, …). Every write
+//!   method of the store names the keys it changes ([`View::touch`], on the writer thread).
+//! - A key hashes to one of [`SLOTS`] slots. A slot holds the epoch of the last change to any
+//!   of its keys, or [`PENDING`] while a write transaction that changes one is open.
+//! - After the writer commits (and before it answers any job of the batch) it stamps the
+//!   touched slots with a new epoch and then publishes that epoch ([`View::publish`]).
+//! - A reader records the published epoch *before* its snapshot begins, and stores what it
+//!   read with that epoch. The snapshot therefore holds every change published up to then.
+//! - A cached value is used only if its slot's stamp is at most the value's epoch (no change
+//!   since it was read, none in flight) *and* at most the epoch the current lookup started
+//!   from (so that values read together are all as of one instant). Anything else is a miss,
+//!   and the request goes to a reader as before. Colliding keys only cause misses.
+//!
+//! Only this process may write the database: SQLite's backend takes an exclusive lock on a
+//! lock file beside it. PostgreSQL, which several instances share, has no view.
+//!
+//! Memory is bounded: each map holds at most [`CAPACITY`] values and is emptied when full.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::domain::*;
+
+/// Slots of modification stamps (a power of two).
+pub const SLOTS: usize = 1 << 16;
+
+/// Most values one map holds before it is emptied.
+pub const CAPACITY: usize = 16_384;
+
+/// The stamp of a slot whose key a write transaction is changing right now.
+pub const PENDING: u64 = u64::MAX;
+
+/// What a cached value depends on. A write names every key whose values it may change.
+#[derive(Debug, Clone, Copy, Hash)]
+pub enum Key<'a> {
+    /// An OA's row, its registrations in progress and its successes per month.
+    OfficialAccount(&'a str),
+    /// An entity's row, its Mini Program count and its registrations in progress.
+    Entity(i64),
+    /// A fastregister ticket and the registration holding it.
+    Ticket(&'a str),
+    /// A component's row.
+    Component(&'a str),
+    /// The authorisation of (component, authorizer).
+    Authorization(&'a str, &'a str),
+    /// Every token of (component, authorizer).
+    Tokens(&'a str, &'a str),
+    /// Everything: a change the writer cannot name key by key.
+    All,
+}
+
+impl Key<'_> {
+    fn slot(&self) -> usize {
+        // A fixed-key SipHash: the slot of a key must not change while the process runs.
+        let mut h = std::hash::DefaultHasher::new();
+        self.hash(&mut h);
+        (h.finish() as usize) & (SLOTS - 1)
+    }
+}
+
+/// One map of cached values, each with the epoch it was read at.
+struct Map<K, V> {
+    inner: Mutex<HashMap<K, (V, u64)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> Map<K, V> {
+    fn new() -> Self {
+        Map {
+            inner: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get<Q>(&self, k: &Q) -> Option<(V, u64)>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.inner.lock().ok()?.get(k).cloned()
+    }
+
+    fn put(&self, k: K, v: V, epoch: u64) {
+        let Ok(mut map) = self.inner.lock() else {
+            return;
+        };
+        if map.len() >= CAPACITY {
+            map.clear();
+        }
+        map.insert(k, (v, epoch));
+    }
+
+    fn clear(&self) {
+        if let Ok(mut map) = self.inner.lock() {
+            map.clear();
+        }
+    }
+}
+
+/// The values one fastregister check read, as [`View::remember`] stores them.
+#[derive(Debug)]
+pub struct Remembered<'a> {
+    /// The hash of the token sent.
+    pub token_hash: &'a str,
+    /// The Asia/Shanghai month the successes were counted in.
+    pub month: &'a str,
+    /// What was read.
+    pub ctx: &'a crate::rules::FastRegisterContext,
+}
+
+/// The view; see the module docs.
+pub struct View {
+    epoch: AtomicU64,
+    slots: Box<[AtomicU64]>,
+    /// Slots the writer's open transaction touched (writer thread only; a mutex for `Sync`).
+    pending: Mutex<Vec<usize>>,
+    tokens: Map<String, TokenRecord>,
+    authorizations: Map<(String, String), Option<Authorization>>,
+    components: Map<String, Option<Component>>,
+    tickets: Map<String, FastRegisterTicket>,
+    ticket_registrations: Map<String, Option<Registration>>,
+    official_accounts: Map<String, Option<OfficialAccount>>,
+    oa_in_progress: Map<String, bool>,
+    oa_successes: Map<(String, String), u32>,
+    entities: Map<i64, Option<Entity>>,
+    entity_mini_programs: Map<i64, u32>,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("epoch", &self.epoch.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View::new()
+    }
+}
+
+impl View {
+    /// An empty view.
+    pub fn new() -> View {
+        View {
+            epoch: AtomicU64::new(1),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            pending: Mutex::new(Vec::new()),
+            tokens: Map::new(),
+            authorizations: Map::new(),
+            components: Map::new(),
+            tickets: Map::new(),
+            ticket_registrations: Map::new(),
+            official_accounts: Map::new(),
+            oa_in_progress: Map::new(),
+            oa_successes: Map::new(),
+            entities: Map::new(),
+            entity_mini_programs: Map::new(),
+        }
+    }
+
+    /// The published epoch: a reader records it before its snapshot begins.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Writer: the open transaction changes values under `key`. Until [`View::publish`], no
+    /// value under it is used.
+    pub fn touch(&self, key: Key<'_>) {
+        let slot = key.slot();
+        self.slots[slot].store(PENDING, Ordering::SeqCst);
+        if let Ok(mut p) = self.pending.lock() {
+            p.push(slot);
+        }
+        if matches!(key, Key::All) {
+            self.clear();
+        }
+    }
+
+    /// Writer, after its transaction ended (committed or not) and before it answers: stamps
+    /// the touched slots with a new epoch and publishes it.
+    pub fn publish(&self) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let next = self.epoch.load(Ordering::Acquire) + 1;
+        for slot in pending.drain(..) {
+            self.slots[slot].store(next, Ordering::SeqCst);
+        }
+        self.epoch.store(next, Ordering::Release);
+    }
+
+    fn clear(&self) {
+        self.tokens.clear();
+        self.authorizations.clear();
+        self.components.clear();
+        self.tickets.clear();
+        self.ticket_registrations.clear();
+        self.official_accounts.clear();
+        self.oa_in_progress.clear();
+        self.oa_successes.clear();
+        self.entities.clear();
+        self.entity_mini_programs.clear();
+    }
+
+    /// Whether a value read at `read_at` under `key` is current, and as of `as_of`.
+    fn fresh(&self, key: Key<'_>, read_at: u64, as_of: u64) -> bool {
+        let limit = read_at.min(as_of);
+        self.slots[key.slot()].load(Ordering::SeqCst) <= limit
+            && self.slots[Key::All.slot()].load(Ordering::SeqCst) <= limit
+    }
+
+    /// Reader: stores what one fastregister check read from a snapshot that began after
+    /// `epoch` was published.
+    pub fn remember(&self, r: &Remembered<'_>, epoch: u64) {
+        let ctx = r.ctx;
+        let Some(token) = &ctx.token else {
+            return;
+        };
+        self.tokens
+            .put(r.token_hash.to_string(), token.clone(), epoch);
+        if token.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
+            return;
+        }
+        let (component, oa) = (&token.component_appid, &token.authorizer_appid);
+        self.authorizations.put(
+            (component.clone(), oa.clone()),
+            ctx.authorization.clone(),
+            epoch,
+        );
+        self.components
+            .put(component.clone(), ctx.component.clone(), epoch);
+        if let Some(t) = &ctx.ticket {
+            self.tickets.put(t.ticket.clone(), t.clone(), epoch);
+            self.ticket_registrations
+                .put(t.ticket.clone(), ctx.ticket_registration.clone(), epoch);
+        }
+        self.official_accounts
+            .put(oa.clone(), ctx.official_account.clone(), epoch);
+        if let Some(account) = &ctx.official_account {
+            self.oa_in_progress
+                .put(oa.clone(), ctx.oa_in_progress, epoch);
+            self.oa_successes.put(
+                (oa.clone(), r.month.to_string()),
+                ctx.oa_successes_this_month,
+                epoch,
+            );
+            self.entities
+                .put(account.entity_id, ctx.entity.clone(), epoch);
+            self.entity_mini_programs
+                .put(account.entity_id, ctx.entity_mini_programs, epoch);
+        }
+    }
+
+    /// A lookup of values current as of the epoch published now.
+    pub fn lookup(&self) -> Lookup<'_> {
+        self.lookup_as_of(self.epoch())
+    }
+
+    /// A lookup of values unchanged since `epoch`: for a reader whose snapshot began after
+    /// `epoch` was published, exactly the values its snapshot holds.
+    pub fn lookup_as_of(&self, epoch: u64) -> Lookup<'_> {
+        Lookup {
+            view: self,
+            as_of: epoch,
+        }
+    }
+}
+
+/// Reads from the view as of one epoch; every method answers `None` on a miss.
+pub struct Lookup<'v> {
+    view: &'v View,
+    as_of: u64,
+}
+
+impl Lookup<'_> {
+    fn fresh<V>(&self, key: Key<'_>, found: Option<(V, u64)>) -> Option<V> {
+        let (v, read_at) = found?;
+        self.view.fresh(key, read_at, self.as_of).then_some(v)
+    }
+
+    /// A token by hash.
+    pub fn token(&self, hash: &str) -> Option<TokenRecord> {
+        let (t, read_at) = self.view.tokens.get(hash)?;
+        let key = Key::Tokens(&t.component_appid, &t.authorizer_appid);
+        self.view.fresh(key, read_at, self.as_of).then_some(t)
+    }
+
+    /// The authorisation of (component, authorizer), or its absence.
+    pub fn authorization(
+        &self,
+        component: &str,
+        authorizer: &str,
+    ) -> Option<Option<Authorization>> {
+        let found = self
+            .view
+            .authorizations
+            .get(&(component.to_string(), authorizer.to_string()));
+        self.fresh(Key::Authorization(component, authorizer), found)
+    }
+
+    /// A component, or its absence.
+    pub fn component(&self, appid: &str) -> Option<Option<Component>> {
+        self.fresh(Key::Component(appid), self.view.components.get(appid))
+    }
+
+    /// A known ticket.
+    pub fn ticket(&self, ticket: &str) -> Option<FastRegisterTicket> {
+        self.fresh(Key::Ticket(ticket), self.view.tickets.get(ticket))
+    }
+
+    /// The registration holding a ticket, or its absence.
+    pub fn ticket_registration(&self, ticket: &str) -> Option<Option<Registration>> {
+        self.fresh(
+            Key::Ticket(ticket),
+            self.view.ticket_registrations.get(ticket),
+        )
+    }
+
+    /// An OA, or its absence.
+    pub fn official_account(&self, appid: &str) -> Option<Option<OfficialAccount>> {
+        self.fresh(
+            Key::OfficialAccount(appid),
+            self.view.official_accounts.get(appid),
+        )
+    }
+
+    /// Whether an OA has a registration in progress.
+    pub fn oa_in_progress(&self, appid: &str) -> Option<bool> {
+        self.fresh(
+            Key::OfficialAccount(appid),
+            self.view.oa_in_progress.get(appid),
+        )
+    }
+
+    /// An OA's successes in a month.
+    pub fn oa_successes(&self, appid: &str, month: &str) -> Option<u32> {
+        let found = self
+            .view
+            .oa_successes
+            .get(&(appid.to_string(), month.to_string()));
+        self.fresh(Key::OfficialAccount(appid), found)
+    }
+
+    /// An entity, or its absence.
+    pub fn entity(&self, id: i64) -> Option<Option<Entity>> {
+        self.fresh(Key::Entity(id), self.view.entities.get(&id))
+    }
+
+    /// An entity's Mini Programs plus its registrations in progress.
+    pub fn entity_mini_programs(&self, id: i64) -> Option<u32> {
+        self.fresh(Key::Entity(id), self.view.entity_mini_programs.get(&id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oa(appid: &str, verified: bool) -> OfficialAccount {
+        OfficialAccount {
+            appid: appid.into(),
+            user_name: "gh_1".into(),
+            nickname: "n".into(),
+            entity_id: 1,
+            verified,
+            pending_registration: false,
+            link_cap: None,
+            created_at: 0,
+        }
+    }
+
+    fn put_oa(view: &View, a: &OfficialAccount, epoch: u64) {
+        view.official_accounts
+            .put(a.appid.clone(), Some(a.clone()), epoch);
+    }
+
+    #[test]
+    fn a_value_read_after_the_last_change_is_used() {
+        let view = View::new();
+        let e = view.epoch();
+        put_oa(&view, &oa("wxoa1", true), e);
+        assert_eq!(
+            view.lookup().official_account("wxoa1"),
+            Some(Some(oa("wxoa1", true)))
+        );
+    }
+
+    #[test]
+    fn a_touched_key_misses_while_the_write_is_open_and_after_it_is_published() {
+        let view = View::new();
+        let e = view.epoch();
+        put_oa(&view, &oa("wxoa1", true), e);
+        view.touch(Key::OfficialAccount("wxoa1"));
+        assert_eq!(view.lookup().official_account("wxoa1"), None, "in flight");
+        view.publish();
+        assert_eq!(view.lookup().official_account("wxoa1"), None, "published");
+        // A reader that began after the publication may store it again.
+        let e2 = view.epoch();
+        assert!(e2 > e);
+        put_oa(&view, &oa("wxoa1", false), e2);
+        assert_eq!(
+            view.lookup().official_account("wxoa1"),
+            Some(Some(oa("wxoa1", false)))
+        );
+    }
+
+    #[test]
+    fn a_value_read_before_a_change_was_published_is_never_used() {
+        // The reader recorded its epoch, then the writer changed the OA and published, and
+        // only then did the reader store what its (older) snapshot held.
+        let view = View::new();
+        let before = view.epoch();
+        view.touch(Key::OfficialAccount("wxoa1"));
+        view.publish();
+        put_oa(&view, &oa("wxoa1", true), before);
+        assert_eq!(view.lookup().official_account("wxoa1"), None);
+    }
+
+    #[test]
+    fn a_lookup_begun_before_a_change_does_not_use_values_read_after_it() {
+        let view = View::new();
+        let lookup = view.lookup();
+        view.touch(Key::OfficialAccount("wxoa1"));
+        view.publish();
+        put_oa(&view, &oa("wxoa1", true), view.epoch());
+        assert_eq!(lookup.official_account("wxoa1"), None, "older lookup");
+        assert!(view.lookup().official_account("wxoa1").is_some());
+    }
+
+    #[test]
+    fn touching_everything_empties_the_view() {
+        let view = View::new();
+        put_oa(&view, &oa("wxoa1", true), view.epoch());
+        view.touch(Key::All);
+        view.publish();
+        put_oa(&view, &oa("wxoa2", true), view.epoch() - 1);
+        assert_eq!(view.lookup().official_account("wxoa1"), None);
+        assert_eq!(view.lookup().official_account("wxoa2"), None);
+    }
+
+    #[test]
+    fn untouched_keys_stay_usable_across_other_writes() {
+        let view = View::new();
+        put_oa(&view, &oa("wxoa1", true), view.epoch());
+        for i in 0..100 {
+            let other = format!("wxother{i}");
+            view.touch(Key::OfficialAccount(&other));
+            view.publish();
+        }
+        // Only a slot collision could make this miss; with 100 keys in 65,536 slots the
+        // fixed hash puts none of them on wxoa1's slot.
+        assert!(view.lookup().official_account("wxoa1").is_some());
+    }
+
+    #[test]
+    fn a_full_map_is_emptied_rather_than_grown() {
+        let view = View::new();
+        for i in 0..(CAPACITY + 10) {
+            put_oa(&view, &oa(&format!("wx{i}"), true), view.epoch());
+        }
+        let len = view.official_accounts.inner.lock().unwrap().len();
+        assert!(len <= CAPACITY, "{len}");
+    }
+}
