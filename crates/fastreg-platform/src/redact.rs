@@ -29,13 +29,22 @@ pub fn is_sensitive(name: &str) -> bool {
 /// A query string with the values of sensitive parameters masked; the rest kept as sent.
 /// `component_access_token=abc&component_appid=wx1` → `component_access_token=***&component_appid=wx1`.
 pub fn query(q: &str) -> String {
-    q.split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_sensitive(&decoded(name)) => format!("{name}={MASK}"),
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    // Built in place: this runs for every request.
+    let mut out = String::with_capacity(q.len());
+    for (i, pair) in q.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if is_sensitive(&decoded(name)) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(MASK);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
 }
 
 fn decoded(name: &str) -> String {

@@ -149,7 +149,18 @@ pub fn new_rid() -> String {
     let t = crate::clock::system_now() as u32;
     let r: u32 = rand::random();
     let n = RID_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{t:08x}-{r:08x}-{n:08x}")
+    // By hand rather than `format!`: this runs for every request.
+    let mut rid = String::with_capacity(26);
+    for (i, part) in [t, r, n].into_iter().enumerate() {
+        if i > 0 {
+            rid.push('-');
+        }
+        for shift in (0..8).rev() {
+            let digit = (part >> (shift * 4)) & 0xf;
+            rid.push(char::from_digit(digit, 16).unwrap_or('0'));
+        }
+    }
+    rid
 }
 
 /// A failure recorded by `IntoResponse`, rendered by [`envelope`].
@@ -196,14 +207,23 @@ impl IntoResponse for Error {
 
 /// Renders a failure as WeChat's errcode JSON.
 fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
-    let text = match (&f.detail, f.show_detail) {
-        (Some(d), true) => format!("{}: {d}", f.code.errmsg()),
-        _ => f.code.errmsg().to_string(),
-    };
-    serde_json::to_vec(&serde_json::json!({
-        "errcode": f.code.code(),
-        "errmsg": format!("{text} rid: {rid}"),
-    }))
+    #[derive(Serialize)]
+    struct Body<'a> {
+        errcode: i64,
+        errmsg: &'a str,
+    }
+    let mut errmsg = String::with_capacity(96);
+    errmsg.push_str(f.code.errmsg());
+    if let (Some(d), true) = (&f.detail, f.show_detail) {
+        errmsg.push_str(": ");
+        errmsg.push_str(d);
+    }
+    errmsg.push_str(" rid: ");
+    errmsg.push_str(rid);
+    serde_json::to_vec(&Body {
+        errcode: f.code.code(),
+        errmsg: &errmsg,
+    })
     .unwrap_or_default()
 }
 
@@ -236,7 +256,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         path = %req.uri().path(),
         query = tracing::field::Empty,
     );
-    if let Some(q) = req.uri().query() {
+    if let Some(q) = req.uri().query().filter(|_| !span.is_disabled()) {
         span.record("query", redact::query(q));
     }
     async move {
@@ -489,7 +509,7 @@ const DRAIN_FACTOR: usize = 8;
 /// A server that answers without reading the whole body (a refusal of an oversized body, or any
 /// route that takes no body) and then closes the connection makes the kernel reset it, and the
 /// client can lose the answer: a 47001 must arrive as an answer, not as a reset. Handlers get
-/// the buffered body; for a body over the limit or broken off, an empty body and the
+/// the buffered body (an empty one when it was over the limit or broken off), and the
 /// [`BodyRead`] in the request's extensions. A body declared or found larger than the drain
 /// limit is not read on: the answer is sent and the connection closes.
 pub async fn buffer_body(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -506,13 +526,13 @@ pub async fn buffer_body(State(app): State<Arc<AppState>>, req: Request, next: N
     } else {
         read_body_draining(body, limit, drain).await
     };
-    let body = match read {
-        BodyRead::Bytes(b) => Body::from(b),
-        other => {
-            parts.extensions.insert(other);
-            Body::empty()
-        }
+    // The read also goes into the extensions, where `WxCall` takes it without reading the
+    // body again (`Bytes` clones share the buffer).
+    let body = match &read {
+        BodyRead::Bytes(b) => Body::from(b.clone()),
+        _ => Body::empty(),
     };
+    parts.extensions.insert(read);
     next.run(Request::from_parts(parts, body)).await
 }
 

@@ -589,7 +589,7 @@ impl ContextSource for ViewThenTx<'_> {
     }
     fn ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
         match self.view.ticket(ticket) {
-            Some(t) => Ok(Some(t)),
+            Some(t) => Ok(t),
             None => self.tx.fastregister_ticket(ticket),
         }
     }
@@ -657,8 +657,7 @@ impl ContextSource for ViewSource<'_> {
         self.0.component(appid).ok_or(())
     }
     fn ticket(&mut self, ticket: &str) -> std::result::Result<Option<FastRegisterTicket>, ()> {
-        // Unknown tickets are not remembered either: mostly random strings.
-        self.0.ticket(ticket).map(Some).ok_or(())
+        self.0.ticket(ticket).ok_or(())
     }
     fn ticket_registration(
         &mut self,

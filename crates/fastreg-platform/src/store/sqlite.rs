@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
-use super::view::{Key, View};
+use super::view::{ticket_hash, Key, View};
 use super::{Backend, Durability, Job, Tx};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -137,6 +137,17 @@ impl SqliteBackend {
                         .spawn(move || reader_loop(conn, rx, &view))
                         .context("starting a SQLite reader thread")?;
                 }
+                // The known-tickets scan (see the view's docs), off the start-up path.
+                let conn = open_reader(path).context("opening the ticket scan")?;
+                let view = view.clone();
+                std::thread::Builder::new()
+                    .name("fastreg-sqlite-tickets".into())
+                    .spawn(move || {
+                        if let Err(e) = scan_tickets(&conn, &view) {
+                            tracing::warn!(error = %e, "could not list the tickets; unknown tickets are read from the database");
+                        }
+                    })
+                    .context("starting the ticket scan")?;
                 Some(readers)
             }
         };
@@ -317,6 +328,19 @@ fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>, view: 
         // that checkpoints can proceed.
         let _ = control(&conn, "COMMIT");
     }
+}
+
+/// Gives the view every ticket of one snapshot.
+fn scan_tickets(conn: &Connection, view: &View) -> rusqlite::Result<()> {
+    let mut st = conn.prepare("SELECT ticket FROM fastregister_tickets")?;
+    let mut rows = st.query([])?;
+    let mut hashes = Vec::new();
+    while let Some(row) = rows.next()? {
+        let ticket = row.get_ref(0)?.as_str()?;
+        hashes.push(ticket_hash(ticket));
+    }
+    view.load_known_tickets(hashes);
+    Ok(())
 }
 
 #[async_trait]
