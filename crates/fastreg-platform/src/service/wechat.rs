@@ -383,7 +383,19 @@ pub fn fast_register_begin(
     lifetimes: &Lifetimes,
     complete_now: bool,
 ) -> Result<FastRegisterStep> {
-    let ctx = load_context(&mut TxSource(tx), token, body, now)?;
+    // The writer's checks are the authority. The view can serve them too: a value it holds
+    // unchanged since the last commit is the committed one, and whatever this batch changed
+    // is pending there, so read from the database.
+    let ctx = match tx.writer_view() {
+        Some(view) => {
+            let mut source = ViewThenTx {
+                view: view.lookup(),
+                tx,
+            };
+            load_context(&mut source, token, body, now)?
+        }
+        None => load_context(&mut TxSource(tx), token, body, now)?,
+    };
     match rules::check_fast_register(&ctx, now, policy) {
         Decision::Refuse(code) => Err(Error::wx(code)),
         Decision::Replay(reg) => Ok(FastRegisterStep::Replay(reg)),

@@ -208,6 +208,14 @@ pub trait Tx {
     fn view(&self) -> Option<(Arc<view::View>, u64)> {
         None
     }
+
+    /// On the writer of a backend with an in-process view: the view. What it holds unchanged
+    /// since the last commit is what this transaction reads, because the writer publishes every
+    /// commit before it begins the next transaction, and what this transaction changes is
+    /// pending there (a miss) until it is published.
+    fn writer_view(&self) -> Option<Arc<view::View>> {
+        None
+    }
 }
 
 /// A unit of work for a backend: runs in a transaction, returns a type-erased value.

@@ -603,6 +603,13 @@ impl Tx for SqliteTx<'_> {
         Some((self.view?.clone(), self.read_epoch?))
     }
 
+    fn writer_view(&self) -> Option<Arc<View>> {
+        match self.read_epoch {
+            None => self.view.cloned(),
+            Some(_) => None,
+        }
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
     }
@@ -736,7 +743,6 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_entity(&mut self, e: &Entity) -> Result<i64> {
-        self.touch(Key::Entity(e.id));
         let id = (e.id > 0).then_some(e.id);
         self.exec(
             "INSERT INTO entities (id, name, type, overseas, blacklisted, mini_program_cap)
@@ -750,7 +756,10 @@ impl Tx for SqliteTx<'_> {
                 e.mini_program_cap
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        // Under the id it got (before the commit, like every touch).
+        self.touch(Key::Entity(id));
+        Ok(id)
     }
 
     fn update_entity(&mut self, e: &Entity) -> Result<()> {

@@ -22,6 +22,11 @@
 //!   from (so that values read together are all as of one instant). Anything else is a miss,
 //!   and the request goes to a reader as before. Colliding keys only cause misses.
 //!
+//! The writer uses the view too, for fastregister's checks in its write transaction: it
+//! publishes every commit before it begins the next transaction, so a value unchanged since
+//! the published epoch is the committed value, and whatever the open transaction changed is
+//! pending (a miss) and read from the database, in the transaction.
+//!
 //! Only this process may write the database: SQLite's backend takes an exclusive lock on a
 //! lock file beside it. PostgreSQL, which several instances share, has no view.
 //!
