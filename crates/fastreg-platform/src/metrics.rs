@@ -39,8 +39,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub struct RequestLabels {
     /// Route template, or `unmatched`.
     pub endpoint: String,
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method (one of a fixed set: no allocation per request).
+    pub method: &'static str,
     /// The answer's errcode; 0 for a success.
     pub errcode: i64,
 }
@@ -50,8 +50,8 @@ pub struct RequestLabels {
 pub struct EndpointLabels {
     /// Route template, or `unmatched`.
     pub endpoint: String,
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method (one of a fixed set: no allocation per request).
+    pub method: &'static str,
 }
 
 /// How a fastregister call ended.
@@ -239,21 +239,21 @@ impl Metrics {
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// Records an answered request.
-pub fn request(endpoint: &str, method: &str, errcode: i64, elapsed: Duration) {
+pub fn request(endpoint: String, method: &'static str, errcode: i64, elapsed: Duration) {
     let m = &*METRICS;
+    m.request_duration
+        .get_or_create(&EndpointLabels {
+            endpoint: endpoint.clone(),
+            method,
+        })
+        .observe(elapsed.as_secs_f64());
     m.requests
         .get_or_create(&RequestLabels {
-            endpoint: endpoint.to_string(),
-            method: method.to_string(),
+            endpoint,
+            method,
             errcode,
         })
         .inc();
-    m.request_duration
-        .get_or_create(&EndpointLabels {
-            endpoint: endpoint.to_string(),
-            method: method.to_string(),
-        })
-        .observe(elapsed.as_secs_f64());
 }
 
 /// Counts a request in flight until the returned guard is dropped (even by a panic).
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn the_exposition_names_every_family_with_its_help_and_ends_with_eof() {
-        request("/healthz", "GET", 0, Duration::from_millis(1));
+        request("/healthz".into(), "GET", 0, Duration::from_millis(1));
         registration(RegistrationOutcome::Refused);
         token_issued(
             TokenKind::ComponentAccessToken,

@@ -294,7 +294,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
             }
             errcode
         };
-        metrics::request(&endpoint, method, errcode, elapsed);
+        metrics::request(endpoint, method, errcode, elapsed);
         resp
     }
     .instrument(span)
