@@ -63,17 +63,87 @@ pub fn system_now_ms() -> i64 {
 /// The Asia/Shanghai calendar month of a unix time, as `YYYY-MM`: the unit of the monthly
 /// fast-registration quota.
 pub fn shanghai_month(t: UnixTime) -> String {
+    // Every fastregister asks, nearly always within the month asked last: that month and the
+    // unix times it spans are kept.
+    static LAST: std::sync::Mutex<Option<(UnixTime, UnixTime, String)>> =
+        std::sync::Mutex::new(None);
+    if let Ok(last) = LAST.lock() {
+        if let Some((start, end, month)) = last.as_ref() {
+            if (*start..*end).contains(&t) {
+                return month.clone();
+            }
+        }
+    }
+    let (month, year, number) = calendar_month(t);
+    if let Some(span) = month_span(year, number) {
+        if let Ok(mut last) = LAST.lock() {
+            *last = Some((span.0, span.1, month.clone()));
+        }
+    }
+    month
+}
+
+/// The Shanghai month of `t` as `YYYY-MM`, its year and its number, from the time-zone database.
+fn calendar_month(t: UnixTime) -> (String, i32, u32) {
     let local = Shanghai.from_utc_datetime(
         &DateTime::from_timestamp(t, 0)
             .unwrap_or(DateTime::UNIX_EPOCH)
             .naive_utc(),
     );
-    format!("{:04}-{:02}", local.year(), local.month())
+    let month = format!("{:04}-{:02}", local.year(), local.month());
+    (month, local.year(), local.month())
+}
+
+/// The unix times from the first instant of a Shanghai month to the first of the next.
+fn month_span(year: i32, month: u32) -> Option<(UnixTime, UnixTime)> {
+    let first = |y: i32, m: u32| {
+        Shanghai
+            .with_ymd_and_hms(y, m, 1, 0, 0, 0)
+            .single()
+            .map(|d| d.timestamp())
+    };
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    Some((first(year, month)?, first(ny, nm)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_remembered_month_agrees_with_the_calendar_on_both_sides_of_a_boundary() {
+        // 2025-12-31T16:00:00Z is midnight of 2026-01-01 in Shanghai (a year turns too).
+        let boundary = 1_767_196_800;
+        // Back and forth across it, so that the remembered month is both right and wrong
+        // for the next call.
+        for dt in [
+            -3,
+            2,
+            -1,
+            0,
+            -2,
+            5,
+            -60,
+            60,
+            -86_400 * 40,
+            86_400 * 40,
+            -1,
+            0,
+        ] {
+            let t = boundary + dt;
+            assert_eq!(
+                shanghai_month(t),
+                calendar_month(t).0,
+                "t = boundary {dt:+}"
+            );
+        }
+        assert_eq!(shanghai_month(boundary - 1), "2025-12");
+        assert_eq!(shanghai_month(boundary), "2026-01");
+    }
 
     #[test]
     fn the_quota_month_turns_at_midnight_in_shanghai_not_utc() {

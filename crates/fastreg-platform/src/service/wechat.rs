@@ -729,7 +729,11 @@ fn load_context<S: ContextSource>(
     ctx.component = src.component(&record.component_appid)?;
     if let Some(TicketBody::Ticket(t)) = &ctx.body {
         ctx.ticket = src.ticket(t)?;
-        ctx.ticket_registration = src.ticket_registration(t)?;
+        // Only a known ticket can be held by a registration (and the rules look no further
+        // than an unknown one).
+        if ctx.ticket.is_some() {
+            ctx.ticket_registration = src.ticket_registration(t)?;
+        }
     }
     ctx.official_account = src.official_account(oa_appid)?;
     if let Some(oa) = &ctx.official_account {
