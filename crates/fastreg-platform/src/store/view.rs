@@ -15,8 +15,9 @@
 //!   of its keys, or [`PENDING`] while a write transaction that changes one is open.
 //! - After the writer commits (and before it answers any job of the batch) it stamps the
 //!   touched slots with a new epoch and then publishes that epoch ([`View::publish`]).
-//! - A reader records the published epoch *before* its snapshot begins, and stores what it
-//!   read with that epoch. The snapshot therefore holds every change published up to then.
+//! - A reader records the published epoch *before* its snapshot begins (it begins it right
+//!   after `BEGIN`, with a read, rather than at its first query), and stores what it read with
+//!   that epoch. The snapshot therefore holds every change published up to then.
 //! - A cached value is used only if its slot's stamp is at most the value's epoch (no change
 //!   since it was read, none in flight) *and* at most the epoch the current lookup started
 //!   from (so that values read together are all as of one instant). Anything else is a miss,
