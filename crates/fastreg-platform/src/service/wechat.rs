@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::rules::{self, Decision, FastRegisterContext, Policy, TicketBody};
 use crate::secrets;
 use crate::settings::Lifetimes;
-use crate::store::view::{Lookup, Remembered, View};
+use crate::store::view::{Lookup, View};
 use crate::store::Tx;
 
 /// A parsed body, or the errcode its parsing earned.
@@ -461,15 +461,7 @@ pub fn fast_register_precheck(
         tx,
     };
     let ctx = load_context(&mut source, token, body, now)?;
-    if let Some(token) = token {
-        let (token_hash, month) = (secrets::hash(token), shanghai_month(now));
-        let remembered = Remembered {
-            token_hash: &token_hash,
-            month: &month,
-            ctx: &ctx,
-        };
-        view.remember(&remembered, epoch);
-    }
+    view.remember(&ctx, &shanghai_month(now), epoch);
     Ok(rules::check_fast_register(&ctx, now, policy))
 }
 

@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::domain::*;
+use crate::rules::FastRegisterContext;
 
 /// Slots of modification stamps (a power of two).
 pub const SLOTS: usize = 1 << 16;
@@ -134,17 +135,6 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
             map.clear();
         }
     }
-}
-
-/// The values one fastregister check read, as [`View::remember`] stores them.
-#[derive(Debug)]
-pub struct Remembered<'a> {
-    /// The hash of the token sent.
-    pub token_hash: &'a str,
-    /// The Asia/Shanghai month the successes were counted in.
-    pub month: &'a str,
-    /// What was read.
-    pub ctx: &'a crate::rules::FastRegisterContext,
 }
 
 /// The view; see the module docs.
@@ -288,14 +278,13 @@ impl View {
     }
 
     /// Reader: stores what one fastregister check read from a snapshot that began after
-    /// `epoch` was published.
-    pub fn remember(&self, r: &Remembered<'_>, epoch: u64) {
-        let ctx = r.ctx;
+    /// `epoch` was published. `month` is the Asia/Shanghai month the successes were counted
+    /// in. The token is stored under the hash its record carries (the one it was looked up by).
+    pub fn remember(&self, ctx: &FastRegisterContext, month: &str, epoch: u64) {
         let Some(token) = &ctx.token else {
             return;
         };
-        self.tokens
-            .put(r.token_hash.to_string(), token.clone(), epoch);
+        self.tokens.put(token.hash.clone(), token.clone(), epoch);
         if token.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
             return;
         }
@@ -319,7 +308,7 @@ impl View {
                 .put(oa.clone(), ctx.oa_in_progress, epoch);
             self.oa_successes.put(
                 oa.clone(),
-                (r.month.to_string(), ctx.oa_successes_this_month),
+                (month.to_string(), ctx.oa_successes_this_month),
                 epoch,
             );
             self.entities
