@@ -9,6 +9,8 @@ use fastreg_platform::settings::Settings;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+mod common;
+
 const C: &str = "wxc0ffee0000000001";
 const OA: &str = "wx0a00000000000001";
 const PERSONAL_OA: &str = "wx0a00000000000003";
@@ -60,21 +62,7 @@ async fn platform_with(adjust: impl FnOnce(&mut Settings)) -> Platform {
 
 impl Platform {
     async fn sandbox(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("{}/sandbox/v1{path}", self.base),
-            )
-            .bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
+        common::sandbox_ok(&self.http, &self.base, ADMIN, method, path, body).await
     }
 
     async fn secret(&self) -> String {
@@ -165,12 +153,10 @@ impl Run {
 /// Runs the `fastreg` binary in `dir` with `args` and `env`, with none of the test machine's
 /// `FASTREG_*` variables.
 async fn fastreg<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("FASTREG_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = tokio::process::Command::from(common::fastreg());
+    // The client commands' own default log level, not the servers' `warn`: their stderr is the
+    // one error line under test.
+    cmd.env_remove("FASTREG_LOG");
     cmd.args(args).current_dir(dir).kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);

@@ -5,10 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+
+mod common;
 
 const ADMIN: &str = "instances-test-admin-token";
 const C: &str = "wxc0ffee0000000001";
@@ -27,14 +29,7 @@ impl Drop for Instance {
 
 /// Starts `fastreg serve` on `db` and waits for its banner's first line (it listens then).
 fn start(db: &str, dir: &std::path::Path) -> Instance {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FASTREG_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .env("FASTREG_LOG", "warn")
+    let mut child = common::fastreg()
         .args([
             "serve",
             "--addr",
@@ -71,22 +66,7 @@ struct Api {
 
 impl Api {
     async fn sandbox(&self, at: &Instance, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/sandbox/v1{path}", at.base);
-        let req = match method {
-            "GET" => self.http.get(url),
-            "PATCH" => self.http.patch(url),
-            _ => self.http.post(url),
-        }
-        .bearer_auth(ADMIN);
-        let req = match body {
-            Some(b) => req.json(&b),
-            None => req,
-        };
-        let resp = req.send().await.expect("sandbox call sent");
-        let status = resp.status();
-        let v: Value = resp.json().await.expect("sandbox JSON");
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
+        common::sandbox_ok(&self.http, &at.base, ADMIN, method, path, body).await
     }
 
     /// A WeChat-compatible call: (HTTP status, JSON answer).

@@ -6,10 +6,12 @@
 //! session) appears in anything the process printed.
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+
+mod common;
 
 const C: &str = "wxc0ffee0000000001";
 const OA: &str = "wx0a00000000000001";
@@ -43,13 +45,8 @@ impl Drop for Server {
 
 /// Starts `fastreg serve` on port 0 with trace logging; returns it and its base URL.
 fn serve(dir: &std::path::Path, log_format: &str) -> (Server, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastreg"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FASTREG_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
+    let mut child = common::fastreg()
+        .env_remove("RUST_LOG")
         .args(["--log-format", log_format, "serve", "--addr", "127.0.0.1:0"])
         .args(["--db", "sqlite://logs.db"])
         .env("FASTREG_LOG", "trace")
@@ -111,6 +108,37 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+/// Opens the confirmation page `page` with `pairs` as its query, then submits its form: the same
+/// pairs, `extra` and the page's CSRF token. Returns the answer (a redirect).
+async fn confirm_page(
+    http: &reqwest::Client,
+    base: &str,
+    page: &str,
+    pairs: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let html = http
+        .get(format!("{base}{page}?{q}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&html);
+    let mut form = pairs.to_vec();
+    form.extend_from_slice(extra);
+    form.push(("csrf", &token));
+    http.post(format!("{base}{page}/confirm"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn csrf(html: &str) -> String {
     let marker = r#"name="csrf" value=""#;
     let start = html.find(marker).expect("a csrf field") + marker.len();
@@ -141,17 +169,7 @@ async fn walk_the_flow(base: &str) -> Vec<(&'static str, String)> {
     let mut secrets: Vec<(&'static str, String)> = vec![("admin token", ADMIN.into())];
     let admin = format!("Bearer {ADMIN}");
     let sandbox = |method: &str, path: String, body: Option<Value>| {
-        let mut r = http
-            .request(method.parse().unwrap(), format!("{base}/sandbox/v1{path}"))
-            .header("authorization", &admin);
-        if let Some(b) = body {
-            r = r.body(b.to_string());
-        }
-        async move {
-            let resp = r.send().await.unwrap();
-            assert!(resp.status().is_success(), "{path}: {}", resp.status());
-            resp.json::<Value>().await.unwrap()
-        }
+        common::sandbox_ok(&http, base, ADMIN, method, &path, body)
     };
     let wx = |path: String, body: Value| {
         let r = http.post(format!("{base}{path}")).body(body.to_string());
@@ -206,26 +224,8 @@ async fn walk_the_flow(base: &str) -> Vec<(&'static str, String)> {
         ("auth_type", "1"),
         ("biz_appid", OA),
     ];
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let html = http
-        .get(format!("{base}/cgi-bin/componentloginpage?{q}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&html);
-    let mut form = pairs.to_vec();
-    form.extend([("set", "1"), ("set", "15"), ("set", "27"), ("csrf", &token)]);
-    let resp = http
-        .post(format!("{base}/cgi-bin/componentloginpage/confirm"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let sets = [("set", "1"), ("set", "15"), ("set", "27")];
+    let resp = confirm_page(&http, base, "/cgi-bin/componentloginpage", &pairs, &sets).await;
     assert_eq!(resp.status(), 302);
     let auth_code = location_param(&resp, "auth_code");
     secrets.push(("auth_code", auth_code.clone()));
@@ -258,26 +258,7 @@ async fn walk_the_flow(base: &str) -> Vec<(&'static str, String)> {
         ("copy_wx_verify", "1"),
         ("redirect_uri", "https://localhost/cb?from=logs"),
     ];
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let html = http
-        .get(format!("{base}/cgi-bin/fastregisterauth?{q}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&html);
-    let mut form = pairs.to_vec();
-    form.push(("csrf", &token));
-    let resp = http
-        .post(format!("{base}/cgi-bin/fastregisterauth/confirm"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let resp = confirm_page(&http, base, "/cgi-bin/fastregisterauth", &pairs, &[]).await;
     assert_eq!(resp.status(), 302);
     let ticket = location_param(&resp, "ticket");
     secrets.push(("fastregister ticket", ticket.clone()));

@@ -289,17 +289,7 @@ struct Flow {
 
 impl Flow {
     async fn sandbox(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("{}/sandbox/v1{path}", self.base),
-            )
-            .bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap().json().await.unwrap()
+        common::sandbox_ok(&self.http, &self.base, ADMIN, method, path, body).await
     }
 
     async fn wechat(&self, path_and_query: &str, body: Value) -> Value {

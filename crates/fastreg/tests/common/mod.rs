@@ -14,3 +14,33 @@ pub fn fastreg() -> Command {
     c.env("FASTREG_LOG", "warn");
     c
 }
+
+/// A sandbox API call to the platform at `base` that must succeed with a JSON answer, which it
+/// returns. The request is built before the future, so the future borrows nothing.
+#[allow(dead_code)] // not every test binary calls the sandbox API
+pub fn sandbox_ok(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> impl std::future::Future<Output = serde_json::Value> {
+    let mut req = http
+        .request(
+            method.parse().expect("an HTTP method"),
+            format!("{base}/sandbox/v1{path}"),
+        )
+        .bearer_auth(admin);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let what = format!("{method} {path}");
+    async move {
+        let resp = req.send().await.expect("sandbox call sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("sandbox answer read");
+        assert!(status.is_success(), "{what}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"))
+    }
+}
