@@ -5,7 +5,7 @@
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -127,9 +127,10 @@ impl Application {
             store,
             clock,
             settings,
-            runtime: RwLock::new(runtime),
+            runtime: arc_swap::ArcSwap::from_pointee(runtime),
+            runtime_change: Mutex::new(()),
             admin_token,
-            faults: Mutex::new(Vec::new()),
+            faults: http::Faults::default(),
             clock_lock: tokio::sync::Mutex::new(()),
             push_wake: tokio::sync::Notify::new(),
             page_secret,

@@ -238,22 +238,39 @@ impl Metrics {
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
+/// A thread's handles to the request metrics it has recorded into, by (endpoint, method,
+/// errcode). A handle shares its metric's value, so a repeated label set skips the families'
+/// locks and label hashing; the label sets are bounded (see the module docs), and so is this.
+type RequestHandles = ahash::AHashMap<(String, &'static str, i64), (Histogram, Counter)>;
+
+thread_local! {
+    static REQUEST_HANDLES: std::cell::RefCell<RequestHandles> = Default::default();
+}
+
 /// Records an answered request.
 pub fn request(endpoint: String, method: &'static str, errcode: i64, elapsed: Duration) {
-    let m = &*METRICS;
-    m.request_duration
-        .get_or_create(&EndpointLabels {
-            endpoint: endpoint.clone(),
+    let seconds = elapsed.as_secs_f64();
+    REQUEST_HANDLES.with_borrow_mut(|handles| {
+        let key = (endpoint, method, errcode);
+        if let Some((duration, count)) = handles.get(&key) {
+            duration.observe(seconds);
+            count.inc();
+            return;
+        }
+        let m = &*METRICS;
+        let duration = m.request_duration.get_or_create_owned(&EndpointLabels {
+            endpoint: key.0.clone(),
             method,
-        })
-        .observe(elapsed.as_secs_f64());
-    m.requests
-        .get_or_create(&RequestLabels {
-            endpoint,
+        });
+        let count = m.requests.get_or_create_owned(&RequestLabels {
+            endpoint: key.0.clone(),
             method,
             errcode,
-        })
-        .inc();
+        });
+        duration.observe(seconds);
+        count.inc();
+        handles.insert(key, (duration, count));
+    });
 }
 
 /// Counts a request in flight until the returned guard is dropped (even by a panic).

@@ -27,7 +27,7 @@ pub mod wechat;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -61,12 +61,15 @@ pub struct AppState {
     pub clock: Clock,
     /// Settings as started.
     pub settings: Settings,
-    /// Settings the sandbox API may change while running.
-    pub runtime: RwLock<RuntimeConfig>,
+    /// Settings the sandbox API may change while running. Read by every call, changed
+    /// rarely: reading it writes no memory that other cores' calls also write.
+    pub runtime: arc_swap::ArcSwap<RuntimeConfig>,
+    /// Serialises changes to `runtime` (read, merge, store).
+    pub runtime_change: Mutex<()>,
     /// The sandbox API's bearer token.
     pub admin_token: String,
     /// Injected faults.
-    pub faults: Mutex<Vec<Fault>>,
+    pub faults: Faults,
     /// Serialises clock advances so offsets add up.
     pub clock_lock: tokio::sync::Mutex<()>,
     /// Wakes the push deliverer when pushes were recorded.
@@ -90,14 +93,56 @@ pub struct RuntimeConfig {
 }
 
 impl AppState {
-    /// The current runtime config.
-    pub fn runtime(&self) -> RuntimeConfig {
-        self.runtime.read().expect("runtime config lock").clone()
+    /// The current runtime config (a short-lived guard: copy out what outlives the moment).
+    pub fn runtime(&self) -> arc_swap::Guard<Arc<RuntimeConfig>> {
+        self.runtime.load()
     }
 
     /// Takes one use of a fault injected for `path` at `when`, if any.
     pub fn take_fault(&self, path: &str, when: FaultWhen) -> Option<i64> {
-        let mut faults = self.faults.lock().expect("faults lock");
+        self.faults.take(path, when)
+    }
+}
+
+/// The injected faults. Every call asks whether one is armed for it: the answer is read from an
+/// atomic count, so that the (usual) answer "none" takes no lock.
+#[derive(Debug, Default)]
+pub struct Faults {
+    armed: std::sync::atomic::AtomicUsize,
+    list: Mutex<Vec<Fault>>,
+}
+
+impl Faults {
+    /// Whether any fault is armed.
+    pub fn any(&self) -> bool {
+        self.armed.load(Ordering::Acquire) > 0
+    }
+
+    /// Arms a fault.
+    pub fn add(&self, fault: Fault) {
+        let mut list = self.list.lock().expect("faults lock");
+        list.push(fault);
+        self.armed.store(list.len(), Ordering::Release);
+    }
+
+    /// The faults still armed.
+    pub fn list(&self) -> Vec<Fault> {
+        self.list.lock().expect("faults lock").clone()
+    }
+
+    /// Disarms every fault.
+    pub fn clear(&self) {
+        let mut list = self.list.lock().expect("faults lock");
+        list.clear();
+        self.armed.store(0, Ordering::Release);
+    }
+
+    /// Takes one use of a fault armed for `path` at `when`, if any.
+    pub fn take(&self, path: &str, when: FaultWhen) -> Option<i64> {
+        if !self.any() {
+            return None;
+        }
+        let mut faults = self.list.lock().expect("faults lock");
         let i = faults
             .iter()
             .position(|f| f.path == path && f.when == when && f.remaining > 0)?;
@@ -106,6 +151,7 @@ impl AppState {
         if faults[i].remaining == 0 {
             faults.remove(i);
         }
+        self.armed.store(faults.len(), Ordering::Release);
         Some(code)
     }
 }
@@ -235,12 +281,16 @@ pub struct PageErrcode(pub ErrCode);
 pub const UNMATCHED: &str = "unmatched";
 
 /// Gives the request its rid and a span carrying it (so every line logged while handling it
-/// names the rid), renders recorded failures, logs one line per request and records its
-/// metrics.
+/// names the rid), reads its body ([`buffer_body`]), applies injected faults, renders recorded
+/// failures, logs one line per request and records its metrics.
 ///
 /// The span and the line name the route template (`endpoint`), the raw path and the query
 /// with credentials masked ([`redact::query`]): tokens travel in query strings.
-pub async fn envelope(mut req: Request, next: Next) -> Response {
+///
+/// One middleware rather than one per concern: each axum middleware layer clones and boxes the
+/// route's service and boxes a future for every request, which a refusal answered from memory
+/// noticeably paid for (BENCHMARKS.md).
+pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let rid = new_rid();
     req.extensions_mut().insert(Rid(rid.clone()));
     let endpoint = req
@@ -262,7 +312,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
     async move {
         let _in_flight = metrics::in_flight();
         let started = Instant::now();
-        let mut resp = next.run(req).await;
+        let mut resp = with_faults(&app, buffer_body(&app, req).await, next).await;
         let elapsed = started.elapsed();
         let status = resp.status().as_u16();
         let elapsed_us = elapsed.as_micros() as u64;
@@ -421,8 +471,8 @@ fn without_values(msg: &str) -> String {
 /// every malformation reaches the handler and is answered in WeChat's order and shape.
 #[derive(Debug)]
 pub struct WxCall {
-    /// Query parameters; the first occurrence of a repeated name wins.
-    pub query: HashMap<String, String>,
+    /// The raw query string (empty without one); see [`WxCall::query`].
+    pub raw_query: String,
     /// The body.
     pub body: BodyRead,
     /// The caller's IP.
@@ -432,23 +482,31 @@ pub struct WxCall {
 }
 
 impl WxCall {
+    /// A query parameter, decoded; the first occurrence of a repeated name wins.
+    ///
+    /// Parsed on demand rather than into a map up front: a call reads one or two parameters,
+    /// and a parameter without escapes is then never copied until it is returned.
+    pub fn query(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.raw_query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
     /// The first present, non-empty query parameter of `names`.
-    pub fn param(&self, names: &[&str]) -> Option<&str> {
+    pub fn param(&self, names: &[&str]) -> Option<String> {
         names
             .iter()
-            .find_map(|n| self.query.get(*n).filter(|v| !v.is_empty()))
-            .map(String::as_str)
+            .find_map(|n| self.query(n).filter(|v| !v.is_empty()))
     }
 
     /// The component token: `component_access_token`, else `access_token`.
     pub fn component_token(&self) -> Option<String> {
         self.param(&["component_access_token", "access_token"])
-            .map(str::to_string)
     }
 
     /// The `access_token` parameter.
     pub fn access_token(&self) -> Option<String> {
-        self.param(&["access_token"]).map(str::to_string)
+        self.param(&["access_token"])
     }
 }
 
@@ -468,7 +526,7 @@ impl FromRequest<Arc<AppState>> for WxCall {
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let query = parse_query(parts.uri.query());
+        let raw_query = parts.uri.query().unwrap_or_default().to_string();
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -483,7 +541,7 @@ impl FromRequest<Arc<AppState>> for WxCall {
             None => read_body(body, state.settings.max_body_bytes).await,
         };
         Ok(WxCall {
-            query,
+            raw_query,
             body,
             client_ip,
             rid,
@@ -512,7 +570,7 @@ const DRAIN_FACTOR: usize = 8;
 /// the buffered body (an empty one when it was over the limit or broken off), and the
 /// [`BodyRead`] in the request's extensions. A body declared or found larger than the drain
 /// limit is not read on: the answer is sent and the connection closes.
-pub async fn buffer_body(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn buffer_body(app: &AppState, req: Request) -> Request {
     let limit = app.settings.max_body_bytes;
     let drain = limit.saturating_mul(DRAIN_FACTOR);
     let (mut parts, body) = req.into_parts();
@@ -533,7 +591,7 @@ pub async fn buffer_body(State(app): State<Arc<AppState>>, req: Request, next: N
         _ => Body::empty(),
     };
     parts.extensions.insert(read);
-    next.run(Request::from_parts(parts, body)).await
+    Request::from_parts(parts, body)
 }
 
 /// Reads a body: up to `limit` bytes kept, then discarded up to `drain` bytes in all.
@@ -563,9 +621,13 @@ async fn read_body_draining(mut body: Body, limit: usize, drain: usize) -> BodyR
     }
 }
 
-/// Applies injected faults around the WeChat-compatible endpoints.
-pub async fn faults(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+/// Runs the route with injected faults applied. Only the WeChat-compatible JSON endpoints can
+/// be armed (the sandbox API refuses any other path), so no other route is ever struck.
+async fn with_faults(app: &AppState, req: Request, next: Next) -> Response {
+    let path = app.faults.any().then(|| req.uri().path().to_string());
+    let Some(path) = path else {
+        return next.run(req).await;
+    };
     if let Some(code) = app.take_fault(&path, FaultWhen::Before) {
         return Error::wx_detail(ErrCode::from_code(code), "injected fault").into_response();
     }
@@ -592,7 +654,7 @@ async fn unknown_path() -> Response {
 /// is also what `/openapi.json` documents.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .merge(wechat::router(state.clone()))
+        .merge(wechat::router())
         .merge(pages::router())
         .merge(openapi::build(ops::ROUTES))
         .nest(sandbox::PREFIX, sandbox::router(state.clone()))
@@ -606,9 +668,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            buffer_body,
+            envelope,
         ))
-        .layer(axum::middleware::from_fn(envelope))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 let rid = new_rid();

@@ -499,7 +499,7 @@ async fn revoke(
 
 /// The `limit` query parameter of the listings: 1..=10000, default 100.
 fn limit_param(call: &WxCall) -> Result<u32> {
-    match call.query.get("limit") {
+    match call.query("limit") {
         None => Ok(100),
         Some(l) => l
             .parse::<u32>()
@@ -512,11 +512,7 @@ fn limit_param(call: &WxCall) -> Result<u32> {
 }
 
 async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<Vec<Push>>> {
-    let component = call
-        .query
-        .get("component_appid")
-        .cloned()
-        .filter(|s| !s.is_empty());
+    let component = call.query("component_appid").filter(|s| !s.is_empty());
     let limit = limit_param(&call)?;
     Ok(Json(
         app.store
@@ -550,7 +546,7 @@ struct RegistrationOut {
 }
 
 async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let oa = call.query.get("appid").cloned().filter(|s| !s.is_empty());
+    let oa = call.query("appid").filter(|s| !s.is_empty());
     let limit = limit_param(&call)?;
     let regs = app
         .store
@@ -650,21 +646,21 @@ async fn add_fault(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Res
         remaining: f.times,
         when: f.when,
     };
-    app.faults.lock().expect("faults lock").push(fault.clone());
+    app.faults.add(fault.clone());
     Ok(created(fault))
 }
 
 async fn list_faults(State(app): State<Arc<AppState>>) -> Json<Vec<Fault>> {
-    Json(app.faults.lock().expect("faults lock").clone())
+    Json(app.faults.list())
 }
 
 async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
-    app.faults.lock().expect("faults lock").clear();
+    app.faults.clear();
     StatusCode::NO_CONTENT
 }
 
 async fn get_config(State(app): State<Arc<AppState>>) -> Json<RuntimeConfig> {
-    Json(app.runtime())
+    Json(RuntimeConfig::clone(&app.runtime()))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -693,7 +689,8 @@ async fn patch_config(
             "processing_delay_ms is at most 600000",
         ));
     }
-    let mut rt = app.runtime.write().expect("runtime config lock");
+    let _changing = app.runtime_change.lock().expect("runtime change lock");
+    let mut rt = RuntimeConfig::clone(&app.runtime());
     if let Some(changes) = p.rules {
         let mut merged = serde_json::to_value(&rt.rules).map_err(|e| Error::Internal(e.into()))?;
         if let Some(obj) = merged.as_object_mut() {
@@ -708,5 +705,6 @@ async fn patch_config(
     if let Some(b) = p.booleans {
         rt.booleans = b;
     }
-    Ok(Json(rt.clone()))
+    app.runtime.store(Arc::new(rt.clone()));
+    Ok(Json(rt))
 }

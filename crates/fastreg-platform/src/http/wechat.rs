@@ -168,8 +168,8 @@ pub const ROUTES: &[Route] = &[
 struct Empty {}
 
 /// Routes of the WeChat-compatible JSON endpoints.
-pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    openapi::build(ROUTES).layer(axum::middleware::from_fn_with_state(state, super::faults))
+pub fn router() -> Router<Arc<AppState>> {
+    openapi::build(ROUTES)
 }
 
 /// Parses a JSON body, logging why it did not parse.
@@ -206,7 +206,7 @@ async fn start_push_ticket(State(app): State<Arc<AppState>>, call: WxCall) -> Re
 
 async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules);
+    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
         .store
         .write(move |tx| {
@@ -218,7 +218,7 @@ async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: WxCall) ->
 
 async fn query_auth(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules);
+    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
         .store
         .write(move |tx| svc::query_auth(tx, token.as_deref(), req, now, &lifetimes, &policy))
@@ -229,7 +229,7 @@ async fn query_auth(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Re
 
 async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules);
+    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
         .store
         .write(move |tx| svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy))
@@ -243,7 +243,7 @@ async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Res
 
 async fn authorizer_info(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let policy = app.runtime().rules;
+    let policy = app.runtime().rules.clone();
     let out = app
         .store
         .read(move |tx| svc::authorizer_info(tx, token.as_deref(), req, now, &policy))
@@ -253,7 +253,7 @@ async fn authorizer_info(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
 
 async fn authorizer_list(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let policy = app.runtime().rules;
+    let policy = app.runtime().rules.clone();
     let out = app
         .store
         .read(move |tx| svc::authorizer_list(tx, token.as_deref(), req, now, &policy))
@@ -282,18 +282,34 @@ async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, Registr
             TicketBody::Malformed
         }
     };
-    let runtime = app.runtime();
-    let lifetimes = app.settings.lifetimes.clone();
-    let delay = runtime.processing_delay_ms;
-    let policy = runtime.rules.clone();
     let now = app.clock.now();
     // Most refused calls are decided by a read: from the in-process view when it holds
     // everything the checks read (no hop to another thread), else on a reader thread, in
     // parallel. Only a go-ahead queues for the single writer (which checks again before
-    // committing).
-    let in_view = app.store.view().and_then(|view| {
-        svc::fast_register_precheck_in_view(view, token.as_deref(), body.clone(), now, &policy)
-    });
+    // committing). One snapshot of the runtime config serves the whole call.
+    let (delay, booleans, policy, in_view) = {
+        let runtime = app.runtime();
+        let in_view = app.store.view().and_then(|view| {
+            svc::fast_register_precheck_in_view(
+                view,
+                token.as_deref(),
+                body.clone(),
+                now,
+                &runtime.rules,
+            )
+        });
+        if let Some(Decision::Refuse(code)) = in_view {
+            return Err(Error::wx(code));
+        }
+        let policy = runtime.rules.clone();
+        (
+            runtime.processing_delay_ms,
+            runtime.booleans,
+            policy,
+            in_view,
+        )
+    };
+    let lifetimes = app.settings.lifetimes.clone();
     let early = match in_view {
         Some(decision) => decision,
         None => {
@@ -366,12 +382,16 @@ async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, Registr
         oa = reg.oa_appid,
         "fast registration answered"
     );
-    let body = svc::fast_register_answer(&reg).to_wire_string(runtime.booleans);
+    let body = svc::fast_register_answer(&reg).to_wire_string(booleans);
     Ok((json_bytes(StatusCode::OK, body.into_bytes()), outcome))
 }
 
 async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let (token, now, policy) = (call.access_token(), app.clock.now(), app.runtime().rules);
+    let (token, now, policy) = (
+        call.access_token(),
+        app.clock.now(),
+        app.runtime().rules.clone(),
+    );
     let out = app
         .store
         .read(move |tx| svc::linked_mini_programs(tx, token.as_deref(), now, &policy))
@@ -380,7 +400,11 @@ async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) ->
 }
 
 async fn account_basic_info(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let (token, now, policy) = (call.access_token(), app.clock.now(), app.runtime().rules);
+    let (token, now, policy) = (
+        call.access_token(),
+        app.clock.now(),
+        app.runtime().rules.clone(),
+    );
     let out = app
         .store
         .read(move |tx| svc::account_basic_info(tx, token.as_deref(), now, &policy))

@@ -34,17 +34,23 @@
 //! Memory is bounded: each map holds at most [`CAPACITY`] values and is emptied when full.
 //!
 //! Unknown tickets: most refused tickets (61058) are strings nobody issued, which no cache of
-//! rows can hold. So the view also keeps a 64-bit hash of every ticket in the database: filled
-//! once at start by a scan on its own thread ([`View::load_known_tickets`]), and by the writer
-//! for every ticket it inserts, *before* committing it. Tickets are never deleted, so once the
-//! scan is in, a hash that is not in the set proves that the ticket does not exist, now or at
-//! any earlier epoch. Until then, and for any hash in the set, the ticket is read as before.
-//! About 20 bytes per ticket (20 MB at 10^6).
+//! rows can hold. So the view also keeps every ticket in the database in a Bloom filter:
+//! filled once at start by a scan on its own thread ([`View::load_known_tickets`]), and by the
+//! writer for every ticket it inserts, *before* committing it. A Bloom filter has no false
+//! negatives and tickets are never deleted, so once the scan is in, a ticket the filter does
+//! not hold does not exist, now or at any earlier epoch. Until then, and for a ticket the
+//! filter may hold (every real one, and a rare false positive), the ticket is read as before.
+//! The filter is sized at [`FILTER_BITS_PER_TICKET`] bits per ticket found by the scan (4 MB at
+//! 10^6 tickets); tickets issued later only raise its false-positive rate, which costs reads,
+//! never answers.
+//!
+//! Reads write no shared memory: the maps are lock-free ([`papaya`]) and the filter is atomic
+//! words. A refusal decided here takes no lock that the other cores' requests also take (a
+//! mutex per map made each lookup move a cache line between cores; BENCHMARKS.md).
 
-use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::domain::*;
 use crate::rules::FastRegisterContext;
@@ -57,6 +63,17 @@ pub const CAPACITY: usize = 16_384;
 
 /// The stamp of a slot whose key a write transaction is changing right now.
 pub const PENDING: u64 = u64::MAX;
+
+/// Bits of the known-tickets filter per ticket the start-up scan found (at least
+/// [`FILTER_MIN_TICKETS`]): a false-positive rate of about 1 in 5,000 at that load, 1 in 40
+/// once four times as many tickets exist.
+pub const FILTER_BITS_PER_TICKET: usize = 32;
+
+/// The filter is sized for at least this many tickets.
+pub const FILTER_MIN_TICKETS: usize = 1 << 16;
+
+/// Bits set per ticket.
+const FILTER_PROBES: u64 = 4;
 
 /// What a cached value depends on. A write names every key whose values it may change.
 #[derive(Debug, Clone, Copy, Hash)]
@@ -88,12 +105,84 @@ pub fn ticket_hash(ticket: &str) -> u64 {
     h.finish()
 }
 
-/// Every ticket in the database, by hash; see the module docs.
+/// Every ticket in the database, as a Bloom filter over [`ticket_hash`]; see the module docs.
+struct TicketFilter {
+    words: Box<[AtomicU64]>,
+    /// Bits - 1 (a power of two).
+    mask: u64,
+}
+
+impl TicketFilter {
+    fn for_tickets(tickets: usize) -> TicketFilter {
+        let bits = (tickets.max(FILTER_MIN_TICKETS) * FILTER_BITS_PER_TICKET).next_power_of_two();
+        TicketFilter {
+            words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+            mask: bits as u64 - 1,
+        }
+    }
+
+    /// The bits of a hash (double hashing: one 64-bit hash gives every probe).
+    fn bits(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let step = hash.rotate_left(32) | 1;
+        (0..FILTER_PROBES).map(move |i| {
+            let bit = hash.wrapping_add(i.wrapping_mul(step)) & self.mask;
+            ((bit >> 6) as usize, 1u64 << (bit & 63))
+        })
+    }
+
+    fn insert(&self, hash: u64) {
+        for (word, bit) in self.bits(hash) {
+            self.words[word].fetch_or(bit, Ordering::AcqRel);
+        }
+    }
+
+    fn may_contain(&self, hash: u64) -> bool {
+        self.bits(hash)
+            .all(|(word, bit)| self.words[word].load(Ordering::Acquire) & bit != 0)
+    }
+}
+
+/// The filter once the start-up scan is in, and the tickets the writer inserted before that.
 #[derive(Default)]
 struct KnownTickets {
-    hashes: HashSet<u64>,
-    /// The start-up scan is in: a hash not in `hashes` is a ticket that does not exist.
-    complete: bool,
+    filter: OnceLock<TicketFilter>,
+    /// Hashes the writer added before the filter existed; also what orders an addition against
+    /// the filter's arrival.
+    early: Mutex<Vec<u64>>,
+}
+
+impl KnownTickets {
+    /// Writer: a ticket is being inserted.
+    fn add(&self, hash: u64) {
+        if let Some(filter) = self.filter.get() {
+            return filter.insert(hash);
+        }
+        let Ok(mut early) = self.early.lock() else {
+            return;
+        };
+        match self.filter.get() {
+            Some(filter) => filter.insert(hash),
+            None => early.push(hash),
+        }
+    }
+
+    /// The start-up scan is in.
+    fn load(&self, scanned: Vec<u64>) {
+        let Ok(mut early) = self.early.lock() else {
+            return;
+        };
+        let filter = TicketFilter::for_tickets(scanned.len() + early.len());
+        for hash in scanned.into_iter().chain(early.drain(..)) {
+            filter.insert(hash);
+        }
+        // Only this scan sets it; a second load (none is made) would keep the first.
+        let _ = self.filter.set(filter);
+    }
+
+    /// Whether a ticket certainly does not exist.
+    fn certainly_absent(&self, hash: u64) -> bool {
+        self.filter.get().is_some_and(|f| !f.may_contain(hash))
+    }
 }
 
 /// The view's hasher: keyed at random once per view, so a key's slot stays put while the
@@ -102,28 +191,25 @@ type ViewHasher = ahash::RandomState;
 
 /// One map of cached values, each with the epoch it was read at.
 struct Map<K, V> {
-    inner: Mutex<HashMap<K, (V, u64), ViewHasher>>,
+    inner: papaya::HashMap<K, (V, u64), ViewHasher>,
 }
 
 impl<K: Eq + Hash, V: Clone> Map<K, V> {
     fn new() -> Self {
         Map {
-            inner: Mutex::new(HashMap::with_hasher(ViewHasher::new())),
+            inner: papaya::HashMap::with_hasher(ViewHasher::new()),
         }
     }
 
     fn get<Q>(&self, k: &Q) -> Option<(V, u64)>
     where
-        K: std::borrow::Borrow<Q>,
-        Q: Eq + Hash + ?Sized,
+        Q: papaya::Equivalent<K> + Hash + ?Sized,
     {
-        self.inner.lock().ok()?.get(k).cloned()
+        self.inner.pin().get(k).cloned()
     }
 
     fn put(&self, k: K, v: V, epoch: u64) {
-        let Ok(mut map) = self.inner.lock() else {
-            return;
-        };
+        let map = self.inner.pin();
         if map.len() >= CAPACITY {
             map.clear();
         }
@@ -131,9 +217,12 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
     }
 
     fn clear(&self) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.clear();
-        }
+        self.inner.pin().clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.len()
     }
 }
 
@@ -146,7 +235,7 @@ pub struct View {
     all_slot: usize,
     /// Slots the writer's open transaction touched (writer thread only; a mutex for `Sync`).
     pending: Mutex<Vec<usize>>,
-    known_tickets: Mutex<KnownTickets>,
+    known_tickets: KnownTickets,
     tokens: Map<String, TokenRecord>,
     /// By authorizer: (component, its authorisation or none). One component per authorizer.
     authorizations: Map<String, (String, Option<Authorization>)>,
@@ -186,7 +275,7 @@ impl View {
             hasher,
             all_slot,
             pending: Mutex::new(Vec::new()),
-            known_tickets: Mutex::new(KnownTickets::default()),
+            known_tickets: KnownTickets::default(),
             tokens: Map::new(),
             authorizations: Map::new(),
             components: Map::new(),
@@ -209,10 +298,8 @@ impl View {
     /// value under it is used.
     pub fn touch(&self, key: Key<'_>) {
         if let Key::Ticket(ticket) = key {
-            // Before the commit: a ticket that exists is always in the set.
-            if let Ok(mut known) = self.known_tickets.lock() {
-                known.hashes.insert(ticket_hash(ticket));
-            }
+            // Before the commit: a ticket that exists is always in the filter.
+            self.known_tickets.add(ticket_hash(ticket));
         }
         let slot = slot_of(&self.hasher, key);
         self.slots[slot].store(PENDING, Ordering::SeqCst);
@@ -244,17 +331,12 @@ impl View {
     /// view was created (so the writer added every later one itself).
     /// (As [`ticket_hash`]es.)
     pub fn load_known_tickets(&self, tickets: Vec<u64>) {
-        if let Ok(mut known) = self.known_tickets.lock() {
-            known.hashes.extend(tickets);
-            known.complete = true;
-        }
+        self.known_tickets.load(tickets);
     }
 
     /// Whether `ticket` certainly does not exist.
     fn ticket_unknown(&self, ticket: &str) -> bool {
-        self.known_tickets
-            .lock()
-            .is_ok_and(|k| k.complete && !k.hashes.contains(&ticket_hash(ticket)))
+        self.known_tickets.certainly_absent(ticket_hash(ticket))
     }
 
     fn clear(&self) {
@@ -564,7 +646,7 @@ mod tests {
         for i in 0..(CAPACITY + 10) {
             put_oa(&view, &oa(&format!("wx{i}"), true), view.epoch());
         }
-        let len = view.official_accounts.inner.lock().unwrap().len();
+        let len = view.official_accounts.len();
         assert!(len <= CAPACITY, "{len}");
     }
 }
