@@ -9,8 +9,16 @@
 //! Durability: `process` runs `synchronous=NORMAL` (in WAL mode a commit is written to the OS
 //! before it returns, so it survives `kill -9`); `full` runs `synchronous=FULL` (fsync per
 //! commit, which group commit amortises).
+//!
+//! Checkpoints (copying the WAL into the database file) run on a thread of their own, not in
+//! the writer's commits: at `synchronous=NORMAL` a checkpoint fsyncs the WAL and then the
+//! database, and a commit that checkpointed held up its whole batch for those fsyncs (the
+//! success p99 was twice the p50; BENCHMARKS.md). The writer only waits for the checkpointer
+//! every [`WAL_RESTART_FRAMES`] frames, for one last short pass with nothing appended, so that
+//! the WAL can start over rather than grow (see [`Checkpoints`]).
 
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +43,10 @@ const MIGRATIONS: &[&str] = &[
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
+
+/// WAL length, in frames (pages), past which the writer lets the checkpointer catch up
+/// completely so that the WAL starts over: about 32 MB.
+const WAL_RESTART_FRAMES: u64 = 8192;
 
 /// Prepared statements kept per connection: more than the store has distinct statements.
 const STATEMENT_CACHE: usize = 256;
@@ -106,6 +118,14 @@ impl SqliteBackend {
              PRAGMA temp_store = MEMORY;"
         ))
         .context("configuring SQLite")?;
+        // The checkpointer thread checkpoints a file database; the writer's commits never do.
+        let checkpoints = if memory {
+            None
+        } else {
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                .context("configuring SQLite")?;
+            Some(Checkpoints::start(path, sync)?)
+        };
         // rusqlite caches 16 prepared statements by default; one fastregister uses more, and
         // an evicted statement is parsed again on every request (a third of all CPU in the
         // benchmark's profile).
@@ -120,7 +140,7 @@ impl SqliteBackend {
             .spawn(move || {
                 // The lock lives as long as the writer: until its last commit.
                 let _lock = lock;
-                writer_loop(conn, rx, writer_view.as_ref());
+                writer_loop(conn, rx, writer_view.as_ref(), checkpoints);
             })
             .context("starting the SQLite writer thread")?;
         let readers = match &view {
@@ -219,7 +239,12 @@ fn lock_exclusively(path: &str) -> Result<std::fs::File> {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>, view: Option<&Arc<View>>) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Request>,
+    view: Option<&Arc<View>>,
+    mut checkpoints: Option<Checkpoints>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -229,6 +254,114 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Request>, view: Option<&Arc<
             }
         }
         run_batch(&mut Writer { conn: &conn, view }, batch);
+        if let Some(checkpoints) = &mut checkpoints {
+            checkpoints.after_batch();
+        }
+    }
+}
+
+/// What wakes the checkpointer.
+enum Wake {
+    /// The writer committed: copy what is new.
+    Grew,
+    /// The writer waits, appending nothing, for one pass; its outcome is sent back.
+    CatchUp(mpsc::SyncSender<Option<Pass>>),
+}
+
+/// One checkpoint pass: the WAL's length and how much of it is now in the database file, in
+/// frames.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    wal: u64,
+    copied: u64,
+}
+
+/// The writer's handle on the checkpointer thread, which owns a connection of its own and runs
+/// `PRAGMA wal_checkpoint(PASSIVE)` whenever the writer has committed (passes are coalesced:
+/// at most one wake-up waits).
+///
+/// A WAL starts over only at a write that finds every frame copied and no reader still using
+/// it; while the writer appends, a checkpointer running beside it never finds that. So once
+/// the WAL is past [`WAL_RESTART_FRAMES`], the writer waits between two batches for one pass,
+/// which copies only what the last batches appended; its next write then starts the WAL over.
+/// If a reader held that pass back, the writer tries again a quarter of the way further on.
+struct Checkpoints {
+    wake: mpsc::SyncSender<Wake>,
+    /// The WAL's length at the checkpointer's last pass.
+    wal_frames: Arc<AtomicU64>,
+    /// The length at which the writer next waits for a pass.
+    restart_at: u64,
+}
+
+impl Checkpoints {
+    /// Opens the checkpointer's connection (with the writer's `synchronous`, so that a
+    /// checkpoint syncs as the writer's own would) and starts its thread.
+    fn start(path: &str, sync: &str) -> Result<Checkpoints> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .context("opening the checkpointer's connection")?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;"
+        ))
+        .context("configuring the checkpointer's connection")?;
+        let (wake, rx) = mpsc::sync_channel(1);
+        let wal_frames = Arc::new(AtomicU64::new(0));
+        let frames = wal_frames.clone();
+        std::thread::Builder::new()
+            .name("fastreg-sqlite-checkpoint".into())
+            .spawn(move || checkpointer_loop(&conn, &rx, &frames))
+            .context("starting the SQLite checkpointer thread")?;
+        Ok(Checkpoints {
+            wake,
+            wal_frames,
+            restart_at: WAL_RESTART_FRAMES,
+        })
+    }
+
+    /// Writer, after each batch (its jobs already answered).
+    fn after_batch(&mut self) {
+        if self.wal_frames.load(Ordering::Acquire) < self.restart_at {
+            // Full: a pass is already due, and it will copy this batch too.
+            let _ = self.wake.try_send(Wake::Grew);
+            return;
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.wake.send(Wake::CatchUp(tx)).is_err() {
+            return;
+        }
+        match rx.recv() {
+            Ok(Some(pass)) if pass.copied >= pass.wal => {
+                // The next write starts the WAL over.
+                self.wal_frames.store(0, Ordering::Release);
+                self.restart_at = WAL_RESTART_FRAMES;
+            }
+            Ok(Some(pass)) => self.restart_at = pass.wal + WAL_RESTART_FRAMES / 4,
+            Ok(None) | Err(_) => self.restart_at += WAL_RESTART_FRAMES / 4,
+        }
+    }
+}
+
+/// The checkpointer thread: one pass per wake-up, until the writer is gone.
+fn checkpointer_loop(conn: &Connection, rx: &mpsc::Receiver<Wake>, wal_frames: &AtomicU64) {
+    while let Ok(wake) = rx.recv() {
+        let pass = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                let (wal, copied): (i64, i64) = (r.get(1)?, r.get(2)?);
+                Ok(Pass {
+                    wal: wal.max(0) as u64,
+                    copied: copied.max(0) as u64,
+                })
+            })
+            .map_err(|e| tracing::warn!(error = %e, "WAL checkpoint failed"))
+            .ok();
+        if let Some(pass) = pass {
+            wal_frames.store(pass.wal, Ordering::Release);
+        }
+        if let Wake::CatchUp(reply) = wake {
+            let _ = reply.send(pass);
+        }
     }
 }
 
