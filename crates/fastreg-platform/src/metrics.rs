@@ -20,7 +20,7 @@
 //! | `fastreg_storage_duration_seconds` | op | one storage transaction (`read` / `write`), queueing included |
 //! | `fastreg_build_info` | version | always 1 |
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -291,10 +291,14 @@ impl Drop for InFlight {
 
 /// Records how a fastregister call ended.
 pub fn registration(outcome: RegistrationOutcome) {
-    METRICS
-        .registrations
-        .get_or_create(&OutcomeLabels {
-            outcome: outcome.label(),
+    // The family's entry for each outcome, looked up once (it appears at its first use, as
+    // before): a call then counts without the family's lock and label hashing.
+    static COUNTERS: [OnceLock<Counter>; 4] = [const { OnceLock::new() }; 4];
+    COUNTERS[outcome as usize]
+        .get_or_init(|| {
+            METRICS.registrations.get_or_create_owned(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
         })
         .inc();
 }
