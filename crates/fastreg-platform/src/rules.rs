@@ -107,8 +107,9 @@ pub struct FastRegisterContext {
     pub authorization: Option<Authorization>,
     /// The body (None is treated as empty).
     pub body: Option<TicketBody>,
-    /// The token's component.
-    pub component: Option<Component>,
+    /// The token's component (shared: the in-process view hands out the copy it holds rather
+    /// than a clone of every field).
+    pub component: Option<std::sync::Arc<Component>>,
     /// The ticket sent, if known.
     pub ticket: Option<FastRegisterTicket>,
     /// The registration that claims or consumed the ticket (in progress or succeeded).

@@ -487,9 +487,19 @@ impl WxCall {
     /// Parsed on demand rather than into a map up front: a call reads one or two parameters,
     /// and a parameter without escapes is then never copied until it is returned.
     pub fn query(&self, name: &str) -> Option<String> {
-        form_urlencoded::parse(self.raw_query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        self.raw_query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .find_map(|pair| {
+                // What `form_urlencoded` does, without its decoding passes when there is
+                // nothing to decode (the usual token in a query).
+                if pair.contains(['%', '+']) {
+                    let (k, v) = form_urlencoded::parse(pair.as_bytes()).next()?;
+                    return (k == name).then(|| v.into_owned());
+                }
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k == name).then(|| v.to_string())
+            })
     }
 
     /// The first present, non-empty query parameter of `names`.
@@ -693,6 +703,32 @@ pub fn router(state: Arc<AppState>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_parameters_read_as_form_urlencoded_reads_them() {
+        let call = |q: &str| WxCall {
+            raw_query: q.to_string(),
+            body: BodyRead::Broken,
+            client_ip: None,
+            rid: String::new(),
+        };
+        let queries = [
+            "access_token=abc&x=1",
+            "x=1&access_token=a%2Bb+c&access_token=second",
+            "&&access_token&x",
+            "access_token=&access_token=later",
+            "access%5Ftoken=encoded%20name",
+            "access_token=a=b",
+            "access_token=%FF%FE",
+            "",
+        ];
+        for q in queries {
+            let expected = form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned());
+            assert_eq!(call(q).query("access_token"), expected, "{q}");
+        }
+    }
 
     #[test]
     fn body_errors_name_the_field_and_place_but_not_the_values_sent() {

@@ -9,6 +9,11 @@ const OA: &str = "wx0a00000000000001";
 const COMPONENT: &str = "wxc0ffee0000000001";
 const TICKET: &str = "b25519093b1e97239eff9d2bfc07e08e";
 
+/// The context's component, to change for a case.
+fn component_mut(c: &mut FastRegisterContext) -> &mut Component {
+    std::sync::Arc::make_mut(c.component.as_mut().expect("a component"))
+}
+
 fn passing() -> FastRegisterContext {
     FastRegisterContext {
         token_present: true,
@@ -31,7 +36,7 @@ fn passing() -> FastRegisterContext {
             revoked: false,
         }),
         body: Some(TicketBody::Ticket(TICKET.into())),
-        component: Some(Component {
+        component: Some(std::sync::Arc::new(Component {
             appid: COMPONENT.into(),
             appsecret: "s".into(),
             token: "t".into(),
@@ -43,7 +48,7 @@ fn passing() -> FastRegisterContext {
             mp_permission_sets: vec![17, 18],
             ip_whitelist: vec![],
             created_at: NOW - 1000,
-        }),
+        })),
         ticket: Some(FastRegisterTicket {
             ticket: TICKET.into(),
             component_appid: COMPONENT.into(),
@@ -164,12 +169,12 @@ fn cases() -> Vec<Case> {
         // Rule 5
         (
             "component unpublished",
-            |c| c.component.as_mut().unwrap().published = false,
+            |c| component_mut(c).published = false,
             Some(ComponentUnpublished),
         ),
         (
             "component lacks set 31",
-            |c| c.component.as_mut().unwrap().permission_sets = vec![3, 17, 18, 30],
+            |c| component_mut(c).permission_sets = vec![3, 17, 18, 30],
             Some(ComponentNeedsBaseCategory),
         ),
         // Rule 6
@@ -333,14 +338,14 @@ fn cases() -> Vec<Case> {
             "malformed body and unpublished component: 47001 first",
             |c| {
                 c.body = Some(TicketBody::Malformed);
-                c.component.as_mut().unwrap().published = false;
+                component_mut(c).published = false;
             },
             Some(DataFormatError),
         ),
         (
             "unpublished and lacking sets: 61028 first",
             |c| {
-                let comp = c.component.as_mut().unwrap();
+                let comp = component_mut(c);
                 comp.published = false;
                 comp.permission_sets.clear();
             },
@@ -349,7 +354,7 @@ fn cases() -> Vec<Case> {
         (
             "lacking sets and bad ticket: 61029 first",
             |c| {
-                c.component.as_mut().unwrap().permission_sets.clear();
+                component_mut(c).permission_sets.clear();
                 c.ticket = None;
             },
             Some(ComponentNeedsBaseCategory),

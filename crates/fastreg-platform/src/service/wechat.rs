@@ -3,6 +3,8 @@
 //! the checks run in WeChat's order inside one transaction: token first, then body, then the
 //! endpoint's own rules.
 
+use std::sync::Arc;
+
 use fastreg_wire::account::*;
 use fastreg_wire::component::*;
 use fastreg_wire::ErrCode;
@@ -490,7 +492,10 @@ trait ContextSource {
         component: &str,
         authorizer: &str,
     ) -> std::result::Result<Option<Authorization>, Self::Error>;
-    fn component(&mut self, appid: &str) -> std::result::Result<Option<Component>, Self::Error>;
+    fn component(
+        &mut self,
+        appid: &str,
+    ) -> std::result::Result<Option<Arc<Component>>, Self::Error>;
     fn ticket(
         &mut self,
         ticket: &str,
@@ -527,8 +532,8 @@ impl ContextSource for TxSource<'_> {
     ) -> Result<Option<Authorization>> {
         self.0.authorization(component, authorizer)
     }
-    fn component(&mut self, appid: &str) -> Result<Option<Component>> {
-        self.0.component(appid)
+    fn component(&mut self, appid: &str) -> Result<Option<Arc<Component>>> {
+        Ok(self.0.component(appid)?.map(Arc::new))
     }
     fn ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
         self.0.fastregister_ticket(ticket)
@@ -585,10 +590,10 @@ impl ContextSource for ViewThenTx<'_> {
             None => self.tx.authorization(component, authorizer),
         }
     }
-    fn component(&mut self, appid: &str) -> Result<Option<Component>> {
+    fn component(&mut self, appid: &str) -> Result<Option<Arc<Component>>> {
         match self.view.component(appid) {
             Some(c) => Ok(c),
-            None => self.tx.component(appid),
+            None => Ok(self.tx.component(appid)?.map(Arc::new)),
         }
     }
     fn ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
@@ -657,7 +662,7 @@ impl ContextSource for ViewSource<'_> {
     ) -> std::result::Result<Option<Authorization>, ()> {
         self.0.authorization(component, authorizer).ok_or(())
     }
-    fn component(&mut self, appid: &str) -> std::result::Result<Option<Component>, ()> {
+    fn component(&mut self, appid: &str) -> std::result::Result<Option<Arc<Component>>, ()> {
         self.0.component(appid).ok_or(())
     }
     fn ticket(&mut self, ticket: &str) -> std::result::Result<Option<FastRegisterTicket>, ()> {

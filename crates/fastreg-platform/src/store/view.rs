@@ -48,9 +48,10 @@
 //! words. A refusal decided here takes no lock that the other cores' requests also take (a
 //! mutex per map made each lookup move a cache line between cores; BENCHMARKS.md).
 
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::domain::*;
 use crate::rules::FastRegisterContext;
@@ -226,6 +227,38 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
     }
 }
 
+/// What one check read about an OA, all as of one epoch: one map entry rather than one per
+/// row, so that a check makes one lookup for them (each value is still checked against its own
+/// key's stamp when used).
+#[derive(Debug, Clone)]
+struct OaRead {
+    /// The component the authorisation is of (one component per authorizer).
+    component_appid: String,
+    authorization: Option<Authorization>,
+    component: Option<Arc<Component>>,
+    official_account: Option<OfficialAccount>,
+    /// Read only when the OA exists.
+    details: Option<OaDetails>,
+}
+
+/// The counts and the entity of an OA that exists.
+#[derive(Debug, Clone)]
+struct OaDetails {
+    in_progress: bool,
+    /// The month `successes` counts.
+    month: String,
+    successes: u32,
+    entity: Option<Entity>,
+    entity_mini_programs: u32,
+}
+
+/// A ticket and the registration holding it (read only for a ticket that exists).
+#[derive(Debug, Clone)]
+struct TicketRead {
+    ticket: FastRegisterTicket,
+    registration: Option<Registration>,
+}
+
 /// The view; see the module docs.
 pub struct View {
     epoch: AtomicU64,
@@ -237,17 +270,10 @@ pub struct View {
     pending: Mutex<Vec<usize>>,
     known_tickets: KnownTickets,
     tokens: Map<String, TokenRecord>,
-    /// By authorizer: (component, its authorisation or none). One component per authorizer.
-    authorizations: Map<String, (String, Option<Authorization>)>,
-    components: Map<String, Option<Component>>,
-    tickets: Map<String, FastRegisterTicket>,
-    ticket_registrations: Map<String, Option<Registration>>,
-    official_accounts: Map<String, Option<OfficialAccount>>,
-    oa_in_progress: Map<String, bool>,
-    /// By OA: (month, successes in it).
-    oa_successes: Map<String, (String, u32)>,
-    entities: Map<i64, Option<Entity>>,
-    entity_mini_programs: Map<i64, u32>,
+    /// By OA (authorizer): everything a check read about it, as of one epoch.
+    oas: Map<String, Arc<OaRead>>,
+    /// By ticket: the ticket and the registration holding it.
+    tickets: Map<String, Arc<TicketRead>>,
 }
 
 impl std::fmt::Debug for View {
@@ -277,15 +303,8 @@ impl View {
             pending: Mutex::new(Vec::new()),
             known_tickets: KnownTickets::default(),
             tokens: Map::new(),
-            authorizations: Map::new(),
-            components: Map::new(),
+            oas: Map::new(),
             tickets: Map::new(),
-            ticket_registrations: Map::new(),
-            official_accounts: Map::new(),
-            oa_in_progress: Map::new(),
-            oa_successes: Map::new(),
-            entities: Map::new(),
-            entity_mini_programs: Map::new(),
         }
     }
 
@@ -341,15 +360,8 @@ impl View {
 
     fn clear(&self) {
         self.tokens.clear();
-        self.authorizations.clear();
-        self.components.clear();
+        self.oas.clear();
         self.tickets.clear();
-        self.ticket_registrations.clear();
-        self.official_accounts.clear();
-        self.oa_in_progress.clear();
-        self.oa_successes.clear();
-        self.entities.clear();
-        self.entity_mini_programs.clear();
     }
 
     /// Whether a value read at `read_at` under `key` is current, and as of `as_of`.
@@ -370,33 +382,27 @@ impl View {
         if token.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
             return;
         }
-        let (component, oa) = (&token.component_appid, &token.authorizer_appid);
-        self.authorizations.put(
-            oa.clone(),
-            (component.clone(), ctx.authorization.clone()),
-            epoch,
-        );
-        self.components
-            .put(component.clone(), ctx.component.clone(), epoch);
+        let read = OaRead {
+            component_appid: token.component_appid.clone(),
+            authorization: ctx.authorization.clone(),
+            component: ctx.component.clone(),
+            official_account: ctx.official_account.clone(),
+            details: ctx.official_account.as_ref().map(|_| OaDetails {
+                in_progress: ctx.oa_in_progress,
+                month: month.to_string(),
+                successes: ctx.oa_successes_this_month,
+                entity: ctx.entity.clone(),
+                entity_mini_programs: ctx.entity_mini_programs,
+            }),
+        };
+        self.oas
+            .put(token.authorizer_appid.clone(), Arc::new(read), epoch);
         if let Some(t) = &ctx.ticket {
-            self.tickets.put(t.ticket.clone(), t.clone(), epoch);
-            self.ticket_registrations
-                .put(t.ticket.clone(), ctx.ticket_registration.clone(), epoch);
-        }
-        self.official_accounts
-            .put(oa.clone(), ctx.official_account.clone(), epoch);
-        if let Some(account) = &ctx.official_account {
-            self.oa_in_progress
-                .put(oa.clone(), ctx.oa_in_progress, epoch);
-            self.oa_successes.put(
-                oa.clone(),
-                (month.to_string(), ctx.oa_successes_this_month),
-                epoch,
-            );
-            self.entities
-                .put(account.entity_id, ctx.entity.clone(), epoch);
-            self.entity_mini_programs
-                .put(account.entity_id, ctx.entity_mini_programs, epoch);
+            let read = TicketRead {
+                ticket: t.clone(),
+                registration: ctx.ticket_registration.clone(),
+            };
+            self.tickets.put(t.ticket.clone(), Arc::new(read), epoch);
         }
     }
 
@@ -411,20 +417,70 @@ impl View {
         Lookup {
             view: self,
             as_of: epoch,
+            oa: RefCell::new(None),
+            ticket: RefCell::new(None),
         }
     }
 }
 
+/// An entry fetched by a lookup, with the key it was fetched by.
+type Fetched<T> = RefCell<Option<(String, Option<(Arc<T>, u64)>)>>;
+
 /// Reads from the view as of one epoch; every method answers `None` on a miss.
+///
+/// A lookup serves one check, which reads one OA and one ticket: it fetches each entry once.
+/// The component and the entity are those of the OA fetched last (a miss before any).
 pub struct Lookup<'v> {
     view: &'v View,
     as_of: u64,
+    oa: Fetched<OaRead>,
+    ticket: Fetched<TicketRead>,
+}
+
+/// The entry under `key`, from `memo` when it holds that key's, else from `map`.
+fn fetch<T>(memo: &Fetched<T>, map: &Map<String, Arc<T>>, key: &str) -> Option<(Arc<T>, u64)> {
+    let mut memo = memo.borrow_mut();
+    if let Some((k, found)) = &*memo {
+        if k == key {
+            return found.clone();
+        }
+    }
+    let found = map.get(key);
+    *memo = Some((key.to_string(), found.clone()));
+    found
 }
 
 impl Lookup<'_> {
     fn fresh<V>(&self, key: Key<'_>, found: Option<(V, u64)>) -> Option<V> {
         let (v, read_at) = found?;
         self.view.fresh(key, read_at, self.as_of).then_some(v)
+    }
+
+    fn oa(&self, appid: &str) -> Option<(Arc<OaRead>, u64)> {
+        fetch(&self.oa, &self.view.oas, appid)
+    }
+
+    /// The OA fetched last, if any.
+    fn last_oa(&self) -> Option<(Arc<OaRead>, u64)> {
+        self.oa
+            .borrow()
+            .as_ref()
+            .and_then(|(_, found)| found.clone())
+    }
+
+    /// The details of the OA fetched last whose entity is `id`.
+    fn entity_details(&self, id: i64) -> Option<(Arc<OaRead>, u64)> {
+        self.last_oa().filter(|(read, _)| {
+            read.details.is_some()
+                && read
+                    .official_account
+                    .as_ref()
+                    .is_some_and(|oa| oa.entity_id == id)
+        })
+    }
+
+    fn ticket_read(&self, ticket: &str) -> Option<(Arc<TicketRead>, u64)> {
+        fetch(&self.ticket, &self.view.tickets, ticket)
     }
 
     /// A token by hash.
@@ -441,17 +497,19 @@ impl Lookup<'_> {
         authorizer: &str,
     ) -> Option<Option<Authorization>> {
         let found = self
-            .view
-            .authorizations
-            .get(authorizer)
-            .filter(|((c, _), _)| c == component)
-            .map(|((_, a), read_at)| (a, read_at));
+            .oa(authorizer)
+            .filter(|(read, _)| read.component_appid == component)
+            .map(|(read, at)| (read.authorization.clone(), at));
         self.fresh(Key::Authorization(component, authorizer), found)
     }
 
     /// A component, or its absence.
-    pub fn component(&self, appid: &str) -> Option<Option<Component>> {
-        self.fresh(Key::Component(appid), self.view.components.get(appid))
+    pub fn component(&self, appid: &str) -> Option<Option<Arc<Component>>> {
+        let found = self
+            .last_oa()
+            .filter(|(read, _)| read.component_appid == appid)
+            .map(|(read, at)| (read.component.clone(), at));
+        self.fresh(Key::Component(appid), found)
     }
 
     /// A ticket, or its certain absence.
@@ -459,8 +517,10 @@ impl Lookup<'_> {
         if self.view.ticket_unknown(ticket) {
             return Some(None);
         }
-        self.fresh(Key::Ticket(ticket), self.view.tickets.get(ticket))
-            .map(Some)
+        let found = self
+            .ticket_read(ticket)
+            .map(|(read, at)| (read.ticket.clone(), at));
+        self.fresh(Key::Ticket(ticket), found).map(Some)
     }
 
     /// The registration holding a ticket, or its absence (certain for a ticket that does not
@@ -469,47 +529,51 @@ impl Lookup<'_> {
         if self.view.ticket_unknown(ticket) {
             return Some(None);
         }
-        self.fresh(
-            Key::Ticket(ticket),
-            self.view.ticket_registrations.get(ticket),
-        )
+        let found = self
+            .ticket_read(ticket)
+            .map(|(read, at)| (read.registration.clone(), at));
+        self.fresh(Key::Ticket(ticket), found)
     }
 
     /// An OA, or its absence.
     pub fn official_account(&self, appid: &str) -> Option<Option<OfficialAccount>> {
-        self.fresh(
-            Key::OfficialAccount(appid),
-            self.view.official_accounts.get(appid),
-        )
+        let found = self
+            .oa(appid)
+            .map(|(read, at)| (read.official_account.clone(), at));
+        self.fresh(Key::OfficialAccount(appid), found)
     }
 
     /// Whether an OA has a registration in progress.
     pub fn oa_in_progress(&self, appid: &str) -> Option<bool> {
-        self.fresh(
-            Key::OfficialAccount(appid),
-            self.view.oa_in_progress.get(appid),
-        )
+        let found = self
+            .oa(appid)
+            .and_then(|(read, at)| Some((read.details.as_ref()?.in_progress, at)));
+        self.fresh(Key::OfficialAccount(appid), found)
     }
 
     /// An OA's successes in a month.
     pub fn oa_successes(&self, appid: &str, month: &str) -> Option<u32> {
-        let found = self
-            .view
-            .oa_successes
-            .get(appid)
-            .filter(|((m, _), _)| m == month)
-            .map(|((_, n), read_at)| (n, read_at));
+        let found = self.oa(appid).and_then(|(read, at)| {
+            let d = read.details.as_ref().filter(|d| d.month == month)?;
+            Some((d.successes, at))
+        });
         self.fresh(Key::OfficialAccount(appid), found)
     }
 
     /// An entity, or its absence.
     pub fn entity(&self, id: i64) -> Option<Option<Entity>> {
-        self.fresh(Key::Entity(id), self.view.entities.get(&id))
+        let found = self
+            .entity_details(id)
+            .and_then(|(read, at)| Some((read.details.as_ref()?.entity.clone(), at)));
+        self.fresh(Key::Entity(id), found)
     }
 
     /// An entity's Mini Programs plus its registrations in progress.
     pub fn entity_mini_programs(&self, id: i64) -> Option<u32> {
-        self.fresh(Key::Entity(id), self.view.entity_mini_programs.get(&id))
+        let found = self
+            .entity_details(id)
+            .and_then(|(read, at)| Some((read.details.as_ref()?.entity_mini_programs, at)));
+        self.fresh(Key::Entity(id), found)
     }
 }
 
@@ -531,8 +595,14 @@ mod tests {
     }
 
     fn put_oa(view: &View, a: &OfficialAccount, epoch: u64) {
-        view.official_accounts
-            .put(a.appid.clone(), Some(a.clone()), epoch);
+        let read = OaRead {
+            component_appid: "wxcomponent".into(),
+            authorization: None,
+            component: None,
+            official_account: Some(a.clone()),
+            details: None,
+        };
+        view.oas.put(a.appid.clone(), Arc::new(read), epoch);
     }
 
     #[test]
@@ -646,7 +716,7 @@ mod tests {
         for i in 0..(CAPACITY + 10) {
             put_oa(&view, &oa(&format!("wx{i}"), true), view.epoch());
         }
-        let len = view.official_accounts.len();
+        let len = view.oas.len();
         assert!(len <= CAPACITY, "{len}");
     }
 }
