@@ -44,9 +44,10 @@
 //! outgrow it, the writer builds one twice the size from the tickets' hashes, which the view
 //! also keeps (8 bytes each). At 10^6 tickets that is 8 MB of hashes and a 4–8 MB filter.
 //!
-//! Reads write no shared memory: the maps are lock-free ([`papaya`]) and the filter is atomic
-//! words. A refusal decided here takes no lock that the other cores' requests also take (a
-//! mutex per map made each lookup move a cache line between cores; BENCHMARKS.md).
+//! Reads take no lock: the maps are lock-free ([`papaya`]) and the filter is atomic words
+//! behind an `ArcSwap`. (A mutex per map, taken by every request on every core, came first.)
+//! What one check read about an OA is one entry (and about a ticket, one more), fetched once
+//! per check; each value in it is still checked against its own key's stamp.
 
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
