@@ -97,11 +97,6 @@ impl AppState {
     pub fn runtime(&self) -> arc_swap::Guard<Arc<RuntimeConfig>> {
         self.runtime.load()
     }
-
-    /// Takes one use of a fault injected for `path` at `when`, if any.
-    pub fn take_fault(&self, path: &str, when: FaultWhen) -> Option<i64> {
-        self.faults.take(path, when)
-    }
 }
 
 /// The injected faults. Every call asks whether one is armed for it: the answer is read from an
@@ -638,11 +633,11 @@ async fn with_faults(app: &AppState, req: Request, next: Next) -> Response {
     let Some(path) = path else {
         return next.run(req).await;
     };
-    if let Some(code) = app.take_fault(&path, FaultWhen::Before) {
+    if let Some(code) = app.faults.take(&path, FaultWhen::Before) {
         return Error::wx_detail(ErrCode::from_code(code), "injected fault").into_response();
     }
     let resp = next.run(req).await;
-    if let Some(code) = app.take_fault(&path, FaultWhen::After) {
+    if let Some(code) = app.faults.take(&path, FaultWhen::After) {
         return Error::wx_detail(ErrCode::from_code(code), "injected fault after the call")
             .into_response();
     }

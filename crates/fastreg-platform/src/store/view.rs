@@ -163,12 +163,7 @@ struct KnownTickets {
     filter: arc_swap::ArcSwapOption<TicketFilter>,
     /// Every hash added (by the scan or the writer); also what orders an addition against the
     /// filter's arrival and replacement.
-    hashes: Mutex<TicketHashes>,
-}
-
-#[derive(Default)]
-struct TicketHashes {
-    all: Vec<u64>,
+    hashes: Mutex<Vec<u64>>,
 }
 
 impl KnownTickets {
@@ -177,18 +172,18 @@ impl KnownTickets {
         let Ok(mut hashes) = self.hashes.lock() else {
             return;
         };
-        hashes.all.push(hash);
+        hashes.push(hash);
         let Some(filter) = self.filter.load_full() else {
             // The scan is not in yet; it builds the filter from `all`.
             return;
         };
-        if hashes.all.len() <= filter.capacity() {
+        if hashes.len() <= filter.capacity() {
             return filter.insert(hash);
         }
         // Full: a filter for twice as many, from every hash. The old one answers meanwhile
         // (it holds every ticket but this one, whose transaction has not committed).
         self.filter
-            .store(Some(Arc::new(TicketFilter::with_all(&hashes.all))));
+            .store(Some(Arc::new(TicketFilter::with_all(&hashes))));
     }
 
     /// The start-up scan is in.
@@ -196,10 +191,10 @@ impl KnownTickets {
         let Ok(mut hashes) = self.hashes.lock() else {
             return;
         };
-        let added = std::mem::replace(&mut hashes.all, scanned);
-        hashes.all.extend(added);
+        let added = std::mem::replace(&mut *hashes, scanned);
+        hashes.extend(added);
         self.filter
-            .store(Some(Arc::new(TicketFilter::with_all(&hashes.all))));
+            .store(Some(Arc::new(TicketFilter::with_all(&hashes))));
     }
 
     /// Whether a ticket certainly does not exist.
