@@ -6,9 +6,11 @@
 //! a tenth as many OAs that have used this month's quota; and optionally M succeeded
 //! registrations of past months, so the tables have the size of a platform that has been
 //! running a while. Then it drives the platform over loopback HTTP/1.1 keep-alive with C
-//! connections for a fixed time per scenario, and the same harness against a static JSON
-//! handler in the same binary (the ceiling of HTTP handling on this machine). Every answer's
-//! errcode is checked against the one the scenario expects; a mismatch is a bug.
+//! connections for a fixed time per scenario, after a short warm-up that is not counted (the
+//! first call for each OA fills the platform's in-process view), and the same harness against
+//! a static JSON handler in the same binary (the ceiling of HTTP handling on this machine).
+//! Every answer's errcode is checked against the one the scenario expects, warm-up included; a
+//! mismatch is a bug.
 //!
 //! The load generator shares the process (and the cores) with the server.
 
@@ -52,9 +54,14 @@ pub struct BenchArgs {
     /// Concurrent keep-alive HTTP/1.1 connections.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Seconds each scenario runs.
+    /// Seconds each scenario is measured.
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
+    /// Seconds each scenario runs before it is measured. Its answers are checked but not
+    /// counted: the first call for each OA reads the database and fills the platform's
+    /// in-process view, and later ones are answered from it (`--warmup 0` measures that start).
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup: f64,
     /// Succeeded registrations (with their Mini Programs) stored beforehand, in past months.
     #[arg(long, default_value_t = 0)]
     pub stored: usize,
@@ -173,6 +180,7 @@ struct Config {
     quota_oas: usize,
     connections: usize,
     duration_secs: f64,
+    warmup_secs: f64,
     stored: usize,
     durability: &'static str,
 }
@@ -216,6 +224,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.oas == 0 || args.connections == 0 || args.duration.is_nan() || args.duration <= 0.0 {
         bail!("--oas, --connections and --duration must be positive");
     }
+    if !args.warmup.is_finite() || args.warmup < 0.0 {
+        bail!("--warmup must be zero or more seconds");
+    }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let db_path = dir.path().join("bench.db");
     let settings = Settings {
@@ -248,6 +259,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let static_addr = start_static().await?;
     let duration = Duration::from_secs_f64(args.duration);
+    let warmup = Duration::from_secs_f64(args.warmup);
     let mut figures: Vec<(Scenario, Figures)> = Vec::new();
     let seeded = Arc::new(seeded);
     for &scenario in &args.scenarios {
@@ -258,7 +270,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         } else {
             addr
         };
-        let f = drive(target, work, scenario, args.connections, duration).await?;
+        let f = drive(target, work, scenario, args.connections, warmup, duration).await?;
         figures.push((scenario, f));
     }
     let _ = stop.send(());
@@ -294,6 +306,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             quota_oas: seeded.quota_oas.len(),
             connections: args.connections,
             duration_secs: args.duration,
+            warmup_secs: args.warmup,
             stored: args.stored,
             durability: args.durability.name(),
         },
@@ -348,11 +361,12 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
     );
     let _ = writeln!(
         s,
-        "config: {} OAs (+{} at quota), {} connections, {} s per scenario, {} stored registrations, durability {}",
+        "config: {} OAs (+{} at quota), {} connections, {} s per scenario after {} s of warm-up, {} stored registrations, durability {}",
         r.config.oas,
         r.config.quota_oas,
         r.config.connections,
         r.config.duration_secs,
+        r.config.warmup_secs,
         r.config.stored,
         r.config.durability
     );
@@ -594,26 +608,30 @@ struct Tally {
 }
 
 /// Runs one scenario: `connections` connections, each sending its next request when the
-/// previous answer arrived, until `duration` is over.
+/// previous answer arrived, for `warmup` (answers checked, not counted) and then `duration`.
 async fn drive(
     addr: SocketAddr,
     work: Arc<Work>,
     scenario: Scenario,
     connections: usize,
+    warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
     let mut senders = Vec::with_capacity(connections);
     for _ in 0..connections {
         senders.push(connect(addr).await?);
     }
-    let started = Instant::now();
-    let deadline = started + duration;
+    let started = Instant::now() + warmup;
+    let window = Window {
+        from: started,
+        until: started + duration,
+    };
     let expected = scenario.expected_errcode();
     let tasks: Vec<_> = senders
         .into_iter()
         .map(|sender| {
             let work = work.clone();
-            tokio::spawn(one_connection(addr, sender, work, expected, deadline))
+            tokio::spawn(one_connection(addr, sender, work, expected, window))
         })
         .collect();
     let mut hist = new_histogram();
@@ -628,7 +646,11 @@ async fn drive(
         exhausted |= t.exhausted;
         sample = sample.or(t.sample);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    // From the start of the window (a success scenario out of tickets may end before it).
+    let elapsed = Instant::now()
+        .saturating_duration_since(started)
+        .as_secs_f64()
+        .max(1e-6);
     let ms = |q: f64| round(hist.value_at_quantile(q) as f64 / 1000.0, 3);
     Ok(Figures {
         expected_errcode: expected,
@@ -652,12 +674,19 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
+/// When requests count: sent from `from`, until `until`.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Instant,
+    until: Instant,
+}
+
 async fn one_connection(
     addr: SocketAddr,
     mut sender: Sender,
     work: Arc<Work>,
     expected: i64,
-    deadline: Instant,
+    window: Window,
 ) -> Tally {
     let mut t = Tally {
         hist: new_histogram(),
@@ -667,7 +696,7 @@ async fn one_connection(
         exhausted: false,
         sample: None,
     };
-    while Instant::now() < deadline {
+    while Instant::now() < window.until {
         let Some((uri, body)) = work.next() else {
             t.exhausted = true;
             break;
@@ -685,8 +714,11 @@ async fn one_connection(
         let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         match answer {
             Ok((status, body)) => {
-                t.hist.saturating_record(micros.max(1));
-                t.requests += 1;
+                // Every answer is checked; only those sent within the window are counted.
+                if sent >= window.from {
+                    t.hist.saturating_record(micros.max(1));
+                    t.requests += 1;
+                }
                 if !status.is_success() || errcode(&body) != Some(expected) {
                     t.mismatches += 1;
                     if t.sample.is_none() {
