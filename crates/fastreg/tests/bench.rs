@@ -36,6 +36,7 @@ fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {
     assert!(report["machine"]["cpu"].is_string());
     assert_eq!(report["config"]["oas"], 200);
     assert_eq!(report["config"]["connections"], 4);
+    assert_eq!(report["config"]["warmup_secs"], 0.5);
     assert_eq!(report["config"]["stored"], 500);
     assert_eq!(report["config"]["durability"], "process");
     assert!(report["seeding"]["rows"].as_u64().unwrap() > 2_000);
