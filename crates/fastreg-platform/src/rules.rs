@@ -102,22 +102,22 @@ pub struct FastRegisterContext {
     /// Whether `access_token` was in the query.
     pub token_present: bool,
     /// The token's record, if it is known.
-    pub token: Option<TokenRecord>,
+    pub token: Option<std::sync::Arc<TokenRecord>>,
     /// The OA's authorisation of the token's component.
-    pub authorization: Option<Authorization>,
+    pub authorization: Option<std::sync::Arc<Authorization>>,
     /// The body (None is treated as empty).
     pub body: Option<TicketBody>,
-    /// The token's component (shared: the in-process view hands out the copy it holds rather
-    /// than a clone of every field).
+    /// The token's component. (The rows are shared: the in-process view hands out the copies
+    /// it holds rather than a clone of every field.)
     pub component: Option<std::sync::Arc<Component>>,
     /// The ticket sent, if known.
     pub ticket: Option<FastRegisterTicket>,
     /// The registration that claims or consumed the ticket (in progress or succeeded).
     pub ticket_registration: Option<Registration>,
     /// The token's OA.
-    pub official_account: Option<OfficialAccount>,
+    pub official_account: Option<std::sync::Arc<OfficialAccount>>,
     /// The OA's entity.
-    pub entity: Option<Entity>,
+    pub entity: Option<std::sync::Arc<Entity>>,
     /// Whether the OA has a registration in progress.
     pub oa_in_progress: bool,
     /// The OA's successes in the current Asia/Shanghai month.
@@ -164,7 +164,7 @@ fn decide(ctx: &FastRegisterContext, now: UnixTime, policy: &Policy) -> Result<D
     // 1. The token.
     let token = check_token(
         ctx.token_present,
-        ctx.token.as_ref(),
+        ctx.token.as_deref(),
         now,
         policy.superseded_grace_secs,
     )?;
@@ -226,8 +226,11 @@ fn decide(ctx: &FastRegisterContext, now: UnixTime, policy: &Policy) -> Result<D
         }
     }
     // 7. The entity and the account.
-    let oa = ctx.official_account.as_ref().ok_or(ErrCode::InvalidAppId)?;
-    let entity = ctx.entity.as_ref().ok_or(ErrCode::InvalidRealnameType)?;
+    let oa = ctx
+        .official_account
+        .as_deref()
+        .ok_or(ErrCode::InvalidAppId)?;
+    let entity = ctx.entity.as_deref().ok_or(ErrCode::InvalidRealnameType)?;
     if entity.overseas {
         return Err(ErrCode::OverseasAccessDeny);
     }

@@ -17,7 +17,7 @@ fn component_mut(c: &mut FastRegisterContext) -> &mut Component {
 fn passing() -> FastRegisterContext {
     FastRegisterContext {
         token_present: true,
-        token: Some(TokenRecord {
+        token: Some(std::sync::Arc::new(TokenRecord {
             hash: "h".into(),
             kind: TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
             component_appid: COMPONENT.into(),
@@ -25,8 +25,8 @@ fn passing() -> FastRegisterContext {
             issued_at: NOW - 10,
             expires_at: NOW + 7190,
             superseded_at: None,
-        }),
-        authorization: Some(Authorization {
+        })),
+        authorization: Some(std::sync::Arc::new(Authorization {
             component_appid: COMPONENT.into(),
             authorizer_appid: OA.into(),
             authorizer_kind: AuthorizerKind::OfficialAccount,
@@ -34,7 +34,7 @@ fn passing() -> FastRegisterContext {
             refresh_token: "r".into(),
             auth_time: NOW - 100,
             revoked: false,
-        }),
+        })),
         body: Some(TicketBody::Ticket(TICKET.into())),
         component: Some(std::sync::Arc::new(Component {
             appid: COMPONENT.into(),
@@ -58,7 +58,7 @@ fn passing() -> FastRegisterContext {
             expires_at: NOW + 1740,
         }),
         ticket_registration: None,
-        official_account: Some(OfficialAccount {
+        official_account: Some(std::sync::Arc::new(OfficialAccount {
             appid: OA.into(),
             user_name: "gh_000000000001".into(),
             nickname: "Demo".into(),
@@ -67,15 +67,15 @@ fn passing() -> FastRegisterContext {
             pending_registration: false,
             link_cap: None,
             created_at: NOW - 1000,
-        }),
-        entity: Some(Entity {
+        })),
+        entity: Some(std::sync::Arc::new(Entity {
             id: 1,
             name: "Demo Co.".into(),
             entity_type: EntityType::Enterprise,
             overseas: false,
             blacklisted: false,
             mini_program_cap: None,
-        }),
+        })),
         oa_in_progress: false,
         oa_successes_this_month: 0,
         entity_mini_programs: 0,
@@ -115,39 +115,45 @@ fn cases() -> Vec<Case> {
         ("unknown token", |c| c.token = None, Some(InvalidCredential)),
         (
             "token superseded more than 300 s ago",
-            |c| c.token.as_mut().unwrap().superseded_at = Some(NOW - 300),
+            |c| std::sync::Arc::make_mut(c.token.as_mut().unwrap()).superseded_at = Some(NOW - 300),
             Some(InvalidCredential),
         ),
         (
             "token superseded less than 300 s ago still works",
-            |c| c.token.as_mut().unwrap().superseded_at = Some(NOW - 299),
+            |c| std::sync::Arc::make_mut(c.token.as_mut().unwrap()).superseded_at = Some(NOW - 299),
             None,
         ),
         (
             "token expired",
-            |c| c.token.as_mut().unwrap().expires_at = NOW,
+            |c| std::sync::Arc::make_mut(c.token.as_mut().unwrap()).expires_at = NOW,
             Some(AccessTokenExpired),
         ),
         // Rule 2
         (
             "component token",
-            |c| c.token.as_mut().unwrap().kind = TokenKind::Component,
+            |c| std::sync::Arc::make_mut(c.token.as_mut().unwrap()).kind = TokenKind::Component,
             Some(ApiUnauthorized),
         ),
         (
             "mini program token",
-            |c| c.token.as_mut().unwrap().kind = TokenKind::Authorizer(AuthorizerKind::MiniProgram),
+            |c| {
+                std::sync::Arc::make_mut(c.token.as_mut().unwrap()).kind =
+                    TokenKind::Authorizer(AuthorizerKind::MiniProgram)
+            },
             Some(ApiUnauthorized),
         ),
         // Rule 3
         (
             "set 27 not granted",
-            |c| c.authorization.as_mut().unwrap().permission_sets = vec![1],
+            |c| {
+                std::sync::Arc::make_mut(c.authorization.as_mut().unwrap()).permission_sets =
+                    vec![1]
+            },
             Some(ApiUnauthorizedToComponent),
         ),
         (
             "authorisation revoked",
-            |c| c.authorization.as_mut().unwrap().revoked = true,
+            |c| std::sync::Arc::make_mut(c.authorization.as_mut().unwrap()).revoked = true,
             Some(ApiUnauthorizedToComponent),
         ),
         (
@@ -220,28 +226,32 @@ fn cases() -> Vec<Case> {
         // Rule 7
         (
             "overseas entity",
-            |c| c.entity.as_mut().unwrap().overseas = true,
+            |c| std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).overseas = true,
             Some(OverseasAccessDeny),
         ),
         (
             "personal entity",
-            |c| c.entity.as_mut().unwrap().entity_type = EntityType::Personal,
+            |c| {
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).entity_type =
+                    EntityType::Personal
+            },
             Some(InvalidRealnameType),
         ),
         (
             "OA not verified",
-            |c| c.official_account.as_mut().unwrap().verified = false,
+            |c| std::sync::Arc::make_mut(c.official_account.as_mut().unwrap()).verified = false,
             Some(NeedToBeCertified),
         ),
         (
             "entity blacklisted",
-            |c| c.entity.as_mut().unwrap().blacklisted = true,
+            |c| std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).blacklisted = true,
             Some(RealnameInBlackList),
         ),
         (
             "government without copy_wx_verify",
             |c| {
-                c.entity.as_mut().unwrap().entity_type = EntityType::Government;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).entity_type =
+                    EntityType::Government;
                 c.ticket.as_mut().unwrap().copy_wx_verify = false;
             },
             Some(CopyWxVerifyRequired),
@@ -249,7 +259,8 @@ fn cases() -> Vec<Case> {
         (
             "media without copy_wx_verify",
             |c| {
-                c.entity.as_mut().unwrap().entity_type = EntityType::Media;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).entity_type =
+                    EntityType::Media;
                 c.ticket.as_mut().unwrap().copy_wx_verify = false;
             },
             Some(CopyWxVerifyRequired),
@@ -257,7 +268,8 @@ fn cases() -> Vec<Case> {
         (
             "other organisation without copy_wx_verify",
             |c| {
-                c.entity.as_mut().unwrap().entity_type = EntityType::OtherOrg;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).entity_type =
+                    EntityType::OtherOrg;
                 c.ticket.as_mut().unwrap().copy_wx_verify = false;
             },
             Some(CopyWxVerifyRequired),
@@ -274,7 +286,10 @@ fn cases() -> Vec<Case> {
         ),
         (
             "OA has a pending registration flag",
-            |c| c.official_account.as_mut().unwrap().pending_registration = true,
+            |c| {
+                std::sync::Arc::make_mut(c.official_account.as_mut().unwrap())
+                    .pending_registration = true
+            },
             Some(RegistrationInProgress),
         ),
         (
@@ -295,7 +310,7 @@ fn cases() -> Vec<Case> {
         (
             "entity at its own cap",
             |c| {
-                c.entity.as_mut().unwrap().mini_program_cap = Some(2);
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).mini_program_cap = Some(2);
                 c.entity_mini_programs = 2;
             },
             Some(RealnameExceedLimits),
@@ -312,7 +327,7 @@ fn cases() -> Vec<Case> {
         (
             "expired token and superseded: 40001 before 42001",
             |c| {
-                let t = c.token.as_mut().unwrap();
+                let t = std::sync::Arc::make_mut(c.token.as_mut().unwrap());
                 t.expires_at = NOW - 1;
                 t.superseded_at = Some(NOW - 1000);
             },
@@ -321,7 +336,7 @@ fn cases() -> Vec<Case> {
         (
             "MP token without set 27: 48001 before 61007",
             |c| {
-                c.token.as_mut().unwrap().kind = TokenKind::Component;
+                std::sync::Arc::make_mut(c.token.as_mut().unwrap()).kind = TokenKind::Component;
                 c.authorization = None;
             },
             Some(ApiUnauthorized),
@@ -363,14 +378,14 @@ fn cases() -> Vec<Case> {
             "bad ticket and overseas: 61058 first",
             |c| {
                 c.ticket = None;
-                c.entity.as_mut().unwrap().overseas = true;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).overseas = true;
             },
             Some(InvalidTicket),
         ),
         (
             "overseas personal: 61061 first",
             |c| {
-                let e = c.entity.as_mut().unwrap();
+                let e = std::sync::Arc::make_mut(c.entity.as_mut().unwrap());
                 e.overseas = true;
                 e.entity_type = EntityType::Personal;
             },
@@ -379,23 +394,24 @@ fn cases() -> Vec<Case> {
         (
             "personal and unverified: 61051 first",
             |c| {
-                c.entity.as_mut().unwrap().entity_type = EntityType::Personal;
-                c.official_account.as_mut().unwrap().verified = false;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).entity_type =
+                    EntityType::Personal;
+                std::sync::Arc::make_mut(c.official_account.as_mut().unwrap()).verified = false;
             },
             Some(InvalidRealnameType),
         ),
         (
             "unverified and blacklisted: 61052 first",
             |c| {
-                c.official_account.as_mut().unwrap().verified = false;
-                c.entity.as_mut().unwrap().blacklisted = true;
+                std::sync::Arc::make_mut(c.official_account.as_mut().unwrap()).verified = false;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).blacklisted = true;
             },
             Some(NeedToBeCertified),
         ),
         (
             "blacklisted media without copy: 61054 first",
             |c| {
-                let e = c.entity.as_mut().unwrap();
+                let e = std::sync::Arc::make_mut(c.entity.as_mut().unwrap());
                 e.blacklisted = true;
                 e.entity_type = EntityType::Media;
                 c.ticket.as_mut().unwrap().copy_wx_verify = false;
@@ -405,7 +421,8 @@ fn cases() -> Vec<Case> {
         (
             "media without copy and in progress: 61056 first",
             |c| {
-                c.entity.as_mut().unwrap().entity_type = EntityType::Media;
+                std::sync::Arc::make_mut(c.entity.as_mut().unwrap()).entity_type =
+                    EntityType::Media;
                 c.ticket.as_mut().unwrap().copy_wx_verify = false;
                 c.oa_in_progress = true;
             },
@@ -516,7 +533,7 @@ fn verification_is_reused_only_when_asked_verified_and_the_policy_allows() {
 
 #[test]
 fn the_link_fails_only_at_the_link_cap() {
-    let oa = passing().official_account.unwrap();
+    let oa = OfficialAccount::clone(&passing().official_account.unwrap());
     let p = Policy::default();
     assert!(link_succeeds(&oa, 499, &p));
     assert!(!link_succeeds(&oa, 500, &p));

@@ -485,13 +485,13 @@ pub fn fast_register_precheck_in_view(
 /// Where [`load_context`] reads from: a transaction, or the in-process view (which may miss).
 trait ContextSource {
     type Error;
-    fn token(&mut self, hash: &str) -> std::result::Result<Option<TokenRecord>, Self::Error>;
+    fn token(&mut self, hash: &str) -> std::result::Result<Option<Arc<TokenRecord>>, Self::Error>;
     fn lock_official_account(&mut self, appid: &str) -> std::result::Result<(), Self::Error>;
     fn authorization(
         &mut self,
         component: &str,
         authorizer: &str,
-    ) -> std::result::Result<Option<Authorization>, Self::Error>;
+    ) -> std::result::Result<Option<Arc<Authorization>>, Self::Error>;
     fn component(
         &mut self,
         appid: &str,
@@ -507,9 +507,9 @@ trait ContextSource {
     fn official_account(
         &mut self,
         appid: &str,
-    ) -> std::result::Result<Option<OfficialAccount>, Self::Error>;
+    ) -> std::result::Result<Option<Arc<OfficialAccount>>, Self::Error>;
     fn lock_entity(&mut self, id: i64) -> std::result::Result<(), Self::Error>;
-    fn entity(&mut self, id: i64) -> std::result::Result<Option<Entity>, Self::Error>;
+    fn entity(&mut self, id: i64) -> std::result::Result<Option<Arc<Entity>>, Self::Error>;
     fn oa_in_progress(&mut self, appid: &str) -> std::result::Result<bool, Self::Error>;
     fn oa_successes(&mut self, appid: &str, month: &str) -> std::result::Result<u32, Self::Error>;
     fn entity_mini_programs(&mut self, id: i64) -> std::result::Result<u32, Self::Error>;
@@ -519,8 +519,8 @@ struct TxSource<'a>(&'a mut dyn Tx);
 
 impl ContextSource for TxSource<'_> {
     type Error = Error;
-    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.0.token(hash)
+    fn token(&mut self, hash: &str) -> Result<Option<Arc<TokenRecord>>> {
+        Ok(self.0.token(hash)?.map(Arc::new))
     }
     fn lock_official_account(&mut self, appid: &str) -> Result<()> {
         self.0.lock_official_account(appid)
@@ -529,8 +529,8 @@ impl ContextSource for TxSource<'_> {
         &mut self,
         component: &str,
         authorizer: &str,
-    ) -> Result<Option<Authorization>> {
-        self.0.authorization(component, authorizer)
+    ) -> Result<Option<Arc<Authorization>>> {
+        Ok(self.0.authorization(component, authorizer)?.map(Arc::new))
     }
     fn component(&mut self, appid: &str) -> Result<Option<Arc<Component>>> {
         Ok(self.0.component(appid)?.map(Arc::new))
@@ -541,14 +541,14 @@ impl ContextSource for TxSource<'_> {
     fn ticket_registration(&mut self, ticket: &str) -> Result<Option<Registration>> {
         self.0.live_registration_of_ticket(ticket)
     }
-    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
-        self.0.official_account(appid)
+    fn official_account(&mut self, appid: &str) -> Result<Option<Arc<OfficialAccount>>> {
+        Ok(self.0.official_account(appid)?.map(Arc::new))
     }
     fn lock_entity(&mut self, id: i64) -> Result<()> {
         self.0.lock_entity(id)
     }
-    fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
-        self.0.entity(id)
+    fn entity(&mut self, id: i64) -> Result<Option<Arc<Entity>>> {
+        Ok(self.0.entity(id)?.map(Arc::new))
     }
     fn oa_in_progress(&mut self, appid: &str) -> Result<bool> {
         self.0.oa_has_registration_in_progress(appid)
@@ -571,10 +571,10 @@ struct ViewThenTx<'a> {
 
 impl ContextSource for ViewThenTx<'_> {
     type Error = Error;
-    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
+    fn token(&mut self, hash: &str) -> Result<Option<Arc<TokenRecord>>> {
         match self.view.token(hash) {
             Some(t) => Ok(Some(t)),
-            None => self.tx.token(hash),
+            None => Ok(self.tx.token(hash)?.map(Arc::new)),
         }
     }
     fn lock_official_account(&mut self, appid: &str) -> Result<()> {
@@ -584,10 +584,10 @@ impl ContextSource for ViewThenTx<'_> {
         &mut self,
         component: &str,
         authorizer: &str,
-    ) -> Result<Option<Authorization>> {
+    ) -> Result<Option<Arc<Authorization>>> {
         match self.view.authorization(component, authorizer) {
             Some(a) => Ok(a),
-            None => self.tx.authorization(component, authorizer),
+            None => Ok(self.tx.authorization(component, authorizer)?.map(Arc::new)),
         }
     }
     fn component(&mut self, appid: &str) -> Result<Option<Arc<Component>>> {
@@ -608,19 +608,19 @@ impl ContextSource for ViewThenTx<'_> {
             None => self.tx.live_registration_of_ticket(ticket),
         }
     }
-    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
+    fn official_account(&mut self, appid: &str) -> Result<Option<Arc<OfficialAccount>>> {
         match self.view.official_account(appid) {
             Some(oa) => Ok(oa),
-            None => self.tx.official_account(appid),
+            None => Ok(self.tx.official_account(appid)?.map(Arc::new)),
         }
     }
     fn lock_entity(&mut self, id: i64) -> Result<()> {
         self.tx.lock_entity(id)
     }
-    fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
+    fn entity(&mut self, id: i64) -> Result<Option<Arc<Entity>>> {
         match self.view.entity(id) {
             Some(e) => Ok(e),
-            None => self.tx.entity(id),
+            None => Ok(self.tx.entity(id)?.map(Arc::new)),
         }
     }
     fn oa_in_progress(&mut self, appid: &str) -> Result<bool> {
@@ -648,7 +648,7 @@ struct ViewSource<'v>(Lookup<'v>);
 
 impl ContextSource for ViewSource<'_> {
     type Error = ();
-    fn token(&mut self, hash: &str) -> std::result::Result<Option<TokenRecord>, ()> {
+    fn token(&mut self, hash: &str) -> std::result::Result<Option<Arc<TokenRecord>>, ()> {
         // An unknown token is not remembered (it names no key a write would touch).
         self.0.token(hash).map(Some).ok_or(())
     }
@@ -659,7 +659,7 @@ impl ContextSource for ViewSource<'_> {
         &mut self,
         component: &str,
         authorizer: &str,
-    ) -> std::result::Result<Option<Authorization>, ()> {
+    ) -> std::result::Result<Option<Arc<Authorization>>, ()> {
         self.0.authorization(component, authorizer).ok_or(())
     }
     fn component(&mut self, appid: &str) -> std::result::Result<Option<Arc<Component>>, ()> {
@@ -677,13 +677,13 @@ impl ContextSource for ViewSource<'_> {
     fn official_account(
         &mut self,
         appid: &str,
-    ) -> std::result::Result<Option<OfficialAccount>, ()> {
+    ) -> std::result::Result<Option<Arc<OfficialAccount>>, ()> {
         self.0.official_account(appid).ok_or(())
     }
     fn lock_entity(&mut self, _id: i64) -> std::result::Result<(), ()> {
         Ok(())
     }
-    fn entity(&mut self, id: i64) -> std::result::Result<Option<Entity>, ()> {
+    fn entity(&mut self, id: i64) -> std::result::Result<Option<Arc<Entity>>, ()> {
         self.0.entity(id).ok_or(())
     }
     fn oa_in_progress(&mut self, appid: &str) -> std::result::Result<bool, ()> {

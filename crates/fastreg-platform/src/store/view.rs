@@ -254,9 +254,9 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
 struct OaRead {
     /// The component the authorisation is of (one component per authorizer).
     component_appid: String,
-    authorization: Option<Authorization>,
+    authorization: Option<Arc<Authorization>>,
     component: Option<Arc<Component>>,
-    official_account: Option<OfficialAccount>,
+    official_account: Option<Arc<OfficialAccount>>,
     /// Read only when the OA exists.
     details: Option<OaDetails>,
 }
@@ -268,7 +268,7 @@ struct OaDetails {
     /// The month `successes` counts.
     month: String,
     successes: u32,
-    entity: Option<Entity>,
+    entity: Option<Arc<Entity>>,
     entity_mini_programs: u32,
 }
 
@@ -289,7 +289,7 @@ pub struct View {
     /// Slots the writer's open transaction touched (writer thread only; a mutex for `Sync`).
     pending: Mutex<Vec<usize>>,
     known_tickets: KnownTickets,
-    tokens: Map<String, TokenRecord>,
+    tokens: Map<String, Arc<TokenRecord>>,
     /// By OA (authorizer): everything a check read about it, as of one epoch.
     oas: Map<String, Arc<OaRead>>,
     /// By ticket: the ticket and the registration holding it.
@@ -504,7 +504,7 @@ impl Lookup<'_> {
     }
 
     /// A token by hash.
-    pub fn token(&self, hash: &str) -> Option<TokenRecord> {
+    pub fn token(&self, hash: &str) -> Option<Arc<TokenRecord>> {
         let (t, read_at) = self.view.tokens.get(hash)?;
         let key = Key::Tokens(&t.component_appid, &t.authorizer_appid);
         self.view.fresh(key, read_at, self.as_of).then_some(t)
@@ -515,7 +515,7 @@ impl Lookup<'_> {
         &self,
         component: &str,
         authorizer: &str,
-    ) -> Option<Option<Authorization>> {
+    ) -> Option<Option<Arc<Authorization>>> {
         let found = self
             .oa(authorizer)
             .filter(|(read, _)| read.component_appid == component)
@@ -556,7 +556,7 @@ impl Lookup<'_> {
     }
 
     /// An OA, or its absence.
-    pub fn official_account(&self, appid: &str) -> Option<Option<OfficialAccount>> {
+    pub fn official_account(&self, appid: &str) -> Option<Option<Arc<OfficialAccount>>> {
         let found = self
             .oa(appid)
             .map(|(read, at)| (read.official_account.clone(), at));
@@ -581,7 +581,7 @@ impl Lookup<'_> {
     }
 
     /// An entity, or its absence.
-    pub fn entity(&self, id: i64) -> Option<Option<Entity>> {
+    pub fn entity(&self, id: i64) -> Option<Option<Arc<Entity>>> {
         let found = self
             .entity_details(id)
             .and_then(|(read, at)| Some((read.details.as_ref()?.entity.clone(), at)));
@@ -619,7 +619,7 @@ mod tests {
             component_appid: "wxcomponent".into(),
             authorization: None,
             component: None,
-            official_account: Some(a.clone()),
+            official_account: Some(Arc::new(a.clone())),
             details: None,
         };
         view.oas.put(a.appid.clone(), Arc::new(read), epoch);
@@ -632,7 +632,7 @@ mod tests {
         put_oa(&view, &oa("wxoa1", true), e);
         assert_eq!(
             view.lookup().official_account("wxoa1"),
-            Some(Some(oa("wxoa1", true)))
+            Some(Some(Arc::new(oa("wxoa1", true))))
         );
     }
 
@@ -651,7 +651,7 @@ mod tests {
         put_oa(&view, &oa("wxoa1", false), e2);
         assert_eq!(
             view.lookup().official_account("wxoa1"),
-            Some(Some(oa("wxoa1", false)))
+            Some(Some(Arc::new(oa("wxoa1", false))))
         );
     }
 
