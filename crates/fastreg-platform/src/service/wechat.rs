@@ -574,7 +574,7 @@ impl ContextSource for ViewThenTx<'_> {
     fn token(&mut self, hash: &str) -> Result<Option<Arc<TokenRecord>>> {
         match self.view.token(hash) {
             Some(t) => Ok(Some(t)),
-            None => Ok(self.tx.token(hash)?.map(Arc::new)),
+            None => TxSource(&mut *self.tx).token(hash),
         }
     }
     fn lock_official_account(&mut self, appid: &str) -> Result<()> {
@@ -587,13 +587,13 @@ impl ContextSource for ViewThenTx<'_> {
     ) -> Result<Option<Arc<Authorization>>> {
         match self.view.authorization(component, authorizer) {
             Some(a) => Ok(a),
-            None => Ok(self.tx.authorization(component, authorizer)?.map(Arc::new)),
+            None => TxSource(&mut *self.tx).authorization(component, authorizer),
         }
     }
     fn component(&mut self, appid: &str) -> Result<Option<Arc<Component>>> {
         match self.view.component(appid) {
             Some(c) => Ok(c),
-            None => Ok(self.tx.component(appid)?.map(Arc::new)),
+            None => TxSource(&mut *self.tx).component(appid),
         }
     }
     fn ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
@@ -611,7 +611,7 @@ impl ContextSource for ViewThenTx<'_> {
     fn official_account(&mut self, appid: &str) -> Result<Option<Arc<OfficialAccount>>> {
         match self.view.official_account(appid) {
             Some(oa) => Ok(oa),
-            None => Ok(self.tx.official_account(appid)?.map(Arc::new)),
+            None => TxSource(&mut *self.tx).official_account(appid),
         }
     }
     fn lock_entity(&mut self, id: i64) -> Result<()> {
@@ -620,7 +620,7 @@ impl ContextSource for ViewThenTx<'_> {
     fn entity(&mut self, id: i64) -> Result<Option<Arc<Entity>>> {
         match self.view.entity(id) {
             Some(e) => Ok(e),
-            None => Ok(self.tx.entity(id)?.map(Arc::new)),
+            None => TxSource(&mut *self.tx).entity(id),
         }
     }
     fn oa_in_progress(&mut self, appid: &str) -> Result<bool> {
