@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fastreg_wire::{ApiStatus, ErrCode};
+use fastreg_wire::{redact, ApiStatus, ErrCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -50,7 +50,6 @@ pub struct Client {
     pub(crate) inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) api_base: url::Url,
@@ -70,6 +69,24 @@ pub(crate) struct Inner {
     pub(crate) flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last fastregister attempt per ticket, for the ≥ 5 s retry rule and reconciliation.
     pub(crate) attempts: Mutex<HashMap<String, crate::register::Attempt>>,
+}
+
+/// Tickets key the attempt memory: `Debug` shows the configuration and counts, no credential.
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("api_base", &self.api_base.as_str())
+            .field("page_base", &self.page_base.as_str())
+            .field("component_appid", &self.component_appid)
+            .field("component_secret", &self.component_secret)
+            .field("auth_domain", &self.auth_domain)
+            .field("store", &self.store)
+            .field("refresh_store", &self.refresh_store)
+            .field("namespace", &self.namespace)
+            .field("timeout", &self.timeout)
+            .field("fast_register_timeout", &self.fast_register_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for dyn TokenStore {
@@ -432,26 +449,29 @@ impl Client {
             if e.is_timeout() {
                 Error::Timeout(timeout)
             } else {
+                // The URL carries the access token in its query: never keep it.
                 Error::Transport {
                     maybe_sent: !e.is_connect(),
-                    source: e,
+                    source: e.without_url(),
                 }
             }
         };
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(transport)?;
+        // An undecodable body may still carry credentials (a token with a malformed expiry),
+        // and serde quotes the values it could not read: both are scrubbed before they are kept.
         let decode = |message: String| Error::Decode {
             status,
-            message,
-            body: String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
+            message: redact::quoted(&message),
+            body: redact::text(&String::from_utf8_lossy(&bytes[..bytes.len().min(512)])),
         };
         let head: ApiStatus = serde_json::from_slice(&bytes).map_err(|e| decode(e.to_string()))?;
         if head.errcode != 0 {
             let rid = head.parsed().rid;
             return Err(Error::Api {
                 code: ErrCode::from_code(head.errcode),
-                errmsg: head.errmsg,
+                errmsg: redact::text(&head.errmsg),
                 rid,
             });
         }

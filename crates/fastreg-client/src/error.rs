@@ -38,10 +38,12 @@ pub enum Error {
         rid: Option<String>,
     },
     /// The request could not be sent or its answer could not be received.
-    #[error("transport error: {source}")]
+    ///
+    /// Its text names the cause (refused, reset, DNS, TLS) but never the URL: WeChat's URLs carry
+    /// the access token in their query, so the client strips it before keeping the error.
+    #[error("transport error: {}", transport_chain(source))]
     Transport {
-        /// The underlying error.
-        #[source]
+        /// The underlying error, without its URL.
         source: reqwest::Error,
         /// Whether the request may have reached the server (false: the connection was never
         /// made, so nothing happened there).
@@ -142,6 +144,21 @@ impl Error {
             Some(ErrCode::InvalidCredential | ErrCode::AccessTokenExpired)
         )
     }
+}
+
+/// A transport error's causes, outermost first, joined with `: ` and scrubbed of credentials
+/// (belt and braces: the URL is already gone).
+fn transport_chain(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    fastreg_wire::redact::text(&parts.join(": "))
 }
 
 /// The client's result.

@@ -109,7 +109,7 @@ impl FastRegisterOutcome {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RegisteredMiniProgram {
     /// Its appid.
     pub appid: String,
@@ -124,6 +124,26 @@ pub struct RegisteredMiniProgram {
     pub refresh_token_saved: bool,
     /// How the registration is known.
     pub evidence: Evidence,
+}
+
+/// The authorization_code is a credential: `Debug` masks it.
+impl std::fmt::Debug for RegisteredMiniProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredMiniProgram")
+            .field("appid", &self.appid)
+            .field(
+                "authorization_code",
+                &self
+                    .authorization_code
+                    .as_ref()
+                    .map(|_| fastreg_wire::redact::MASK),
+            )
+            .field("is_wx_verify_succ", &self.is_wx_verify_succ)
+            .field("is_link_succ", &self.is_link_succ)
+            .field("refresh_token_saved", &self.refresh_token_saved)
+            .field("evidence", &self.evidence)
+            .finish()
+    }
 }
 
 /// How a registration is known.

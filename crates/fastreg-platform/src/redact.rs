@@ -4,55 +4,10 @@
 //! `?access_token=…`, the pages' `pre_auth_code=…`), so anything that logs a URI logs it through
 //! [`query`]; database URLs may carry a password, so anything that prints one prints it through
 //! [`db_url`]. The rule is by name and errs on the side of hiding: a parameter whose name
-//! mentions a token, secret, code, ticket, key, password or signature is masked.
+//! mentions a token, secret, code, ticket, key, password or signature is masked. The rule itself
+//! lives in [`fastreg_wire::redact`], which the SDK shares.
 
-/// What a masked value is replaced with.
-pub const MASK: &str = "***";
-
-/// Whether a query parameter (or settings key) names a credential.
-pub fn is_sensitive(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "token",
-        "secret",
-        "code",
-        "ticket",
-        "key",
-        "password",
-        "passwd",
-        "signature",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
-}
-
-/// A query string with the values of sensitive parameters masked; the rest kept as sent.
-/// `component_access_token=abc&component_appid=wx1` → `component_access_token=***&component_appid=wx1`.
-pub fn query(q: &str) -> String {
-    // Built in place: this runs for every request.
-    let mut out = String::with_capacity(q.len());
-    for (i, pair) in q.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        match pair.split_once('=') {
-            Some((name, _)) if is_sensitive(&decoded(name)) => {
-                out.push_str(name);
-                out.push('=');
-                out.push_str(MASK);
-            }
-            _ => out.push_str(pair),
-        }
-    }
-    out
-}
-
-fn decoded(name: &str) -> String {
-    form_urlencoded::parse(name.as_bytes())
-        .next()
-        .map(|(k, _)| k.into_owned())
-        .unwrap_or_default()
-}
+pub use fastreg_wire::redact::{is_sensitive, query, MASK};
 
 /// A path and query with sensitive query values masked.
 pub fn uri(path_and_query: &str) -> String {

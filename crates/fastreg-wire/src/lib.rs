@@ -13,6 +13,7 @@
 //! - [`paths`]: the URL paths of every WeChat-compatible endpoint.
 //! - [`crypto`]: WXBizMsgCrypt (AES key, encrypt/decrypt, msg_signature) as pure functions.
 //! - [`push`]: push XML: the encrypted envelope and the typed authorisation events inside it.
+//! - [`redact`]: masking credentials in any text that may quote a URL or a body.
 #![deny(missing_docs)]
 
 pub mod account;
@@ -22,6 +23,7 @@ pub mod envelope;
 pub mod errcode;
 pub mod paths;
 pub mod push;
+pub mod redact;
 
 pub use envelope::{ApiStatus, ErrMsg};
 pub use errcode::ErrCode;

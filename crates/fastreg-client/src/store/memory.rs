@@ -15,10 +15,20 @@ use super::{new_lease, StoreError, Stored, TokenStore};
 /// ```no_run
 /// let store = fastreg_client::store::MemoryStore::new();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<String, Stored>>,
     locks: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// The entries are credentials: `Debug` counts them and shows none.
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.entries.lock().map(|e| e.len()).unwrap_or(0);
+        f.debug_struct("MemoryStore")
+            .field("entries", &entries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryStore {

@@ -37,13 +37,23 @@ pub use memory::MemoryStore;
 /// ```no_run
 /// let entry = fastreg_client::store::Stored { value: "token".into(), expires_at: Some(4_000_000_000) };
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Stored {
     /// The credential itself.
     pub value: String,
     /// Unix seconds after which it is no longer valid; `None` for credentials without expiry
     /// (refresh tokens). A store may forget an entry after this time.
     pub expires_at: Option<i64>,
+}
+
+/// The value is a credential: `Debug` shows only its expiry.
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stored")
+            .field("value", &fastreg_wire::redact::MASK)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A store failure (the backend is unreachable, corrupt, …).
@@ -70,9 +80,10 @@ impl StoreError {
     /// let e = fastreg_client::store::StoreError::new("sqlite", "disk full");
     /// ```
     pub fn new(backend: &'static str, message: impl std::fmt::Display) -> Self {
+        // A driver's message may quote what it was given: scrub it before it is kept.
         StoreError {
             backend,
-            message: message.to_string(),
+            message: fastreg_wire::redact::text(&message.to_string()),
         }
     }
 }

@@ -4,5 +4,6 @@
 mod faults;
 mod flow;
 mod helpers;
+mod leaks;
 mod pushes;
 mod tokens;
