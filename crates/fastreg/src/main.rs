@@ -14,13 +14,11 @@ macro_rules! say {
     }};
 }
 
-mod bench;
 mod cmds;
 mod config;
 mod demo;
+mod lab;
 mod serve;
-mod soak;
-mod world;
 
 use std::process::ExitCode;
 
@@ -77,12 +75,12 @@ enum Command {
     /// Measure the platform on this machine: seed a temporary database, drive it over loopback
     /// HTTP/1.1 keep-alive and report throughput and p50/p99/p999 latency per scenario, next to
     /// a static JSON handler's (build with --release).
-    Bench(bench::BenchArgs),
+    Bench(lab::bench::BenchArgs),
     /// Crash the platform under load and check what survived: seed a temporary SQLite
     /// database, then for each round run `fastreg serve` on it as a child process, drive
     /// contested fastregister calls, kill -9 it at a random moment, restart it and check
     /// every answered success and the invariants of fast registration (exit 1 on a violation).
-    Soak(soak::SoakArgs),
+    Soak(lab::soak::SoakArgs),
     /// Check the settings of `fastreg serve` without serving.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -144,8 +142,8 @@ fn main() -> ExitCode {
                 None => unreachable!("serve's settings were loaded above"),
             },
             Command::Demo(args) => demo::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::Soak(args) => soak::run(args).await,
+            Command::Bench(args) => lab::bench::run(args).await,
+            Command::Soak(args) => lab::soak::run(args).await,
             Command::Config(ConfigCommand::Check(args)) => {
                 config::check(&args, log_format).map(|out| say!("{out}"))
             }
