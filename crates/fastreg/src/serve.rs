@@ -186,7 +186,9 @@ mod tests {
         let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
         let registered: serde_json::Value =
             serde_json::from_str(lines[0]).expect("fastregister JSON");
-        let errcode = registered.get("errcode").and_then(serde_json::Value::as_i64);
+        let errcode = registered
+            .get("errcode")
+            .and_then(serde_json::Value::as_i64);
         assert_eq!(errcode.unwrap_or(0), 0, "{stdout}");
         let mp = registered["appid"].as_str().unwrap();
         let exchanged: serde_json::Value =

@@ -16,7 +16,6 @@
 //! The load generator shares the process (and the cores) with the server. This file holds the
 //! flags, the seeding and the report; [`load`] the static ceiling and the load generator.
 
-
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -470,4 +469,3 @@ async fn seed(store: &Store, now: UnixTime, n: usize, stored: usize) -> anyhow::
         stored_secs,
     })
 }
-

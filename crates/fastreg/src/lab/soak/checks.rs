@@ -7,7 +7,6 @@ use fastreg_platform::rules::Policy;
 
 use super::load::Answer;
 
-
 /// The database as a kill (or a stop) left it.
 #[derive(Debug, Default)]
 pub(super) struct Snapshot {

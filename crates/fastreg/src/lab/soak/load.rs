@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use super::Rng;
 use crate::lab::world::{self, connect, SeedOa, OAS_PER_ENTITY};
 
-
 /// A success as the server answered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Answer {

@@ -10,7 +10,6 @@ use super::load::Load;
 use super::SoakArgs;
 use crate::lab::world::OAS_PER_ENTITY;
 
-
 /// What a run did and found (`--json` prints it as is).
 #[derive(Debug, Default, Serialize)]
 pub(super) struct Summary {
@@ -152,4 +151,3 @@ impl Summary {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
-

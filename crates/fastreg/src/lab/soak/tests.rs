@@ -91,11 +91,7 @@ fn sound() -> (Snapshot, HashMap<String, Answer>) {
     (snap, answered)
 }
 
-fn violations(
-    snap: &Snapshot,
-    answered: &HashMap<String, Answer>,
-    restarted: bool,
-) -> Vec<String> {
+fn violations(snap: &Snapshot, answered: &HashMap<String, Answer>, restarted: bool) -> Vec<String> {
     check(snap, answered, &Policy::default(), restarted).violations
 }
 
