@@ -12,7 +12,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::domain::FAST_REGISTER_SET;
 use crate::error::Result;
 use crate::http::{self, AppState, RuntimeConfig};
 use crate::redact;
@@ -333,52 +332,4 @@ pub async fn run_due_work(state: &AppState) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The component and OA a walk-through uses: the first component with an OA that granted it
-/// set 27.
-///
-/// # Errors
-/// Storage faults.
-pub async fn walkthrough_accounts(state: &AppState) -> Result<Option<(String, String)>> {
-    state
-        .store
-        .read(|tx| {
-            for a in tx.all_authorizations()? {
-                if a.grants(FAST_REGISTER_SET)
-                    && tx.official_account(&a.authorizer_appid)?.is_some()
-                {
-                    return Ok(Some((a.component_appid, a.authorizer_appid)));
-                }
-            }
-            Ok(None)
-        })
-        .await
-}
-
-/// A bash walk-through of the whole flow with curl, for the given server, admin token,
-/// component and OA. Each step stores what it needs from the answer in a shell variable, so
-/// it runs pasted as is; `j KEY` pulls a string field out of a JSON answer without jq.
-pub fn walkthrough(base: &str, admin_token: &str, component: &str, oa: &str) -> String {
-    format!(
-        r#"B={base}; A="Authorization: Bearer {admin_token}"; C={component}; OA={oa}
-j() {{ sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }}
-# 0. The component's secret (from the sandbox; on WeChat you copy it from open.weixin.qq.com)
-SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
-# 1. The component_verify_ticket WeChat pushes every 10 minutes
-VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
-# 2. component_access_token
-CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}}" | j component_access_token)
-# 3. The OA's admin authorises the component with set 27 (componentloginpage's confirm)
-CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}}" | j auth_code)
-# 4. Exchange the auth_code for the OA's authorizer_access_token
-OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}}" | j authorizer_access_token)
-# 5. The OA's admin confirms the fast registration (fastregisterauth's confirm) -> ticket
-TICKET=$(curl -s -H "$A" $B/sandbox/v1/fastregister-confirmations -d "{{\"component_appid\":\"$C\",\"appid\":\"$OA\",\"copy_wx_verify\":1,\"redirect_uri\":\"http://localhost/callback\"}}" | j ticket)
-# 6. fastregister: a new Mini Program
-R=$(curl -s "$B/cgi-bin/account/fastregister?access_token=$OAT" -d "{{\"ticket\":\"$TICKET\"}}"); echo "$R"
-# 7. Exchange its authorization_code for the new Mini Program's refresh token (store it!)
-curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{{\"component_appid\":\"$C\",\"authorization_code\":\"$(j authorization_code <<< "$R")\"}}"; echo
-"#
-    )
 }

@@ -40,13 +40,32 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
-/// `--durability`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// `--durability`, of `fastreg serve` and of the platforms `fastreg bench` and `fastreg soak`
+/// run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DurabilityArg {
-    /// Survives kill -9 of the server.
+    /// Committed to the OS before answering: survives kill -9 of the server.
     Process,
-    /// Also survives power loss (fsync per commit group).
+    /// Fsynced before answering (once per commit group): also survives power loss.
     Full,
+}
+
+impl DurabilityArg {
+    /// The store's durability.
+    pub fn store(self) -> Durability {
+        match self {
+            DurabilityArg::Process => Durability::Process,
+            DurabilityArg::Full => Durability::Full,
+        }
+    }
+
+    /// The flag's value, as `fastreg serve --durability` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DurabilityArg::Process => "process",
+            DurabilityArg::Full => "full",
+        }
+    }
 }
 
 /// Top-level settings keys; other `FASTREG_*` variables (FASTREG_LOG, FASTREG_TEST_PG, …)
@@ -127,10 +146,7 @@ pub fn load(args: &ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<L
         settings.admin_token = Some(v.clone());
     }
     if let Some(v) = args.durability {
-        settings.durability = match v {
-            DurabilityArg::Process => Durability::Process,
-            DurabilityArg::Full => Durability::Full,
-        };
+        settings.durability = v.store();
     }
     if let Some(v) = args.processing_delay_ms {
         settings.processing_delay_ms = v;

@@ -5,19 +5,25 @@
 //! (`__` separates nested keys: `FASTREG_RULES__MONTHLY_QUOTA=3`) → command-line flags.
 //! Errors print one line and exit non-zero.
 
-mod bench;
-mod client_cmds;
+/// Prints a line to stdout, ignoring failures: a server whose stdout was closed (a pipe whose
+/// reader went away) must keep serving, not panic as `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod cmds;
 mod config;
 mod demo;
-mod soak;
-mod world;
+mod lab;
+mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fastreg_platform::app::{walkthrough, walkthrough_accounts, Application};
-use fastreg_platform::redact;
-use fastreg_platform::settings::{LogFormat, Settings};
+use fastreg_platform::settings::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's malloc: the request path allocates and frees many small
@@ -69,18 +75,18 @@ enum Command {
     /// Measure the platform on this machine: seed a temporary database, drive it over loopback
     /// HTTP/1.1 keep-alive and report throughput and p50/p99/p999 latency per scenario, next to
     /// a static JSON handler's (build with --release).
-    Bench(bench::BenchArgs),
+    Bench(lab::bench::BenchArgs),
     /// Crash the platform under load and check what survived: seed a temporary SQLite
     /// database, then for each round run `fastreg serve` on it as a child process, drive
     /// contested fastregister calls, kill -9 it at a random moment, restart it and check
     /// every answered success and the invariants of fast registration (exit 1 on a violation).
-    Soak(soak::SoakArgs),
+    Soak(lab::soak::SoakArgs),
     /// Check the settings of `fastreg serve` without serving.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Client commands against any base URL (the real WeChat included).
     #[command(flatten)]
-    Client(client_cmds::ClientCommand),
+    Client(cmds::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,15 +101,6 @@ enum ConfigCommand {
     ///   FASTREG_RULES__MONTHLY_QUOTA=3 fastreg config check --addr 0.0.0.0:8080
     #[command(verbatim_doc_comment)]
     Check(config::ServeArgs),
-}
-
-/// Prints a line to stdout, ignoring failures: a server whose stdout was closed (a pipe whose
-/// reader went away) must keep serving, not panic as `println!` would.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
 }
 
 fn main() -> ExitCode {
@@ -141,16 +138,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(_) => match serve_settings {
-                Some(settings) => serve(settings).await,
+                Some(settings) => serve::serve(settings).await,
                 None => unreachable!("serve's settings were loaded above"),
             },
             Command::Demo(args) => demo::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::Soak(args) => soak::run(args).await,
+            Command::Bench(args) => lab::bench::run(args).await,
+            Command::Soak(args) => lab::soak::run(args).await,
             Command::Config(ConfigCommand::Check(args)) => {
                 config::check(&args, log_format).map(|out| say!("{out}"))
             }
-            Command::Client(cmd) => client_cmds::run(cmd).await,
+            Command::Client(cmd) => cmds::run(cmd).await,
         }
     });
     match result {
@@ -175,71 +172,5 @@ fn init_tracing(format: LogFormat, filter: EnvFilter) {
     match format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().with_span_list(false).init(),
-    }
-}
-
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let generated_token = settings.admin_token.as_deref().is_none_or(str::is_empty);
-    let app = Application::build(settings.clone()).await?;
-    let addr = app.local_addr();
-    let base = format!("http://{addr}");
-    say!("fastreg platform listening on {base}");
-    say!(
-        "database: {} (durability: {:?})",
-        redact::db_url(&settings.db),
-        settings.durability
-    );
-    if let Some(seed) = app.seeded_now() {
-        say!("new database seeded with {seed}");
-    }
-    if generated_token {
-        say!(
-            "admin token (generated; set --admin-token or FASTREG_ADMIN_TOKEN to fix it): {}",
-            app.admin_token()
-        );
-    } else {
-        say!("admin token: as configured");
-    }
-    say!("operations: {base}/healthz {base}/readyz {base}/metrics {base}/openapi.json");
-    if !addr.ip().is_loopback() && settings.metrics_token.as_deref().is_none_or(str::is_empty) {
-        tracing::warn!(
-            %addr,
-            "listening beyond loopback with /metrics open; set metrics_token (FASTREG_METRICS_TOKEN) to require a bearer token"
-        );
-    }
-    if let Some((component, oa)) = walkthrough_accounts(&app.state()).await? {
-        say!("\nWalk the fast-registration flow (paste into bash; needs curl):\n");
-        let token = if generated_token {
-            app.admin_token().to_string()
-        } else {
-            say!("(export FASTREG_ADMIN_TOKEN=<the admin token you configured> first)\n");
-            "$FASTREG_ADMIN_TOKEN".to_string()
-        };
-        say!("{}", walkthrough(&base, &token, &component, &oa));
-    }
-    app.run_until_stopped(shutdown_signal()).await?;
-    say!("fastreg stopped");
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "stop requested"),
-        () = term => tracing::info!(signal = "SIGTERM", "stop requested"),
     }
 }

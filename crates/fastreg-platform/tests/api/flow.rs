@@ -1,6 +1,5 @@
 //! The whole flow, end to end, as a third-party platform walks it.
 
-use fastreg_platform::app::walkthrough;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -103,42 +102,4 @@ async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_r
     assert_eq!(regs[0]["status"], "succeeded");
     assert_eq!(regs[0]["mp_appid"], mp.as_str());
     assert_eq!(regs[0]["ticket"], ticket.as_str());
-}
-
-#[tokio::test]
-async fn the_walkthrough_printed_by_serve_runs_in_bash_and_registers_a_mini_program() {
-    if std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: curl is not installed; the walk-through needs it");
-        return;
-    }
-    let app = spawn_app().await;
-    let script = walkthrough(&app.base, ADMIN, C, OA);
-    let out = tokio::process::Command::new("bash")
-        .arg("-euo")
-        .arg("pipefail")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .await
-        .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "walk-through failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
-    let registered: serde_json::Value = serde_json::from_str(lines[0]).expect("fastregister JSON");
-    assert_eq!(errcode(&registered), 0, "{stdout}");
-    let mp = registered["appid"].as_str().unwrap();
-    let exchanged: serde_json::Value = serde_json::from_str(lines[1]).expect("api_query_auth JSON");
-    assert_eq!(exchanged["authorization_info"]["authorizer_appid"], mp);
-    assert!(exchanged["authorization_info"]["authorizer_refresh_token"]
-        .as_str()
-        .unwrap()
-        .starts_with("refreshtoken@@@"));
 }

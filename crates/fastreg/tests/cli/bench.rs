@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 
-mod common;
-use common::fastreg;
+use crate::common::fastreg;
 
 #[test]
 fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {

@@ -4,17 +4,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fastreg_platform::app::Application;
-use fastreg_platform::settings::Settings;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-mod common;
+use crate::common::{self, platform, platform_with, Platform};
 
 const C: &str = "wxc0ffee0000000001";
 const OA: &str = "wx0a00000000000001";
 const PERSONAL_OA: &str = "wx0a00000000000003";
-const ADMIN: &str = "client-cmds-test-admin";
 const DEMO_OAS: [&str; 7] = [
     "wx0a00000000000001",
     "wx0a00000000000002",
@@ -25,46 +21,7 @@ const DEMO_OAS: [&str; 7] = [
     "wx0a00000000000007",
 ];
 
-/// A platform serving the demo world, stopped when dropped.
-struct Platform {
-    base: String,
-    http: reqwest::Client,
-    _db: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn platform() -> Platform {
-    platform_with(|_| {}).await
-}
-
-async fn platform_with(adjust: impl FnOnce(&mut Settings)) -> Platform {
-    let db = tempfile::tempdir().unwrap();
-    let mut settings = Settings {
-        addr: "127.0.0.1:0".into(),
-        db: format!("sqlite://{}", db.path().join("p.db").display()),
-        admin_token: Some(ADMIN.into()),
-        ..Settings::default()
-    };
-    adjust(&mut settings);
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    Platform {
-        base,
-        http: reqwest::Client::new(),
-        _db: db,
-        _stop: tx,
-    }
-}
-
 impl Platform {
-    async fn sandbox(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        common::sandbox_ok(&self.http, &self.base, ADMIN, method, path, body).await
-    }
-
     async fn secret(&self) -> String {
         self.sandbox("GET", &format!("/components/{C}"), None).await["appsecret"]
             .as_str()

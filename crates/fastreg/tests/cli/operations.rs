@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod common;
-use common::fastreg;
+use crate::common::{self, fastreg};
 
 // --- config check --------------------------------------------------------------------------
 

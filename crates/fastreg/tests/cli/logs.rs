@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-mod common;
+use crate::common;
 
 const C: &str = "wxc0ffee0000000001";
 const OA: &str = "wx0a00000000000001";

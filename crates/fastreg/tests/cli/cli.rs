@@ -3,8 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-mod common;
-use common::fastreg;
+use crate::common::fastreg;
 
 struct Server(Child);
 

@@ -13,32 +13,29 @@
 //! Every answer's errcode is checked against the one the scenario expects, warm-up included; a
 //! mismatch is a bug.
 //!
-//! The load generator shares the process (and the cores) with the server.
+//! The load generator shares the process (and the cores) with the server. This file holds the
+//! flags, the seeding and the report; [`load`] the static ceiling and the load generator.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use fastreg_platform::app::Application;
 use fastreg_platform::clock::shanghai_month;
 use fastreg_platform::domain::UnixTime;
 use fastreg_platform::secrets;
 use fastreg_platform::settings::Settings;
-use fastreg_platform::store::{Durability, Store};
-use fastreg_wire::paths;
-use hdrhistogram::Histogram;
-use http_body_util::BodyExt;
+use fastreg_platform::store::Store;
 use serde::Serialize;
 
-use crate::world::{
-    self, connect, errcode, store_registrations, SeedOa, Sender, COMPONENT, OAS_PER_ENTITY,
-    REG_BATCH,
-};
+use super::world::{self, store_registrations, SeedOa, OAS_PER_ENTITY, REG_BATCH};
+use crate::config::DurabilityArg;
+
+mod load;
+
+use load::{drive, start_static, Work};
 
 /// Tickets (and so successes) per OA: the monthly quota.
 const TICKETS_PER_OA: usize = 5;
@@ -79,31 +76,6 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// `--durability`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DurabilityArg {
-    /// Committed to the OS before answering (survives kill -9).
-    Process,
-    /// Fsynced before answering (survives power loss).
-    Full,
-}
-
-impl DurabilityArg {
-    pub(crate) fn store(self) -> Durability {
-        match self {
-            DurabilityArg::Process => Durability::Process,
-            DurabilityArg::Full => Durability::Full,
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            DurabilityArg::Process => "process",
-            DurabilityArg::Full => "full",
-        }
-    }
-}
-
 /// What one scenario asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -138,7 +110,7 @@ impl Scenario {
         }
     }
 
-    fn expected_errcode(self) -> i64 {
+    pub(super) fn expected_errcode(self) -> i64 {
         match self {
             Scenario::RefusalQuota => 61055,
             Scenario::RefusalTicket => 61058,
@@ -148,7 +120,7 @@ impl Scenario {
 }
 
 /// What seeding left for the scenarios.
-struct Seeded {
+pub(super) struct Seeded {
     component_token: String,
     /// OAs with five unused tickets each and no registration this month.
     oas: Vec<SeedOa>,
@@ -198,7 +170,7 @@ struct Seeding {
 
 /// The figures of one scenario.
 #[derive(Debug, Serialize)]
-struct Figures {
+pub(super) struct Figures {
     expected_errcode: i64,
     requests: u64,
     /// Answers whose errcode (or HTTP status) was not the expected one.
@@ -344,7 +316,7 @@ fn progress(args: &BenchArgs, what: std::fmt::Arguments<'_>) {
     }
 }
 
-fn round(x: f64, digits: i32) -> f64 {
+pub(super) fn round(x: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (x * p).round() / p
 }
@@ -496,256 +468,4 @@ async fn seed(store: &Store, now: UnixTime, n: usize, stored: usize) -> anyhow::
         secs: started.elapsed().as_secs_f64(),
         stored_secs,
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// The static ceiling
-// ---------------------------------------------------------------------------------------------
-
-async fn start_static() -> anyhow::Result<SocketAddr> {
-    use axum::http::header::CONTENT_TYPE;
-    async fn ok() -> impl axum::response::IntoResponse {
-        (
-            [(CONTENT_TYPE, "application/json")],
-            r#"{"errcode":0,"errmsg":"ok"}"#,
-        )
-    }
-    let router = axum::Router::new().route("/", axum::routing::get(ok).post(ok));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    Ok(addr)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The load generator
-// ---------------------------------------------------------------------------------------------
-
-/// Where a scenario's requests come from. Shared by every connection.
-struct Work {
-    scenario: Scenario,
-    seeded: Arc<Seeded>,
-    next: AtomicUsize,
-    /// Random tickets nobody issued, drawn before the clock starts and used in turn, so that
-    /// the load generator's own CSPRNG draws do not count against the 61058 scenario. (The
-    /// platform keeps nothing about an unknown ticket, so a repeated one costs it the same.)
-    unknown_tickets: Vec<String>,
-}
-
-/// Unknown tickets drawn per 61058 run.
-const UNKNOWN_TICKETS: usize = 16_384;
-
-impl Work {
-    fn new(scenario: Scenario, seeded: &Arc<Seeded>) -> Arc<Work> {
-        let unknown_tickets = match scenario {
-            Scenario::RefusalTicket => (0..UNKNOWN_TICKETS)
-                .map(|_| secrets::fastregister_ticket())
-                .collect(),
-            _ => Vec::new(),
-        };
-        Arc::new(Work {
-            scenario,
-            seeded: seeded.clone(),
-            next: AtomicUsize::new(0),
-            unknown_tickets,
-        })
-    }
-
-    /// The next request's path and query, and body; `None` when the (token, ticket) pairs
-    /// of the success scenario are all used.
-    fn next(&self) -> Option<(String, Bytes)> {
-        let k = self.next.fetch_add(1, Ordering::Relaxed);
-        let s = &self.seeded;
-        let fast_register = |token: &str, ticket: &str| {
-            (
-                format!("{}?access_token={token}", paths::FAST_REGISTER),
-                Bytes::from(format!(r#"{{"ticket":"{ticket}"}}"#)),
-            )
-        };
-        Some(match self.scenario {
-            Scenario::Success => {
-                // Ticket-major, so that consecutive requests are for different OAs.
-                let n = s.oas.len();
-                if k >= n * TICKETS_PER_OA {
-                    return None;
-                }
-                let o = &s.oas[k % n];
-                fast_register(&o.token, &o.tickets[k / n])
-            }
-            Scenario::RefusalQuota => {
-                let o = &s.quota_oas[k % s.quota_oas.len()];
-                fast_register(&o.token, &o.tickets[0])
-            }
-            Scenario::RefusalTicket => {
-                let o = &s.oas[k % s.oas.len()];
-                let ticket = &self.unknown_tickets[k % self.unknown_tickets.len()];
-                fast_register(&o.token, ticket)
-            }
-            Scenario::AuthorizerToken => {
-                let o = &s.oas[k % s.oas.len()];
-                (
-                    format!(
-                        "{}?component_access_token={}",
-                        paths::API_AUTHORIZER_TOKEN,
-                        s.component_token
-                    ),
-                    Bytes::from(
-                        serde_json::json!({
-                            "component_appid": COMPONENT,
-                            "authorizer_appid": o.appid,
-                            "authorizer_refresh_token": o.refresh_token,
-                        })
-                        .to_string(),
-                    ),
-                )
-            }
-            Scenario::Static => ("/".to_string(), Bytes::from_static(b"{}")),
-        })
-    }
-}
-
-/// What one connection measured.
-struct Tally {
-    hist: Histogram<u64>,
-    requests: u64,
-    mismatches: u64,
-    errors: u64,
-    exhausted: bool,
-    sample: Option<String>,
-}
-
-/// Runs one scenario: `connections` connections, each sending its next request when the
-/// previous answer arrived, for `warmup` (answers checked, not counted) and then `duration`.
-async fn drive(
-    addr: SocketAddr,
-    work: Arc<Work>,
-    scenario: Scenario,
-    connections: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> anyhow::Result<Figures> {
-    let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        senders.push(connect(addr).await?);
-    }
-    let started = Instant::now() + warmup;
-    let window = Window {
-        from: started,
-        until: started + duration,
-    };
-    let expected = scenario.expected_errcode();
-    let tasks: Vec<_> = senders
-        .into_iter()
-        .map(|sender| {
-            let work = work.clone();
-            tokio::spawn(one_connection(addr, sender, work, expected, window))
-        })
-        .collect();
-    let mut hist = new_histogram();
-    let (mut requests, mut mismatches, mut errors, mut exhausted) = (0, 0, 0, false);
-    let mut sample = None;
-    for t in tasks {
-        let t = t.await?;
-        hist.add(&t.hist)?;
-        requests += t.requests;
-        mismatches += t.mismatches;
-        errors += t.errors;
-        exhausted |= t.exhausted;
-        sample = sample.or(t.sample);
-    }
-    // From the start of the window (a success scenario out of tickets may end before it).
-    let elapsed = Instant::now()
-        .saturating_duration_since(started)
-        .as_secs_f64()
-        .max(1e-6);
-    let ms = |q: f64| round(hist.value_at_quantile(q) as f64 / 1000.0, 3);
-    Ok(Figures {
-        expected_errcode: expected,
-        requests,
-        mismatches,
-        errors,
-        elapsed_secs: round(elapsed, 3),
-        throughput_per_sec: round(requests as f64 / elapsed, 1),
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: round(hist.max() as f64 / 1000.0, 3),
-        ratio_to_static: None,
-        exhausted,
-        mismatch_sample: sample,
-    })
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // 1 µs to 60 s, 3 significant digits.
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
-/// When requests count: sent from `from`, until `until`.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    from: Instant,
-    until: Instant,
-}
-
-async fn one_connection(
-    addr: SocketAddr,
-    mut sender: Sender,
-    work: Arc<Work>,
-    expected: i64,
-    window: Window,
-) -> Tally {
-    let mut t = Tally {
-        hist: new_histogram(),
-        requests: 0,
-        mismatches: 0,
-        errors: 0,
-        exhausted: false,
-        sample: None,
-    };
-    while Instant::now() < window.until {
-        let Some((uri, body)) = work.next() else {
-            t.exhausted = true;
-            break;
-        };
-        let request = world::post(uri, body);
-        let sent = Instant::now();
-        let answer = async {
-            sender.ready().await?;
-            let res = sender.send_request(request).await?;
-            let status = res.status();
-            let body = res.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        }
-        .await;
-        let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-        match answer {
-            Ok((status, body)) => {
-                // Every answer is checked; only those sent within the window are counted.
-                if sent >= window.from {
-                    t.hist.saturating_record(micros.max(1));
-                    t.requests += 1;
-                }
-                if !status.is_success() || errcode(&body) != Some(expected) {
-                    t.mismatches += 1;
-                    if t.sample.is_none() {
-                        t.sample = Some(format!(
-                            "HTTP {status}: {}",
-                            String::from_utf8_lossy(&body[..body.len().min(300)])
-                        ));
-                    }
-                }
-            }
-            Err(_) => {
-                t.errors += 1;
-                match connect(addr).await {
-                    Ok(s) => sender = s,
-                    Err(_) => break,
-                }
-            }
-        }
-    }
-    t
 }

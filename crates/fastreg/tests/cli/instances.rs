@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-mod common;
+use crate::common;
 
 const ADMIN: &str = "instances-test-admin-token";
 const C: &str = "wxc0ffee0000000001";

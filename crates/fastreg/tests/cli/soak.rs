@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-use common::fastreg;
+use crate::common::fastreg;
 
 #[test]
 fn kill_9_under_contested_load_loses_no_answered_success_and_breaks_no_invariant() {
