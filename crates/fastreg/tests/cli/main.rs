@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod client_cmds;
 mod common;
+mod compat;
 mod instances;
 mod logs;
 mod operations;
