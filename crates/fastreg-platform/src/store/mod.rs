@@ -13,7 +13,9 @@
 //! therefore answer a success as soon as `write` returns.
 
 mod batch;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod view;
 
@@ -244,6 +246,23 @@ pub fn redact_url(url: &str) -> String {
     crate::redact::db_url(url)
 }
 
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str, durability: Durability) -> Result<Arc<dyn Backend>> {
+    let url = url.to_string();
+    let b = tokio::task::spawn_blocking(move || postgres::PgBackend::open(&url, durability))
+        .await
+        .map_err(|e| Error::Internal(e.into()))??;
+    Ok(Arc::new(b))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(url: &str, _durability: Durability) -> Result<Arc<dyn Backend>> {
+    Err(Error::Internal(anyhow::anyhow!(
+        "cannot open {}: this fastreg was built without PostgreSQL (cargo feature `postgres`)",
+        redact_url(url)
+    )))
+}
+
 /// The handle to storage that the platform passes around.
 #[derive(Clone)]
 pub struct Store {
@@ -280,12 +299,7 @@ impl Store {
         let backend: Arc<dyn Backend> = if url.starts_with("postgres://")
             || url.starts_with("postgresql://")
         {
-            let url = url.to_string();
-            let b =
-                tokio::task::spawn_blocking(move || postgres::PgBackend::open(&url, durability))
-                    .await
-                    .map_err(|e| Error::Internal(e.into()))??;
-            Arc::new(b)
+            open_postgres(url, durability).await?
         } else if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or_default().to_string();
