@@ -16,6 +16,7 @@ mod batch;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 pub mod view;
 

@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 // Test support. Compiled in every build until the CLI's tests import it from
 // `crate::testing` (its Cargo.toml then enables `test-support`); then this line takes
 // `#[cfg(any(test, feature = "test-support"))]` and the `pub use` below goes.
+mod query;
 pub(crate) mod scratch;
 mod tx;
 
@@ -113,10 +114,22 @@ impl Conn {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql).map_err(fault)?;
+        let s = self.client.prepare(&placeholders(sql)).map_err(fault)?;
         self.statements.insert(sql.to_string(), s.clone());
         Ok(s)
     }
+}
+
+/// A statement of [`super::sql`] in PostgreSQL's placeholder style: `?N` becomes `$N` (no
+/// statement has a `?` anywhere else).
+fn placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let numbered = c == '?' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if numbered { '$' } else { c });
+    }
+    out
 }
 
 /// A connection that is (re)opened on demand: a thread outlives a dropped connection or a
@@ -340,5 +353,18 @@ impl Backend for PgBackend {
 
     fn shared(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn numbered_placeholders_become_dollar_placeholders_and_nothing_else_changes() {
+        assert_eq!(
+            placeholders("UPDATE t SET a=?2, b='x?' WHERE id=?10 AND c = $3"),
+            "UPDATE t SET a=$2, b='x?' WHERE id=$10 AND c = $3"
+        );
     }
 }

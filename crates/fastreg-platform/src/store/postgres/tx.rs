@@ -1,111 +1,37 @@
 //! [`Tx`] for PostgreSQL: the store's row operations as prepared statements on a connection
 //! inside a transaction (the writer's, under the write lock, or a reader's snapshot).
+//!
+//! How a statement is run and its rows read (`one`, `all`, `count`, `exec`) is in `query.rs`.
 
-use postgres::types::ToSql;
-use postgres::Row;
-
-use super::{fault, Conn};
+use super::Conn;
 use crate::clock::system_now_ms;
 use crate::domain::*;
 use crate::error::Result;
-use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells};
-use crate::store::Tx;
+use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells as _};
+use crate::store::{sql, Tx};
 
 /// [`Tx`] over a connection inside a transaction.
 pub(super) struct PgTx<'c> {
     pub(super) conn: &'c mut Conn,
 }
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-impl Cells for Row {
-    fn text(&self, i: usize) -> Result<String> {
-        self.try_get(i).map_err(fault)
-    }
-
-    fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        self.try_get(i).map_err(fault)
-    }
-
-    fn int(&self, i: usize) -> Result<i64> {
-        self.try_get(i).map_err(fault)
-    }
-
-    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-        self.try_get(i).map_err(fault)
-    }
-
-    fn flag(&self, i: usize) -> Result<bool> {
-        self.try_get(i).map_err(fault)
-    }
-
-    fn parse<T>(&self, i: usize, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
-        f(self.try_get(i).map_err(fault)?)
-    }
-}
-
-impl PgTx<'_> {
-    fn one<T>(
-        &mut self,
-        sql: &str,
-        p: Params,
-        f: impl FnOnce(&Row) -> Result<T>,
-    ) -> Result<Option<T>> {
-        let st = self.conn.statement(sql)?;
-        match self.conn.client.query_opt(&st, p).map_err(fault)? {
-            Some(row) => Ok(Some(f(&row)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn all<T>(&mut self, sql: &str, p: Params, f: impl FnMut(&Row) -> Result<T>) -> Result<Vec<T>> {
-        let st = self.conn.statement(sql)?;
-        let rows = self.conn.client.query(&st, p).map_err(fault)?;
-        rows.iter().map(f).collect()
-    }
-
-    fn count(&mut self, sql: &str, p: Params) -> Result<i64> {
-        let st = self.conn.statement(sql)?;
-        self.conn.client.query_one(&st, p).map_err(fault)?.int(0)
-    }
-
-    fn exec(&mut self, sql: &str, p: Params) -> Result<u64> {
-        let st = self.conn.statement(sql)?;
-        self.conn.client.execute(&st, p).map_err(fault)
-    }
-}
-
 impl Tx for PgTx<'_> {
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
-        self.one("SELECT value FROM meta WHERE key = $1", &[&key], |r| {
-            r.text(0)
-        })
+        self.one(sql::META, &[&key], |r| r.text(0))
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.exec(
-            "INSERT INTO meta (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[&key, &value],
-        )?;
+        self.exec(sql::SET_META, &[&key, &value])?;
         Ok(())
     }
 
     fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
-        Ok(self.exec(
-            "INSERT INTO appids (appid, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&appid, &kind],
-        )? == 1)
+        Ok(self.exec(sql::RESERVE_APPID, &[&appid, &kind])? == 1)
     }
 
     fn insert_component(&mut self, c: &Component) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO components (",
-                cols!(component),
-                ")
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
-            ),
+            sql::INSERT_COMPONENT,
             &[
                 &c.appid,
                 &c.appsecret,
@@ -125,9 +51,7 @@ impl Tx for PgTx<'_> {
 
     fn update_component(&mut self, c: &Component) -> Result<()> {
         self.exec(
-            "UPDATE components SET appsecret=$2, token=$3, encoding_aes_key=$4, event_url=$5,
-                auth_domain=$6, published=$7, permission_sets=$8, mp_permission_sets=$9,
-                ip_whitelist=$10 WHERE appid=$1",
+            sql::UPDATE_COMPONENT,
             &[
                 &c.appid,
                 &c.appsecret,
@@ -145,51 +69,23 @@ impl Tx for PgTx<'_> {
     }
 
     fn component(&mut self, appid: &str) -> Result<Option<Component>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(component),
-                " FROM components WHERE appid = $1"
-            ),
-            &[&appid],
-            rows::component,
-        )
+        self.one(sql::COMPONENT, &[&appid], rows::component)
     }
 
     fn components(&mut self) -> Result<Vec<Component>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(component),
-                " FROM components ORDER BY created_at, appid"
-            ),
-            &[],
-            rows::component,
-        )
+        self.all(sql::COMPONENTS, &[], rows::component)
     }
 
     fn insert_verify_ticket(&mut self, t: &VerifyTicket) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO verify_tickets (",
-                cols!(verify_ticket),
-                ") VALUES ($1, $2, $3, $4)"
-            ),
+            sql::INSERT_VERIFY_TICKET,
             &[&t.component_appid, &t.ticket, &t.create_time, &t.expires_at],
         )?;
         Ok(())
     }
 
     fn verify_ticket(&mut self, ticket: &str) -> Result<Option<VerifyTicket>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(verify_ticket),
-                " FROM verify_tickets WHERE ticket = $1"
-            ),
-            &[&ticket],
-            rows::verify_ticket,
-        )
+        self.one(sql::VERIFY_TICKET, &[&ticket], rows::verify_ticket)
     }
 
     fn latest_verify_ticket(&mut self, component_appid: &str) -> Result<Option<VerifyTicket>> {
@@ -252,8 +148,7 @@ impl Tx for PgTx<'_> {
 
     fn update_entity(&mut self, e: &Entity) -> Result<()> {
         self.exec(
-            "UPDATE entities SET name=$2, type=$3, overseas=$4, blacklisted=$5,
-                mini_program_cap=$6 WHERE id=$1",
+            sql::UPDATE_ENTITY,
             &[
                 &e.id,
                 &e.name,
@@ -267,19 +162,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
-        self.one(
-            concat!("SELECT ", cols!(entity), " FROM entities WHERE id = $1"),
-            &[&id],
-            rows::entity,
-        )
+        self.one(sql::ENTITY, &[&id], rows::entity)
     }
 
     fn entities(&mut self) -> Result<Vec<Entity>> {
-        self.all(
-            concat!("SELECT ", cols!(entity), " FROM entities ORDER BY id"),
-            &[],
-            rows::entity,
-        )
+        self.all(sql::ENTITIES, &[], rows::entity)
     }
 
     fn lock_entity(&mut self, _id: i64) -> Result<()> {
@@ -289,11 +176,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO official_accounts (",
-                cols!(official_account),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
-            ),
+            sql::INSERT_OFFICIAL_ACCOUNT,
             &[
                 &oa.appid,
                 &oa.user_name,
@@ -310,8 +193,7 @@ impl Tx for PgTx<'_> {
 
     fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
         self.exec(
-            "UPDATE official_accounts SET nickname=$2, entity_id=$3, verified=$4,
-                pending_registration=$5, link_cap=$6 WHERE appid=$1",
+            sql::UPDATE_OFFICIAL_ACCOUNT,
             &[
                 &oa.appid,
                 &oa.nickname,
@@ -325,27 +207,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(official_account),
-                " FROM official_accounts WHERE appid = $1"
-            ),
-            &[&appid],
-            rows::official_account,
-        )
+        self.one(sql::OFFICIAL_ACCOUNT, &[&appid], rows::official_account)
     }
 
     fn official_accounts(&mut self) -> Result<Vec<OfficialAccount>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(official_account),
-                " FROM official_accounts ORDER BY created_at, appid"
-            ),
-            &[],
-            rows::official_account,
-        )
+        self.all(sql::OFFICIAL_ACCOUNTS, &[], rows::official_account)
     }
 
     fn lock_official_account(&mut self, _appid: &str) -> Result<()> {
@@ -354,11 +220,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO mini_programs (",
-                cols!(mini_program),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
-            ),
+            sql::INSERT_MINI_PROGRAM,
             &[
                 &mp.appid,
                 &mp.user_name,
@@ -370,35 +232,16 @@ impl Tx for PgTx<'_> {
                 &mp.created_at,
             ],
         )?;
-        self.exec(
-            "UPDATE entities SET mini_program_count = mini_program_count + 1 WHERE id = $1",
-            &[&mp.entity_id],
-        )?;
+        self.exec(sql::COUNT_ENTITY_MINI_PROGRAM, &[&mp.entity_id])?;
         Ok(())
     }
 
     fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(mini_program),
-                " FROM mini_programs WHERE appid = $1"
-            ),
-            &[&appid],
-            rows::mini_program,
-        )
+        self.one(sql::MINI_PROGRAM, &[&appid], rows::mini_program)
     }
 
     fn mini_programs(&mut self, limit: u32) -> Result<Vec<MiniProgram>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(mini_program),
-                " FROM mini_programs ORDER BY created_at DESC, appid LIMIT $1"
-            ),
-            &[&i64::from(limit)],
-            rows::mini_program,
-        )
+        self.all(sql::MINI_PROGRAMS, &[&i64::from(limit)], rows::mini_program)
     }
 
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
@@ -413,38 +256,18 @@ impl Tx for PgTx<'_> {
     }
 
     fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(mini_program),
-                " FROM mini_programs WHERE linked_oa = $1
-                 ORDER BY created_at, appid"
-            ),
-            &[&oa_appid],
-            rows::mini_program,
-        )
+        self.all(sql::LINKED_MINI_PROGRAMS, &[&oa_appid], rows::mini_program)
     }
 
     fn count_linked_mini_programs(&mut self, oa_appid: &str) -> Result<u32> {
-        Ok(to_u32(self.count(
-            "SELECT COUNT(*) FROM mini_programs WHERE linked_oa = $1",
-            &[&oa_appid],
-        )?))
+        Ok(to_u32(
+            self.count(sql::COUNT_LINKED_MINI_PROGRAMS, &[&oa_appid])?,
+        ))
     }
 
     fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO authorizations (",
-                cols!(authorization),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7)
-                 ON CONFLICT (component_appid, authorizer_appid) DO UPDATE SET
-                    authorizer_kind = excluded.authorizer_kind,
-                    permission_sets = excluded.permission_sets,
-                    refresh_token = excluded.refresh_token,
-                    auth_time = excluded.auth_time,
-                    revoked = excluded.revoked"
-            ),
+            sql::PUT_AUTHORIZATION,
             &[
                 &a.component_appid,
                 &a.authorizer_appid,
@@ -464,12 +287,7 @@ impl Tx for PgTx<'_> {
         authorizer_appid: &str,
     ) -> Result<Option<Authorization>> {
         self.one(
-            concat!(
-                "SELECT ",
-                cols!(authorization),
-                " FROM authorizations
-                 WHERE component_appid = $1 AND authorizer_appid = $2"
-            ),
+            sql::AUTHORIZATION,
             &[&component_appid, &authorizer_appid],
             rows::authorization,
         )
@@ -524,24 +342,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn all_authorizations(&mut self) -> Result<Vec<Authorization>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(authorization),
-                " FROM authorizations ORDER BY auth_time, authorizer_appid"
-            ),
-            &[],
-            rows::authorization,
-        )
+        self.all(sql::ALL_AUTHORIZATIONS, &[], rows::authorization)
     }
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO tokens (",
-                cols!(token),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
-            ),
+            sql::INSERT_TOKEN,
             &[
                 &t.hash,
                 &t.kind.as_str(),
@@ -556,11 +362,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.one(
-            concat!("SELECT ", cols!(token), " FROM tokens WHERE hash = $1"),
-            &[&hash],
-            rows::token,
-        )
+        self.one(sql::TOKEN, &[&hash], rows::token)
     }
 
     fn supersede_tokens(
@@ -571,9 +373,7 @@ impl Tx for PgTx<'_> {
         now: UnixTime,
     ) -> Result<()> {
         self.exec(
-            "UPDATE tokens SET superseded_at = $4
-             WHERE component_appid = $1 AND authorizer_appid = $2 AND kind = $3
-               AND superseded_at IS NULL",
+            sql::SUPERSEDE_TOKENS,
             &[&component_appid, &authorizer_appid, &kind.as_str(), &now],
         )?;
         Ok(())
@@ -587,27 +387,19 @@ impl Tx for PgTx<'_> {
     ) -> Result<()> {
         // Superseded at the epoch: past any grace period, now and after a config change.
         self.exec(
-            "UPDATE tokens SET superseded_at = 0
-             WHERE component_appid = $1 AND authorizer_appid = $2 AND kind = $3",
+            sql::INVALIDATE_TOKENS,
             &[&component_appid, &authorizer_appid, &kind.as_str()],
         )?;
         Ok(())
     }
 
     fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64> {
-        self.count(
-            "SELECT COUNT(*) FROM tokens WHERE kind = $1 AND component_appid = $2",
-            &[&kind.as_str(), &component_appid],
-        )
+        self.count(sql::COUNT_TOKENS, &[&kind.as_str(), &component_appid])
     }
 
     fn insert_code(&mut self, c: &CodeRecord) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO codes (",
-                cols!(code),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
-            ),
+            sql::INSERT_CODE,
             &[
                 &c.hash,
                 &c.kind.as_str(),
@@ -622,18 +414,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn code(&mut self, hash: &str) -> Result<Option<CodeRecord>> {
-        self.one(
-            concat!("SELECT ", cols!(code), " FROM codes WHERE hash = $1"),
-            &[&hash],
-            rows::code,
-        )
+        self.one(sql::CODE, &[&hash], rows::code)
     }
 
     fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()> {
-        self.exec(
-            "UPDATE codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
-            &[&hash, &now],
-        )?;
+        self.exec(sql::SPEND_CODE, &[&hash, &now])?;
         Ok(())
     }
 
@@ -644,8 +429,7 @@ impl Tx for PgTx<'_> {
         now: UnixTime,
     ) -> Result<()> {
         self.exec(
-            "UPDATE codes SET used_at = $3
-             WHERE component_appid = $1 AND authorizer_appid = $2 AND used_at IS NULL",
+            sql::SPEND_CODES_OF,
             &[&component_appid, &authorizer_appid, &now],
         )?;
         Ok(())
@@ -653,11 +437,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO fastregister_tickets (",
-                cols!(fastregister_ticket),
-                ") VALUES ($1,$2,$3,$4,$5,$6)"
-            ),
+            sql::INSERT_FASTREGISTER_TICKET,
             &[
                 &t.ticket,
                 &t.component_appid,
@@ -672,11 +452,7 @@ impl Tx for PgTx<'_> {
 
     fn fastregister_ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
         self.one(
-            concat!(
-                "SELECT ",
-                cols!(fastregister_ticket),
-                " FROM fastregister_tickets WHERE ticket = $1"
-            ),
+            sql::FASTREGISTER_TICKET,
             &[&ticket],
             rows::fastregister_ticket,
         )
@@ -710,8 +486,7 @@ impl Tx for PgTx<'_> {
 
     fn update_registration(&mut self, r: &Registration) -> Result<()> {
         self.exec(
-            "UPDATE registrations SET status=$2, mp_appid=$3, authorization_code=$4,
-                is_wx_verify_succ=$5, is_link_succ=$6, completed_at=$7, month=$8 WHERE id=$1",
+            sql::UPDATE_REGISTRATION,
             &[
                 &r.id,
                 &r.status.as_str(),
@@ -727,48 +502,31 @@ impl Tx for PgTx<'_> {
     }
 
     fn registration(&mut self, id: i64) -> Result<Option<Registration>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(registration),
-                " FROM registrations WHERE id = $1"
-            ),
-            &[&id],
-            rows::registration,
-        )
+        self.one(sql::REGISTRATION, &[&id], rows::registration)
     }
 
     fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>> {
         self.one(
-            concat!(
-                "SELECT ",
-                cols!(registration),
-                " FROM registrations
-                 WHERE ticket = $1 AND status IN ('in_progress', 'succeeded')"
-            ),
+            sql::LIVE_REGISTRATION_OF_TICKET,
             &[&ticket],
             rows::registration,
         )
     }
 
     fn oa_has_registration_in_progress(&mut self, oa_appid: &str) -> Result<bool> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM registrations WHERE oa_appid = $1 AND status = 'in_progress'",
-            &[&oa_appid],
-        )? > 0)
+        Ok(self.count(sql::OA_HAS_REGISTRATION_IN_PROGRESS, &[&oa_appid])? > 0)
     }
 
     fn count_successes_in_month(&mut self, oa_appid: &str, month: &str) -> Result<u32> {
         Ok(to_u32(self.count(
-            "SELECT COUNT(*) FROM registrations
-             WHERE oa_appid = $1 AND month = $2 AND status = 'succeeded'",
+            sql::COUNT_SUCCESSES_IN_MONTH,
             &[&oa_appid, &month],
         )?))
     }
 
     fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32> {
         Ok(to_u32(self.count(
-            "SELECT COUNT(*) FROM registrations WHERE entity_id = $1 AND status = 'in_progress'",
+            sql::COUNT_ENTITY_REGISTRATIONS_IN_PROGRESS,
             &[&entity_id],
         )?))
     }
@@ -776,32 +534,14 @@ impl Tx for PgTx<'_> {
     fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>> {
         let limit = i64::from(limit);
         match oa_appid {
-            Some(oa) => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(registration),
-                    " FROM registrations WHERE oa_appid = $1
-                     ORDER BY id DESC LIMIT $2"
-                ),
-                &[&oa, &limit],
-                rows::registration,
-            ),
-            None => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(registration),
-                    " FROM registrations ORDER BY id DESC LIMIT $1"
-                ),
-                &[&limit],
-                rows::registration,
-            ),
+            Some(oa) => self.all(sql::REGISTRATIONS_OF_OA, &[&oa, &limit], rows::registration),
+            None => self.all(sql::REGISTRATIONS, &[&limit], rows::registration),
         }
     }
 
     fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64> {
         self.exec(
-            "UPDATE registrations SET status = 'abandoned'
-             WHERE status = 'in_progress' AND claimed_at_ms < $1",
+            sql::ABANDON_REGISTRATIONS_IN_PROGRESS,
             &[&claimed_before_ms],
         )
     }
@@ -831,8 +571,7 @@ impl Tx for PgTx<'_> {
 
     fn update_push(&mut self, p: &Push) -> Result<()> {
         self.exec(
-            "UPDATE pushes SET status=$2, attempts=$3, next_attempt_at_ms=$4, last_status=$5,
-                last_attempt_at_ms=$6, delivered_at_ms=$7 WHERE id=$1",
+            sql::UPDATE_PUSH,
             &[
                 &p.id,
                 &p.status.as_str(),
@@ -847,16 +586,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(push),
-                " FROM pushes WHERE status = 'pending' AND next_attempt_at_ms <= $1
-                 ORDER BY next_attempt_at_ms, id LIMIT $2"
-            ),
-            &[&now_ms, &i64::from(limit)],
-            rows::push,
-        )
+        self.all(sql::DUE_PUSHES, &[&now_ms, &i64::from(limit)], rows::push)
     }
 
     fn claim_due_pushes(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Push>> {
@@ -872,25 +602,8 @@ impl Tx for PgTx<'_> {
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>> {
         let limit = i64::from(limit);
         match component_appid {
-            Some(c) => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(push),
-                    " FROM pushes WHERE component_appid = $1
-                     ORDER BY id DESC LIMIT $2"
-                ),
-                &[&c, &limit],
-                rows::push,
-            ),
-            None => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(push),
-                    " FROM pushes ORDER BY id DESC LIMIT $1"
-                ),
-                &[&limit],
-                rows::push,
-            ),
+            Some(c) => self.all(sql::PUSHES_OF_COMPONENT, &[&c, &limit], rows::push),
+            None => self.all(sql::PUSHES, &[&limit], rows::push),
         }
     }
 }

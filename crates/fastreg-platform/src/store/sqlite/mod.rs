@@ -31,6 +31,7 @@ use super::view::{ticket_hash, View};
 use super::{Backend, Durability, Job};
 use crate::error::{Error, Result};
 
+mod query;
 mod tx;
 
 use tx::SqliteTx;

@@ -4,18 +4,19 @@
 //! The writer also tells the in-process [`View`] which keys each write changes
 //! ([`SqliteTx::touch`]): every write method touches the keys of the values it may change,
 //! before the commit, or the view could answer from a stale value.
+//!
+//! How a statement is run and its rows read (`one`, `all`, `count`, `exec`) is in `query.rs`.
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection};
 
-use super::fault;
 use crate::clock::system_now_ms;
 use crate::domain::*;
 use crate::error::Result;
-use crate::store::rows::{self, cols, sets_to_json, Cells};
+use crate::store::rows::{self, cols, sets_to_json, Cells as _};
 use crate::store::view::{Key, View};
-use crate::store::Tx;
+use crate::store::{sql, Tx};
 
 /// [`Tx`] over a connection inside a transaction.
 pub(super) struct SqliteTx<'c> {
@@ -24,39 +25,6 @@ pub(super) struct SqliteTx<'c> {
     pub(super) view: Option<&'c Arc<View>>,
     /// A reader's: the view's epoch published before its snapshot began.
     pub(super) read_epoch: Option<u64>,
-}
-
-impl Cells for Row<'_> {
-    fn text(&self, i: usize) -> Result<String> {
-        self.get(i).map_err(fault)
-    }
-
-    fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        self.get(i).map_err(fault)
-    }
-
-    fn int(&self, i: usize) -> Result<i64> {
-        self.get(i).map_err(fault)
-    }
-
-    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-        self.get(i).map_err(fault)
-    }
-
-    fn flag(&self, i: usize) -> Result<bool> {
-        self.get(i).map_err(fault)
-    }
-
-    fn parse<T>(&self, i: usize, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
-        let text = self.get_ref(i).map_err(fault)?.as_str();
-        f(text.map_err(|e| {
-            fault(rusqlite::Error::FromSqlConversionFailure(
-                i,
-                rusqlite::types::Type::Text,
-                Box::new(e),
-            ))
-        })?)
-    }
 }
 
 impl SqliteTx<'_> {
@@ -71,51 +39,6 @@ impl SqliteTx<'_> {
         self.touch(Key::OfficialAccount(&r.oa_appid));
         self.touch(Key::Entity(r.entity_id));
         self.touch(Key::Ticket(&r.ticket));
-    }
-
-    /// The first row `sql` returns, decoded by `f`.
-    fn one<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: impl FnOnce(&Row) -> Result<T>,
-    ) -> Result<Option<T>> {
-        let mut st = self.conn.prepare_cached(sql).map_err(fault)?;
-        let mut rows = st.query(p).map_err(fault)?;
-        match rows.next().map_err(fault)? {
-            Some(row) => f(row).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Every row `sql` returns, decoded by `f`.
-    fn all<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        mut f: impl FnMut(&Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut st = self.conn.prepare_cached(sql).map_err(fault)?;
-        let mut rows = st.query(p).map_err(fault)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(fault)? {
-            out.push(f(row)?);
-        }
-        Ok(out)
-    }
-
-    fn count(&self, sql: &str, p: impl rusqlite::Params) -> Result<i64> {
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut st| st.query_row(p, |r| r.get(0)))
-            .map_err(fault)
-    }
-
-    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> Result<usize> {
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut st| st.execute(p))
-            .map_err(fault)
     }
 }
 
@@ -132,35 +55,22 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
-        self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| {
-            r.text(0)
-        })
+        self.one(sql::META, [key], |r| r.text(0))
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.exec(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )?;
+        self.exec(sql::SET_META, [key, value])?;
         Ok(())
     }
 
     fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
-        Ok(self.exec(
-            "INSERT INTO appids (appid, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            [appid, kind],
-        )? == 1)
+        Ok(self.exec(sql::RESERVE_APPID, [appid, kind])? == 1)
     }
 
     fn insert_component(&mut self, c: &Component) -> Result<()> {
         self.touch(Key::Component(&c.appid));
         self.exec(
-            concat!(
-                "INSERT INTO components (",
-                cols!(component),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
-            ),
+            sql::INSERT_COMPONENT,
             params![
                 c.appid,
                 c.appsecret,
@@ -181,9 +91,7 @@ impl Tx for SqliteTx<'_> {
     fn update_component(&mut self, c: &Component) -> Result<()> {
         self.touch(Key::Component(&c.appid));
         self.exec(
-            "UPDATE components SET appsecret=?2, token=?3, encoding_aes_key=?4, event_url=?5,
-                auth_domain=?6, published=?7, permission_sets=?8, mp_permission_sets=?9,
-                ip_whitelist=?10 WHERE appid=?1",
+            sql::UPDATE_COMPONENT,
             params![
                 c.appid,
                 c.appsecret,
@@ -201,51 +109,23 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn component(&mut self, appid: &str) -> Result<Option<Component>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(component),
-                " FROM components WHERE appid = ?1"
-            ),
-            [appid],
-            |r| rows::component(r),
-        )
+        self.one(sql::COMPONENT, [appid], |r| rows::component(r))
     }
 
     fn components(&mut self) -> Result<Vec<Component>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(component),
-                " FROM components ORDER BY created_at, appid"
-            ),
-            [],
-            |r| rows::component(r),
-        )
+        self.all(sql::COMPONENTS, [], |r| rows::component(r))
     }
 
     fn insert_verify_ticket(&mut self, t: &VerifyTicket) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO verify_tickets (",
-                cols!(verify_ticket),
-                ") VALUES (?1, ?2, ?3, ?4)"
-            ),
+            sql::INSERT_VERIFY_TICKET,
             params![t.component_appid, t.ticket, t.create_time, t.expires_at],
         )?;
         Ok(())
     }
 
     fn verify_ticket(&mut self, ticket: &str) -> Result<Option<VerifyTicket>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(verify_ticket),
-                " FROM verify_tickets WHERE ticket = ?1"
-            ),
-            [ticket],
-            |r| rows::verify_ticket(r),
-        )
+        self.one(sql::VERIFY_TICKET, [ticket], |r| rows::verify_ticket(r))
     }
 
     fn latest_verify_ticket(&mut self, component_appid: &str) -> Result<Option<VerifyTicket>> {
@@ -287,8 +167,7 @@ impl Tx for SqliteTx<'_> {
     fn update_entity(&mut self, e: &Entity) -> Result<()> {
         self.touch(Key::Entity(e.id));
         self.exec(
-            "UPDATE entities SET name=?2, type=?3, overseas=?4, blacklisted=?5,
-                mini_program_cap=?6 WHERE id=?1",
+            sql::UPDATE_ENTITY,
             params![
                 e.id,
                 e.name,
@@ -302,19 +181,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
-        self.one(
-            concat!("SELECT ", cols!(entity), " FROM entities WHERE id = ?1"),
-            [id],
-            |r| rows::entity(r),
-        )
+        self.one(sql::ENTITY, [id], |r| rows::entity(r))
     }
 
     fn entities(&mut self) -> Result<Vec<Entity>> {
-        self.all(
-            concat!("SELECT ", cols!(entity), " FROM entities ORDER BY id"),
-            [],
-            |r| rows::entity(r),
-        )
+        self.all(sql::ENTITIES, [], |r| rows::entity(r))
     }
 
     fn lock_entity(&mut self, _id: i64) -> Result<()> {
@@ -325,11 +196,7 @@ impl Tx for SqliteTx<'_> {
     fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
         self.touch(Key::OfficialAccount(&oa.appid));
         self.exec(
-            concat!(
-                "INSERT INTO official_accounts (",
-                cols!(official_account),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
-            ),
+            sql::INSERT_OFFICIAL_ACCOUNT,
             params![
                 oa.appid,
                 oa.user_name,
@@ -347,8 +214,7 @@ impl Tx for SqliteTx<'_> {
     fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
         self.touch(Key::OfficialAccount(&oa.appid));
         self.exec(
-            "UPDATE official_accounts SET nickname=?2, entity_id=?3, verified=?4,
-                pending_registration=?5, link_cap=?6 WHERE appid=?1",
+            sql::UPDATE_OFFICIAL_ACCOUNT,
             params![
                 oa.appid,
                 oa.nickname,
@@ -362,27 +228,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(official_account),
-                " FROM official_accounts WHERE appid = ?1"
-            ),
-            [appid],
-            |r| rows::official_account(r),
-        )
+        self.one(sql::OFFICIAL_ACCOUNT, [appid], |r| {
+            rows::official_account(r)
+        })
     }
 
     fn official_accounts(&mut self) -> Result<Vec<OfficialAccount>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(official_account),
-                " FROM official_accounts ORDER BY created_at, appid"
-            ),
-            [],
-            |r| rows::official_account(r),
-        )
+        self.all(sql::OFFICIAL_ACCOUNTS, [], |r| rows::official_account(r))
     }
 
     fn lock_official_account(&mut self, _appid: &str) -> Result<()> {
@@ -392,11 +244,7 @@ impl Tx for SqliteTx<'_> {
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
         self.touch(Key::Entity(mp.entity_id));
         self.exec(
-            concat!(
-                "INSERT INTO mini_programs (",
-                cols!(mini_program),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
-            ),
+            sql::INSERT_MINI_PROGRAM,
             params![
                 mp.appid,
                 mp.user_name,
@@ -408,35 +256,16 @@ impl Tx for SqliteTx<'_> {
                 mp.created_at
             ],
         )?;
-        self.exec(
-            "UPDATE entities SET mini_program_count = mini_program_count + 1 WHERE id = ?1",
-            [mp.entity_id],
-        )?;
+        self.exec(sql::COUNT_ENTITY_MINI_PROGRAM, [mp.entity_id])?;
         Ok(())
     }
 
     fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(mini_program),
-                " FROM mini_programs WHERE appid = ?1"
-            ),
-            [appid],
-            |r| rows::mini_program(r),
-        )
+        self.one(sql::MINI_PROGRAM, [appid], |r| rows::mini_program(r))
     }
 
     fn mini_programs(&mut self, limit: u32) -> Result<Vec<MiniProgram>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(mini_program),
-                " FROM mini_programs ORDER BY created_at DESC, appid LIMIT ?1"
-            ),
-            [limit],
-            |r| rows::mini_program(r),
-        )
+        self.all(sql::MINI_PROGRAMS, [limit], |r| rows::mini_program(r))
     }
 
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
@@ -450,38 +279,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(mini_program),
-                " FROM mini_programs WHERE linked_oa = ?1 ORDER BY created_at, appid"
-            ),
-            [oa_appid],
-            |r| rows::mini_program(r),
-        )
+        self.all(sql::LINKED_MINI_PROGRAMS, [oa_appid], |r| {
+            rows::mini_program(r)
+        })
     }
 
     fn count_linked_mini_programs(&mut self, oa_appid: &str) -> Result<u32> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM mini_programs WHERE linked_oa = ?1",
-            [oa_appid],
-        )? as u32)
+        Ok(self.count(sql::COUNT_LINKED_MINI_PROGRAMS, [oa_appid])? as u32)
     }
 
     fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
         self.touch(Key::Authorization(&a.component_appid, &a.authorizer_appid));
         self.exec(
-            concat!(
-                "INSERT INTO authorizations (",
-                cols!(authorization),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7)
-                 ON CONFLICT (component_appid, authorizer_appid) DO UPDATE SET
-                    authorizer_kind = excluded.authorizer_kind,
-                    permission_sets = excluded.permission_sets,
-                    refresh_token = excluded.refresh_token,
-                    auth_time = excluded.auth_time,
-                    revoked = excluded.revoked"
-            ),
+            sql::PUT_AUTHORIZATION,
             params![
                 a.component_appid,
                 a.authorizer_appid,
@@ -501,12 +311,7 @@ impl Tx for SqliteTx<'_> {
         authorizer_appid: &str,
     ) -> Result<Option<Authorization>> {
         self.one(
-            concat!(
-                "SELECT ",
-                cols!(authorization),
-                " FROM authorizations
-                 WHERE component_appid = ?1 AND authorizer_appid = ?2"
-            ),
+            sql::AUTHORIZATION,
             [component_appid, authorizer_appid],
             |r| rows::authorization(r),
         )
@@ -561,25 +366,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn all_authorizations(&mut self) -> Result<Vec<Authorization>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(authorization),
-                " FROM authorizations ORDER BY auth_time, authorizer_appid"
-            ),
-            [],
-            |r| rows::authorization(r),
-        )
+        self.all(sql::ALL_AUTHORIZATIONS, [], |r| rows::authorization(r))
     }
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
         self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
         self.exec(
-            concat!(
-                "INSERT INTO tokens (",
-                cols!(token),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7)"
-            ),
+            sql::INSERT_TOKEN,
             params![
                 t.hash,
                 t.kind.as_str(),
@@ -594,11 +387,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.one(
-            concat!("SELECT ", cols!(token), " FROM tokens WHERE hash = ?1"),
-            [hash],
-            |r| rows::token(r),
-        )
+        self.one(sql::TOKEN, [hash], |r| rows::token(r))
     }
 
     fn supersede_tokens(
@@ -610,9 +399,7 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<()> {
         self.touch(Key::Tokens(component_appid, authorizer_appid));
         self.exec(
-            "UPDATE tokens SET superseded_at = ?4
-             WHERE component_appid = ?1 AND authorizer_appid = ?2 AND kind = ?3
-               AND superseded_at IS NULL",
+            sql::SUPERSEDE_TOKENS,
             params![component_appid, authorizer_appid, kind.as_str(), now],
         )?;
         Ok(())
@@ -627,27 +414,19 @@ impl Tx for SqliteTx<'_> {
         self.touch(Key::Tokens(component_appid, authorizer_appid));
         // Superseded at the epoch: past any grace period, now and after a config change.
         self.exec(
-            "UPDATE tokens SET superseded_at = 0
-             WHERE component_appid = ?1 AND authorizer_appid = ?2 AND kind = ?3",
+            sql::INVALIDATE_TOKENS,
             params![component_appid, authorizer_appid, kind.as_str()],
         )?;
         Ok(())
     }
 
     fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64> {
-        self.count(
-            "SELECT COUNT(*) FROM tokens WHERE kind = ?1 AND component_appid = ?2",
-            [kind.as_str(), component_appid],
-        )
+        self.count(sql::COUNT_TOKENS, [kind.as_str(), component_appid])
     }
 
     fn insert_code(&mut self, c: &CodeRecord) -> Result<()> {
         self.exec(
-            concat!(
-                "INSERT INTO codes (",
-                cols!(code),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7)"
-            ),
+            sql::INSERT_CODE,
             params![
                 c.hash,
                 c.kind.as_str(),
@@ -662,18 +441,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn code(&mut self, hash: &str) -> Result<Option<CodeRecord>> {
-        self.one(
-            concat!("SELECT ", cols!(code), " FROM codes WHERE hash = ?1"),
-            [hash],
-            |r| rows::code(r),
-        )
+        self.one(sql::CODE, [hash], |r| rows::code(r))
     }
 
     fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()> {
-        self.exec(
-            "UPDATE codes SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
-            params![hash, now],
-        )?;
+        self.exec(sql::SPEND_CODE, params![hash, now])?;
         Ok(())
     }
 
@@ -684,8 +456,7 @@ impl Tx for SqliteTx<'_> {
         now: UnixTime,
     ) -> Result<()> {
         self.exec(
-            "UPDATE codes SET used_at = ?3
-             WHERE component_appid = ?1 AND authorizer_appid = ?2 AND used_at IS NULL",
+            sql::SPEND_CODES_OF,
             params![component_appid, authorizer_appid, now],
         )?;
         Ok(())
@@ -694,11 +465,7 @@ impl Tx for SqliteTx<'_> {
     fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
         self.touch(Key::Ticket(&t.ticket));
         self.exec(
-            concat!(
-                "INSERT INTO fastregister_tickets (",
-                cols!(fastregister_ticket),
-                ") VALUES (?1,?2,?3,?4,?5,?6)"
-            ),
+            sql::INSERT_FASTREGISTER_TICKET,
             params![
                 t.ticket,
                 t.component_appid,
@@ -712,15 +479,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn fastregister_ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(fastregister_ticket),
-                " FROM fastregister_tickets WHERE ticket = ?1"
-            ),
-            [ticket],
-            |r| rows::fastregister_ticket(r),
-        )
+        self.one(sql::FASTREGISTER_TICKET, [ticket], |r| {
+            rows::fastregister_ticket(r)
+        })
     }
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
@@ -753,8 +514,7 @@ impl Tx for SqliteTx<'_> {
     fn update_registration(&mut self, r: &Registration) -> Result<()> {
         self.touch_registration(r);
         self.exec(
-            "UPDATE registrations SET status=?2, mp_appid=?3, authorization_code=?4,
-                is_wx_verify_succ=?5, is_link_succ=?6, completed_at=?7, month=?8 WHERE id=?1",
+            sql::UPDATE_REGISTRATION,
             params![
                 r.id,
                 r.status.as_str(),
@@ -770,73 +530,35 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn registration(&mut self, id: i64) -> Result<Option<Registration>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(registration),
-                " FROM registrations WHERE id = ?1"
-            ),
-            [id],
-            |r| rows::registration(r),
-        )
+        self.one(sql::REGISTRATION, [id], |r| rows::registration(r))
     }
 
     fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>> {
-        self.one(
-            concat!(
-                "SELECT ",
-                cols!(registration),
-                " FROM registrations
-                 WHERE ticket = ?1 AND status IN ('in_progress', 'succeeded')"
-            ),
-            [ticket],
-            |r| rows::registration(r),
-        )
+        self.one(sql::LIVE_REGISTRATION_OF_TICKET, [ticket], |r| {
+            rows::registration(r)
+        })
     }
 
     fn oa_has_registration_in_progress(&mut self, oa_appid: &str) -> Result<bool> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM registrations WHERE oa_appid = ?1 AND status = 'in_progress'",
-            [oa_appid],
-        )? > 0)
+        Ok(self.count(sql::OA_HAS_REGISTRATION_IN_PROGRESS, [oa_appid])? > 0)
     }
 
     fn count_successes_in_month(&mut self, oa_appid: &str, month: &str) -> Result<u32> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM registrations
-             WHERE oa_appid = ?1 AND month = ?2 AND status = 'succeeded'",
-            [oa_appid, month],
-        )? as u32)
+        Ok(self.count(sql::COUNT_SUCCESSES_IN_MONTH, [oa_appid, month])? as u32)
     }
 
     fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32> {
-        Ok(self.count(
-            "SELECT COUNT(*) FROM registrations WHERE entity_id = ?1 AND status = 'in_progress'",
-            [entity_id],
-        )? as u32)
+        Ok(self.count(sql::COUNT_ENTITY_REGISTRATIONS_IN_PROGRESS, [entity_id])? as u32)
     }
 
     fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>> {
         match oa_appid {
-            Some(oa) => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(registration),
-                    " FROM registrations WHERE oa_appid = ?1
-                     ORDER BY id DESC LIMIT ?2"
-                ),
-                params![oa, limit],
-                |r| rows::registration(r),
-            ),
-            None => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(registration),
-                    " FROM registrations ORDER BY id DESC LIMIT ?1"
-                ),
-                params![limit],
-                |r| rows::registration(r),
-            ),
+            Some(oa) => self.all(sql::REGISTRATIONS_OF_OA, params![oa, limit], |r| {
+                rows::registration(r)
+            }),
+            None => self.all(sql::REGISTRATIONS, params![limit], |r| {
+                rows::registration(r)
+            }),
         }
     }
 
@@ -866,8 +588,7 @@ impl Tx for SqliteTx<'_> {
 
     fn update_push(&mut self, p: &Push) -> Result<()> {
         self.exec(
-            "UPDATE pushes SET status=?2, attempts=?3, next_attempt_at_ms=?4, last_status=?5,
-                last_attempt_at_ms=?6, delivered_at_ms=?7 WHERE id=?1",
+            sql::UPDATE_PUSH,
             params![
                 p.id,
                 p.status.as_str(),
@@ -882,16 +603,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>> {
-        self.all(
-            concat!(
-                "SELECT ",
-                cols!(push),
-                " FROM pushes WHERE status = 'pending' AND next_attempt_at_ms <= ?1
-                 ORDER BY next_attempt_at_ms, id LIMIT ?2"
-            ),
-            params![now_ms, limit],
-            |r| rows::push(r),
-        )
+        self.all(sql::DUE_PUSHES, params![now_ms, limit], |r| rows::push(r))
     }
 
     fn claim_due_pushes(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Push>> {
@@ -907,33 +619,15 @@ impl Tx for SqliteTx<'_> {
 
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>> {
         match component_appid {
-            Some(c) => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(push),
-                    " FROM pushes WHERE component_appid = ?1 ORDER BY id DESC LIMIT ?2"
-                ),
-                params![c, limit],
-                |r| rows::push(r),
-            ),
-            None => self.all(
-                concat!(
-                    "SELECT ",
-                    cols!(push),
-                    " FROM pushes ORDER BY id DESC LIMIT ?1"
-                ),
-                params![limit],
-                |r| rows::push(r),
-            ),
+            Some(c) => self.all(sql::PUSHES_OF_COMPONENT, params![c, limit], |r| {
+                rows::push(r)
+            }),
+            None => self.all(sql::PUSHES, params![limit], |r| rows::push(r)),
         }
     }
 
     fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64> {
         self.touch(Key::All);
-        Ok(self.exec(
-            "UPDATE registrations SET status = 'abandoned'
-             WHERE status = 'in_progress' AND claimed_at_ms < ?1",
-            [claimed_before_ms],
-        )? as u64)
+        Ok(self.exec(sql::ABANDON_REGISTRATIONS_IN_PROGRESS, [claimed_before_ms])? as u64)
     }
 }
