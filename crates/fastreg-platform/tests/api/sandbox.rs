@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::errcodes::assert_refused;
 use super::helpers::*;
+use super::wechat::assert_refused;
 
 const FAST_REGISTER: &str = "/cgi-bin/account/fastregister";
 const COMPONENT_TOKEN: &str = "/cgi-bin/component/api_component_token";
@@ -43,7 +43,7 @@ pub(super) fn assert_sandbox_refused(got: &(u16, Value), status: u16, code: i64)
     assert_eq!((*s, errcode(v)), (status, code), "{v}");
     let text = errmsg_text(v);
     assert!(
-        text.starts_with(super::errcodes::spec_errmsg(code)),
+        text.starts_with(super::wechat::spec_errmsg(code)),
         "errmsg {text:?} for {code}"
     );
 }
