@@ -11,6 +11,16 @@
 //! returns `Err`, everything it wrote is rolled back; if it returns `Ok`, the result is handed
 //! back only after the transaction is committed at the configured durability. Callers may
 //! therefore answer a success as soon as `write` returns.
+//!
+//! # Layout
+//! - `batch.rs`: group commit, shared by both backends' writer threads.
+//! - `rows.rs`: each table's column list and each row's decoder, written once.
+//! - `sql.rs`: the statements both dialects share, written once.
+//! - [`sqlite`]: threads, checkpoints, the lock file and migrations (`mod.rs`), `impl Tx`
+//!   (`tx.rs`), how a statement runs (`query.rs`).
+//! - `postgres` (cargo feature `postgres`, on by default): the same three files, plus
+//!   `scratch.rs` (`ScratchDatabase`, a test helper reached through `crate::testing`).
+//! - [`view`]: the in-process cache of fastregister's reads (SQLite only).
 
 mod batch;
 #[cfg(feature = "postgres")]
