@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::net::TcpListener as StdListener;
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,74 +21,36 @@ use std::time::{Duration, Instant};
 use fantoccini::{ClientBuilder, Locator};
 use fastreg_client::store::MemoryStore;
 use fastreg_client::{AuthType, Client, Error as SdkError, FastRegisterOutcome};
-use fastreg_platform::app::Application;
-use fastreg_platform::settings::Settings;
+use fastreg_platform::testing::demo::{COMPONENT as C, OA};
+use fastreg_platform::testing::{self, spawn_platform};
 use fastreg_wire::component::FuncInfo;
 use futures_util::FutureExt;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// The demo world's component and its Official Account that can register.
-const C: &str = "wxc0ffee0000000001";
-const OA: &str = "wx0a00000000000001";
-const ADMIN: &str = "browser-test-admin";
 /// How long a page may take to appear.
 const PAGE_WAIT: Duration = Duration::from_secs(30);
 
 // ------------------------------------------------------------------ the platform
 
-/// The platform, in-process on port 0 with a temporary database and the demo world.
-struct Platform {
-    base: String,
-    http: reqwest::Client,
-    _dir: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// The platform, in-process on port 0 with a temporary database and the demo world
+/// ([`testing::Platform`]: `base`, `admin`, `sandbox`), with the calls these tests make.
+struct Platform(testing::Platform);
+
+impl Deref for Platform {
+    type Target = testing::Platform;
+
+    fn deref(&self) -> &testing::Platform {
+        &self.0
+    }
 }
 
 async fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        addr: "127.0.0.1:0".into(),
-        db: format!("sqlite://{}", dir.path().join("p.db").display()),
-        admin_token: Some(ADMIN.into()),
-        ..Settings::default()
-    };
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    Platform {
-        base,
-        http: reqwest::Client::new(),
-        _dir: dir,
-        _stop: tx,
-    }
+    Platform(spawn_platform(|_| {}).await)
 }
 
 impl Platform {
-    /// A sandbox API call that must succeed.
-    async fn sandbox(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("{}/sandbox/v1{path}", self.base),
-            )
-            .bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
     /// A client for `component`, pointed at this platform, with its verify ticket stored.
     async fn client_for(&self, component: &str) -> Client {
         let c = self
@@ -744,7 +707,7 @@ async fn the_console_asks_for_the_admin_token_then_shows_the_tables() {
         b.shot("wrong-token").await;
 
         let token = b.wait_css("input[name=token]").await;
-        token.send_keys(ADMIN).await.unwrap();
+        token.send_keys(&p.admin).await.unwrap();
         b.click_button("Open the console").await;
         b.wait_css("table").await;
         b.shot("tables-desktop").await;
@@ -770,7 +733,7 @@ async fn the_console_asks_for_the_admin_token_then_shows_the_tables() {
         }
         let text = b.page_text().await;
         assert!(text.contains(C) && text.contains("Acme Official"), "{text}");
-        assert!(!text.contains(ADMIN), "the console shows the admin token");
+        assert!(!text.contains(&p.admin), "the console shows the admin token");
 
         b.c.set_window_size(390, 844).await.unwrap();
         b.shot("tables-phone").await;

@@ -5,7 +5,7 @@
 //! optional detail that is logged with the request id. On WeChat-compatible endpoints the
 //! detail is never sent, so WeChat's exact errmsg texts stay exact; the sandbox API, which is
 //! ours, appends it to errmsg. `Internal` is a fault: logged in full, answered as `-1 system
-//! error`. Nothing here decides which errcode a situation gets; the rules and the service do.
+//! error`; each storage backend maps its driver's errors to it at its own edge. Nothing here decides which errcode a situation gets; the rules and the service do.
 
 use fastreg_wire::ErrCode;
 
@@ -71,34 +71,6 @@ impl From<ErrCode> for Error {
     fn from(code: ErrCode) -> Self {
         Error::wx(code)
     }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::Internal(e.into())
-    }
-}
-
-impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Self {
-        // The client's Display is often just "db error"; the cause is in the source chain.
-        Error::Internal(anyhow::anyhow!("{}", causes(&e)))
-    }
-}
-
-/// An error with its causes, `: `-separated.
-pub(crate) fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = cause.source();
-    }
-    out
 }
 
 impl From<serde_json::Error> for Error {

@@ -29,3 +29,5 @@ pub mod secrets;
 pub mod service;
 pub mod settings;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;

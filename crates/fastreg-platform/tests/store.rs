@@ -7,8 +7,8 @@
 
 use fastreg_platform::domain::*;
 use fastreg_platform::error::Error;
-use fastreg_platform::store::postgres::ScratchDatabase;
 use fastreg_platform::store::{Durability, Store};
+use fastreg_platform::testing::ScratchDatabase;
 use fastreg_wire::ErrCode;
 use futures_util::future::join_all;
 

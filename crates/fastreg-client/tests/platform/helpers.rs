@@ -3,25 +3,28 @@
 
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fastreg_client::store::{MemoryStore, TokenStore};
 use fastreg_client::Client;
-use fastreg_platform::app::Application;
 use fastreg_platform::settings::Settings;
+use fastreg_platform::testing::{self, spawn_platform};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-pub const C: &str = "wxc0ffee0000000001";
-pub const OA: &str = "wx0a00000000000001";
-pub const ADMIN: &str = "sdk-test-admin";
+pub use fastreg_platform::testing::demo::{COMPONENT as C, OA};
 
-pub struct Platform {
-    pub base: String,
-    http: reqwest::Client,
-    _dir: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// The spawned platform ([`testing::Platform`]: `base`, `sandbox`, …) with the calls these
+/// tests make often.
+pub struct Platform(testing::Platform);
+
+impl Deref for Platform {
+    type Target = testing::Platform;
+
+    fn deref(&self) -> &testing::Platform {
+        &self.0
+    }
 }
 
 pub async fn platform() -> Platform {
@@ -29,52 +32,12 @@ pub async fn platform() -> Platform {
 }
 
 pub async fn platform_with(adjust: impl FnOnce(&mut Settings)) -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings {
-        addr: "127.0.0.1:0".into(),
-        db: format!("sqlite://{}", dir.path().join("p.db").display()),
-        admin_token: Some(ADMIN.into()),
-        ..Settings::default()
-    };
-    adjust(&mut settings);
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    Platform {
-        base,
-        http: reqwest::Client::new(),
-        _dir: dir,
-        _stop: tx,
-    }
+    Platform(spawn_platform(adjust).await)
 }
 
 impl Platform {
-    pub async fn sandbox(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("{}/sandbox/v1{path}", self.base),
-            )
-            .bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
     pub async fn secret(&self) -> String {
-        self.sandbox("GET", &format!("/components/{C}"), None).await["appsecret"]
-            .as_str()
-            .unwrap()
-            .into()
+        self.component_secret().await
     }
 
     pub async fn verify_ticket(&self) -> String {

@@ -11,9 +11,22 @@
 //! returns `Err`, everything it wrote is rolled back; if it returns `Ok`, the result is handed
 //! back only after the transaction is committed at the configured durability. Callers may
 //! therefore answer a success as soon as `write` returns.
+//!
+//! # Layout
+//! - `batch.rs`: group commit, shared by both backends' writer threads.
+//! - `rows.rs`: each table's column list and each row's decoder, written once.
+//! - `sql.rs`: the statements both dialects share, written once.
+//! - [`sqlite`]: threads, checkpoints, the lock file and migrations (`mod.rs`), `impl Tx`
+//!   (`tx.rs`), how a statement runs (`query.rs`).
+//! - `postgres` (cargo feature `postgres`, on by default): the same three files, plus
+//!   `scratch.rs` (`ScratchDatabase`, a test helper reached through `crate::testing`).
+//! - [`view`]: the in-process cache of fastregister's reads (SQLite only).
 
 mod batch;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
 pub mod view;
 
@@ -244,6 +257,23 @@ pub fn redact_url(url: &str) -> String {
     crate::redact::db_url(url)
 }
 
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str, durability: Durability) -> Result<Arc<dyn Backend>> {
+    let url = url.to_string();
+    let b = tokio::task::spawn_blocking(move || postgres::PgBackend::open(&url, durability))
+        .await
+        .map_err(|e| Error::Internal(e.into()))??;
+    Ok(Arc::new(b))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(url: &str, _durability: Durability) -> Result<Arc<dyn Backend>> {
+    Err(Error::Internal(anyhow::anyhow!(
+        "cannot open {}: this fastreg was built without PostgreSQL (cargo feature `postgres`)",
+        redact_url(url)
+    )))
+}
+
 /// The handle to storage that the platform passes around.
 #[derive(Clone)]
 pub struct Store {
@@ -280,12 +310,7 @@ impl Store {
         let backend: Arc<dyn Backend> = if url.starts_with("postgres://")
             || url.starts_with("postgresql://")
         {
-            let url = url.to_string();
-            let b =
-                tokio::task::spawn_blocking(move || postgres::PgBackend::open(&url, durability))
-                    .await
-                    .map_err(|e| Error::Internal(e.into()))??;
-            Arc::new(b)
+            open_postgres(url, durability).await?
         } else if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or_default().to_string();

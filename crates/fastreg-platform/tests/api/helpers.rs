@@ -8,32 +8,19 @@ use std::sync::Arc;
 use fastreg_platform::app::Application;
 use fastreg_platform::http::AppState;
 use fastreg_platform::settings::Settings;
-use fastreg_platform::store::postgres::ScratchDatabase;
+use fastreg_platform::testing::ScratchDatabase;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The demo world's component.
-pub const C: &str = "wxc0ffee0000000001";
-/// The demo world's OA that can register (enterprise, verified, set 27 granted).
-pub const OA: &str = "wx0a00000000000001";
-/// Media OA (needs copy_wx_verify=1).
-pub const OA_MEDIA: &str = "wx0a00000000000002";
-/// Personal entity OA (61051).
-pub const OA_PERSONAL: &str = "wx0a00000000000003";
-/// Unverified OA (61052).
-pub const OA_UNVERIFIED: &str = "wx0a00000000000004";
-/// Overseas OA (61061).
-pub const OA_OVERSEAS: &str = "wx0a00000000000005";
-/// Blacklisted entity OA (61054).
-pub const OA_BLACKLISTED: &str = "wx0a00000000000006";
-/// OA with a pending registration (61057).
-pub const OA_PENDING: &str = "wx0a00000000000007";
-/// The acme entity (OA and OA_UNVERIFIED).
-pub const ACME_ENTITY: i64 = 1;
+/// The demo world's ids (`C` is its component).
+pub use fastreg_platform::testing::demo::{
+    ACME_ENTITY, COMPONENT as C, OA, OA_BLACKLISTED, OA_MEDIA, OA_OVERSEAS, OA_PENDING,
+    OA_PERSONAL, OA_UNVERIFIED,
+};
 
-pub const ADMIN: &str = "test-admin-token";
+pub use fastreg_platform::testing::ADMIN;
 
 pub struct TestApp {
     pub base: String,

@@ -2,17 +2,17 @@
 //! temporary SQLite database (seeded with the built-in demo world) and talks to it over HTTP.
 //! One test binary, one module per area (matklad's "one integration test binary").
 
-mod concurrency;
-mod contested;
-mod errcodes;
+mod accounts;
+mod authorizers;
+mod fast_register;
 mod flow;
 mod helpers;
 mod hostile;
 mod openapi;
 mod ops;
 mod pages;
-mod restart;
 mod sandbox;
 mod security;
-mod view;
+mod tokens;
+mod wechat;
 mod wire;

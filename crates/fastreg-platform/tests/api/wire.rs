@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use super::errcodes::assert_refused;
 use super::helpers::*;
+use super::wechat::assert_refused;
 
 const FAST_REGISTER: &str = "/cgi-bin/account/fastregister";
 const COMPONENT_TOKEN: &str = "/cgi-bin/component/api_component_token";

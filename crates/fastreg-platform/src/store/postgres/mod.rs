@@ -1,0 +1,370 @@
+//! The PostgreSQL backend: for a team's shared server, and for several fastreg instances on one
+//! database.
+//!
+//! It keeps the SQLite backend's model, so the service layer and every rule stay the same:
+//! one writer thread per instance runs batches of jobs in one transaction (group commit, see
+//! [`super::batch`]), and every batch first takes one transaction-scoped advisory lock. Writes
+//! are therefore serial across all instances, exactly as on SQLite's single writer: a rule
+//! checked in a write transaction holds until its commit, whichever instance checks it. The
+//! cost is that writes do not run in parallel across instances; for a sandbox, correctness
+//! wins. Reads run on a small pool of reader threads in `REPEATABLE READ READ ONLY`
+//! snapshots and never take the lock.
+//!
+//! The client is the synchronous `postgres` crate, used only on this module's own threads
+//! (it runs its own small runtime, which must not be nested in tokio's).
+//!
+//! Durability: `process` commits with `synchronous_commit = off` (the commit is in the
+//! server's memory and visible to everyone when fastreg answers, so `kill -9` of fastreg loses
+//! nothing; a crash of PostgreSQL itself may lose the last few hundred milliseconds); `full`
+//! waits for PostgreSQL's WAL flush before answering.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{mpsc, Arc, Mutex};
+
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use postgres::{Client, NoTls, Statement};
+
+use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
+use super::{Backend, Durability, Job};
+use crate::error::{Error, Result};
+
+// Test support. Compiled in every build until the CLI's tests import it from
+// `crate::testing` (its Cargo.toml then enables `test-support`); then this line takes
+// `#[cfg(any(test, feature = "test-support"))]` and the `pub use` below goes.
+mod query;
+pub(crate) mod scratch;
+mod tx;
+
+#[doc(hidden)]
+pub use scratch::ScratchDatabase;
+use tx::PgTx;
+
+/// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+
+/// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).
+const WRITE_LOCK: i64 = 0x0066_6173_7472_6567;
+
+/// The advisory lock migrations take, so that instances starting together migrate once.
+const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 512;
+
+/// Reader threads (each with its own connection).
+const READERS: usize = 4;
+
+/// A driver error as the platform's fault. The client's `Display` is often just "db error";
+/// the cause is in the source chain, so the message carries the whole chain.
+fn fault(e: postgres::Error) -> Error {
+    Error::Internal(anyhow!("{}", causes(&e)))
+}
+
+/// An error with its causes, `: `-separated.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
+/// The PostgreSQL backend.
+pub struct PgBackend {
+    writer: mpsc::Sender<Request>,
+    readers: mpsc::Sender<Request>,
+}
+
+/// A connection and its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn connect(config: &postgres::Config, durability: Durability) -> Result<Conn> {
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| Error::Internal(anyhow!("connecting to PostgreSQL: {}", causes(&e))))?;
+        let commit = match durability {
+            Durability::Process => "off",
+            Durability::Full => "on",
+        };
+        client
+            .batch_execute(&format!(
+                "SET synchronous_commit = {commit}; SET TIME ZONE 'UTC';"
+            ))
+            .map_err(fault)?;
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(&placeholders(sql)).map_err(fault)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+/// A statement of [`super::sql`] in PostgreSQL's placeholder style: `?N` becomes `$N` (no
+/// statement has a `?` anywhere else).
+fn placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let numbered = c == '?' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if numbered { '$' } else { c });
+    }
+    out
+}
+
+/// A connection that is (re)opened on demand: a thread outlives a dropped connection or a
+/// PostgreSQL restart, failing only the jobs that met the fault.
+struct Lazy {
+    config: postgres::Config,
+    durability: Durability,
+    conn: Option<Conn>,
+}
+
+impl Lazy {
+    fn get(&mut self) -> Result<&mut Conn> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            self.conn = Some(Conn::connect(&self.config, self.durability)?);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// Opens a transaction with `begin`, on a new connection if the current one turns out to be
+    /// dead. A connection dropped while idle (a PostgreSQL restart, an idle timeout, a
+    /// terminated backend) is only noticed at its next statement; this is the first statement
+    /// of a transaction, before any job ran, so the reconnect costs no job its answer.
+    fn begin(&mut self, begin: &str) -> Result<&mut Conn> {
+        let first = self.get()?.client.batch_execute(begin);
+        if let Err(e) = first {
+            tracing::warn!(error = %causes(&e), "a PostgreSQL connection failed; reconnecting");
+            self.conn = None;
+            self.get()?.client.batch_execute(begin).map_err(fault)?;
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    fn conn(&mut self) -> Result<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| Error::Internal(anyhow!("no PostgreSQL transaction is open")))
+    }
+}
+
+fn parse_config(url: &str) -> Result<postgres::Config> {
+    let mut config = postgres::Config::from_str(url).map_err(|e| {
+        Error::Internal(anyhow!(
+            "invalid PostgreSQL URL {}: {e}",
+            super::redact_url(url)
+        ))
+    })?;
+    // An unreachable server must fail a start or a request, not hang it for the OS's TCP
+    // timeout; a URL's own connect_timeout wins.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    Ok(config)
+}
+
+impl PgBackend {
+    /// Connects to the database `url` names, migrates it, and starts the writer and reader
+    /// threads. Blocks: call it from a blocking context.
+    ///
+    /// # Errors
+    /// The server cannot be reached, the database is from a newer fastreg, or a migration
+    /// fails.
+    pub fn open(url: &str, durability: Durability) -> Result<PgBackend> {
+        let config = parse_config(url)?;
+        // Connect and migrate on the writer's own thread (see the module docs), and wait for
+        // the outcome so that a bad URL fails start-up with its cause.
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let (writer, writer_rx) = mpsc::channel::<Request>();
+        let wconfig = config.clone();
+        std::thread::Builder::new()
+            .name("fastreg-pg-writer".into())
+            .spawn(move || {
+                let mut lazy = Lazy {
+                    config: wconfig,
+                    durability,
+                    conn: None,
+                };
+                let first = lazy.get().and_then(|c| migrate(&mut c.client));
+                let ok = first.is_ok();
+                let _ = ready_tx.send(first);
+                if ok {
+                    writer_loop(lazy, writer_rx);
+                }
+            })
+            .context("starting the PostgreSQL writer thread")?;
+        ready_rx
+            .recv()
+            .map_err(|_| Error::Internal(anyhow!("the PostgreSQL writer thread stopped")))??;
+
+        let (readers, readers_rx) = mpsc::channel::<Request>();
+        let readers_rx = Arc::new(Mutex::new(readers_rx));
+        for i in 0..READERS {
+            let rx = readers_rx.clone();
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name(format!("fastreg-pg-reader-{i}"))
+                .spawn(move || reader_loop(config, durability, rx))
+                .context("starting a PostgreSQL reader thread")?;
+        }
+        Ok(PgBackend { writer, readers })
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction().map_err(fault)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .map_err(fault)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS fastreg_schema (version BIGINT NOT NULL)")
+        .map_err(fault)?;
+    let version: i64 = match tx
+        .query_opt("SELECT version FROM fastreg_schema", &[])
+        .map_err(fault)?
+    {
+        Some(row) => row.try_get(0).map_err(fault)?,
+        None => {
+            tx.execute("INSERT INTO fastreg_schema (version) VALUES (0)", &[])
+                .map_err(fault)?;
+            0
+        }
+    };
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(Error::Internal(anyhow!(
+            "database schema version {version} is newer than this fastreg ({known}); upgrade fastreg"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let n = i as i64 + 1;
+        tx.batch_execute(sql)
+            .map_err(|e| Error::Internal(anyhow!("migration {n} failed: {e}")))?;
+        tx.execute("UPDATE fastreg_schema SET version = $1", &[&n])
+            .map_err(fault)?;
+    }
+    tx.commit().map_err(fault)?;
+    Ok(())
+}
+
+fn writer_loop(mut lazy: Lazy, rx: mpsc::Receiver<Request>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut Writer(&mut lazy), batch);
+    }
+}
+
+fn reader_loop(
+    config: postgres::Config,
+    durability: Durability,
+    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+) {
+    let mut lazy = Lazy {
+        config,
+        durability,
+        conn: None,
+    };
+    loop {
+        let next = rx.lock().map(|r| r.recv());
+        let Ok(Ok(req)) = next else { return };
+        let out = lazy
+            .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .and_then(|conn| {
+                let out = run_caught(&mut PgTx { conn }, req.job);
+                let _ = conn.client.batch_execute("ROLLBACK");
+                out
+            });
+        let _ = req.reply.send(out);
+    }
+}
+
+/// The writer's connection as a [`BatchConn`].
+struct Writer<'c>(&'c mut Lazy);
+
+impl BatchConn for Writer<'_> {
+    fn control(&mut self, what: Control) -> Result<()> {
+        let sql = match what {
+            Control::Begin => {
+                let conn = self.0.begin("BEGIN")?;
+                let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
+                conn.client.execute(&lock, &[&WRITE_LOCK]).map_err(fault)?;
+                return Ok(());
+            }
+            Control::Savepoint => "SAVEPOINT job",
+            Control::Release => "RELEASE job",
+            Control::RollbackTo => "ROLLBACK TO job",
+            Control::Commit => "COMMIT",
+            Control::Rollback => "ROLLBACK",
+        };
+        self.0.conn()?.client.batch_execute(sql).map_err(fault)
+    }
+
+    fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
+        run_caught(
+            &mut PgTx {
+                conn: self.0.conn()?,
+            },
+            job,
+        )
+    }
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>> {
+        submit(&self.writer, job, "the PostgreSQL writer thread").await
+    }
+
+    async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
+        submit(&self.readers, job, "the PostgreSQL reader pool").await
+    }
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn numbered_placeholders_become_dollar_placeholders_and_nothing_else_changes() {
+        assert_eq!(
+            placeholders("UPDATE t SET a=?2, b='x?' WHERE id=?10 AND c = $3"),
+            "UPDATE t SET a=$2, b='x?' WHERE id=$10 AND c = $3"
+        );
+    }
+}

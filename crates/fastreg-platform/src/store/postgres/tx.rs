@@ -1,0 +1,609 @@
+//! [`Tx`] for PostgreSQL: the store's row operations as prepared statements on a connection
+//! inside a transaction (the writer's, under the write lock, or a reader's snapshot).
+//!
+//! How a statement is run and its rows read (`one`, `all`, `count`, `exec`) is in `query.rs`.
+
+use super::Conn;
+use crate::clock::system_now_ms;
+use crate::domain::*;
+use crate::error::Result;
+use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells as _};
+use crate::store::{sql, Tx};
+
+/// [`Tx`] over a connection inside a transaction.
+pub(super) struct PgTx<'c> {
+    pub(super) conn: &'c mut Conn,
+}
+
+impl Tx for PgTx<'_> {
+    fn meta(&mut self, key: &str) -> Result<Option<String>> {
+        self.one(sql::META, &[&key], |r| r.text(0))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.exec(sql::SET_META, &[&key, &value])?;
+        Ok(())
+    }
+
+    fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
+        Ok(self.exec(sql::RESERVE_APPID, &[&appid, &kind])? == 1)
+    }
+
+    fn insert_component(&mut self, c: &Component) -> Result<()> {
+        self.exec(
+            sql::INSERT_COMPONENT,
+            &[
+                &c.appid,
+                &c.appsecret,
+                &c.token,
+                &c.encoding_aes_key,
+                &c.event_url,
+                &c.auth_domain,
+                &c.published,
+                &sets_to_json(&c.permission_sets),
+                &sets_to_json(&c.mp_permission_sets),
+                &serde_json::to_string(&c.ip_whitelist)?,
+                &c.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_component(&mut self, c: &Component) -> Result<()> {
+        self.exec(
+            sql::UPDATE_COMPONENT,
+            &[
+                &c.appid,
+                &c.appsecret,
+                &c.token,
+                &c.encoding_aes_key,
+                &c.event_url,
+                &c.auth_domain,
+                &c.published,
+                &sets_to_json(&c.permission_sets),
+                &sets_to_json(&c.mp_permission_sets),
+                &serde_json::to_string(&c.ip_whitelist)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn component(&mut self, appid: &str) -> Result<Option<Component>> {
+        self.one(sql::COMPONENT, &[&appid], rows::component)
+    }
+
+    fn components(&mut self) -> Result<Vec<Component>> {
+        self.all(sql::COMPONENTS, &[], rows::component)
+    }
+
+    fn insert_verify_ticket(&mut self, t: &VerifyTicket) -> Result<()> {
+        self.exec(
+            sql::INSERT_VERIFY_TICKET,
+            &[&t.component_appid, &t.ticket, &t.create_time, &t.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn verify_ticket(&mut self, ticket: &str) -> Result<Option<VerifyTicket>> {
+        self.one(sql::VERIFY_TICKET, &[&ticket], rows::verify_ticket)
+    }
+
+    fn latest_verify_ticket(&mut self, component_appid: &str) -> Result<Option<VerifyTicket>> {
+        self.one(
+            concat!(
+                "SELECT ",
+                cols!(verify_ticket),
+                " FROM verify_tickets WHERE component_appid = $1
+                 ORDER BY create_time DESC, seq DESC LIMIT 1"
+            ),
+            &[&component_appid],
+            rows::verify_ticket,
+        )
+    }
+
+    fn insert_entity(&mut self, e: &Entity) -> Result<i64> {
+        let cap = e.mini_program_cap.map(i64::from);
+        let id: i64 = if e.id > 0 {
+            let id = self.count(
+                concat!(
+                    "INSERT INTO entities (",
+                    cols!(entity),
+                    ") VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+                ),
+                &[
+                    &e.id,
+                    &e.name,
+                    &e.entity_type.as_str(),
+                    &e.overseas,
+                    &e.blacklisted,
+                    &cap,
+                ],
+            )?;
+            // An explicit id does not move the identity's sequence: move it past the id, so
+            // that the next assigned id does not collide.
+            self.exec(
+                "SELECT setval(pg_get_serial_sequence('entities', 'id'),
+                    (SELECT MAX(id) FROM entities))",
+                &[],
+            )?;
+            id
+        } else {
+            self.count(
+                concat!(
+                    "INSERT INTO entities (",
+                    cols!(entity_fields),
+                    ") VALUES ($1, $2, $3, $4, $5) RETURNING id"
+                ),
+                &[
+                    &e.name,
+                    &e.entity_type.as_str(),
+                    &e.overseas,
+                    &e.blacklisted,
+                    &cap,
+                ],
+            )?
+        };
+        Ok(id)
+    }
+
+    fn update_entity(&mut self, e: &Entity) -> Result<()> {
+        self.exec(
+            sql::UPDATE_ENTITY,
+            &[
+                &e.id,
+                &e.name,
+                &e.entity_type.as_str(),
+                &e.overseas,
+                &e.blacklisted,
+                &e.mini_program_cap.map(i64::from),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
+        self.one(sql::ENTITY, &[&id], rows::entity)
+    }
+
+    fn entities(&mut self) -> Result<Vec<Entity>> {
+        self.all(sql::ENTITIES, &[], rows::entity)
+    }
+
+    fn lock_entity(&mut self, _id: i64) -> Result<()> {
+        // Every write transaction holds the global write lock already (see the module docs).
+        Ok(())
+    }
+
+    fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.exec(
+            sql::INSERT_OFFICIAL_ACCOUNT,
+            &[
+                &oa.appid,
+                &oa.user_name,
+                &oa.nickname,
+                &oa.entity_id,
+                &oa.verified,
+                &oa.pending_registration,
+                &oa.link_cap.map(i64::from),
+                &oa.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.exec(
+            sql::UPDATE_OFFICIAL_ACCOUNT,
+            &[
+                &oa.appid,
+                &oa.nickname,
+                &oa.entity_id,
+                &oa.verified,
+                &oa.pending_registration,
+                &oa.link_cap.map(i64::from),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
+        self.one(sql::OFFICIAL_ACCOUNT, &[&appid], rows::official_account)
+    }
+
+    fn official_accounts(&mut self) -> Result<Vec<OfficialAccount>> {
+        self.all(sql::OFFICIAL_ACCOUNTS, &[], rows::official_account)
+    }
+
+    fn lock_official_account(&mut self, _appid: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
+        self.exec(
+            sql::INSERT_MINI_PROGRAM,
+            &[
+                &mp.appid,
+                &mp.user_name,
+                &mp.nickname,
+                &mp.entity_id,
+                &mp.registered_by_oa,
+                &mp.linked_oa,
+                &mp.verified,
+                &mp.created_at,
+            ],
+        )?;
+        self.exec(sql::COUNT_ENTITY_MINI_PROGRAM, &[&mp.entity_id])?;
+        Ok(())
+    }
+
+    fn mini_program(&mut self, appid: &str) -> Result<Option<MiniProgram>> {
+        self.one(sql::MINI_PROGRAM, &[&appid], rows::mini_program)
+    }
+
+    fn mini_programs(&mut self, limit: u32) -> Result<Vec<MiniProgram>> {
+        self.all(sql::MINI_PROGRAMS, &[&i64::from(limit)], rows::mini_program)
+    }
+
+    fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
+        Ok(self
+            .one(
+                "SELECT mini_program_count FROM entities WHERE id = $1",
+                &[&entity_id],
+                |r| r.int(0),
+            )?
+            .map(to_u32)
+            .unwrap_or(0))
+    }
+
+    fn linked_mini_programs(&mut self, oa_appid: &str) -> Result<Vec<MiniProgram>> {
+        self.all(sql::LINKED_MINI_PROGRAMS, &[&oa_appid], rows::mini_program)
+    }
+
+    fn count_linked_mini_programs(&mut self, oa_appid: &str) -> Result<u32> {
+        Ok(to_u32(
+            self.count(sql::COUNT_LINKED_MINI_PROGRAMS, &[&oa_appid])?,
+        ))
+    }
+
+    fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
+        self.exec(
+            sql::PUT_AUTHORIZATION,
+            &[
+                &a.component_appid,
+                &a.authorizer_appid,
+                &a.authorizer_kind.as_str(),
+                &sets_to_json(&a.permission_sets),
+                &a.refresh_token,
+                &a.auth_time,
+                &a.revoked,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn authorization(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Authorization>> {
+        self.one(
+            sql::AUTHORIZATION,
+            &[&component_appid, &authorizer_appid],
+            rows::authorization,
+        )
+    }
+
+    fn set_holder(
+        &mut self,
+        authorizer_appid: &str,
+        set: i64,
+        except: &str,
+    ) -> Result<Option<String>> {
+        let all = self.all(
+            concat!(
+                "SELECT ",
+                cols!(authorization),
+                " FROM authorizations
+                 WHERE authorizer_appid = $1 AND component_appid <> $2 AND NOT revoked"
+            ),
+            &[&authorizer_appid, &except],
+            rows::authorization,
+        )?;
+        Ok(all
+            .into_iter()
+            .find(|a| a.grants(set))
+            .map(|a| a.component_appid))
+    }
+
+    fn authorizations_of_component(
+        &mut self,
+        component_appid: &str,
+        offset: u32,
+        count: u32,
+    ) -> Result<Vec<Authorization>> {
+        self.all(
+            concat!(
+                "SELECT ",
+                cols!(authorization),
+                " FROM authorizations
+                 WHERE component_appid = $1 AND NOT revoked
+                 ORDER BY auth_time, authorizer_appid LIMIT $2 OFFSET $3"
+            ),
+            &[&component_appid, &i64::from(count), &i64::from(offset)],
+            rows::authorization,
+        )
+    }
+
+    fn count_authorizations_of_component(&mut self, component_appid: &str) -> Result<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM authorizations WHERE component_appid = $1 AND NOT revoked",
+            &[&component_appid],
+        )
+    }
+
+    fn all_authorizations(&mut self) -> Result<Vec<Authorization>> {
+        self.all(sql::ALL_AUTHORIZATIONS, &[], rows::authorization)
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.exec(
+            sql::INSERT_TOKEN,
+            &[
+                &t.hash,
+                &t.kind.as_str(),
+                &t.component_appid,
+                &t.authorizer_appid,
+                &t.issued_at,
+                &t.expires_at,
+                &t.superseded_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.one(sql::TOKEN, &[&hash], rows::token)
+    }
+
+    fn supersede_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        authorizer_appid: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        self.exec(
+            sql::SUPERSEDE_TOKENS,
+            &[&component_appid, &authorizer_appid, &kind.as_str(), &now],
+        )?;
+        Ok(())
+    }
+
+    fn invalidate_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<()> {
+        // Superseded at the epoch: past any grace period, now and after a config change.
+        self.exec(
+            sql::INVALIDATE_TOKENS,
+            &[&component_appid, &authorizer_appid, &kind.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn count_tokens(&mut self, kind: TokenKind, component_appid: &str) -> Result<i64> {
+        self.count(sql::COUNT_TOKENS, &[&kind.as_str(), &component_appid])
+    }
+
+    fn insert_code(&mut self, c: &CodeRecord) -> Result<()> {
+        self.exec(
+            sql::INSERT_CODE,
+            &[
+                &c.hash,
+                &c.kind.as_str(),
+                &c.component_appid,
+                &c.authorizer_appid,
+                &c.issued_at,
+                &c.expires_at,
+                &c.used_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn code(&mut self, hash: &str) -> Result<Option<CodeRecord>> {
+        self.one(sql::CODE, &[&hash], rows::code)
+    }
+
+    fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()> {
+        self.exec(sql::SPEND_CODE, &[&hash, &now])?;
+        Ok(())
+    }
+
+    fn spend_codes_of(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        self.exec(
+            sql::SPEND_CODES_OF,
+            &[&component_appid, &authorizer_appid, &now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
+        self.exec(
+            sql::INSERT_FASTREGISTER_TICKET,
+            &[
+                &t.ticket,
+                &t.component_appid,
+                &t.oa_appid,
+                &t.copy_wx_verify,
+                &t.issued_at,
+                &t.expires_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fastregister_ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
+        self.one(
+            sql::FASTREGISTER_TICKET,
+            &[&ticket],
+            rows::fastregister_ticket,
+        )
+    }
+
+    fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
+        self.count(
+            concat!(
+                "INSERT INTO registrations (",
+                cols!(registration_fields),
+                ", claimed_at_ms)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id"
+            ),
+            &[
+                &r.ticket,
+                &r.oa_appid,
+                &r.entity_id,
+                &r.component_appid,
+                &r.status.as_str(),
+                &r.mp_appid,
+                &r.authorization_code,
+                &r.is_wx_verify_succ,
+                &r.is_link_succ,
+                &r.created_at,
+                &r.completed_at,
+                &r.month,
+                &system_now_ms(),
+            ],
+        )
+    }
+
+    fn update_registration(&mut self, r: &Registration) -> Result<()> {
+        self.exec(
+            sql::UPDATE_REGISTRATION,
+            &[
+                &r.id,
+                &r.status.as_str(),
+                &r.mp_appid,
+                &r.authorization_code,
+                &r.is_wx_verify_succ,
+                &r.is_link_succ,
+                &r.completed_at,
+                &r.month,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn registration(&mut self, id: i64) -> Result<Option<Registration>> {
+        self.one(sql::REGISTRATION, &[&id], rows::registration)
+    }
+
+    fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>> {
+        self.one(
+            sql::LIVE_REGISTRATION_OF_TICKET,
+            &[&ticket],
+            rows::registration,
+        )
+    }
+
+    fn oa_has_registration_in_progress(&mut self, oa_appid: &str) -> Result<bool> {
+        Ok(self.count(sql::OA_HAS_REGISTRATION_IN_PROGRESS, &[&oa_appid])? > 0)
+    }
+
+    fn count_successes_in_month(&mut self, oa_appid: &str, month: &str) -> Result<u32> {
+        Ok(to_u32(self.count(
+            sql::COUNT_SUCCESSES_IN_MONTH,
+            &[&oa_appid, &month],
+        )?))
+    }
+
+    fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32> {
+        Ok(to_u32(self.count(
+            sql::COUNT_ENTITY_REGISTRATIONS_IN_PROGRESS,
+            &[&entity_id],
+        )?))
+    }
+
+    fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>> {
+        let limit = i64::from(limit);
+        match oa_appid {
+            Some(oa) => self.all(sql::REGISTRATIONS_OF_OA, &[&oa, &limit], rows::registration),
+            None => self.all(sql::REGISTRATIONS, &[&limit], rows::registration),
+        }
+    }
+
+    fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64> {
+        self.exec(
+            sql::ABANDON_REGISTRATIONS_IN_PROGRESS,
+            &[&claimed_before_ms],
+        )
+    }
+
+    fn insert_push(&mut self, p: &Push) -> Result<i64> {
+        self.count(
+            concat!(
+                "INSERT INTO pushes (",
+                cols!(push_fields),
+                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id"
+            ),
+            &[
+                &p.component_appid,
+                &p.info_type,
+                &p.event_url,
+                &p.encrypt,
+                &p.created_at,
+                &p.status.as_str(),
+                &i64::from(p.attempts),
+                &p.next_attempt_at_ms,
+                &p.last_status,
+                &p.last_attempt_at_ms,
+                &p.delivered_at_ms,
+            ],
+        )
+    }
+
+    fn update_push(&mut self, p: &Push) -> Result<()> {
+        self.exec(
+            sql::UPDATE_PUSH,
+            &[
+                &p.id,
+                &p.status.as_str(),
+                &i64::from(p.attempts),
+                &p.next_attempt_at_ms,
+                &p.last_status,
+                &p.last_attempt_at_ms,
+                &p.delivered_at_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>> {
+        self.all(sql::DUE_PUSHES, &[&now_ms, &i64::from(limit)], rows::push)
+    }
+
+    fn claim_due_pushes(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Push>> {
+        let due = self.due_pushes(now_ms, limit)?;
+        let ids: Vec<i64> = due.iter().map(|p| p.id).collect();
+        self.exec(
+            "UPDATE pushes SET next_attempt_at_ms = $2 WHERE id = ANY($1)",
+            &[&ids, &(now_ms + lease_ms)],
+        )?;
+        Ok(due)
+    }
+
+    fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>> {
+        let limit = i64::from(limit);
+        match component_appid {
+            Some(c) => self.all(sql::PUSHES_OF_COMPONENT, &[&c, &limit], rows::push),
+            None => self.all(sql::PUSHES, &[&limit], rows::push),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The view's unit tests: staleness, epochs, capacity and the known-tickets filter.
+
+use super::*;
+
+fn oa(appid: &str, verified: bool) -> OfficialAccount {
+    OfficialAccount {
+        appid: appid.into(),
+        user_name: "gh_1".into(),
+        nickname: "n".into(),
+        entity_id: 1,
+        verified,
+        pending_registration: false,
+        link_cap: None,
+        created_at: 0,
+    }
+}
+
+fn put_oa(view: &View, a: &OfficialAccount, epoch: u64) {
+    let read = OaRead {
+        component_appid: "wxcomponent".into(),
+        authorization: None,
+        component: None,
+        official_account: Some(Arc::new(a.clone())),
+        details: None,
+    };
+    view.oas.put(a.appid.clone(), Arc::new(read), epoch);
+}
+
+#[test]
+fn a_value_read_after_the_last_change_is_used() {
+    let view = View::new();
+    let e = view.epoch();
+    put_oa(&view, &oa("wxoa1", true), e);
+    assert_eq!(
+        view.lookup().official_account("wxoa1"),
+        Some(Some(Arc::new(oa("wxoa1", true))))
+    );
+}
+
+#[test]
+fn a_touched_key_misses_while_the_write_is_open_and_after_it_is_published() {
+    let view = View::new();
+    let e = view.epoch();
+    put_oa(&view, &oa("wxoa1", true), e);
+    view.touch(Key::OfficialAccount("wxoa1"));
+    assert_eq!(view.lookup().official_account("wxoa1"), None, "in flight");
+    view.publish();
+    assert_eq!(view.lookup().official_account("wxoa1"), None, "published");
+    // A reader that began after the publication may store it again.
+    let e2 = view.epoch();
+    assert!(e2 > e);
+    put_oa(&view, &oa("wxoa1", false), e2);
+    assert_eq!(
+        view.lookup().official_account("wxoa1"),
+        Some(Some(Arc::new(oa("wxoa1", false))))
+    );
+}
+
+#[test]
+fn a_value_read_before_a_change_was_published_is_never_used() {
+    // The reader recorded its epoch, then the writer changed the OA and published, and
+    // only then did the reader store what its (older) snapshot held.
+    let view = View::new();
+    let before = view.epoch();
+    view.touch(Key::OfficialAccount("wxoa1"));
+    view.publish();
+    put_oa(&view, &oa("wxoa1", true), before);
+    assert_eq!(view.lookup().official_account("wxoa1"), None);
+}
+
+#[test]
+fn a_lookup_begun_before_a_change_does_not_use_values_read_after_it() {
+    let view = View::new();
+    let lookup = view.lookup();
+    view.touch(Key::OfficialAccount("wxoa1"));
+    view.publish();
+    put_oa(&view, &oa("wxoa1", true), view.epoch());
+    assert_eq!(lookup.official_account("wxoa1"), None, "older lookup");
+    assert!(view.lookup().official_account("wxoa1").is_some());
+}
+
+#[test]
+fn touching_everything_empties_the_view() {
+    let view = View::new();
+    put_oa(&view, &oa("wxoa1", true), view.epoch());
+    view.touch(Key::All);
+    view.publish();
+    put_oa(&view, &oa("wxoa2", true), view.epoch() - 1);
+    assert_eq!(view.lookup().official_account("wxoa1"), None);
+    assert_eq!(view.lookup().official_account("wxoa2"), None);
+}
+
+#[test]
+fn untouched_keys_stay_usable_across_other_writes() {
+    let view = View::new();
+    put_oa(&view, &oa("wxoa1", true), view.epoch());
+    let mine = slot_of(&view.hasher, Key::OfficialAccount("wxoa1"));
+    let mut collided = false;
+    for i in 0..100 {
+        let other = format!("wxother{i}");
+        collided |= slot_of(&view.hasher, Key::OfficialAccount(&other)) == mine;
+        view.touch(Key::OfficialAccount(&other));
+        view.publish();
+    }
+    // Only a key sharing wxoa1's slot (a chance of about 1 in 650 here) makes it miss.
+    assert_eq!(view.lookup().official_account("wxoa1").is_some(), !collided);
+}
+
+#[test]
+fn an_unlisted_ticket_is_known_to_be_absent_only_once_the_scan_is_in() {
+    let view = View::new();
+    assert_eq!(
+        view.lookup().ticket("nope"),
+        None,
+        "no scan yet: ask the database"
+    );
+    view.load_known_tickets(vec![ticket_hash("issued")]);
+    assert_eq!(view.lookup().ticket("nope"), Some(None));
+    assert_eq!(view.lookup().ticket_registration("nope"), Some(None));
+    // A listed ticket is read from the database (or its remembered row).
+    assert_eq!(view.lookup().ticket("issued"), None);
+}
+
+#[test]
+fn a_ticket_being_inserted_is_never_reported_absent() {
+    let view = View::new();
+    view.load_known_tickets(Vec::new());
+    view.touch(Key::Ticket("fresh"));
+    assert_eq!(view.lookup().ticket("fresh"), None, "in flight");
+    view.publish();
+    assert_eq!(view.lookup().ticket("fresh"), None, "committed");
+}
+
+#[test]
+fn the_ticket_filter_grows_with_the_tickets_and_never_loses_one() {
+    let known = KnownTickets::default();
+    known.load(
+        (0..1000u64)
+            .map(|i| ticket_hash(&format!("scanned{i}")))
+            .collect(),
+    );
+    // Far more than the filter was first sized for (131,072).
+    let added: Vec<u64> = (0..400_000u64)
+        .map(|i| ticket_hash(&format!("added{i}")))
+        .collect();
+    for &h in &added {
+        known.add(h);
+    }
+    assert!((0..1000u64).all(|i| !known.certainly_absent(ticket_hash(&format!("scanned{i}")))));
+    assert!(added.iter().all(|&h| !known.certainly_absent(h)));
+    let others = 100_000u64;
+    let maybe = (0..others)
+        .filter(|i| !known.certainly_absent(ticket_hash(&format!("never{i}"))))
+        .count();
+    // At most about 1 in 400 once rebuilt (about 1 in 25 had it stayed at its first size).
+    assert!(
+        maybe < 500,
+        "{maybe} of {others} unknown tickets were not ruled out"
+    );
+}
+
+#[test]
+fn a_full_map_is_emptied_rather_than_grown() {
+    let view = View::new();
+    for i in 0..(CAPACITY + 10) {
+        put_oa(&view, &oa(&format!("wx{i}"), true), view.epoch());
+    }
+    let len = view.oas.len();
+    assert!(len <= CAPACITY, "{len}");
+}
