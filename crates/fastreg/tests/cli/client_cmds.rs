@@ -8,18 +8,9 @@ use serde_json::{json, Value};
 
 use crate::common::{self, platform, platform_with, Platform};
 
-const C: &str = "wxc0ffee0000000001";
-const OA: &str = "wx0a00000000000001";
-const PERSONAL_OA: &str = "wx0a00000000000003";
-const DEMO_OAS: [&str; 7] = [
-    "wx0a00000000000001",
-    "wx0a00000000000002",
-    "wx0a00000000000003",
-    "wx0a00000000000004",
-    "wx0a00000000000005",
-    "wx0a00000000000006",
-    "wx0a00000000000007",
-];
+use fastreg_platform::testing::demo::{
+    COMPONENT as C, OA, OAS as DEMO_OAS, OA_PERSONAL as PERSONAL_OA,
+};
 
 impl Platform {
     async fn secret(&self) -> String {

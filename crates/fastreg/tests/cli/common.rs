@@ -1,12 +1,10 @@
 //! What the tests of the `fastreg` binary share: the binary without the caller's settings, a
-//! sandbox API call, and a platform run in-process on port 0 with the demo world.
+//! sandbox API call, and a platform run in-process on port 0 with the demo world
+//! (`fastreg_platform::testing`, the one spawn helper every crate's tests use).
 
 use std::process::Command;
 
-use fastreg_platform::app::Application;
 use fastreg_platform::settings::Settings;
-use serde_json::Value;
-use tempfile::TempDir;
 
 /// The `fastreg` binary with none of the tests' own `FASTREG_*` settings (they must not leak
 /// in) and warnings-only logs.
@@ -50,15 +48,15 @@ pub fn sandbox_ok(
     }
 }
 
-/// The admin token of [`platform`]'s sandbox API.
-const PLATFORM_ADMIN: &str = "client-cmds-test-admin";
+/// A platform serving the demo world, stopped when dropped: the shared helper's platform, in a
+/// local type so that test modules can give it their own calls.
+pub struct Platform(fastreg_platform::testing::Platform);
 
-/// A platform serving the demo world, stopped when dropped.
-pub struct Platform {
-    pub base: String,
-    pub http: reqwest::Client,
-    _db: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+impl std::ops::Deref for Platform {
+    type Target = fastreg_platform::testing::Platform;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// A platform serving the demo world with the default settings.
@@ -68,31 +66,5 @@ pub async fn platform() -> Platform {
 
 /// A platform serving the demo world with `adjust`ed settings.
 pub async fn platform_with(adjust: impl FnOnce(&mut Settings)) -> Platform {
-    let db = tempfile::tempdir().unwrap();
-    let mut settings = Settings {
-        addr: "127.0.0.1:0".into(),
-        db: format!("sqlite://{}", db.path().join("p.db").display()),
-        admin_token: Some(PLATFORM_ADMIN.into()),
-        ..Settings::default()
-    };
-    adjust(&mut settings);
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    Platform {
-        base,
-        http: reqwest::Client::new(),
-        _db: db,
-        _stop: tx,
-    }
-}
-
-impl Platform {
-    /// A sandbox API call that must succeed.
-    pub async fn sandbox(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        sandbox_ok(&self.http, &self.base, PLATFORM_ADMIN, method, path, body).await
-    }
+    Platform(fastreg_platform::testing::spawn_platform(adjust).await)
 }

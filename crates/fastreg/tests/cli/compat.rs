@@ -15,7 +15,14 @@ fn wechatpy_walks_the_whole_flow_against_fastreg_serve_with_only_its_base_urls_c
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new(python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "compat/wechatpy"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "compat/wechatpy",
+        ])
         .env("FASTREG_BIN", env!("CARGO_BIN_EXE_fastreg"))
         .current_dir(&root)
         .output()

@@ -93,7 +93,7 @@ async fn two_instances_on_one_postgres_database_keep_every_rule_and_honour_each_
         eprintln!("skipped: FASTREG_TEST_PG is not set");
         return;
     };
-    let scratch = fastreg_platform::store::postgres::ScratchDatabase::create(&base_url)
+    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
         .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
     let db = scratch.url();
     let dir = tempfile::tempdir().unwrap();

@@ -31,15 +31,11 @@ use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::{Backend, Durability, Job};
 use crate::error::{Error, Result};
 
-// Test support. Compiled in every build until the CLI's tests import it from
-// `crate::testing` (its Cargo.toml then enables `test-support`); then this line takes
-// `#[cfg(any(test, feature = "test-support"))]` and the `pub use` below goes.
 mod query;
+// Test support only: an empty database per test, reached through `crate::testing`.
+#[cfg(any(test, feature = "test-support"))]
 pub(crate) mod scratch;
 mod tx;
-
-#[doc(hidden)]
-pub use scratch::ScratchDatabase;
 use tx::PgTx;
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
