@@ -201,3 +201,14 @@ impl Default for Lifetimes {
         }
     }
 }
+
+/// Settings that `PATCH /sandbox/v1/config` can change at run time.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RuntimeConfig {
+    /// The rule numbers.
+    pub rules: Policy,
+    /// fastregister's processing delay.
+    pub processing_delay_ms: u64,
+    /// How fastregister writes its booleans.
+    pub booleans: BoolStyle,
+}

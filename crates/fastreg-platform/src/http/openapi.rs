@@ -19,7 +19,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::AppState;
+use crate::state::AppState;
 
 /// Produces the schema of a type (a `$ref` into `components/schemas`).
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;

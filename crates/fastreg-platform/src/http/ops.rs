@@ -20,10 +20,10 @@ use fastreg_wire::ErrCode;
 use serde::Serialize;
 
 use super::openapi::{schema, Auth, Method, Op, Reply, Route};
-use super::AppState;
 use crate::error::Error;
 use crate::secrets;
 use crate::service::sandbox as sandbox_svc;
+use crate::state::AppState;
 
 /// How long `/readyz` waits for the store before calling it unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -21,11 +21,12 @@ use fastreg_wire::{paths, ErrCode};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::openapi::{self, optional, required, Method, Op, Param, Reply, RequestBody, Route};
-use super::{parse_query, read_body, AppState, BodyRead, Rid};
+use super::{parse_query, read_body, BodyRead, Rid};
 use crate::domain::{AuthorizerKind, EntityType};
 use crate::error::Error;
 use crate::secrets;
 use crate::service::pages::{self as svc, LoginRequest};
+use crate::state::AppState;
 
 /// How long a rendered confirmation form stays valid (system clock).
 const FORM_MAX_AGE: i64 = 30 * 60;

@@ -15,12 +15,15 @@ use fastreg_wire::ErrCode;
 use serde::{Deserialize, Serialize};
 
 use super::openapi::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
-use super::{AppState, Fault, FaultWhen, RuntimeConfig, WxCall};
+use super::WxCall;
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::jobs::due::run_due_work;
 use crate::rules::Policy;
 use crate::secrets;
 use crate::service::sandbox::{self as svc, *};
+use crate::settings::RuntimeConfig;
+use crate::state::{AppState, Fault, FaultWhen};
 
 /// Where the sandbox API is nested.
 pub const PREFIX: &str = "/sandbox/v1";
@@ -599,7 +602,7 @@ async fn advance_clock(State(app): State<Arc<AppState>>, call: WxCall) -> Result
     app.clock.set_offset(offset);
     // Whatever falls due at the new time (verify tickets) happens before the answer, so a
     // caller that advances and then looks sees the consequences.
-    crate::app::run_due_work(&app).await?;
+    run_due_work(&app).await?;
     Ok(Json(ClockOut {
         now: app.clock.now(),
         offset,

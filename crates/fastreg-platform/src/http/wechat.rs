@@ -20,11 +20,12 @@ use fastreg_wire::{paths, ErrCode};
 use tracing::Instrument;
 
 use super::openapi::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
-use super::{json_bytes, token_ok, wx_ok, AppState, WxCall};
+use super::{json_bytes, token_ok, wx_ok, WxCall};
 use crate::error::{Error, Result};
 use crate::metrics::{self, RegistrationOutcome, TokenKind};
 use crate::rules::{Decision, TicketBody};
 use crate::service::wechat::{self as svc, Body, FastRegisterStep};
+use crate::state::AppState;
 
 fn post_only(h: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
     h.fallback(|| async { Error::wx(ErrCode::RequirePostMethod) })

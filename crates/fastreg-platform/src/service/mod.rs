@@ -6,6 +6,7 @@
 //! - [`sandbox`]: the sandbox control API and seeding.
 //! - [`pages`]: what the admin-facing pages check and show.
 
+pub mod outbox;
 pub mod pages;
 pub mod sandbox;
 pub mod wechat;

@@ -8,12 +8,12 @@
 use fastreg_wire::ErrCode;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::outbox;
 use super::{fresh_appid, issue_code};
 use fastreg_wire::push::PushEvent;
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::push;
 use crate::rules;
 use crate::secrets;
 use crate::settings::Lifetimes;
@@ -290,7 +290,7 @@ pub fn issue_verify_ticket(
         expires_at: now + lifetimes.component_verify_ticket,
     };
     tx.insert_verify_ticket(&t)?;
-    push::enqueue(
+    outbox::enqueue(
         tx,
         component,
         &PushEvent::ComponentVerifyTicket {
@@ -723,8 +723,8 @@ pub fn authorize_with_pre_auth_code(
     };
     // WeChat sends no updateauthorized when the granted sets did not change.
     match change {
-        AuthorizationChange::Authorized => push::enqueue(tx, &component, &event(false), now)?,
-        AuthorizationChange::Updated => push::enqueue(tx, &component, &event(true), now)?,
+        AuthorizationChange::Authorized => outbox::enqueue(tx, &component, &event(false), now)?,
+        AuthorizationChange::Updated => outbox::enqueue(tx, &component, &event(true), now)?,
         AuthorizationChange::Unchanged => {}
     }
     Ok(AuthorizeOutcome {
@@ -775,7 +775,7 @@ pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Aut
         &auth.authorizer_appid,
     )?;
     tx.spend_codes_of(&auth.component_appid, &auth.authorizer_appid, now)?;
-    push::enqueue(
+    outbox::enqueue(
         tx,
         &component,
         &PushEvent::Unauthorized {
