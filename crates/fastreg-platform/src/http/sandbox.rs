@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use fastreg_wire::ErrCode;
 use serde::{Deserialize, Serialize};
 
-use super::openapi::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
-use super::WxCall;
+use super::extract::Call;
+use super::route::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::jobs::due::run_due_work;
@@ -193,7 +193,7 @@ pub const ROUTES: &[Route] = &[
 
 /// Routes of the sandbox API (to be nested under [`PREFIX`]).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    openapi::build(ROUTES)
+    route::build(ROUTES)
         .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
         .method_not_allowed_fallback(|| async {
             Error::sandbox(
@@ -245,7 +245,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-fn input<T: serde::de::DeserializeOwned>(call: &WxCall) -> Result<T> {
+fn input<T: serde::de::DeserializeOwned>(call: &Call) -> Result<T> {
     call.body
         .json()
         .map_err(|(code, why)| Error::sandbox(400, code, why))
@@ -255,7 +255,7 @@ fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-async fn create_component(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_component(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: ComponentIn = input(&call)?;
     let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
     let c = app
@@ -282,7 +282,7 @@ async fn get_component(
 async fn patch_component(
     State(app): State<Arc<AppState>>,
     PathParam(appid): PathParam,
-    call: WxCall,
+    call: Call,
 ) -> Result<Json<Component>> {
     let patch: ComponentPatch = input(&call)?;
     Ok(Json(
@@ -353,7 +353,7 @@ fn entity_id(raw: &str) -> Result<i64> {
     })
 }
 
-async fn create_entity(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_entity(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: EntityIn = input(&call)?;
     let e = app
         .store
@@ -377,7 +377,7 @@ async fn get_entity(
 async fn patch_entity(
     State(app): State<Arc<AppState>>,
     PathParam(id): PathParam,
-    call: WxCall,
+    call: Call,
 ) -> Result<Json<Entity>> {
     let id = entity_id(&id)?;
     let patch: EntityPatch = input(&call)?;
@@ -388,7 +388,7 @@ async fn patch_entity(
     ))
 }
 
-async fn create_oa(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_oa(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: OfficialAccountIn = input(&call)?;
     let now = app.clock.now();
     let oa = app
@@ -416,7 +416,7 @@ async fn get_oa(
 async fn patch_oa(
     State(app): State<Arc<AppState>>,
     PathParam(appid): PathParam,
-    call: WxCall,
+    call: Call,
 ) -> Result<Json<OfficialAccount>> {
     let patch: OfficialAccountPatch = input(&call)?;
     Ok(Json(
@@ -435,7 +435,7 @@ struct AuthorizationOut {
     withheld_sets: Vec<i64>,
 }
 
-async fn authorize(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorize(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: AuthorizationIn = input(&call)?;
     let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
     let out = app
@@ -486,10 +486,7 @@ async fn list_authorizations(
     ))
 }
 
-async fn revoke(
-    State(app): State<Arc<AppState>>,
-    call: WxCall,
-) -> Result<Json<AuthorizationListed>> {
+async fn revoke(State(app): State<Arc<AppState>>, call: Call) -> Result<Json<AuthorizationListed>> {
     let input: RevocationIn = input(&call)?;
     let now = app.clock.now();
     let a = app
@@ -501,7 +498,7 @@ async fn revoke(
 }
 
 /// The `limit` query parameter of the listings: 1..=10000, default 100.
-fn limit_param(call: &WxCall) -> Result<u32> {
+fn limit_param(call: &Call) -> Result<u32> {
     match call.query("limit") {
         None => Ok(100),
         Some(l) => l
@@ -514,7 +511,7 @@ fn limit_param(call: &WxCall) -> Result<u32> {
     }
 }
 
-async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<Vec<Push>>> {
+async fn pushes(State(app): State<Arc<AppState>>, call: Call) -> Result<Json<Vec<Push>>> {
     let component = call.query("component_appid").filter(|s| !s.is_empty());
     let limit = limit_param(&call)?;
     Ok(Json(
@@ -524,7 +521,7 @@ async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<V
     ))
 }
 
-async fn confirm(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn confirm(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: ConfirmationIn = input(&call)?;
     let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
     let out = app
@@ -548,7 +545,7 @@ struct RegistrationOut {
     month: Option<String>,
 }
 
-async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn registrations(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let oa = call.query("appid").filter(|s| !s.is_empty());
     let limit = limit_param(&call)?;
     let regs = app
@@ -592,7 +589,7 @@ struct AdvanceIn {
     seconds: i64,
 }
 
-async fn advance_clock(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<ClockOut>> {
+async fn advance_clock(State(app): State<Arc<AppState>>, call: Call) -> Result<Json<ClockOut>> {
     let AdvanceIn { seconds } = input(&call)?;
     let _serial = app.clock_lock.lock().await;
     let offset = app
@@ -624,7 +621,7 @@ fn one() -> u32 {
     1
 }
 
-async fn add_fault(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn add_fault(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let f: FaultIn = input(&call)?;
     if !fastreg_wire::paths::JSON_ENDPOINTS.contains(&f.path.as_str()) {
         return Err(Error::sandbox(
@@ -678,10 +675,7 @@ struct ConfigPatch {
     booleans: Option<fastreg_wire::account::BoolStyle>,
 }
 
-async fn patch_config(
-    State(app): State<Arc<AppState>>,
-    call: WxCall,
-) -> Result<Json<RuntimeConfig>> {
+async fn patch_config(State(app): State<Arc<AppState>>, call: Call) -> Result<Json<RuntimeConfig>> {
     let p: ConfigPatch = input(&call)?;
     if p.processing_delay_ms
         .is_some_and(|d| d > crate::settings::MAX_PROCESSING_DELAY_MS)

@@ -1,5 +1,5 @@
 //! The WeChat-compatible endpoints (spec §4). Handlers are thin: read the token and body off
-//! the [`WxCall`], run one service function in one transaction, shape the answer.
+//! the [`Call`], run one service function in one transaction, shape the answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +19,9 @@ use fastreg_wire::component::{
 use fastreg_wire::{paths, ErrCode};
 use tracing::Instrument;
 
-use super::openapi::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
-use super::{json_bytes, token_ok, wx_ok, WxCall};
+use super::extract::Call;
+use super::reply::{json_bytes, token_ok, wx_ok};
+use super::route::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
 use crate::error::{Error, Result};
 use crate::metrics::{self, RegistrationOutcome, TokenKind};
 use crate::rules::{Decision, TicketBody};
@@ -170,18 +171,18 @@ struct Empty {}
 
 /// Routes of the WeChat-compatible JSON endpoints.
 pub fn router() -> Router<Arc<AppState>> {
-    openapi::build(ROUTES)
+    route::build(ROUTES)
 }
 
 /// Parses a JSON body, logging why it did not parse.
-fn parse<T: serde::de::DeserializeOwned>(call: &WxCall) -> Body<T> {
+fn parse<T: serde::de::DeserializeOwned>(call: &Call) -> Body<T> {
     call.body.json().map_err(|(code, why)| {
         tracing::info!(errcode = code.code(), why, "body refused");
         code
     })
 }
 
-async fn component_token(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn component_token(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let req = parse(&call);
     let now = app.clock.now();
     let lifetimes = app.settings.lifetimes.clone();
@@ -194,7 +195,7 @@ async fn component_token(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
     Ok(token_ok(&out))
 }
 
-async fn start_push_ticket(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn start_push_ticket(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let req = parse(&call);
     let now = app.clock.now();
     let lifetimes = app.settings.lifetimes.clone();
@@ -205,7 +206,7 @@ async fn start_push_ticket(State(app): State<Arc<AppState>>, call: WxCall) -> Re
     Ok(wx_ok(&serde_json::json!({})))
 }
 
-async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
@@ -217,7 +218,7 @@ async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: WxCall) ->
     Ok(token_ok(&out))
 }
 
-async fn query_auth(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn query_auth(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
@@ -228,7 +229,7 @@ async fn query_auth(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Re
     Ok(token_ok(&out))
 }
 
-async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorizer_token(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
@@ -242,7 +243,7 @@ async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Res
     Ok(token_ok(&out))
 }
 
-async fn authorizer_info(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorizer_info(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let policy = app.runtime().rules.clone();
     let out = app
@@ -252,7 +253,7 @@ async fn authorizer_info(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
     Ok(wx_ok(&out))
 }
 
-async fn authorizer_list(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorizer_list(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let policy = app.runtime().rules.clone();
     let out = app
@@ -262,7 +263,7 @@ async fn authorizer_list(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
     Ok(wx_ok(&out))
 }
 
-async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn fast_register(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let answer = register(app, call).await;
     metrics::registration(match &answer {
         Ok((_, outcome)) => *outcome,
@@ -273,7 +274,7 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result
 }
 
 /// fastregister itself; says whether it registered or replayed.
-async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, RegistrationOutcome)> {
+async fn register(app: Arc<AppState>, call: Call) -> Result<(Response, RegistrationOutcome)> {
     let token = call.access_token();
     let body = match call.body.json::<FastRegisterRequest>() {
         Ok(r) => TicketBody::Ticket(r.ticket),
@@ -387,7 +388,7 @@ async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, Registr
     Ok((json_bytes(StatusCode::OK, body.into_bytes()), outcome))
 }
 
-async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, now, policy) = (
         call.access_token(),
         app.clock.now(),
@@ -400,7 +401,7 @@ async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) ->
     Ok(wx_ok(&out))
 }
 
-async fn account_basic_info(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn account_basic_info(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, now, policy) = (
         call.access_token(),
         app.clock.now(),
