@@ -16,7 +16,9 @@ use crate::store::Durability;
 pub struct Settings {
     /// Address to listen on. Loopback unless told otherwise.
     pub addr: String,
-    /// Database URL: `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    /// Database URL: `sqlite://PATH` (created if missing), `sqlite::memory:`, or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (an existing database several
+    /// instances may share).
     pub db: String,
     /// A TOML seed file applied to a new database; none = the built-in demo world.
     pub seed: Option<String>,

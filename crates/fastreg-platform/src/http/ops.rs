@@ -80,7 +80,7 @@ async fn healthz() -> Json<Health> {
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
-    /// The storage backend (`sqlite`).
+    /// The storage backend (`sqlite` or `postgres`).
     pub backend: &'static str,
     /// Why it is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]

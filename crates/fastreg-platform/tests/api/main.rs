@@ -8,6 +8,7 @@ mod errcodes;
 mod flow;
 mod helpers;
 mod hostile;
+mod layers;
 mod openapi;
 mod ops;
 mod pages;
