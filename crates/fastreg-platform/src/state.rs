@@ -1,8 +1,6 @@
 //! What every request handler and background job shares: [`AppState`] (the store, the clock,
-//! the settings as started and as changed at run time), and the injected [`Faults`].
-//!
-//! `AppState::ctx` (the per-call snapshot services take) is defined in [`crate::service`], beside
-//! the `Ctx` it builds, so that this module imports nothing above it.
+//! the settings as started and as changed at run time), and the injected [`Faults`] the
+//! envelope applies.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -115,7 +115,7 @@ pub async fn buffer_body(app: &AppState, req: Request) -> Request {
     } else {
         read_body_draining(body, limit, drain).await
     };
-    // The read also goes into the extensions, where `WxCall` takes it without reading the
+    // The read also goes into the extensions, where `Call` takes it without reading the
     // body again (`Bytes` clones share the buffer).
     let body = match &read {
         BodyRead::Bytes(b) => Body::from(b.clone()),
