@@ -3,7 +3,7 @@
 //! with the reason spelled out in `errmsg` (this API is ours, not WeChat's, so it may say more).
 //!
 //! Here: the route table, the admin check, and the handlers that build the world (components,
-//! entities, Official Accounts); [`control`] holds the rest.
+//! entities, Official Accounts); `control.rs` holds the rest.
 
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 //! Inputs refuse unknown fields (`deny_unknown_fields`): a misspelt `publised = true` in a seed
 //! file must fail loudly, not silently create an unpublished component.
 //!
-//! Here: the input checks every operation shares, the clock and seeding; [`world`] builds the
-//! world (components, verify tickets, entities, Official Accounts) and [`authorizations`]
+//! Here: the input checks every operation shares, the clock and seeding; `world.rs` builds the
+//! world (components, verify tickets, entities, Official Accounts) and `authorizations.rs`
 //! changes it as admins do (authorising, revoking, confirming fast registrations). Both are
 //! re-exported, so every operation is `service::sandbox::…`.
 
