@@ -12,12 +12,14 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::error::Result;
-use crate::http::{self, AppState, RuntimeConfig};
+use crate::http;
+use crate::jobs::deliver::run_deliverer;
+use crate::jobs::due::{abandon_dead_registrations, run_due_work};
 use crate::redact;
 use crate::secrets;
 use crate::service::sandbox::{self as sandbox_svc, SeedWorld};
-use crate::settings::Settings;
+use crate::settings::{RuntimeConfig, Settings};
+use crate::state::{AppState, Faults};
 use crate::store::Store;
 
 /// The built-in demo world (a seed file), used when no seed is given.
@@ -129,7 +131,7 @@ impl Application {
             runtime: arc_swap::ArcSwap::from_pointee(runtime),
             runtime_change: Mutex::new(()),
             admin_token,
-            faults: http::Faults::default(),
+            faults: Faults::default(),
             clock_lock: tokio::sync::Mutex::new(()),
             push_wake: tokio::sync::Notify::new(),
             page_secret,
@@ -187,10 +189,7 @@ impl Application {
             }
         });
         let (stop_deliverer, deliverer_stop) = tokio::sync::watch::channel(false);
-        let deliverer = tokio::spawn(crate::push::run_deliverer(
-            self.state.clone(),
-            deliverer_stop,
-        ));
+        let deliverer = tokio::spawn(run_deliverer(self.state.clone(), deliverer_stop));
         let grace = Duration::from_secs(self.state.settings.shutdown_timeout_secs);
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
         let state = self.state.clone();
@@ -254,82 +253,6 @@ impl Application {
     }
 }
 
-/// How old an in-progress registration on a shared database must be before another instance
-/// may abandon it: the longest processing delay the sandbox allows plus a minute. A live
-/// instance finishes or abandons its own claims well within that.
-pub const SHARED_CLAIM_TIMEOUT_MS: i64 = 600_000 + 60_000;
-
-/// Abandons the in-progress registrations no live instance is working on: on a database of
-/// this instance's own, every one (this instance has just started); on a shared database,
-/// those older than [`SHARED_CLAIM_TIMEOUT_MS`], since another instance may be in the middle
-/// of the others. Returns how many.
-///
-/// # Errors
-/// Storage faults.
-pub async fn abandon_dead_registrations(store: &Store) -> Result<u64> {
-    let now = crate::clock::system_now_ms();
-    let cutoff = if store.shared() {
-        now - SHARED_CLAIM_TIMEOUT_MS
-    } else {
-        now + 1
-    };
-    store
-        .write(move |tx| tx.abandon_registrations_in_progress(cutoff))
-        .await
-}
-
 /// How long the push deliverer may take to finish its pass at shutdown (one attempt times
 /// out after 5 s).
 const DELIVERER_GRACE: Duration = Duration::from_secs(7);
-
-/// Work that falls due with the sandbox clock: a fresh verify ticket for every component whose
-/// newest one is an interval old. On a shared database also: the sandbox clock as another
-/// instance moved it (the database holds the offset; the clock never runs backwards), and the
-/// claims of instances that died.
-///
-/// # Errors
-/// Storage faults.
-pub async fn run_due_work(state: &AppState) -> Result<()> {
-    if state.store.shared() {
-        let offset = state.store.read(|tx| sandbox_svc::clock_offset(tx)).await?;
-        if offset > state.clock.offset() {
-            state.clock.set_offset(offset);
-        }
-        let abandoned = abandon_dead_registrations(&state.store).await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                abandoned,
-                "registrations claimed by an instance that stopped were abandoned; their tickets are usable again"
-            );
-        }
-    }
-    let now = state.clock.now();
-    let lifetimes = state.settings.lifetimes.clone();
-    let interval = lifetimes.verify_ticket_interval;
-    // A read first: the common case is that nothing is due, and that must not take the writer.
-    let due = state
-        .store
-        .read(move |tx| {
-            for c in tx.components()? {
-                let latest = tx.latest_verify_ticket(&c.appid)?;
-                if latest.is_none_or(|t| now >= t.create_time + interval) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?;
-    if due {
-        let issued = state
-            .store
-            .write(move |tx| sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes))
-            .await?;
-        for t in issued {
-            tracing::info!(
-                component = t.component_appid,
-                "issued a component_verify_ticket"
-            );
-        }
-    }
-    Ok(())
-}

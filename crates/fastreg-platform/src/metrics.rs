@@ -85,18 +85,18 @@ struct OutcomeLabels {
 
 /// Which access token was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
+pub enum IssuedToken {
     /// `component_access_token`.
     ComponentAccessToken,
     /// `authorizer_access_token` (an Official Account's or a Mini Program's).
     AuthorizerAccessToken,
 }
 
-impl TokenKind {
+impl IssuedToken {
     fn label(self) -> &'static str {
         match self {
-            TokenKind::ComponentAccessToken => "component_access_token",
-            TokenKind::AuthorizerAccessToken => "authorizer_access_token",
+            IssuedToken::ComponentAccessToken => "component_access_token",
+            IssuedToken::AuthorizerAccessToken => "authorizer_access_token",
         }
     }
 }
@@ -304,7 +304,7 @@ pub fn registration(outcome: RegistrationOutcome) {
 }
 
 /// Records an access token issued by `endpoint` (a WeChat path).
-pub fn token_issued(kind: TokenKind, endpoint: &'static str) {
+pub fn token_issued(kind: IssuedToken, endpoint: &'static str) {
     METRICS
         .tokens
         .get_or_create(&TokenLabels {
@@ -350,7 +350,7 @@ mod tests {
         request("/healthz".into(), "GET", 0, Duration::from_millis(1));
         registration(RegistrationOutcome::Refused);
         token_issued(
-            TokenKind::ComponentAccessToken,
+            IssuedToken::ComponentAccessToken,
             "/cgi-bin/component/api_component_token",
         );
         push_attempt("component_verify_ticket", PushOutcome::Retrying);

@@ -16,7 +16,9 @@ use crate::store::Durability;
 pub struct Settings {
     /// Address to listen on. Loopback unless told otherwise.
     pub addr: String,
-    /// Database URL: `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    /// Database URL: `sqlite://PATH` (created if missing), `sqlite::memory:`, or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (an existing database several
+    /// instances may share).
     pub db: String,
     /// A TOML seed file applied to a new database; none = the built-in demo world.
     pub seed: Option<String>,
@@ -200,4 +202,15 @@ impl Default for Lifetimes {
             fastregister_ticket: 1800,
         }
     }
+}
+
+/// Settings that `PATCH /sandbox/v1/config` can change at run time.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RuntimeConfig {
+    /// The rule numbers.
+    pub rules: Policy,
+    /// fastregister's processing delay.
+    pub processing_delay_ms: u64,
+    /// How fastregister writes its booleans.
+    pub booleans: BoolStyle,
 }

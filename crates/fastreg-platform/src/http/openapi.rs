@@ -1,288 +1,37 @@
-//! The route tables and the OpenAPI 3.1 document built from them.
+//! The OpenAPI 3.1 document, built from the route tables ([`super::route`]) of the areas
+//! `super::AREAS` lists.
 //!
-//! Every path the platform serves is one [`Route`] in a table next to its handlers
-//! (`wechat::ROUTES`, `pages::ROUTES`, `sandbox::ROUTES`, `ops::ROUTES`): the path, the axum
-//! method router that serves it, and one [`Op`] per method saying what it takes and answers.
-//! The routers are built from those tables ([`build`]) and so is the document ([`document`]),
-//! so a route cannot be served without being documented. The schemas are derived from the
-//! Rust types the handlers read and write (`schemars`, JSON Schema 2020-12, which is what
-//! OpenAPI 3.1 uses); requests are described as they are read (fields with defaults are
-//! optional) and replies as they are written. The tests in `tests/api/openapi.rs` check the
-//! other direction: each documented method is routed, each undocumented one is refused, and
-//! `docs/openapi.json` is this document.
+//! The schemas are derived from the Rust types the handlers read and write (`schemars`, JSON
+//! Schema 2020-12, which is what OpenAPI 3.1 uses); requests are described as they are read
+//! (fields with defaults are optional) and replies as they are written. The tests in
+//! `tests/api/openapi.rs` check the other direction: each documented method is routed, each
+//! undocumented one is refused, and `docs/openapi.json` is this document.
 
-use std::sync::{Arc, LazyLock};
-
-use axum::routing::MethodRouter;
-use axum::Router;
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-use super::AppState;
-
-/// Produces the schema of a type (a `$ref` into `components/schemas`).
-pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
-
-/// The [`SchemaFn`] of `T`.
-pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
-}
-
-/// An HTTP method the platform routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// GET (HEAD is answered too, by axum).
-    Get,
-    /// POST.
-    Post,
-    /// PATCH.
-    Patch,
-    /// DELETE.
-    Delete,
-}
-
-impl Method {
-    /// Upper case, as on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-
-    fn key(self) -> &'static str {
-        match self {
-            Method::Get => "get",
-            Method::Post => "post",
-            Method::Patch => "patch",
-            Method::Delete => "delete",
-        }
-    }
-}
-
-/// Which credential an operation needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
-    /// None.
-    None,
-    /// `Authorization: Bearer <admin token>` (the sandbox API).
-    Admin,
-    /// The component's token as `component_access_token` or `access_token` in the query.
-    ComponentToken,
-    /// An authorizer's token as `access_token` in the query.
-    AccessToken,
-    /// `Authorization: Bearer <metrics_token>`, when one is configured.
-    MetricsToken,
-}
-
-/// A query parameter.
-#[derive(Debug, Clone, Copy)]
-pub struct Param {
-    /// Its name.
-    pub name: &'static str,
-    /// Whether the operation needs it (a missing one is answered with an errcode).
-    pub required: bool,
-    /// What it is.
-    pub description: &'static str,
-}
-
-/// A query parameter the operation needs.
-pub const fn required(name: &'static str, description: &'static str) -> Param {
-    Param {
-        name,
-        required: true,
-        description,
-    }
-}
-
-/// An optional query parameter.
-pub const fn optional(name: &'static str, description: &'static str) -> Param {
-    Param {
-        name,
-        required: false,
-        description,
-    }
-}
-
-/// What an operation reads from the body.
-#[derive(Clone, Copy)]
-pub enum RequestBody {
-    /// Nothing.
-    None,
-    /// A JSON object of this type.
-    Json(SchemaFn),
-    /// An HTML form (`application/x-www-form-urlencoded`), as its page posts it.
-    Form,
-}
-
-/// What an operation answers.
-#[derive(Clone, Copy)]
-pub enum Reply {
-    /// A WeChat token endpoint: HTTP 200 with the object itself (no errcode), or the errcode
-    /// JSON.
-    WxToken(SchemaFn),
-    /// A WeChat endpoint: HTTP 200 with `{"errcode":0,"errmsg":"ok", …fields}`, or the errcode
-    /// JSON.
-    WxOk(SchemaFn),
-    /// fastregister: its own success shape, or the errcode JSON.
-    WxFastRegister,
-    /// JSON of this type with this status; failures are errcode JSON with a 4xx status.
-    Json(u16, SchemaFn),
-    /// 204, no body.
-    NoContent,
-    /// An HTML page; refusals are HTML pages with a 4xx status.
-    Html,
-    /// A redirect (302 to the component, 303 within the console), or an HTML refusal.
-    Redirect,
-    /// `/readyz`: 200 or 503, both with a [`super::ops::Readiness`] body.
-    Readiness,
-    /// The Prometheus exposition.
-    Metrics,
-    /// This document.
-    OpenApi,
-}
-
-/// One method of one path.
-#[derive(Clone, Copy)]
-pub struct Op {
-    /// The method.
-    pub method: Method,
-    /// A unique, stable operation id.
-    pub id: &'static str,
-    /// One line on what it does.
-    pub summary: &'static str,
-    /// The credential it needs.
-    pub auth: Auth,
-    /// Its query parameters (path parameters come from the path template).
-    pub query: &'static [Param],
-    /// What it reads.
-    pub body: RequestBody,
-    /// What it answers.
-    pub reply: Reply,
-}
-
-impl Op {
-    /// An operation with no credential, no parameters, no body; adjust with the methods below.
-    pub const fn new(method: Method, id: &'static str, summary: &'static str, reply: Reply) -> Op {
-        Op {
-            method,
-            id,
-            summary,
-            auth: Auth::None,
-            query: &[],
-            body: RequestBody::None,
-            reply,
-        }
-    }
-
-    /// With this credential.
-    pub const fn auth(self, auth: Auth) -> Op {
-        Op { auth, ..self }
-    }
-
-    /// With these query parameters.
-    pub const fn query(self, query: &'static [Param]) -> Op {
-        Op { query, ..self }
-    }
-
-    /// Reading this body.
-    pub const fn body(self, body: RequestBody) -> Op {
-        Op { body, ..self }
-    }
-}
-
-/// One path: how it is served and what it does.
-pub struct Route {
-    /// The path template, axum's and OpenAPI's syntax alike (`/components/{appid}`).
-    pub path: &'static str,
-    /// The handlers of its methods.
-    pub methods: fn() -> MethodRouter<Arc<AppState>>,
-    /// One per routed method.
-    pub ops: &'static [Op],
-}
-
-/// A router serving every route of a table.
-pub fn build(routes: &[Route]) -> Router<Arc<AppState>> {
-    routes.iter().fold(Router::new(), |router, route| {
-        router.route(route.path, (route.methods)())
-    })
-}
-
-/// A group of routes in the document.
-struct Area {
-    tag: &'static str,
-    description: &'static str,
-    prefix: &'static str,
-    routes: &'static [Route],
-}
-
-fn areas() -> [Area; 4] {
-    [
-        Area {
-            tag: "wechat",
-            description: "WeChat-compatible JSON endpoints, paths exactly as WeChat's. HTTP 200 \
-                          even for errors, which are `{\"errcode\":N,\"errmsg\":\"<text> rid: \
-                          xxxxxxxx-xxxxxxxx-xxxxxxxx\"}`; content type `application/json; \
-                          encoding=utf-8`; an empty body is 44002, bad JSON or wrong types 47001.",
-            prefix: "",
-            routes: super::wechat::ROUTES,
-        },
-        Area {
-            tag: "pages",
-            description: "The account admin's HTML pages (componentloginpage, fastregisterauth) \
-                          and the sandbox console. Refusals are pages showing the errcode; they \
-                          never redirect.",
-            prefix: "",
-            routes: super::pages::ROUTES,
-        },
-        Area {
-            tag: "sandbox",
-            description: "The sandbox control API (not WeChat's): create and change the world, \
-                          move the clock, inject faults. Every call needs `Authorization: Bearer \
-                          <admin token>`. Real HTTP statuses; failures use the errcode shape \
-                          with the reason spelled out.",
-            prefix: super::sandbox::PREFIX,
-            routes: super::sandbox::ROUTES,
-        },
-        Area {
-            tag: "operations",
-            description: "For operators: liveness, readiness, Prometheus metrics, this document.",
-            prefix: "",
-            routes: super::ops::ROUTES,
-        },
-    ]
-}
+use super::route::{Area, Auth, Op, Reply, RequestBody, Route};
 
 /// Every served path (prefixed) with its route, in document order.
-pub fn routes() -> Vec<(String, &'static Route)> {
-    areas()
-        .into_iter()
+pub fn routes(areas: &[Area]) -> Vec<(String, &'static Route)> {
+    areas
+        .iter()
         .flat_map(|a| {
             a.routes
                 .iter()
+                .flat_map(|table| table.iter())
                 .map(move |r| (format!("{}{}", a.prefix, r.path), r))
         })
         .collect()
 }
 
-/// The document, built once.
-pub fn document() -> &'static Value {
-    static DOCUMENT: LazyLock<Value> = LazyLock::new(build_document);
-    &DOCUMENT
-}
-
 /// The document as pretty-printed JSON (what `/openapi.json` serves and `docs/openapi.json`
 /// holds), with a final newline.
-pub fn document_json() -> &'static str {
-    static JSON: LazyLock<String> = LazyLock::new(|| {
-        let mut s = serde_json::to_string_pretty(document()).unwrap_or_default();
-        s.push('\n');
-        s
-    });
-    &JSON
+pub fn document_json(areas: &[Area]) -> String {
+    let mut s = serde_json::to_string_pretty(&document(areas)).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 fn generator(settings: SchemaSettings) -> SchemaGenerator {
@@ -291,15 +40,16 @@ fn generator(settings: SchemaSettings) -> SchemaGenerator {
         .into_generator()
 }
 
-fn build_document() -> Value {
+/// The document of these areas.
+pub fn document(areas: &[Area]) -> Value {
     // Requests are described as they are read, replies as they are written.
     let mut requests = generator(SchemaSettings::draft2020_12().for_deserialize());
     let mut replies = generator(SchemaSettings::draft2020_12().for_serialize());
     let mut paths = Map::new();
     let mut tags = Vec::new();
-    for area in areas() {
+    for area in areas {
         tags.push(json!({"name": area.tag, "description": area.description}));
-        for route in area.routes {
+        for route in area.routes.iter().flat_map(|table| table.iter()) {
             let path = format!("{}{}", area.prefix, route.path);
             let mut item = Map::new();
             for op in route.ops {
@@ -492,8 +242,8 @@ fn operation(
             "303": {"description": "Within the console.", "headers": {"Location": {"schema": {"type": "string"}}}},
             "4XX": {"description": "A refusal page with its errcode; nothing is sent to the redirect address.",
                     "content": html_content()}}),
-        Reply::Readiness => {
-            let body = json_content(schema::<super::ops::Readiness>(replies).to_value());
+        Reply::Readiness(f) => {
+            let body = json_content(f(replies).to_value());
             json!({
                 "200": {"description": "Ready: the store answers and its schema is current.", "content": body},
                 "503": {"description": "Not ready (the store does not answer, or the server is stopping).", "content": body}})
@@ -523,7 +273,7 @@ mod tests {
     fn operation_ids_are_unique_and_every_path_is_routed_once() {
         let mut ids = std::collections::HashSet::new();
         let mut paths = std::collections::HashSet::new();
-        for (path, route) in routes() {
+        for (path, route) in routes(&crate::http::AREAS) {
             assert!(paths.insert(path.clone()), "{path} is in two route tables");
             assert!(!route.ops.is_empty(), "{path} documents no method");
             let mut methods = std::collections::HashSet::new();
@@ -540,10 +290,10 @@ mod tests {
 
     #[test]
     fn every_schema_reference_in_the_document_resolves() {
-        let doc = document();
+        let doc = document(&crate::http::AREAS);
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         let mut refs = Vec::new();
-        collect_refs(doc, &mut refs);
+        collect_refs(&doc, &mut refs);
         assert!(refs.len() > 20, "{refs:?}");
         for r in refs {
             let name = r

@@ -1,5 +1,6 @@
 //! What an operator points probes and scrapers at: `/healthz` (liveness), `/readyz`
-//! (readiness), `/metrics` (Prometheus) and `/openapi.json` (this API's OpenAPI 3.1 document).
+//! (readiness), and `/metrics` (Prometheus). `/openapi.json`, the fourth operations route, is served
+//! by [`super`], which knows every area the document covers.
 //!
 //! None of them needs the admin token: probes and scrapers should not hold the key to the
 //! sandbox API. `/metrics` is open unless `metrics_token` is set, in which case it needs
@@ -19,11 +20,11 @@ use axum::Json;
 use fastreg_wire::ErrCode;
 use serde::Serialize;
 
-use super::openapi::{schema, Auth, Method, Op, Reply, Route};
-use super::AppState;
+use super::route::{schema, Auth, Method, Op, Reply, Route};
 use crate::error::Error;
 use crate::secrets;
 use crate::service::sandbox as sandbox_svc;
+use crate::state::AppState;
 
 /// How long `/readyz` waits for the store before calling it unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,7 +48,7 @@ pub const ROUTES: &[Route] = &[
             Method::Get,
             "readyz",
             "Readiness: 200 when the store answers a read of the migrated schema, 503 with the reason otherwise",
-            Reply::Readiness,
+            Reply::Readiness(schema::<Readiness>),
         )],
     },
     Route {
@@ -61,23 +62,7 @@ pub const ROUTES: &[Route] = &[
         )
         .auth(Auth::MetricsToken)],
     },
-    Route {
-        path: "/openapi.json",
-        methods: || get(openapi),
-        ops: &[Op::new(
-            Method::Get,
-            "openapi",
-            "This OpenAPI 3.1 document",
-            Reply::OpenApi,
-        )],
-    },
 ];
-
-/// Whether requests to `endpoint` (a route template) are probes and scrapes, logged at debug
-/// level rather than info so that they do not drown the log.
-pub fn is_quiet(endpoint: &str) -> bool {
-    ROUTES.iter().any(|r| r.path == endpoint)
-}
 
 /// `/healthz`'s answer.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -95,7 +80,7 @@ async fn healthz() -> Json<Health> {
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
-    /// The storage backend (`sqlite`).
+    /// The storage backend (`sqlite` or `postgres`).
     pub backend: &'static str,
     /// Why it is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,15 +155,6 @@ async fn metrics(State(app): State<Arc<AppState>>, req: Request) -> Response {
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-    );
-    resp
-}
-
-async fn openapi() -> Response {
-    let mut resp = super::openapi::document_json().into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
     );
     resp
 }

@@ -1,8 +1,9 @@
 //! The WeChat-compatible endpoints (spec §4). Handlers are thin: read the token and body off
-//! the [`WxCall`], run one service function in one transaction, shape the answer.
+//! the [`Call`], run one service function in one transaction, shape the answer. fastregister
+//! is the one call that is several steps; its handler still makes one call,
+//! [`fast_register::register`], which owns them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,14 +18,16 @@ use fastreg_wire::component::{
     StartPushTicketRequest,
 };
 use fastreg_wire::{paths, ErrCode};
-use tracing::Instrument;
 
-use super::openapi::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
-use super::{json_bytes, token_ok, wx_ok, AppState, WxCall};
+use super::extract::Call;
+use super::reply::{json_bytes, token_ok, wx_ok};
+use super::route::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
 use crate::error::{Error, Result};
-use crate::metrics::{self, RegistrationOutcome, TokenKind};
-use crate::rules::{Decision, TicketBody};
-use crate::service::wechat::{self as svc, Body, FastRegisterStep};
+use crate::metrics::{self, IssuedToken, RegistrationOutcome};
+use crate::rules::TicketBody;
+use crate::service::fast_register;
+use crate::service::wechat::{self as svc, Body};
+use crate::state::AppState;
 
 fn post_only(h: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
     h.fallback(|| async { Error::wx(ErrCode::RequirePostMethod) })
@@ -169,18 +172,18 @@ struct Empty {}
 
 /// Routes of the WeChat-compatible JSON endpoints.
 pub fn router() -> Router<Arc<AppState>> {
-    openapi::build(ROUTES)
+    route::build(ROUTES)
 }
 
 /// Parses a JSON body, logging why it did not parse.
-fn parse<T: serde::de::DeserializeOwned>(call: &WxCall) -> Body<T> {
+fn parse<T: serde::de::DeserializeOwned>(call: &Call) -> Body<T> {
     call.body.json().map_err(|(code, why)| {
         tracing::info!(errcode = code.code(), why, "body refused");
         code
     })
 }
 
-async fn component_token(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn component_token(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let req = parse(&call);
     let now = app.clock.now();
     let lifetimes = app.settings.lifetimes.clone();
@@ -189,11 +192,14 @@ async fn component_token(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
         .store
         .write(move |tx| svc::component_token(tx, req, ip, now, &lifetimes))
         .await?;
-    metrics::token_issued(TokenKind::ComponentAccessToken, paths::API_COMPONENT_TOKEN);
+    metrics::token_issued(
+        IssuedToken::ComponentAccessToken,
+        paths::API_COMPONENT_TOKEN,
+    );
     Ok(token_ok(&out))
 }
 
-async fn start_push_ticket(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn start_push_ticket(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let req = parse(&call);
     let now = app.clock.now();
     let lifetimes = app.settings.lifetimes.clone();
@@ -204,7 +210,7 @@ async fn start_push_ticket(State(app): State<Arc<AppState>>, call: WxCall) -> Re
     Ok(wx_ok(&serde_json::json!({})))
 }
 
-async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
@@ -216,18 +222,18 @@ async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: WxCall) ->
     Ok(token_ok(&out))
 }
 
-async fn query_auth(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn query_auth(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
         .store
         .write(move |tx| svc::query_auth(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
-    metrics::token_issued(TokenKind::AuthorizerAccessToken, paths::API_QUERY_AUTH);
+    metrics::token_issued(IssuedToken::AuthorizerAccessToken, paths::API_QUERY_AUTH);
     Ok(token_ok(&out))
 }
 
-async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorizer_token(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
     let out = app
@@ -235,13 +241,13 @@ async fn authorizer_token(State(app): State<Arc<AppState>>, call: WxCall) -> Res
         .write(move |tx| svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
     metrics::token_issued(
-        TokenKind::AuthorizerAccessToken,
+        IssuedToken::AuthorizerAccessToken,
         paths::API_AUTHORIZER_TOKEN,
     );
     Ok(token_ok(&out))
 }
 
-async fn authorizer_info(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorizer_info(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let policy = app.runtime().rules.clone();
     let out = app
@@ -251,7 +257,7 @@ async fn authorizer_info(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
     Ok(wx_ok(&out))
 }
 
-async fn authorizer_list(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn authorizer_list(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
     let policy = app.runtime().rules.clone();
     let out = app
@@ -261,132 +267,33 @@ async fn authorizer_list(State(app): State<Arc<AppState>>, call: WxCall) -> Resu
     Ok(wx_ok(&out))
 }
 
-async fn fast_register(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let answer = register(app, call).await;
-    metrics::registration(match &answer {
-        Ok((_, outcome)) => *outcome,
-        Err(Error::Wx { .. }) => RegistrationOutcome::Refused,
-        Err(Error::Internal(_)) => RegistrationOutcome::Failed,
-    });
-    answer.map(|(response, _)| response)
-}
-
-/// fastregister itself; says whether it registered or replayed.
-async fn register(app: Arc<AppState>, call: WxCall) -> Result<(Response, RegistrationOutcome)> {
-    let token = call.access_token();
-    let body = match call.body.json::<FastRegisterRequest>() {
+/// fastregister's body as its rules read it: the rules place a body refusal among their own
+/// checks, so the errcode is theirs to choose.
+fn parse_ticket(call: &Call) -> TicketBody {
+    match call.body.json::<FastRegisterRequest>() {
         Ok(r) => TicketBody::Ticket(r.ticket),
         Err((ErrCode::EmptyPostData, _)) => TicketBody::Empty,
         Err((_, why)) => {
             tracing::info!(why, "fastregister body refused");
             TicketBody::Malformed
         }
-    };
-    let now = app.clock.now();
-    // Most refused calls are decided by a read: from the in-process view when it holds
-    // everything the checks read (no hop to another thread), else on a reader thread, in
-    // parallel. Only a go-ahead queues for the single writer (which checks again before
-    // committing). One snapshot of the runtime config serves the whole call.
-    let (delay, booleans, policy, in_view) = {
-        let runtime = app.runtime();
-        let in_view = app.store.view().and_then(|view| {
-            svc::fast_register_precheck_in_view(
-                view,
-                token.as_deref(),
-                body.clone(),
-                now,
-                &runtime.rules,
-            )
-        });
-        if let Some(Decision::Refuse(code)) = in_view {
-            return Err(Error::wx(code));
-        }
-        let policy = runtime.rules.clone();
-        (
-            runtime.processing_delay_ms,
-            runtime.booleans,
-            policy,
-            in_view,
-        )
-    };
-    let lifetimes = app.settings.lifetimes.clone();
-    let early = match in_view {
-        Some(decision) => decision,
-        None => {
-            let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
-            app.store
-                .read(move |tx| svc::fast_register_precheck(tx, t1.as_deref(), b1, now, &p1))
-                .await?
-        }
-    };
-    let early_step = match early {
-        Decision::Refuse(code) => return Err(Error::wx(code)),
-        Decision::Replay(reg) => Some(FastRegisterStep::Replay(reg)),
-        Decision::Proceed(_) => None,
-    };
-    let (l2, p2) = (lifetimes.clone(), policy.clone());
-    let step = match early_step {
-        Some(step) => step,
-        None => {
-            app.store
-                .write(move |tx| {
-                    svc::fast_register_begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0)
-                })
-                .await?
-        }
-    };
-    let (reg, outcome) = match step {
-        FastRegisterStep::Done(reg) => (reg, RegistrationOutcome::Registered),
-        FastRegisterStep::Replay(reg) => {
-            tracing::info!(
-                mp_appid = reg.mp_appid.as_deref(),
-                "replayed a spent ticket's success"
-            );
-            (reg, RegistrationOutcome::Replayed)
-        }
-        FastRegisterStep::Claimed(id) => {
-            // Completion runs in its own task: a caller that gives up waiting must not leave the
-            // registration half done; it completes, and the caller can reconcile.
-            // The task keeps the request's span, so its log lines carry the rid.
-            let app2 = app.clone();
-            let reg = tokio::spawn(
-                async move {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-                let now = app2.clock.now();
-                let done = app2
-                    .store
-                    .write(move |tx| svc::fast_register_complete(tx, id, now, &policy, &lifetimes))
-                    .await;
-                if done.is_err() {
-                    // Never answered as a success: release the OA and the ticket rather than
-                    // leave the OA refusing with 61057 until a restart.
-                    let released = app2
-                        .store
-                        .write(move |tx| svc::fast_register_abandon(tx, id))
-                        .await;
-                    if let Err(e) = released {
-                        tracing::error!(error = %e, id, "could not abandon a failed registration");
-                    }
-                }
-                done
-            }
-            .instrument(tracing::Span::current()),
-            )
-            .await
-            .map_err(|e| Error::Internal(anyhow::anyhow!("registration task failed: {e}")))??;
-            (reg, RegistrationOutcome::Registered)
-        }
-    };
-    tracing::info!(
-        mp_appid = reg.mp_appid.as_deref(),
-        oa = reg.oa_appid,
-        "fast registration answered"
-    );
-    let body = svc::fast_register_answer(&reg).to_wire_string(booleans);
-    Ok((json_bytes(StatusCode::OK, body.into_bytes()), outcome))
+    }
 }
 
-async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn fast_register(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+    let (token, body) = (call.access_token(), parse_ticket(&call));
+    let answer = fast_register::register(app, token, body).await;
+    metrics::registration(match &answer {
+        Ok(done) => done.outcome,
+        Err(Error::Wx { .. }) => RegistrationOutcome::Refused,
+        Err(Error::Internal(_)) => RegistrationOutcome::Failed,
+    });
+    let done = answer?;
+    let body = fast_register::answer(&done.registration).to_wire_string(done.booleans);
+    Ok(json_bytes(StatusCode::OK, body.into_bytes()))
+}
+
+async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, now, policy) = (
         call.access_token(),
         app.clock.now(),
@@ -399,7 +306,7 @@ async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: WxCall) ->
     Ok(wx_ok(&out))
 }
 
-async fn account_basic_info(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn account_basic_info(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let (token, now, policy) = (
         call.access_token(),
         app.clock.now(),

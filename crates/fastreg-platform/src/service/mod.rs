@@ -2,10 +2,15 @@
 //! (`&mut dyn Tx`). Handlers call them through [`crate::store::Store::write`] or `read`, so an
 //! operation's checks and its writes always see the same state, whichever backend runs it.
 //!
-//! - [`wechat`]: the WeChat-compatible endpoints.
+//! - [`wechat`]: the WeChat-compatible endpoints, except fastregister.
+//! - [`fast_register`]: fastregister, which alone runs as several steps (view, reader,
+//!   writer, completion).
+//! - [`outbox`]: recording pushes inside the transaction that causes them.
 //! - [`sandbox`]: the sandbox control API and seeding.
 //! - [`pages`]: what the admin-facing pages check and show.
 
+pub mod fast_register;
+pub mod outbox;
 pub mod pages;
 pub mod sandbox;
 pub mod wechat;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fastreg_platform::app::Application;
-use fastreg_platform::http::AppState;
 use fastreg_platform::settings::Settings;
+use fastreg_platform::state::AppState;
 use fastreg_platform::testing::ScratchDatabase;
 use serde_json::{json, Value};
 use tempfile::TempDir;

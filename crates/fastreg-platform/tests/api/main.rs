@@ -8,6 +8,7 @@ mod fast_register;
 mod flow;
 mod helpers;
 mod hostile;
+mod layers;
 mod openapi;
 mod ops;
 mod pages;

@@ -14,7 +14,7 @@ type Route = (
     Vec<(&'static str, String)>,
 );
 
-/// Every sandbox route of http/sandbox.rs.
+/// Every sandbox route of http/sandbox/.
 fn sandbox_routes() -> Vec<Route> {
     let fr = "/cgi-bin/account/fastregister";
     vec![

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fastreg_platform::http::RuntimeConfig;
 use fastreg_platform::rules::Policy;
+use fastreg_platform::settings::RuntimeConfig;
 use fastreg_platform::store::Store;
 use fastreg_wire::paths;
 use serde_json::{json, Value};

@@ -1,25 +1,18 @@
-//! Pushes to components (spec §4): the outbox and its deliverer.
-//!
-//! [`enqueue`] runs inside the transaction of the change that causes a push (a verify ticket,
-//! an authorisation, a revocation). It encrypts the event with the component's EncodingAESKey
-//! and records it, so a push is committed exactly when its cause is, and the request that
-//! caused it never waits for, or fails because of, the receiver. [`run_deliverer`] sends due
-//! pushes: signed query string, the XML envelope, 3 attempts with backoff, each attempt logged
-//! (`GET /sandbox/v1/pushes`).
+//! Delivery of the pushes the outbox ([`crate::service::outbox`]) recorded: [`run_deliverer`]
+//! sends due pushes: signed query string, the XML envelope, 3 attempts with backoff, each
+//! attempt logged (`GET /sandbox/v1/pushes`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastreg_wire::crypto::{self, AesKey};
-use fastreg_wire::push::{Envelope, PushEvent};
-use rand::RngCore;
+use fastreg_wire::crypto;
+use fastreg_wire::push::Envelope;
 
 use crate::clock::system_now_ms;
-use crate::domain::{Component, Push, PushStatus, UnixTime};
+use crate::domain::{Component, Push, PushStatus};
 use crate::error::Result;
-use crate::http::AppState;
 use crate::metrics::{self, PushOutcome};
-use crate::store::Tx;
+use crate::state::AppState;
 
 /// Attempts per push.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -32,49 +25,6 @@ const CLAIM_LEASE_MS: i64 = 30_000;
 /// Pause after the n-th failed attempt (1-based).
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500 * 4u64.pow(attempt.saturating_sub(1)))
-}
-
-/// Records `event` for delivery to `component` (nothing when it has no event URL).
-///
-/// # Errors
-/// Storage faults. A component whose key cannot encrypt gets a push recorded as failed,
-/// with the reason: the cause of the push still succeeds.
-pub fn enqueue(
-    tx: &mut dyn Tx,
-    component: &Component,
-    event: &PushEvent,
-    now: UnixTime,
-) -> Result<()> {
-    let Some(url) = component.event_url.clone() else {
-        return Ok(());
-    };
-    let mut push = Push {
-        id: 0,
-        component_appid: component.appid.clone(),
-        info_type: event.info_type().to_string(),
-        event_url: url,
-        encrypt: String::new(),
-        created_at: now,
-        status: PushStatus::Pending,
-        attempts: 0,
-        next_attempt_at_ms: system_now_ms(),
-        last_status: None,
-        last_attempt_at_ms: None,
-        delivered_at_ms: None,
-    };
-    match AesKey::from_encoding_aes_key(&component.encoding_aes_key) {
-        Ok(key) => {
-            let mut random = [0u8; 16];
-            rand::rng().fill_bytes(&mut random);
-            push.encrypt = crypto::encrypt(&key, random, &event.to_xml(), &component.appid);
-        }
-        Err(e) => {
-            push.status = PushStatus::Failed;
-            push.last_status = Some(format!("not sent: the EncodingAESKey is unusable ({e})"));
-        }
-    }
-    tx.insert_push(&push)?;
-    Ok(())
 }
 
 /// Sends every due push once; returns how many were attempted.

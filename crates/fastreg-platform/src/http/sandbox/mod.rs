@@ -1,6 +1,9 @@
 //! The sandbox control API (spec §8), under `/sandbox/v1`, behind the admin bearer token.
 //! Successes are plain JSON objects with real HTTP statuses; failures use the errcode shape,
 //! with the reason spelled out in `errmsg` (this API is ours, not WeChat's, so it may say more).
+//!
+//! Here: the route table, the admin check, and the handlers that build the world (components,
+//! entities, Official Accounts); `control.rs` holds the rest.
 
 use std::sync::Arc;
 
@@ -12,15 +15,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fastreg_wire::ErrCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::openapi::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
-use super::{AppState, Fault, FaultWhen, RuntimeConfig, WxCall};
+use super::extract::Call;
+use super::route::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::rules::Policy;
 use crate::secrets;
 use crate::service::sandbox::{self as svc, *};
+use crate::settings::RuntimeConfig;
+use crate::state::{AppState, Fault};
+
+mod control;
+
+use control::{
+    add_fault, advance_clock, authorize, clear_faults, clock, confirm, get_config,
+    list_authorizations, list_faults, patch_config, pushes, registrations, revoke, AdvanceIn,
+    AuthorizationListed, AuthorizationOut, ClockOut, ConfigPatch, FaultIn, RegistrationOut,
+};
 
 /// Where the sandbox API is nested.
 pub const PREFIX: &str = "/sandbox/v1";
@@ -190,7 +202,7 @@ pub const ROUTES: &[Route] = &[
 
 /// Routes of the sandbox API (to be nested under [`PREFIX`]).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    openapi::build(ROUTES)
+    route::build(ROUTES)
         .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
         .method_not_allowed_fallback(|| async {
             Error::sandbox(
@@ -242,17 +254,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-fn input<T: serde::de::DeserializeOwned>(call: &WxCall) -> Result<T> {
+pub(super) fn input<T: serde::de::DeserializeOwned>(call: &Call) -> Result<T> {
     call.body
         .json()
         .map_err(|(code, why)| Error::sandbox(400, code, why))
 }
 
-fn created<T: Serialize>(v: T) -> Response {
+pub(super) fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-async fn create_component(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_component(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: ComponentIn = input(&call)?;
     let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
     let c = app
@@ -279,7 +291,7 @@ async fn get_component(
 async fn patch_component(
     State(app): State<Arc<AppState>>,
     PathParam(appid): PathParam,
-    call: WxCall,
+    call: Call,
 ) -> Result<Json<Component>> {
     let patch: ComponentPatch = input(&call)?;
     Ok(Json(
@@ -350,7 +362,7 @@ fn entity_id(raw: &str) -> Result<i64> {
     })
 }
 
-async fn create_entity(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_entity(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: EntityIn = input(&call)?;
     let e = app
         .store
@@ -374,7 +386,7 @@ async fn get_entity(
 async fn patch_entity(
     State(app): State<Arc<AppState>>,
     PathParam(id): PathParam,
-    call: WxCall,
+    call: Call,
 ) -> Result<Json<Entity>> {
     let id = entity_id(&id)?;
     let patch: EntityPatch = input(&call)?;
@@ -385,7 +397,7 @@ async fn patch_entity(
     ))
 }
 
-async fn create_oa(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
+async fn create_oa(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
     let input: OfficialAccountIn = input(&call)?;
     let now = app.clock.now();
     let oa = app
@@ -413,7 +425,7 @@ async fn get_oa(
 async fn patch_oa(
     State(app): State<Arc<AppState>>,
     PathParam(appid): PathParam,
-    call: WxCall,
+    call: Call,
 ) -> Result<Json<OfficialAccount>> {
     let patch: OfficialAccountPatch = input(&call)?;
     Ok(Json(
@@ -421,290 +433,4 @@ async fn patch_oa(
             .write(move |tx| svc::patch_official_account(tx, &appid, patch))
             .await?,
     ))
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-struct AuthorizationOut {
-    auth_code: String,
-    expires_in: i64,
-    change: AuthorizationChange,
-    permission_sets: Vec<i64>,
-    withheld_sets: Vec<i64>,
-}
-
-async fn authorize(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let input: AuthorizationIn = input(&call)?;
-    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-    let out = app
-        .store
-        .write(move |tx| svc::authorize(tx, input, now, &lifetimes))
-        .await?;
-    app.push_wake.notify_one();
-    Ok(created(AuthorizationOut {
-        auth_code: out.auth_code,
-        expires_in: out.expires_in,
-        change: out.change,
-        permission_sets: out.authorization.permission_sets,
-        withheld_sets: out.withheld_sets,
-    }))
-}
-
-/// An authorisation as the sandbox lists it: without the refresh token, which only the
-/// component may learn (through api_query_auth or api_get_authorizer_list).
-#[derive(Serialize, schemars::JsonSchema)]
-struct AuthorizationListed {
-    component_appid: String,
-    authorizer_appid: String,
-    authorizer_kind: AuthorizerKind,
-    permission_sets: Vec<i64>,
-    auth_time: UnixTime,
-    revoked: bool,
-}
-
-impl From<Authorization> for AuthorizationListed {
-    fn from(a: Authorization) -> Self {
-        AuthorizationListed {
-            component_appid: a.component_appid,
-            authorizer_appid: a.authorizer_appid,
-            authorizer_kind: a.authorizer_kind,
-            permission_sets: a.permission_sets,
-            auth_time: a.auth_time,
-            revoked: a.revoked,
-        }
-    }
-}
-
-async fn list_authorizations(
-    State(app): State<Arc<AppState>>,
-) -> Result<Json<Vec<AuthorizationListed>>> {
-    let all = app.store.read(|tx| tx.all_authorizations()).await?;
-    Ok(Json(
-        all.into_iter().map(AuthorizationListed::from).collect(),
-    ))
-}
-
-async fn revoke(
-    State(app): State<Arc<AppState>>,
-    call: WxCall,
-) -> Result<Json<AuthorizationListed>> {
-    let input: RevocationIn = input(&call)?;
-    let now = app.clock.now();
-    let a = app
-        .store
-        .write(move |tx| svc::revoke(tx, input, now))
-        .await?;
-    app.push_wake.notify_one();
-    Ok(Json(a.into()))
-}
-
-/// The `limit` query parameter of the listings: 1..=10000, default 100.
-fn limit_param(call: &WxCall) -> Result<u32> {
-    match call.query("limit") {
-        None => Ok(100),
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|&l| (1..=10_000).contains(&l))
-            .ok_or_else(|| {
-                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
-            }),
-    }
-}
-
-async fn pushes(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<Vec<Push>>> {
-    let component = call.query("component_appid").filter(|s| !s.is_empty());
-    let limit = limit_param(&call)?;
-    Ok(Json(
-        app.store
-            .read(move |tx| tx.pushes(component.as_deref(), limit))
-            .await?,
-    ))
-}
-
-async fn confirm(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let input: ConfirmationIn = input(&call)?;
-    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-    let out = app
-        .store
-        .write(move |tx| svc::confirm_fast_registration(tx, input, now, &lifetimes))
-        .await?;
-    Ok(created(out))
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-struct RegistrationOut {
-    ticket: String,
-    mp_appid: Option<String>,
-    status: RegistrationStatus,
-    created_at: UnixTime,
-    completed_at: Option<UnixTime>,
-    oa_appid: String,
-    component_appid: String,
-    is_wx_verify_succ: bool,
-    is_link_succ: bool,
-    month: Option<String>,
-}
-
-async fn registrations(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let oa = call.query("appid").filter(|s| !s.is_empty());
-    let limit = limit_param(&call)?;
-    let regs = app
-        .store
-        .read(move |tx| tx.registrations(oa.as_deref(), limit))
-        .await?;
-    let out: Vec<RegistrationOut> = regs
-        .into_iter()
-        .map(|r| RegistrationOut {
-            ticket: r.ticket,
-            mp_appid: r.mp_appid,
-            status: r.status,
-            created_at: r.created_at,
-            completed_at: r.completed_at,
-            oa_appid: r.oa_appid,
-            component_appid: r.component_appid,
-            is_wx_verify_succ: r.is_wx_verify_succ,
-            is_link_succ: r.is_link_succ,
-            month: r.month,
-        })
-        .collect();
-    Ok(Json(out).into_response())
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-struct ClockOut {
-    now: UnixTime,
-    offset: i64,
-}
-
-async fn clock(State(app): State<Arc<AppState>>) -> Json<ClockOut> {
-    Json(ClockOut {
-        now: app.clock.now(),
-        offset: app.clock.offset(),
-    })
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct AdvanceIn {
-    seconds: i64,
-}
-
-async fn advance_clock(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Json<ClockOut>> {
-    let AdvanceIn { seconds } = input(&call)?;
-    let _serial = app.clock_lock.lock().await;
-    let offset = app
-        .store
-        .write(move |tx| svc::advance_clock(tx, seconds))
-        .await?;
-    app.clock.set_offset(offset);
-    // Whatever falls due at the new time (verify tickets) happens before the answer, so a
-    // caller that advances and then looks sees the consequences.
-    crate::app::run_due_work(&app).await?;
-    Ok(Json(ClockOut {
-        now: app.clock.now(),
-        offset,
-    }))
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct FaultIn {
-    path: String,
-    errcode: i64,
-    #[serde(default = "one")]
-    times: u32,
-    #[serde(default)]
-    when: FaultWhen,
-}
-
-fn one() -> u32 {
-    1
-}
-
-async fn add_fault(State(app): State<Arc<AppState>>, call: WxCall) -> Result<Response> {
-    let f: FaultIn = input(&call)?;
-    if !fastreg_wire::paths::JSON_ENDPOINTS.contains(&f.path.as_str()) {
-        return Err(Error::sandbox(
-            400,
-            ErrCode::DataFormatError,
-            format!(
-                "path must be one of the WeChat-compatible JSON endpoints: {}",
-                fastreg_wire::paths::JSON_ENDPOINTS.join(", ")
-            ),
-        ));
-    }
-    if f.errcode == 0 || f.times == 0 {
-        return Err(Error::sandbox(
-            400,
-            ErrCode::DataFormatError,
-            "errcode must be non-zero and times at least 1",
-        ));
-    }
-    let fault = Fault {
-        path: f.path,
-        errcode: f.errcode,
-        remaining: f.times,
-        when: f.when,
-    };
-    app.faults.add(fault.clone());
-    Ok(created(fault))
-}
-
-async fn list_faults(State(app): State<Arc<AppState>>) -> Json<Vec<Fault>> {
-    Json(app.faults.list())
-}
-
-async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
-    app.faults.clear();
-    StatusCode::NO_CONTENT
-}
-
-async fn get_config(State(app): State<Arc<AppState>>) -> Json<RuntimeConfig> {
-    Json(RuntimeConfig::clone(&app.runtime()))
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct ConfigPatch {
-    /// Only the keys given change; the others keep their current values.
-    #[serde(default)]
-    rules: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    processing_delay_ms: Option<u64>,
-    #[serde(default)]
-    booleans: Option<fastreg_wire::account::BoolStyle>,
-}
-
-async fn patch_config(
-    State(app): State<Arc<AppState>>,
-    call: WxCall,
-) -> Result<Json<RuntimeConfig>> {
-    let p: ConfigPatch = input(&call)?;
-    if p.processing_delay_ms
-        .is_some_and(|d| d > crate::settings::MAX_PROCESSING_DELAY_MS)
-    {
-        return Err(Error::sandbox(
-            400,
-            ErrCode::DataFormatError,
-            "processing_delay_ms is at most 600000",
-        ));
-    }
-    let _changing = app.runtime_change.lock().expect("runtime change lock");
-    let mut rt = RuntimeConfig::clone(&app.runtime());
-    if let Some(changes) = p.rules {
-        let mut merged = serde_json::to_value(&rt.rules).map_err(|e| Error::Internal(e.into()))?;
-        if let Some(obj) = merged.as_object_mut() {
-            obj.extend(changes);
-        }
-        rt.rules = serde_json::from_value::<Policy>(merged)
-            .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, format!("rules: {e}")))?;
-    }
-    if let Some(d) = p.processing_delay_ms {
-        rt.processing_delay_ms = d;
-    }
-    if let Some(b) = p.booleans {
-        rt.booleans = b;
-    }
-    app.runtime.store(Arc::new(rt.clone()));
-    Ok(Json(rt))
 }

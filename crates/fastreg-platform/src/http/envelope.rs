@@ -1,0 +1,262 @@
+//! The envelope every request passes through: its request id and span, the rendering of
+//! recorded failures, injected faults, the access-log line and the request metrics.
+//!
+//! How errors become answers: a handler returns [`Error`]; its `IntoResponse` only records the
+//! failure in the response's extensions. The [`envelope`] middleware, which made the request id,
+//! renders the errcode JSON with ` rid: …` appended and logs it in the request's span. So no
+//! code path can answer an error without a rid, and no handler needs to know it.
+//!
+//! The envelope also opens the request's span (rid, method, path, masked query), so every line
+//! logged while handling it carries the rid, writes the one access-log line, and records the
+//! request's metrics under its route template.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use fastreg_wire::ErrCode;
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::body::buffer_body;
+use super::reply::{json_bytes, WX_CONTENT_TYPE};
+use crate::error::Error;
+use crate::metrics;
+use crate::redact;
+use crate::state::{AppState, FaultWhen};
+
+/// The request id of the current request, `xxxxxxxx-xxxxxxxx-xxxxxxxx` (lowercase hex).
+#[derive(Debug, Clone)]
+pub struct Rid(pub String);
+
+static RID_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh request id: time, randomness and a process-wide counter, so ids never repeat
+/// within a process and practically never across processes.
+pub fn new_rid() -> String {
+    let t = crate::clock::system_now() as u32;
+    let r: u32 = rand::random();
+    let n = RID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    // By hand rather than `format!`: this runs for every request.
+    let mut rid = String::with_capacity(26);
+    for (i, part) in [t, r, n].into_iter().enumerate() {
+        if i > 0 {
+            rid.push('-');
+        }
+        for shift in (0..8).rev() {
+            let digit = (part >> (shift * 4)) & 0xf;
+            rid.push(char::from_digit(digit, 16).unwrap_or('0'));
+        }
+    }
+    rid
+}
+
+/// A failure recorded by `IntoResponse`, rendered by [`envelope`].
+#[derive(Debug, Clone)]
+struct Failure {
+    code: ErrCode,
+    detail: Option<String>,
+    /// Sandbox failures show their detail to the caller; WeChat ones keep WeChat's text.
+    show_detail: bool,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, failure) = match self {
+            Error::Wx {
+                code,
+                status,
+                detail,
+            } => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                Failure {
+                    code,
+                    detail,
+                    show_detail: status != 200,
+                },
+            ),
+            Error::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                (
+                    StatusCode::OK,
+                    Failure {
+                        code: ErrCode::SystemError,
+                        detail: None,
+                        show_detail: false,
+                    },
+                )
+            }
+        };
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(failure);
+        resp
+    }
+}
+
+/// Renders a failure as WeChat's errcode JSON.
+fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        errcode: i64,
+        errmsg: &'a str,
+    }
+    let mut errmsg = String::with_capacity(96);
+    errmsg.push_str(f.code.errmsg());
+    if let (Some(d), true) = (&f.detail, f.show_detail) {
+        errmsg.push_str(": ");
+        errmsg.push_str(d);
+    }
+    errmsg.push_str(" rid: ");
+    errmsg.push_str(rid);
+    serde_json::to_vec(&Body {
+        errcode: f.code.code(),
+        errmsg: &errmsg,
+    })
+    .unwrap_or_default()
+}
+
+/// The errcode an HTML page refused with (the page renders it; [`envelope`] counts it).
+#[derive(Debug, Clone, Copy)]
+pub struct PageErrcode(pub ErrCode);
+
+/// The `endpoint` label and log field of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Gives the request its rid and a span carrying it (so every line logged while handling it
+/// names the rid), reads its body ([`buffer_body`]), applies injected faults, renders recorded
+/// failures, logs one line per request and records its metrics.
+///
+/// The span and the line name the route template (`endpoint`), the raw path and the query
+/// with credentials masked ([`redact::query`]): tokens travel in query strings.
+///
+/// One middleware rather than one per concern: each axum middleware layer clones and boxes the
+/// route's service and boxes a future for every request, which a refusal answered from memory
+/// noticeably paid for (BENCHMARKS.md).
+pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let rid = new_rid();
+    req.extensions_mut().insert(Rid(rid.clone()));
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+        .to_string();
+    let method = metric_method(req.method());
+    let span = tracing::info_span!(
+        "request",
+        rid = %rid,
+        method,
+        path = %req.uri().path(),
+        query = tracing::field::Empty,
+    );
+    if let Some(q) = req.uri().query().filter(|_| !span.is_disabled()) {
+        span.record("query", redact::query(q));
+    }
+    async move {
+        let _in_flight = metrics::in_flight();
+        let started = Instant::now();
+        let mut resp = with_faults(&app, buffer_body(&app, req).await, next).await;
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        let elapsed_us = elapsed.as_micros() as u64;
+        let errcode = if let Some(f) = resp.extensions_mut().remove::<Failure>() {
+            *resp.body_mut() = Body::from(render_failure(&f, &rid));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(WX_CONTENT_TYPE),
+            );
+            tracing::info!(
+                endpoint,
+                status,
+                errcode = f.code.code(),
+                detail = f.detail.as_deref().unwrap_or(""),
+                elapsed_us,
+                "refused"
+            );
+            f.code.code()
+        } else {
+            // A page shows its refusal itself (and logged it); the metric still counts it.
+            let errcode = resp
+                .extensions_mut()
+                .remove::<PageErrcode>()
+                .map_or(0, |PageErrcode(code)| code.code());
+            if super::is_quiet(&endpoint) {
+                tracing::debug!(endpoint, status, elapsed_us, "answered");
+            } else {
+                tracing::info!(endpoint, status, elapsed_us, "answered");
+            }
+            errcode
+        };
+        metrics::request(endpoint, method, errcode, elapsed);
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// The method as a metric label: one of the standard methods, or `other` (a client must not
+/// be able to mint label values).
+fn metric_method(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Runs the route with injected faults applied. Only the WeChat-compatible JSON endpoints can
+/// be armed (the sandbox API refuses any other path), so no other route is ever struck.
+async fn with_faults(app: &AppState, req: Request, next: Next) -> Response {
+    let path = app.faults.any().then(|| req.uri().path().to_string());
+    let Some(path) = path else {
+        return next.run(req).await;
+    };
+    if let Some(code) = app.faults.take(&path, FaultWhen::Before) {
+        return Error::wx_detail(ErrCode::from_code(code), "injected fault").into_response();
+    }
+    let resp = next.run(req).await;
+    if let Some(code) = app.faults.take(&path, FaultWhen::After) {
+        return Error::wx_detail(ErrCode::from_code(code), "injected fault after the call")
+            .into_response();
+    }
+    resp
+}
+
+/// The answer to a path no route serves.
+pub async fn unknown_path() -> Response {
+    // WeChat's exact text (no detail appended), under a 404.
+    Error::Wx {
+        code: ErrCode::InvalidUrl,
+        status: 404,
+        detail: None,
+    }
+    .into_response()
+}
+
+/// The answer to a request whose handler panicked: a system error with a fresh rid (the
+/// envelope's span is gone with the panic).
+pub fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
+    let rid = new_rid();
+    tracing::error!(rid, "handler panicked");
+    json_bytes(
+        StatusCode::OK,
+        render_failure(
+            &Failure {
+                code: ErrCode::SystemError,
+                detail: None,
+                show_detail: false,
+            },
+            &rid,
+        ),
+    )
+}

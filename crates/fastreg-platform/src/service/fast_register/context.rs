@@ -1,0 +1,192 @@
+//! Loading what fastregister's checks read ([`FastRegisterContext`]) from one [`Source`]: the
+//! in-process view, a transaction, or the view first and the transaction for what the view
+//! does not hold. Which one is a matter of who asks:
+//!
+//! - the request's own thread asks the view alone ([`Source::view`]); a miss stops the load,
+//!   and the call goes on to a reader;
+//! - a reader asks the view as of its snapshot, then the snapshot ([`Source::view_then_tx`]);
+//! - the writer asks the view as it stands (whatever its batch changed is pending there, so
+//!   read from the database), then its transaction; without a view, the transaction alone
+//!   ([`Source::tx`]).
+
+use std::sync::Arc;
+
+use crate::clock::shanghai_month;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::{FastRegisterContext, TicketBody};
+use crate::secrets;
+use crate::store::view::Lookup;
+use crate::store::Tx;
+
+/// Why a load stopped before the end.
+#[derive(Debug)]
+pub enum Stop {
+    /// The view lacks (or holds an outdated copy of) a value, and there is no transaction to
+    /// ask instead.
+    Miss,
+    /// The transaction failed.
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
+impl From<Stop> for Error {
+    fn from(stop: Stop) -> Error {
+        match stop {
+            Stop::Failed(e) => e,
+            Stop::Miss => Error::Internal(anyhow::anyhow!(
+                "the fastregister context missed the view with no transaction to read"
+            )),
+        }
+    }
+}
+
+/// Where [`load_context`] reads from: the view where it holds a value, else the transaction.
+pub struct Source<'a> {
+    view: Option<Lookup<'a>>,
+    tx: Option<&'a mut dyn Tx>,
+}
+
+impl<'a> Source<'a> {
+    /// The view alone: a value it does not hold is a [`Stop::Miss`]; locks are not taken.
+    pub fn view(view: Lookup<'a>) -> Source<'a> {
+        Source {
+            view: Some(view),
+            tx: None,
+        }
+    }
+
+    /// The view, then the transaction for what the view does not hold.
+    pub fn view_then_tx(view: Lookup<'a>, tx: &'a mut dyn Tx) -> Source<'a> {
+        Source {
+            view: Some(view),
+            tx: Some(tx),
+        }
+    }
+
+    /// The transaction alone.
+    pub fn tx(tx: &'a mut dyn Tx) -> Source<'a> {
+        Source {
+            view: None,
+            tx: Some(tx),
+        }
+    }
+
+    /// The view's value if it holds one, else the transaction's.
+    fn get<T>(
+        &mut self,
+        from_view: impl FnOnce(&Lookup<'a>) -> Option<T>,
+        from_tx: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> std::result::Result<T, Stop> {
+        if let Some(value) = self.view.as_ref().and_then(from_view) {
+            return Ok(value);
+        }
+        match self.tx.as_deref_mut() {
+            Some(tx) => Ok(from_tx(tx)?),
+            None => Err(Stop::Miss),
+        }
+    }
+
+    /// Takes a lock in the transaction; the view alone takes none (it decides nothing that is
+    /// written).
+    fn lock(
+        &mut self,
+        lock: impl FnOnce(&mut dyn Tx) -> Result<()>,
+    ) -> std::result::Result<(), Stop> {
+        match self.tx.as_deref_mut() {
+            Some(tx) => Ok(lock(tx)?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Loads everything [`crate::rules::check_fast_register`] reads. Stops loading where a missing
+/// piece makes the rest irrelevant: the rules then refuse on that piece.
+///
+/// # Errors
+/// [`Stop::Miss`] from a view-only source that lacks a value; storage faults.
+pub fn load_context(
+    src: &mut Source<'_>,
+    token: Option<&str>,
+    body: TicketBody,
+    now: UnixTime,
+) -> std::result::Result<FastRegisterContext, Stop> {
+    let mut ctx = FastRegisterContext {
+        token_present: token.is_some_and(|t| !t.is_empty()),
+        body: Some(body),
+        ..FastRegisterContext::default()
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(ctx);
+    };
+    let hash = secrets::hash(token);
+    // An unknown token is not remembered by the view (it names no key a write would touch).
+    ctx.token = src.get(
+        |v| v.token(&hash).map(Some),
+        |tx| Ok(tx.token(&hash)?.map(Arc::new)),
+    )?;
+    let Some(record) = ctx.token.clone() else {
+        return Ok(ctx);
+    };
+    if record.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
+        return Ok(ctx);
+    }
+    let (component_appid, oa_appid) = (
+        record.component_appid.as_str(),
+        record.authorizer_appid.as_str(),
+    );
+    src.lock(|tx| tx.lock_official_account(oa_appid))?;
+    ctx.authorization = src.get(
+        |v| v.authorization(component_appid, oa_appid),
+        |tx| Ok(tx.authorization(component_appid, oa_appid)?.map(Arc::new)),
+    )?;
+    ctx.component = src.get(
+        |v| v.component(component_appid),
+        |tx| Ok(tx.component(component_appid)?.map(Arc::new)),
+    )?;
+    if let Some(TicketBody::Ticket(t)) = &ctx.body {
+        ctx.ticket = src.get(|v| v.ticket(t), |tx| tx.fastregister_ticket(t))?;
+        // Only a known ticket can be held by a registration (and the rules look no further
+        // than an unknown one).
+        if ctx.ticket.is_some() {
+            ctx.ticket_registration = src.get(
+                |v| v.ticket_registration(t),
+                |tx| tx.live_registration_of_ticket(t),
+            )?;
+        }
+    }
+    ctx.official_account = src.get(
+        |v| v.official_account(oa_appid),
+        |tx| Ok(tx.official_account(oa_appid)?.map(Arc::new)),
+    )?;
+    if let Some(oa) = &ctx.official_account {
+        let entity_id = oa.entity_id;
+        src.lock(|tx| tx.lock_entity(entity_id))?;
+        ctx.entity = src.get(
+            |v| v.entity(entity_id),
+            |tx| Ok(tx.entity(entity_id)?.map(Arc::new)),
+        )?;
+        ctx.oa_in_progress = src.get(
+            |v| v.oa_in_progress(oa_appid),
+            |tx| tx.oa_has_registration_in_progress(oa_appid),
+        )?;
+        let month = shanghai_month(now);
+        ctx.oa_successes_this_month = src.get(
+            |v| v.oa_successes(oa_appid, &month),
+            |tx| tx.count_successes_in_month(oa_appid, &month),
+        )?;
+        ctx.entity_mini_programs = src.get(
+            |v| v.entity_mini_programs(entity_id),
+            |tx| {
+                Ok(tx.count_entity_mini_programs(entity_id)?
+                    + tx.count_entity_registrations_in_progress(entity_id)?)
+            },
+        )?;
+    }
+    Ok(ctx)
+}

@@ -1,0 +1,141 @@
+//! fastregister (spec §5), the platform's central flow, in one place: [`register`] runs one
+//! call from the parsed request to the registration it answers, over the steps in [`steps`],
+//! which read what the checks need through [`context`].
+//!
+//! Unlike every other operation, a call is not one transaction. Most refused calls are decided
+//! by a read: from the in-process view when it holds everything the checks read (no hop to
+//! another thread), else on a reader thread, in parallel. Only a go-ahead queues for the
+//! single writer, which checks again before committing. A configured processing delay makes
+//! the registration observable "in progress": the writer then only claims the ticket, and the
+//! completion runs after the delay in its own task.
+
+pub mod context;
+pub mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastreg_wire::account::BoolStyle;
+use tracing::Instrument;
+
+use crate::domain::Registration;
+use crate::error::{Error, Result};
+use crate::metrics::RegistrationOutcome;
+use crate::rules::{Decision, TicketBody};
+use crate::state::AppState;
+
+pub use steps::{abandon, answer, begin, complete, precheck, precheck_in_view, FastRegisterStep};
+
+/// What a fastregister call that succeeded answers.
+#[derive(Debug)]
+pub struct Registered {
+    /// The registration whose success is answered.
+    pub registration: Registration,
+    /// Whether this call registered or replayed an earlier success.
+    pub outcome: RegistrationOutcome,
+    /// How the answer writes its booleans (the runtime config as this call read it).
+    pub booleans: BoolStyle,
+}
+
+/// fastregister itself: the checks in the view, else on a reader; then the writer's checks and
+/// the registration (or the claim, completed after the processing delay in a task of its own).
+///
+/// # Errors
+/// The errcode of the first failing rule; storage faults.
+pub async fn register(
+    app: Arc<AppState>,
+    token: Option<String>,
+    body: TicketBody,
+) -> Result<Registered> {
+    let now = app.clock.now();
+    // One snapshot of the runtime config serves the whole call.
+    let (delay, booleans, policy, in_view) = {
+        let runtime = app.runtime();
+        let in_view = app.store.view().and_then(|view| {
+            precheck_in_view(view, token.as_deref(), body.clone(), now, &runtime.rules)
+        });
+        if let Some(Decision::Refuse(code)) = in_view {
+            return Err(Error::wx(code));
+        }
+        let policy = runtime.rules.clone();
+        (
+            runtime.processing_delay_ms,
+            runtime.booleans,
+            policy,
+            in_view,
+        )
+    };
+    let lifetimes = app.settings.lifetimes.clone();
+    let early = match in_view {
+        Some(decision) => decision,
+        None => {
+            let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
+            app.store
+                .read(move |tx| precheck(tx, t1.as_deref(), b1, now, &p1))
+                .await?
+        }
+    };
+    let early_step = match early {
+        Decision::Refuse(code) => return Err(Error::wx(code)),
+        Decision::Replay(reg) => Some(FastRegisterStep::Replay(reg)),
+        Decision::Proceed(_) => None,
+    };
+    let (l2, p2) = (lifetimes.clone(), policy.clone());
+    let step = match early_step {
+        Some(step) => step,
+        None => {
+            app.store
+                .write(move |tx| begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0))
+                .await?
+        }
+    };
+    let (registration, outcome) = match step {
+        FastRegisterStep::Done(reg) => (reg, RegistrationOutcome::Registered),
+        FastRegisterStep::Replay(reg) => {
+            tracing::info!(
+                mp_appid = reg.mp_appid.as_deref(),
+                "replayed a spent ticket's success"
+            );
+            (reg, RegistrationOutcome::Replayed)
+        }
+        FastRegisterStep::Claimed(id) => {
+            // Completion runs in its own task: a caller that gives up waiting must not leave the
+            // registration half done; it completes, and the caller can reconcile.
+            // The task keeps the request's span, so its log lines carry the rid.
+            let app2 = app.clone();
+            let reg = tokio::spawn(
+                async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let now = app2.clock.now();
+                    let done = app2
+                        .store
+                        .write(move |tx| complete(tx, id, now, &policy, &lifetimes))
+                        .await;
+                    if done.is_err() {
+                        // Never answered as a success: release the OA and the ticket rather
+                        // than leave the OA refusing with 61057 until a restart.
+                        let released = app2.store.write(move |tx| abandon(tx, id)).await;
+                        if let Err(e) = released {
+                            tracing::error!(error = %e, id, "could not abandon a failed registration");
+                        }
+                    }
+                    done
+                }
+                .instrument(tracing::Span::current()),
+            )
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("registration task failed: {e}")))??;
+            (reg, RegistrationOutcome::Registered)
+        }
+    };
+    tracing::info!(
+        mp_appid = registration.mp_appid.as_deref(),
+        oa = registration.oa_appid,
+        "fast registration answered"
+    );
+    Ok(Registered {
+        registration,
+        outcome,
+        booleans,
+    })
+}
