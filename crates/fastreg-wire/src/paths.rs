@@ -16,6 +16,12 @@ pub const API_GET_AUTHORIZER_INFO: &str = "/cgi-bin/component/api_get_authorizer
 pub const API_GET_AUTHORIZER_LIST: &str = "/cgi-bin/component/api_get_authorizer_list";
 /// `GET` (HTML): the OA admin authorises the component.
 pub const COMPONENT_LOGIN_PAGE: &str = "/cgi-bin/componentloginpage";
+/// `GET` (HTML): the H5 (mobile) authorisation page, WeChat's older path; the same parameters
+/// as [`COMPONENT_LOGIN_PAGE`] plus `action=bindcomponent&no_scan=1`.
+pub const BIND_COMPONENT_PAGE: &str = "/safe/bindcomponent";
+/// `GET` (HTML): the H5 (mobile) authorisation page, WeChat's newer path (on
+/// `open.weixin.qq.com`, followed by `#wechat_redirect`); as [`BIND_COMPONENT_PAGE`].
+pub const WXAOPEN_BIND_COMPONENT_PAGE: &str = "/wxaopen/safe/bindcomponent";
 /// `GET` (HTML): the OA admin confirms a fast registration.
 pub const FAST_REGISTER_AUTH: &str = "/cgi-bin/fastregisterauth";
 /// `POST`: register a Mini Program reusing the OA's entity (permission set 27).

@@ -452,3 +452,71 @@ async fn the_console_needs_the_admin_token_and_then_shows_the_state() {
         .unwrap();
     assert!(forged.contains(r#"name="token""#));
 }
+
+#[tokio::test]
+async fn componentloginpage_without_auth_type_offers_both_kinds_as_auth_type_3_does() {
+    let app = spawn_app().await;
+    let code = pre_auth_code(&app).await;
+    let without = login_link(&code, &[]).replace("&auth_type=1", "");
+    assert!(!without.contains("auth_type"), "{without}");
+
+    let (status, _, page) = get(&app, &without).await;
+    let (_, _, both) = get(
+        &app,
+        &login_link(&code, &[]).replace("auth_type=1", "auth_type=3"),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("biz_appid=wx0a00000000000001"), "{page}");
+    assert!(
+        page.contains("auth_type=3"),
+        "the choices carry the default explicitly"
+    );
+    assert_eq!(page, both);
+}
+
+#[tokio::test]
+async fn the_h5_authorisation_paths_serve_componentloginpage_and_its_confirmation_grants() {
+    let app = spawn_app().await;
+    for path in ["/safe/bindcomponent", "/wxaopen/safe/bindcomponent"] {
+        let code = pre_auth_code(&app).await;
+        // As wechatpy's get_pre_auth_url_m and WxJava's mobile link build it.
+        let link = login_link(
+            &code,
+            &[
+                ("biz_appid", OA),
+                ("action", "bindcomponent"),
+                ("no_scan", "1"),
+            ],
+        )
+        .replace("/cgi-bin/componentloginpage", path)
+        .replace("auth_type=1", "auth_type=3");
+
+        let (status, _, html) = get(&app, &link).await;
+
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(
+            html.contains(r#"name="set" value="27""#),
+            "{path}: set 27 offered"
+        );
+        let form = [
+            ("component_appid", C.to_string()),
+            ("pre_auth_code", code.clone()),
+            ("redirect_uri", CB.to_string()),
+            ("auth_type", "3".to_string()),
+            ("biz_appid", OA.to_string()),
+            ("set", "27".to_string()),
+            ("csrf", csrf(&html)),
+        ];
+        let r = no_redirects()
+            .post(format!("{}/cgi-bin/componentloginpage/confirm", app.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{path}");
+        let to = r.headers()["location"].to_str().unwrap();
+        assert!(to.contains("auth_code="), "{path}: {to}");
+    }
+}
