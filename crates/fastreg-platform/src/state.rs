@@ -113,11 +113,15 @@ pub enum FaultWhen {
 }
 
 /// An injected fault: the next `remaining` calls to `path` answer `errcode`.
+///
+/// On the wire the code is `inject_errcode`: a success body must not carry a field named
+/// `errcode`, which generic clients read as WeChat's refusal.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fault {
     /// The endpoint path, e.g. `/cgi-bin/account/fastregister`.
     pub path: String,
     /// The errcode to answer.
+    #[serde(rename = "inject_errcode", alias = "errcode")]
     pub errcode: i64,
     /// How many more calls it applies to.
     pub remaining: u32,

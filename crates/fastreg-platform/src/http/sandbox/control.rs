@@ -217,6 +217,8 @@ pub(super) async fn advance_clock(
 #[serde(deny_unknown_fields)]
 pub(super) struct FaultIn {
     path: String,
+    /// The errcode the faulted calls answer; `errcode`, its earlier name, is still accepted.
+    #[serde(rename = "inject_errcode", alias = "errcode")]
     errcode: i64,
     #[serde(default = "one")]
     times: u32,
@@ -244,7 +246,7 @@ pub(super) async fn add_fault(State(app): State<Arc<AppState>>, call: Call) -> R
         return Err(Error::sandbox(
             400,
             ErrCode::DataFormatError,
-            "errcode must be non-zero and times at least 1",
+            "inject_errcode must be non-zero and times at least 1",
         ));
     }
     let fault = Fault {

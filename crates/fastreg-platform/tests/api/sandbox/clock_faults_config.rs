@@ -77,8 +77,12 @@ async fn a_fault_answers_its_errcode_for_the_next_times_calls_and_then_stops() {
         )
         .await;
     assert_eq!(status, 201, "{f}");
+    // A success carries no `errcode`, which generic clients would read as a refusal.
+    assert_eq!(f["inject_errcode"], -1, "{f}");
+    assert!(f.get("errcode").is_none(), "{f}");
     let listed = app.sandbox_ok("GET", "/faults", None).await;
     assert_eq!(listed[0]["remaining"], 2);
+    assert_eq!(listed[0]["inject_errcode"], -1);
     let ticket = app.confirm(C, OA, 1).await;
     for _ in 0..2 {
         assert_refused(&app.fastregister(&oat, &ticket).await, -1);
