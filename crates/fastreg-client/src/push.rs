@@ -8,7 +8,7 @@
 //! token manager reads it); authorisation events are handed to the application. Nothing is
 //! stored or handed on from a push that fails any check.
 //!
-//! With the `axum` feature, [`router`] serves all of it and answers `success`.
+//! With the `axum` feature, [`axum_route::router`] serves all of it and answers `success`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -69,6 +69,7 @@ impl From<crate::Error> for PushError {
     fn from(e: crate::Error) -> Self {
         match e {
             crate::Error::Store(s) => PushError::Store(s),
+            crate::Error::Push(p) => p,
             other => PushError::Store(StoreError::new("client", other)),
         }
     }
@@ -166,6 +167,44 @@ impl fmt::Debug for PushReceiver {
 }
 
 impl Client {
+    /// Asks WeChat for a verify-ticket push now (`api_start_push_ticket`) and waits, at most
+    /// `wait`, until a [`PushReceiver`] on this client's store has stored it; returns the ticket.
+    ///
+    /// This is how a new receiver gets going without waiting up to 10 minutes for the next
+    /// scheduled push: creating a component (on a fastreg platform, or configuring the event URL
+    /// on open.weixin.qq.com) pushes its first ticket at once, typically before the receiver
+    /// knows the token and EncodingAESKey, and that push is refused. Serve the receiver, then
+    /// call this once.
+    ///
+    /// # Errors
+    /// WeChat's refusal of `api_start_push_ticket`; [`Error::Timeout`] when no new ticket was
+    /// stored within `wait` (the push did not reach a receiver on this store: check the event
+    /// URL, the token and the EncodingAESKey); store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// // after starting the push route (see `push::axum_route::router`):
+    /// client.request_verify_ticket(std::time::Duration::from_secs(10)).await?;
+    /// let token = client.component_token().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_verify_ticket(&self, wait: Duration) -> crate::Result<String> {
+        let key = self.key("verify_ticket");
+        let before = self.inner.store.get(&key).await?;
+        crate::endpoints::start_push_ticket(self).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.inner.store.get(&key).await? {
+                Some(now) if Some(&now) != before.as_ref() => return Ok(now.value),
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(crate::Error::Timeout(wait))
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// A receiver for this component's pushes, with the message-verification token and the
     /// EncodingAESKey configured on open.weixin.qq.com (or the platform's component).
     ///
@@ -327,14 +366,17 @@ pub mod axum_route {
     /// A router with `POST /` receiving pushes: each accepted event (the verify ticket already
     /// stored) goes to `on_event` in its own task, so the answer `success` is immediate; a
     /// refused push gets HTTP 400 with the reason (WeChat retries it), and nothing is stored.
-    /// Nest it where your authorisation-event URL points.
+    ///
+    /// Mount it where your authorisation-event URL points with **`nest_service`**, which answers
+    /// both `/wechat/events` and `/wechat/events/` (the URL configured on open.weixin.qq.com may
+    /// end with a slash). axum's `nest` would answer only the path without the slash.
     ///
     /// # Examples
     /// ```no_run
     /// # async fn run(client: fastreg_client::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use fastreg_client::push::{axum_route, PushEvent};
     /// let receiver = client.push_receiver("component-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")?;
-    /// let app = axum::Router::new().nest("/wechat/events", axum_route::router(receiver, |event: PushEvent| async move {
+    /// let app = axum::Router::new().nest_service("/wechat/events", axum_route::router(receiver, |event: PushEvent| async move {
     ///     println!("{}", event.info_type());
     /// }));
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
