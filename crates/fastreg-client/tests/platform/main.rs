@@ -6,4 +6,6 @@ mod flow;
 mod helpers;
 mod leaks;
 mod pushes;
+mod receiving;
+mod register_attempts;
 mod tokens;
