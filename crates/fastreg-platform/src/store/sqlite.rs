@@ -14,8 +14,8 @@
 //! the writer's commits: at `synchronous=NORMAL` a checkpoint fsyncs the WAL and then the
 //! database, and a commit that checkpointed held up its whole batch for those fsyncs (the
 //! success p99 was twice the p50; BENCHMARKS.md). The writer only waits for the checkpointer
-//! every [`WAL_RESTART_FRAMES`] frames, for one last short pass with nothing appended, so that
-//! the WAL can start over rather than grow (see [`Checkpoints`]).
+//! every `WAL_RESTART_FRAMES` frames, for one last short pass with nothing appended, so that
+//! the WAL can start over rather than grow (see `Checkpoints`).
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
