@@ -59,7 +59,14 @@ pub(crate) async fn component_token(
         component_appsecret: c.inner.component_secret.0.clone(),
         component_verify_ticket: verify_ticket.to_string(),
     };
-    call(c, Method::Post, paths::API_COMPONENT_TOKEN, None, Some(&body)).await
+    call(
+        c,
+        Method::Post,
+        paths::API_COMPONENT_TOKEN,
+        None,
+        Some(&body),
+    )
+    .await
 }
 
 /// `api_start_push_ticket`: asks for a verify-ticket push now.
@@ -88,7 +95,14 @@ pub(crate) async fn create_pre_auth_code(
         component_appid: component_appid(c),
     };
     let token = Some((TokenParam::Component, component_token.as_str()));
-    call(c, Method::Post, paths::API_CREATE_PREAUTHCODE, token, Some(&body)).await
+    call(
+        c,
+        Method::Post,
+        paths::API_CREATE_PREAUTHCODE,
+        token,
+        Some(&body),
+    )
+    .await
 }
 
 /// `api_query_auth`, with a component token.
@@ -118,7 +132,14 @@ pub(crate) async fn authorizer_token(
         authorizer_refresh_token: refresh_token.to_string(),
     };
     let token = Some((TokenParam::Component, component_token.as_str()));
-    call(c, Method::Post, paths::API_AUTHORIZER_TOKEN, token, Some(&body)).await
+    call(
+        c,
+        Method::Post,
+        paths::API_AUTHORIZER_TOKEN,
+        token,
+        Some(&body),
+    )
+    .await
 }
 
 /// `api_get_authorizer_info`, with a component token.
@@ -132,7 +153,14 @@ pub(crate) async fn authorizer_info(
         authorizer_appid: authorizer_appid.to_string(),
     };
     let token = Some((TokenParam::Component, component_token.as_str()));
-    call(c, Method::Post, paths::API_GET_AUTHORIZER_INFO, token, Some(&body)).await
+    call(
+        c,
+        Method::Post,
+        paths::API_GET_AUTHORIZER_INFO,
+        token,
+        Some(&body),
+    )
+    .await
 }
 
 /// `api_get_authorizer_list`, with a component token.
@@ -148,7 +176,14 @@ pub(crate) async fn authorizer_list(
         count,
     };
     let token = Some((TokenParam::Component, component_token.as_str()));
-    call(c, Method::Post, paths::API_GET_AUTHORIZER_LIST, token, Some(&body)).await
+    call(
+        c,
+        Method::Post,
+        paths::API_GET_AUTHORIZER_LIST,
+        token,
+        Some(&body),
+    )
+    .await
 }
 
 /// `wxamplinkget`, with the OA's access token.

@@ -94,7 +94,11 @@ pub enum Error {
     /// (a second registration must never be risked). Always inside
     /// [`crate::FastRegisterOutcome::Unknown`]; [`Error::code`] gives 61058 and
     /// [`Error::is_transient`] is true.
-    #[error("WeChat answered {} to a repeat of an attempt whose outcome is unknown: {}", answer_head(answer), EARLIER_ATTEMPT_REMEDY)]
+    #[error(
+        "WeChat answered {} to a repeat of an attempt whose outcome is unknown: {}",
+        answer_head(answer),
+        EARLIER_ATTEMPT_REMEDY
+    )]
     EarlierAttemptUnsettled {
         /// WeChat's answer (an [`Error::Api`] with 61058).
         answer: Box<Error>,
@@ -106,7 +110,8 @@ pub enum Error {
 }
 
 /// What to do after [`Error::EarlierAttemptUnsettled`].
-const EARLIER_ATTEMPT_REMEDY: &str = "the earlier attempt may still be running; call fast_register again with the same ticket \
+const EARLIER_ATTEMPT_REMEDY: &str =
+    "the earlier attempt may still be running; call fast_register again with the same ticket \
      (it waits the retry interval) until the outcome is known, and do not get a new ticket";
 
 impl Error {

@@ -68,6 +68,6 @@ pub use fastreg_wire::account::{
 pub use fastreg_wire::component::{
     AuthorizationInfo, AuthorizerAuthorization, AuthorizerInfo, AuthorizerInfoResponse,
     AuthorizerListItem, AuthorizerListResponse, AuthorizerTokenResponse, ComponentTokenResponse,
-    FuncInfo, FuncscopeCategory, IdInfo, MiniProgramCategory, MiniProgramInfo,
-    MiniProgramNetwork, PreAuthCodeResponse,
+    FuncInfo, FuncscopeCategory, IdInfo, MiniProgramCategory, MiniProgramInfo, MiniProgramNetwork,
+    PreAuthCodeResponse,
 };

@@ -264,9 +264,11 @@ impl Client {
         let mut offset = 0u32;
         loop {
             let page = self
-                .with_token(Auth::Component, paths::API_GET_AUTHORIZER_LIST, move |token| {
-                    endpoints::authorizer_list(self, token, offset, 500)
-                })
+                .with_token(
+                    Auth::Component,
+                    paths::API_GET_AUTHORIZER_LIST,
+                    move |token| endpoints::authorizer_list(self, token, offset, 500),
+                )
                 .await?;
             if let Some(item) = page
                 .list
@@ -397,7 +399,12 @@ impl Client {
     /// Runs `call` with a managed token. When WeChat rejects the token (40001 / 42001), drops it
     /// (compare-and-expire) and runs `call` once more with a fresh one. Every managed call goes
     /// through here; fastregister never does, because it must not be repeated automatically.
-    pub(crate) async fn with_token<T, F, Fut>(&self, auth: Auth<'_>, what: &str, call: F) -> Result<T>
+    pub(crate) async fn with_token<T, F, Fut>(
+        &self,
+        auth: Auth<'_>,
+        what: &str,
+        call: F,
+    ) -> Result<T>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T>>,

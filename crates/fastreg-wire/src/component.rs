@@ -17,7 +17,11 @@ pub(crate) struct Masked<'a>(pub(crate) &'a str);
 
 impl std::fmt::Debug for Masked<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = if self.0.is_empty() { "" } else { crate::redact::MASK };
+        let shown = if self.0.is_empty() {
+            ""
+        } else {
+            crate::redact::MASK
+        };
         std::fmt::Debug::fmt(shown, f)
     }
 }

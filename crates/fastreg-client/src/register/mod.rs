@@ -201,7 +201,9 @@ impl Client {
             }
         }
         let after_unknown = previous.is_some_and(|p| p.ambiguous);
-        let outcome = self.fast_register_once(oa_appid, ticket, after_unknown).await;
+        let outcome = self
+            .fast_register_once(oa_appid, ticket, after_unknown)
+            .await;
         let ambiguous = matches!(outcome, FastRegisterOutcome::Unknown(_));
         attempts::record(self, ticket, ambiguous).await;
         outcome

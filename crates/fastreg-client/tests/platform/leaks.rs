@@ -299,8 +299,13 @@ async fn no_log_line_and_no_answer_or_event_debug_shows_a_credential() {
     shown.push_str(&format!("{refreshed:?}"));
 
     // tokens.rs: a 40001 repeated once; a replaced refresh token (61023) recovered.
-    p.fault("/cgi-bin/component/api_get_authorizer_list", 40001, 1, "before")
-        .await;
+    p.fault(
+        "/cgi-bin/component/api_get_authorizer_list",
+        40001,
+        1,
+        "before",
+    )
+    .await;
     let list = client.authorizer_list(0, 100).await.unwrap();
     secrets.extend(list.list.iter().map(|i| i.refresh_token.clone()));
     shown.push_str(&format!("{list:?}"));
@@ -314,7 +319,8 @@ async fn no_log_line_and_no_answer_or_event_debug_shows_a_credential() {
     // register.rs: the listing before fails (-1), the code exchange after fails (-1).
     let ticket = p.confirm(OA).await;
     secrets.push(ticket.clone());
-    p.fault("/cgi-bin/wxopen/wxamplinkget", -1, 1, "before").await;
+    p.fault("/cgi-bin/wxopen/wxamplinkget", -1, 1, "before")
+        .await;
     p.fault("/cgi-bin/component/api_query_auth", -1, 1, "before")
         .await;
     let outcome = client.fast_register(OA, &ticket).await;
@@ -324,7 +330,8 @@ async fn no_log_line_and_no_answer_or_event_debug_shows_a_credential() {
     // register.rs: -1 after the Mini Program was made, reconciled.
     let ticket = p.confirm(OA).await;
     secrets.push(ticket.clone());
-    p.fault("/cgi-bin/account/fastregister", -1, 1, "after").await;
+    p.fault("/cgi-bin/account/fastregister", -1, 1, "after")
+        .await;
     let outcome = client.fast_register(OA, &ticket).await;
     assert!(outcome.registered().is_some(), "{outcome:?}");
     shown.push_str(&format!("{outcome:?}"));

@@ -23,8 +23,10 @@ async fn a_receiver_served_after_its_component_was_created_gets_a_ticket_with_re
         .sandbox(
             "POST",
             "/components",
-            Some(json!({"event_url": url, "auth_domain": "localhost", "published": true,
-                        "permission_sets": [3, 17, 18, 27, 30, 31]})),
+            Some(
+                json!({"event_url": url, "auth_domain": "localhost", "published": true,
+                        "permission_sets": [3, 17, 18, 27, 30, 31]}),
+            ),
         )
         .await;
     let appid = created["appid"].as_str().unwrap();
@@ -68,10 +70,7 @@ async fn request_verify_ticket_times_out_when_no_receiver_stores_the_push() {
         .await
         .unwrap_err();
 
-    assert!(
-        matches!(err, fastreg_client::Error::Timeout(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, fastreg_client::Error::Timeout(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -57,10 +57,7 @@ async fn a_second_client_on_the_same_sqlite_file_waits_the_interval_and_reads_61
     let FastRegisterOutcome::Unknown(e) = &repeated else {
         panic!("{repeated:?}")
     };
-    assert!(
-        matches!(e, Error::EarlierAttemptUnsettled { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, Error::EarlierAttemptUnsettled { .. }), "{e:?}");
     assert_eq!(e.code(), Some(ErrCode::InvalidTicket));
     assert_eq!(e.errcode(), Some(61058));
     assert!(e.is_transient(), "asking again can help");
@@ -102,7 +99,13 @@ async fn a_61058_with_no_unknown_attempt_before_it_is_not_registered_and_says_ge
         panic!("{outcome:?}")
     };
     assert!(
-        matches!(e, Error::Api { code: ErrCode::InvalidTicket, .. }),
+        matches!(
+            e,
+            Error::Api {
+                code: ErrCode::InvalidTicket,
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(!e.is_transient());
