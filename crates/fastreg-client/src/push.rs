@@ -177,7 +177,7 @@ impl Client {
     /// call this once.
     ///
     /// # Errors
-    /// WeChat's refusal of `api_start_push_ticket`; [`Error::Timeout`] when no new ticket was
+    /// WeChat's refusal of `api_start_push_ticket`; [`crate::Error::Timeout`] when no new ticket was
     /// stored within `wait` (the push did not reach a receiver on this store: check the event
     /// URL, the token and the EncodingAESKey); store failures.
     ///
