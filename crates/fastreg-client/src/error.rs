@@ -2,10 +2,15 @@
 //! kept apart from "we could not talk to WeChat" (transport, timeout) and "WeChat said something
 //! we could not read" (decode), because the right reaction differs: an errcode has a documented
 //! remedy; a timeout on a non-idempotent call means the outcome is unknown.
+//!
+//! [`PushError`] (a refused push, re-exported as `push::PushError`) lives here too, so that
+//! [`Error::Push`] can carry it while this module stays a leaf that imports only the store.
 
 use std::time::Duration;
 
+use fastreg_wire::crypto::CryptoError;
 use fastreg_wire::errcode::Retry;
+use fastreg_wire::push::PushError as XmlError;
 use fastreg_wire::ErrCode;
 
 use crate::store::StoreError;
@@ -106,7 +111,7 @@ pub enum Error {
     /// A push was refused (see [`crate::push::PushError`]); lets `?` carry it in a handler that
     /// returns this crate's error.
     #[error(transparent)]
-    Push(#[from] crate::push::PushError),
+    Push(#[from] PushError),
 }
 
 /// What to do after [`Error::EarlierAttemptUnsettled`].
@@ -254,6 +259,60 @@ fn transport_chain(e: &reqwest::Error) -> String {
         cause = c.source();
     }
     fastreg_wire::redact::text(&parts.join(": "))
+}
+
+/// Why a push was refused (also `push::PushError`). Nothing was stored and no event was handed on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// A query parameter WeChat always sends is missing.
+    #[error("push refused: the query has no {0}")]
+    MissingParameter(&'static str),
+    /// `msg_signature` does not match: not from WeChat, or tampered with.
+    #[error(
+        "push refused: msg_signature does not match (wrong token, or the message was altered)"
+    )]
+    BadSignature,
+    /// The signed timestamp is too far from now: a replayed push.
+    #[error(
+        "push refused: timestamp {timestamp} is more than {max_skew:?} away from now (a replay?)"
+    )]
+    Stale {
+        /// The push's timestamp.
+        timestamp: String,
+        /// The allowed skew.
+        max_skew: Duration,
+    },
+    /// The body is not a push envelope.
+    #[error("push refused: the body is not a push envelope: {0}")]
+    Envelope(String),
+    /// The envelope or the message is for another component.
+    #[error("push refused: it is for {got:?}, this receiver is {expected:?}")]
+    WrongAppId {
+        /// The appid in the push.
+        got: String,
+        /// This component.
+        expected: String,
+    },
+    /// Decryption failed (wrong EncodingAESKey, corrupted ciphertext, wrong trailing appid).
+    #[error("push refused: cannot decrypt: {0}")]
+    Decrypt(#[source] CryptoError),
+    /// The decrypted XML is not a push message.
+    #[error("push refused: the message does not parse: {0}")]
+    Message(#[source] XmlError),
+    /// Storing the verify ticket failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Error> for PushError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Store(s) => PushError::Store(s),
+            Error::Push(p) => p,
+            other => PushError::Store(StoreError::new("client", other)),
+        }
+    }
 }
 
 /// The client's result.

@@ -14,66 +14,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use fastreg_wire::crypto::{self, AesKey, CryptoError, KeyUsed};
+use fastreg_wire::crypto::{self, AesKey, KeyUsed};
+use fastreg_wire::push::Envelope;
 pub use fastreg_wire::push::PushEvent;
-use fastreg_wire::push::{Envelope, PushError as XmlError};
 
 use crate::client::{Client, Secret};
-use crate::store::{unix_now, StoreError};
-
-/// Why a push was refused. Nothing was stored and no event was handed on.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PushError {
-    /// A query parameter WeChat always sends is missing.
-    #[error("push refused: the query has no {0}")]
-    MissingParameter(&'static str),
-    /// `msg_signature` does not match: not from WeChat, or tampered with.
-    #[error(
-        "push refused: msg_signature does not match (wrong token, or the message was altered)"
-    )]
-    BadSignature,
-    /// The signed timestamp is too far from now: a replayed push.
-    #[error(
-        "push refused: timestamp {timestamp} is more than {max_skew:?} away from now (a replay?)"
-    )]
-    Stale {
-        /// The push's timestamp.
-        timestamp: String,
-        /// The allowed skew.
-        max_skew: Duration,
-    },
-    /// The body is not a push envelope.
-    #[error("push refused: the body is not a push envelope: {0}")]
-    Envelope(String),
-    /// The envelope or the message is for another component.
-    #[error("push refused: it is for {got:?}, this receiver is {expected:?}")]
-    WrongAppId {
-        /// The appid in the push.
-        got: String,
-        /// This component.
-        expected: String,
-    },
-    /// Decryption failed (wrong EncodingAESKey, corrupted ciphertext, wrong trailing appid).
-    #[error("push refused: cannot decrypt: {0}")]
-    Decrypt(#[source] CryptoError),
-    /// The decrypted XML is not a push message.
-    #[error("push refused: the message does not parse: {0}")]
-    Message(#[source] XmlError),
-    /// Storing the verify ticket failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<crate::Error> for PushError {
-    fn from(e: crate::Error) -> Self {
-        match e {
-            crate::Error::Store(s) => PushError::Store(s),
-            crate::Error::Push(p) => p,
-            other => PushError::Store(StoreError::new("client", other)),
-        }
-    }
-}
+pub use crate::error::PushError;
+use crate::store::unix_now;
 
 /// The query parameters of a push.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -167,44 +114,6 @@ impl fmt::Debug for PushReceiver {
 }
 
 impl Client {
-    /// Asks WeChat for a verify-ticket push now (`api_start_push_ticket`) and waits, at most
-    /// `wait`, until a [`PushReceiver`] on this client's store has stored it; returns the ticket.
-    ///
-    /// This is how a new receiver gets going without waiting up to 10 minutes for the next
-    /// scheduled push: creating a component (on a fastreg platform, or configuring the event URL
-    /// on open.weixin.qq.com) pushes its first ticket at once, typically before the receiver
-    /// knows the token and EncodingAESKey, and that push is refused. Serve the receiver, then
-    /// call this once.
-    ///
-    /// # Errors
-    /// WeChat's refusal of `api_start_push_ticket`; [`crate::Error::Timeout`] when no new ticket was
-    /// stored within `wait` (the push did not reach a receiver on this store: check the event
-    /// URL, the token and the EncodingAESKey); store failures.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
-    /// // after starting the push route (see `push::axum_route::router`):
-    /// client.request_verify_ticket(std::time::Duration::from_secs(10)).await?;
-    /// let token = client.component_token().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn request_verify_ticket(&self, wait: Duration) -> crate::Result<String> {
-        let key = self.key("verify_ticket");
-        let before = self.inner.store.get(&key).await?;
-        crate::endpoints::start_push_ticket(self).await?;
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match self.inner.store.get(&key).await? {
-                Some(now) if Some(&now) != before.as_ref() => return Ok(now.value),
-                _ if tokio::time::Instant::now() >= deadline => {
-                    return Err(crate::Error::Timeout(wait))
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    }
-
     /// A receiver for this component's pushes, with the message-verification token and the
     /// EncodingAESKey configured on open.weixin.qq.com (or the platform's component).
     ///

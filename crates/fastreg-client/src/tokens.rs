@@ -102,6 +102,42 @@ impl Client {
         Ok(())
     }
 
+    /// Asks WeChat for a verify-ticket push now (`api_start_push_ticket`) and waits, at most
+    /// `wait`, until a [`crate::push::PushReceiver`] on this client's store has stored it; returns the ticket.
+    ///
+    /// This is how a new receiver gets going without waiting up to 10 minutes for the next
+    /// scheduled push: creating a component (on a fastreg platform, or configuring the event URL
+    /// on open.weixin.qq.com) pushes its first ticket at once, typically before the receiver
+    /// knows the token and EncodingAESKey, and that push is refused. Serve the receiver, then
+    /// call this once.
+    ///
+    /// # Errors
+    /// WeChat's refusal of `api_start_push_ticket`; [`crate::Error::Timeout`] when no new ticket was
+    /// stored within `wait` (the push did not reach a receiver on this store: check the event
+    /// URL, the token and the EncodingAESKey); store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// // after starting the push route (see `push::axum_route::router`):
+    /// client.request_verify_ticket(std::time::Duration::from_secs(10)).await?;
+    /// let token = client.component_token().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_verify_ticket(&self, wait: Duration) -> Result<String> {
+        let key = self.verify_ticket_key();
+        let before = self.inner.store.get(&key).await?;
+        endpoints::start_push_ticket(self).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.inner.store.get(&key).await? {
+                Some(now) if Some(&now) != before.as_ref() => return Ok(now.value),
+                _ if tokio::time::Instant::now() >= deadline => return Err(Error::Timeout(wait)),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// The stored component_verify_ticket.
     ///
     /// # Errors
