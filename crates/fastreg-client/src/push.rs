@@ -118,7 +118,7 @@ impl Client {
     /// EncodingAESKey configured on open.weixin.qq.com (or the platform's component).
     ///
     /// # Errors
-    /// [`PushError::Decrypt`] with [`CryptoError`] when the key is not a 43-character
+    /// [`PushError::Decrypt`] with [`CryptoError`](fastreg_wire::crypto::CryptoError) when the key is not a 43-character
     /// EncodingAESKey.
     ///
     /// # Examples
