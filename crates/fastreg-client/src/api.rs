@@ -1,43 +1,18 @@
-//! Typed calls of the component and account endpoints (everything but fastregister, which
-//! has its own module). Each uses a managed token and is repeated once on 40001 / 42001.
+//! The managed calls of the component and account endpoints (everything but fastregister, which
+//! has its own module): each is an endpoint of `endpoints.rs` run with a managed token
+//! (`tokens.rs`), repeated once on 40001 / 42001, plus what the answer obliges the client to keep
+//! (refresh tokens are persisted, access tokens cached).
 
 use fastreg_wire::account::*;
 use fastreg_wire::component::*;
 use fastreg_wire::paths;
 
-use crate::client::{Client, Method};
+use crate::client::Client;
+use crate::endpoints;
 use crate::error::Result;
 use crate::tokens::Auth;
 
 impl Client {
-    /// `api_start_push_ticket`: asks WeChat to push a fresh component_verify_ticket now.
-    ///
-    /// # Errors
-    /// WeChat's refusal, transport failures.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
-    /// client.start_push_ticket().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn start_push_ticket(&self) -> Result<()> {
-        let body = StartPushTicketRequest {
-            component_appid: self.inner.component_appid.clone(),
-            component_secret: self.inner.component_secret.0.clone(),
-        };
-        let _: StatusOnly = self
-            .send(
-                Method::Post,
-                paths::API_START_PUSH_TICKET,
-                &[],
-                Some(&body),
-                self.inner.timeout,
-            )
-            .await?;
-        Ok(())
-    }
-
     /// `api_create_preauthcode`: a pre_auth_code for [`Client::component_login_page_url`].
     ///
     /// # Errors
@@ -50,15 +25,9 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn create_pre_auth_code(&self) -> Result<PreAuthCodeResponse> {
-        let body = PreAuthCodeRequest {
-            component_appid: self.inner.component_appid.clone(),
-        };
-        self.call(
-            Method::Post,
-            paths::API_CREATE_PREAUTHCODE,
-            Auth::Component,
-            Some(&body),
-        )
+        self.with_token(Auth::Component, paths::API_CREATE_PREAUTHCODE, |token| {
+            endpoints::create_pre_auth_code(self, token)
+        })
         .await
     }
 
@@ -77,17 +46,10 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn query_auth(&self, authorization_code: &str) -> Result<AuthorizationInfo> {
-        let body = QueryAuthRequest {
-            component_appid: self.inner.component_appid.clone(),
-            authorization_code: authorization_code.to_string(),
-        };
-        let answer: QueryAuthResponse = self
-            .call(
-                Method::Post,
-                paths::API_QUERY_AUTH,
-                Auth::Component,
-                Some(&body),
-            )
+        let answer = self
+            .with_token(Auth::Component, paths::API_QUERY_AUTH, |token| {
+                endpoints::query_auth(self, token, authorization_code)
+            })
             .await?;
         let info = answer.authorization_info;
         if !info.authorizer_refresh_token.is_empty() {
@@ -119,17 +81,10 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn authorizer_info(&self, authorizer_appid: &str) -> Result<AuthorizerInfoResponse> {
-        let body = AuthorizerInfoRequest {
-            component_appid: self.inner.component_appid.clone(),
-            authorizer_appid: authorizer_appid.to_string(),
-        };
-        let info: AuthorizerInfoResponse = self
-            .call(
-                Method::Post,
-                paths::API_GET_AUTHORIZER_INFO,
-                Auth::Component,
-                Some(&body),
-            )
+        let info = self
+            .with_token(Auth::Component, paths::API_GET_AUTHORIZER_INFO, |token| {
+                endpoints::authorizer_info(self, token, authorizer_appid)
+            })
             .await?;
         let refresh = &info.authorization_info.authorizer_refresh_token;
         if !refresh.is_empty()
@@ -154,17 +109,9 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn authorizer_list(&self, offset: u32, count: u32) -> Result<AuthorizerListResponse> {
-        let body = AuthorizerListRequest {
-            component_appid: self.inner.component_appid.clone(),
-            offset,
-            count,
-        };
-        self.call(
-            Method::Post,
-            paths::API_GET_AUTHORIZER_LIST,
-            Auth::Component,
-            Some(&body),
-        )
+        self.with_token(Auth::Component, paths::API_GET_AUTHORIZER_LIST, |token| {
+            endpoints::authorizer_list(self, token, offset, count)
+        })
         .await
     }
 
@@ -182,13 +129,10 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn linked_mini_programs(&self, oa_appid: &str) -> Result<Vec<LinkedMiniProgram>> {
-        let answer: WxampLinkGetResponse = self
-            .call(
-                Method::Post,
-                paths::WXAMP_LINK_GET,
-                Auth::Authorizer(oa_appid),
-                Some(&serde_json::json!({})),
-            )
+        let answer = self
+            .with_token(Auth::Authorizer(oa_appid), paths::WXAMP_LINK_GET, |token| {
+                endpoints::wxamp_link_get(self, token)
+            })
             .await?;
         Ok(answer.wxopens.items)
     }
@@ -206,12 +150,34 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn account_basic_info(&self, mp_appid: &str) -> Result<AccountBasicInfoResponse> {
-        self.call::<(), _>(
-            Method::Get,
-            paths::GET_ACCOUNT_BASIC_INFO,
+        self.with_token(
             Auth::Authorizer(mp_appid),
-            None,
+            paths::GET_ACCOUNT_BASIC_INFO,
+            |token| endpoints::account_basic_info(self, token),
         )
+        .await
+    }
+
+    /// `api_authorizer_token`: a new authorizer access token from a refresh token, with the
+    /// managed component token. Prefer [`Client::authorizer_token`], which caches and persists.
+    ///
+    /// # Errors
+    /// WeChat's refusal (61023, 61003, …), transport failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// let answer = client.api_authorizer_token("wx0a00000000000001", "refreshtoken@@@…").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn api_authorizer_token(
+        &self,
+        authorizer_appid: &str,
+        refresh_token: &str,
+    ) -> Result<AuthorizerTokenResponse> {
+        self.with_token(Auth::Component, paths::API_AUTHORIZER_TOKEN, |token| {
+            endpoints::authorizer_token(self, token, authorizer_appid, refresh_token)
+        })
         .await
     }
 }

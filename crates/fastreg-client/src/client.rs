@@ -67,11 +67,9 @@ pub(crate) struct Inner {
     pub(crate) retry_interval: Duration,
     /// One mutex per credential key: callers in this process wait for one refresh.
     pub(crate) flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The last fastregister attempt per ticket, for the ≥ 5 s retry rule and reconciliation.
-    pub(crate) attempts: Mutex<HashMap<String, crate::register::Attempt>>,
 }
 
-/// Tickets key the attempt memory: `Debug` shows the configuration and counts, no credential.
+/// `Debug` shows the configuration, never the secret or anything from the stores.
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
@@ -388,7 +386,6 @@ impl ClientBuilder {
                 lock_ttl: self.lock_ttl,
                 retry_interval,
                 flights: Mutex::new(HashMap::new()),
-                attempts: Mutex::new(HashMap::new()),
             }),
         })
     }

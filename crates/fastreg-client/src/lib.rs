@@ -45,6 +45,7 @@
 
 mod api;
 mod client;
+mod endpoints;
 mod error;
 pub mod push;
 mod register;
@@ -58,3 +59,15 @@ pub use fastreg_wire as wire;
 pub use fastreg_wire::ErrCode;
 pub use register::{Evidence, FastRegisterOutcome, RegisteredMiniProgram};
 pub use urls::AuthType;
+
+// The answers the client's calls return, from the wire crate, so that a caller names them
+// without depending on `fastreg-wire` (`FuncInfo::ids` lists a grant's permission sets).
+pub use fastreg_wire::account::{
+    AccountBasicInfoResponse, FastRegisterResponse, LinkedMiniProgram, WxVerifyInfo,
+};
+pub use fastreg_wire::component::{
+    AuthorizationInfo, AuthorizerAuthorization, AuthorizerInfo, AuthorizerInfoResponse,
+    AuthorizerListItem, AuthorizerListResponse, AuthorizerTokenResponse, ComponentTokenResponse,
+    FuncInfo, FuncscopeCategory, IdInfo, MiniProgramCategory, MiniProgramInfo, MiniProgramNetwork,
+    PreAuthCodeResponse,
+};

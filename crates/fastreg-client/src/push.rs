@@ -8,71 +8,19 @@
 //! token manager reads it); authorisation events are handed to the application. Nothing is
 //! stored or handed on from a push that fails any check.
 //!
-//! With the `axum` feature, [`router`] serves all of it and answers `success`.
+//! With the `axum` feature, [`axum_route::router`] serves all of it and answers `success`.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use fastreg_wire::crypto::{self, AesKey, CryptoError, KeyUsed};
+use fastreg_wire::crypto::{self, AesKey, KeyUsed};
+use fastreg_wire::push::Envelope;
 pub use fastreg_wire::push::PushEvent;
-use fastreg_wire::push::{Envelope, PushError as XmlError};
 
 use crate::client::{Client, Secret};
-use crate::store::{unix_now, StoreError};
-
-/// Why a push was refused. Nothing was stored and no event was handed on.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PushError {
-    /// A query parameter WeChat always sends is missing.
-    #[error("push refused: the query has no {0}")]
-    MissingParameter(&'static str),
-    /// `msg_signature` does not match: not from WeChat, or tampered with.
-    #[error(
-        "push refused: msg_signature does not match (wrong token, or the message was altered)"
-    )]
-    BadSignature,
-    /// The signed timestamp is too far from now: a replayed push.
-    #[error(
-        "push refused: timestamp {timestamp} is more than {max_skew:?} away from now (a replay?)"
-    )]
-    Stale {
-        /// The push's timestamp.
-        timestamp: String,
-        /// The allowed skew.
-        max_skew: Duration,
-    },
-    /// The body is not a push envelope.
-    #[error("push refused: the body is not a push envelope: {0}")]
-    Envelope(String),
-    /// The envelope or the message is for another component.
-    #[error("push refused: it is for {got:?}, this receiver is {expected:?}")]
-    WrongAppId {
-        /// The appid in the push.
-        got: String,
-        /// This component.
-        expected: String,
-    },
-    /// Decryption failed (wrong EncodingAESKey, corrupted ciphertext, wrong trailing appid).
-    #[error("push refused: cannot decrypt: {0}")]
-    Decrypt(#[source] CryptoError),
-    /// The decrypted XML is not a push message.
-    #[error("push refused: the message does not parse: {0}")]
-    Message(#[source] XmlError),
-    /// Storing the verify ticket failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<crate::Error> for PushError {
-    fn from(e: crate::Error) -> Self {
-        match e {
-            crate::Error::Store(s) => PushError::Store(s),
-            other => PushError::Store(StoreError::new("client", other)),
-        }
-    }
-}
+pub use crate::error::PushError;
+use crate::store::unix_now;
 
 /// The query parameters of a push.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -170,7 +118,7 @@ impl Client {
     /// EncodingAESKey configured on open.weixin.qq.com (or the platform's component).
     ///
     /// # Errors
-    /// [`PushError::Decrypt`] with [`CryptoError`] when the key is not a 43-character
+    /// [`PushError::Decrypt`] with [`CryptoError`](fastreg_wire::crypto::CryptoError) when the key is not a 43-character
     /// EncodingAESKey.
     ///
     /// # Examples
@@ -327,14 +275,17 @@ pub mod axum_route {
     /// A router with `POST /` receiving pushes: each accepted event (the verify ticket already
     /// stored) goes to `on_event` in its own task, so the answer `success` is immediate; a
     /// refused push gets HTTP 400 with the reason (WeChat retries it), and nothing is stored.
-    /// Nest it where your authorisation-event URL points.
+    ///
+    /// Mount it where your authorisation-event URL points with **`nest_service`**, which answers
+    /// both `/wechat/events` and `/wechat/events/` (the URL configured on open.weixin.qq.com may
+    /// end with a slash). axum's `nest` would answer only the path without the slash.
     ///
     /// # Examples
     /// ```no_run
     /// # async fn run(client: fastreg_client::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use fastreg_client::push::{axum_route, PushEvent};
     /// let receiver = client.push_receiver("component-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")?;
-    /// let app = axum::Router::new().nest("/wechat/events", axum_route::router(receiver, |event: PushEvent| async move {
+    /// let app = axum::Router::new().nest_service("/wechat/events", axum_route::router(receiver, |event: PushEvent| async move {
     ///     println!("{}", event.info_type());
     /// }));
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

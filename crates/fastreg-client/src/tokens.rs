@@ -11,16 +11,18 @@
 //!   (compare-and-expire), so a slow instance cannot evict the token another just stored;
 //! - refresh tokens are saved whenever they change, and recovered from
 //!   `api_get_authorizer_list` when missing.
+//!
+//! It calls WeChat only through `endpoints.rs` (never through the managed calls of `api.rs`,
+//! which sit on top of it), and `Client::with_token` here is the one place where a rejected
+//! token is dropped and a call repeated.
 
 use std::future::Future;
 use std::time::Duration;
 
-use fastreg_wire::component::*;
 use fastreg_wire::{paths, ErrCode};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
-use crate::client::{Client, Method};
+use crate::client::Client;
+use crate::endpoints;
 use crate::error::{Error, Result};
 use crate::store::{unix_now, Stored, TokenStore};
 
@@ -100,6 +102,42 @@ impl Client {
         Ok(())
     }
 
+    /// Asks WeChat for a verify-ticket push now (`api_start_push_ticket`) and waits, at most
+    /// `wait`, until a [`crate::push::PushReceiver`] on this client's store has stored it; returns the ticket.
+    ///
+    /// This is how a new receiver gets going without waiting up to 10 minutes for the next
+    /// scheduled push: creating a component (on a fastreg platform, or configuring the event URL
+    /// on open.weixin.qq.com) pushes its first ticket at once, typically before the receiver
+    /// knows the token and EncodingAESKey, and that push is refused. Serve the receiver, then
+    /// call this once.
+    ///
+    /// # Errors
+    /// WeChat's refusal of `api_start_push_ticket`; [`crate::Error::Timeout`] when no new ticket was
+    /// stored within `wait` (the push did not reach a receiver on this store: check the event
+    /// URL, the token and the EncodingAESKey); store failures.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
+    /// // after starting the push route (see `push::axum_route::router`):
+    /// client.request_verify_ticket(std::time::Duration::from_secs(10)).await?;
+    /// let token = client.component_token().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_verify_ticket(&self, wait: Duration) -> Result<String> {
+        let key = self.verify_ticket_key();
+        let before = self.inner.store.get(&key).await?;
+        endpoints::start_push_ticket(self).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.inner.store.get(&key).await? {
+                Some(now) if Some(&now) != before.as_ref() => return Ok(now.value),
+                _ if tokio::time::Instant::now() >= deadline => return Err(Error::Timeout(wait)),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// The stored component_verify_ticket.
     ///
     /// # Errors
@@ -137,7 +175,7 @@ impl Client {
         let store = self.inner.store.clone();
         self.managed_token(store, &key, || async {
             let ticket = self.verify_ticket().await?;
-            let r = self.api_component_token(&ticket).await?;
+            let r = endpoints::component_token(self, &ticket).await?;
             Ok((r.component_access_token, r.expires_in))
         })
         .await
@@ -173,7 +211,13 @@ impl Client {
             Some(r) => r,
             None => self.recover_refresh_token(appid).await?,
         };
-        let answer = match self.api_authorizer_token(appid, &refresh).await {
+        let exchange = |refresh: String| {
+            self.with_token(Auth::Component, paths::API_AUTHORIZER_TOKEN, move |token| {
+                let refresh = refresh.clone();
+                async move { endpoints::authorizer_token(self, token, appid, &refresh).await }
+            })
+        };
+        let answer = match exchange(refresh.clone()).await {
             Err(e) if e.code() == Some(ErrCode::RefreshTokenInvalid) => {
                 tracing::warn!(
                     authorizer = appid,
@@ -183,7 +227,7 @@ impl Client {
                 if recovered == refresh {
                     return Err(e);
                 }
-                self.api_authorizer_token(appid, &recovered).await?
+                exchange(recovered).await?
             }
             other => other?,
         };
@@ -255,7 +299,13 @@ impl Client {
     pub async fn recover_refresh_token(&self, authorizer_appid: &str) -> Result<String> {
         let mut offset = 0u32;
         loop {
-            let page = self.authorizer_list(offset, 500).await?;
+            let page = self
+                .with_token(
+                    Auth::Component,
+                    paths::API_GET_AUTHORIZER_LIST,
+                    move |token| endpoints::authorizer_list(self, token, offset, 500),
+                )
+                .await?;
             if let Some(item) = page
                 .list
                 .iter()
@@ -382,93 +432,28 @@ impl Client {
         }
     }
 
-    /// A call with a managed token. When WeChat rejects the token (40001 / 42001), drops it
-    /// (compare-and-expire) and repeats the call once with a fresh one. Never used for
-    /// fastregister, which must not be repeated automatically.
-    pub(crate) async fn call<B: Serialize + ?Sized + Sync, T: DeserializeOwned>(
+    /// Runs `call` with a managed token. When WeChat rejects the token (40001 / 42001), drops it
+    /// (compare-and-expire) and runs `call` once more with a fresh one. Every managed call goes
+    /// through here; fastregister never does, because it must not be repeated automatically.
+    pub(crate) async fn with_token<T, F, Fut>(
         &self,
-        method: Method,
-        path: &str,
         auth: Auth<'_>,
-        body: Option<&B>,
-    ) -> Result<T> {
-        let param = match auth {
-            Auth::Component => "component_access_token",
-            Auth::Authorizer(_) => "access_token",
-        };
+        what: &str,
+        call: F,
+    ) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let token = self.token_for(auth).await?;
-        let first = self
-            .send(method, path, &[(param, &token)], body, self.inner.timeout)
-            .await;
-        match first {
+        match call(token.clone()).await {
             Err(e) if e.is_stale_token() => {
-                tracing::info!(path, code = ?e.code(), "token rejected; refreshing and repeating once");
+                tracing::info!(path = what, code = ?e.code(), "token rejected; refreshing and repeating once");
                 self.expire_token(auth, &token).await?;
                 let fresh = self.token_for(auth).await?;
-                self.send(method, path, &[(param, &fresh)], body, self.inner.timeout)
-                    .await
+                call(fresh).await
             }
             other => other,
         }
-    }
-
-    /// `api_component_token`, raw: exchanges the secret and a verify ticket for a new token.
-    /// Prefer [`Client::component_token`], which caches.
-    ///
-    /// # Errors
-    /// WeChat's refusal (61005, 61006, 40125, …), transport failures.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
-    /// let answer = client.api_component_token("ticket@@@…").await?;
-    /// println!("{} s", answer.expires_in);
-    /// # Ok(()) }
-    /// ```
-    pub async fn api_component_token(&self, verify_ticket: &str) -> Result<ComponentTokenResponse> {
-        let body = ComponentTokenRequest {
-            component_appid: self.inner.component_appid.clone(),
-            component_appsecret: self.inner.component_secret.0.clone(),
-            component_verify_ticket: verify_ticket.to_string(),
-        };
-        self.send(
-            Method::Post,
-            paths::API_COMPONENT_TOKEN,
-            &[],
-            Some(&body),
-            self.inner.timeout,
-        )
-        .await
-    }
-
-    /// `api_authorizer_token`, raw: a new authorizer access token from a refresh token.
-    /// Prefer [`Client::authorizer_token`], which caches and persists.
-    ///
-    /// # Errors
-    /// WeChat's refusal (61023, 61003, …), transport failures.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # async fn run(client: fastreg_client::Client) -> Result<(), fastreg_client::Error> {
-    /// let answer = client.api_authorizer_token("wx0a00000000000001", "refreshtoken@@@…").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn api_authorizer_token(
-        &self,
-        authorizer_appid: &str,
-        refresh_token: &str,
-    ) -> Result<AuthorizerTokenResponse> {
-        let body = AuthorizerTokenRequest {
-            component_appid: self.inner.component_appid.clone(),
-            authorizer_appid: authorizer_appid.to_string(),
-            authorizer_refresh_token: refresh_token.to_string(),
-        };
-        self.call(
-            Method::Post,
-            paths::API_AUTHORIZER_TOKEN,
-            Auth::Component,
-            Some(&body),
-        )
-        .await
     }
 }

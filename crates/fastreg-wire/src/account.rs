@@ -3,16 +3,19 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::component::debug_masked;
 use crate::envelope::{de_flexible_bool, de_flexible_i64};
 
 /// `fastregister` request: only the ticket of the fastregisterauth redirect. The OA's
 /// authorizer_access_token goes in the query string, not here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FastRegisterRequest {
     /// 32 lowercase hex characters from the redirect's `ticket` parameter.
     pub ticket: String,
 }
+
+debug_masked!(FastRegisterRequest { ticket masked });
 
 /// How fastregister's two booleans are written on the wire.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +30,7 @@ pub enum BoolStyle {
 }
 
 /// `fastregister` success. Decoding accepts both boolean styles and `"1"`/`"0"`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct FastRegisterResponse {
     /// The new Mini Program's appid.
     #[serde(default)]
@@ -42,6 +45,8 @@ pub struct FastRegisterResponse {
     #[serde(default, deserialize_with = "de_flexible_bool")]
     pub is_link_succ: bool,
 }
+
+debug_masked!(FastRegisterResponse { appid, authorization_code masked, is_wx_verify_succ, is_link_succ });
 
 impl FastRegisterResponse {
     /// Serializes the success exactly as WeChat's example: `errcode` 0, empty `errmsg`, the two

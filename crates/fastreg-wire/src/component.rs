@@ -11,8 +11,51 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::{de_flexible_i64, ApiStatus};
 
+/// `Debug` that masks a value, for credential fields: `"***"`, or `""` when it is empty (whether
+/// a credential was there at all is worth seeing).
+pub(crate) struct Masked<'a>(pub(crate) &'a str);
+
+impl std::fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.0.is_empty() {
+            ""
+        } else {
+            crate::redact::MASK
+        };
+        std::fmt::Debug::fmt(shown, f)
+    }
+}
+
+/// Implements `Debug` for a wire struct, field by field in order, masking the fields marked
+/// `masked`: tokens, secrets, tickets and codes never reach a log line through `{:?}`.
+macro_rules! debug_masked {
+    ($ty:ident { $($field:ident $($masked:ident)?),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), $crate::component::debug_masked!(@value self.$field $(, $masked)?)))*
+                    .finish()
+            }
+        }
+    };
+    (@value $v:expr) => { &$v };
+    (@value $v:expr, masked) => { &$crate::component::Masked(&$v) };
+}
+pub(crate) use debug_masked;
+
+debug_masked!(ComponentTokenRequest { component_appid, component_appsecret masked, component_verify_ticket masked });
+debug_masked!(ComponentTokenResponse { component_access_token masked, expires_in });
+debug_masked!(StartPushTicketRequest { component_appid, component_secret masked });
+debug_masked!(PreAuthCodeResponse { pre_auth_code masked, expires_in });
+debug_masked!(QueryAuthRequest { component_appid, authorization_code masked });
+debug_masked!(AuthorizationInfo { authorizer_appid, authorizer_access_token masked, expires_in, authorizer_refresh_token masked, func_info });
+debug_masked!(AuthorizerTokenRequest { component_appid, authorizer_appid, authorizer_refresh_token masked });
+debug_masked!(AuthorizerTokenResponse { authorizer_access_token masked, expires_in, authorizer_refresh_token masked });
+debug_masked!(AuthorizerAuthorization { authorizer_appid, authorizer_refresh_token masked, func_info });
+debug_masked!(AuthorizerListItem { authorizer_appid, refresh_token masked, auth_time });
+
 /// `api_component_token` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ComponentTokenRequest {
@@ -25,7 +68,7 @@ pub struct ComponentTokenRequest {
 }
 
 /// `api_component_token` reply (success has no errcode).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ComponentTokenResponse {
     /// The component_access_token.
@@ -37,7 +80,7 @@ pub struct ComponentTokenResponse {
 }
 
 /// `api_start_push_ticket` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct StartPushTicketRequest {
@@ -57,7 +100,7 @@ pub struct PreAuthCodeRequest {
 }
 
 /// `api_create_preauthcode` reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PreAuthCodeResponse {
     /// The single-use pre_auth_code for componentloginpage.
@@ -69,7 +112,7 @@ pub struct PreAuthCodeResponse {
 }
 
 /// `api_query_auth` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct QueryAuthRequest {
@@ -90,7 +133,7 @@ pub struct QueryAuthResponse {
 }
 
 /// The authorisation of one authorizer, with fresh tokens.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizationInfo {
@@ -143,7 +186,7 @@ impl FuncInfo {
 }
 
 /// `api_authorizer_token` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerTokenRequest {
@@ -156,7 +199,7 @@ pub struct AuthorizerTokenRequest {
 }
 
 /// `api_authorizer_token` reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerTokenResponse {
@@ -275,7 +318,7 @@ pub struct MiniProgramCategory {
 }
 
 /// The authorisation part of `api_get_authorizer_info`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerAuthorization {
@@ -313,7 +356,7 @@ pub struct AuthorizerListResponse {
 }
 
 /// One authorizer in `api_get_authorizer_list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuthorizerListItem {

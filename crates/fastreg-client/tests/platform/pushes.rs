@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const TOKEN: &str = "push-token";
-const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+pub(crate) const TOKEN: &str = "push-token";
+pub(crate) const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 struct Receiver {
     url: String,
@@ -324,7 +324,7 @@ async fn a_receiver_that_never_answers_does_not_block_the_request_that_caused_th
 }
 
 /// Builds a push as the platform would, with knobs to break it.
-fn forge(
+pub(crate) fn forge(
     token: &str,
     key: &str,
     appid_in_ciphertext: &str,

@@ -93,7 +93,7 @@ pub async fn read_body(body: Body, limit: usize) -> BodyRead {
 const DRAIN_FACTOR: usize = 8;
 
 /// Reads every request body before routing: up to `max_body_bytes` into memory, and past the
-/// limit, discarding, up to [`DRAIN_FACTOR`] times the limit.
+/// limit, discarding, up to `DRAIN_FACTOR` times the limit.
 ///
 /// A server that answers without reading the whole body (a refusal of an oversized body, or any
 /// route that takes no body) and then closes the connection makes the kernel reset it, and the

@@ -278,12 +278,23 @@ pub enum KeyUsed {
 }
 
 /// A message decrypted by [`decrypt_with_fallback`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Decrypted {
     /// The plaintext message (push XML).
     pub msg: String,
     /// The key that worked; a reply should be encrypted with the same one.
     pub key_used: KeyUsed,
+}
+
+/// The plaintext carries tickets and authorization codes: `Debug` shows it with their values
+/// masked ([`crate::redact::text`]).
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("msg", &crate::redact::text(&self.msg))
+            .field("key_used", &self.key_used)
+            .finish()
+    }
 }
 
 /// Decrypts with the current key and, if that fails, with the previous one (an EncodingAESKey

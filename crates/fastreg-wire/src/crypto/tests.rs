@@ -430,3 +430,14 @@ proptest! {
         let _ = AesKey::from_encoding_aes_key(&input);
     }
 }
+
+#[test]
+fn a_decrypted_push_prints_its_ticket_masked() {
+    let d = Decrypted {
+        msg: "<xml><AppId>wx1</AppId><ComponentVerifyTicket><![CDATA[SECRETTICKET]]></ComponentVerifyTicket></xml>".into(),
+        key_used: KeyUsed::Current,
+    };
+    let shown = format!("{d:?}");
+    assert!(!shown.contains("SECRETTICKET"), "{shown}");
+    assert!(shown.contains("wx1"), "{shown}");
+}

@@ -94,8 +94,9 @@ impl Envelope {
     }
 }
 
-/// A decrypted authorisation-event push, by `InfoType`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decrypted authorisation-event push, by `InfoType`. `Debug` masks the ticket and the codes,
+/// and an unknown InfoType's XML is shown through [`crate::redact::text`].
+#[derive(Clone, PartialEq, Eq)]
 pub enum PushEvent {
     /// `component_verify_ticket`: the ticket needed for `api_component_token`.
     ComponentVerifyTicket {
@@ -154,6 +155,74 @@ pub enum PushEvent {
         /// The document as received.
         raw_xml: String,
     },
+}
+
+impl std::fmt::Debug for PushEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::component::Masked;
+        match self {
+            PushEvent::ComponentVerifyTicket {
+                app_id,
+                create_time,
+                ticket,
+            } => f
+                .debug_struct("ComponentVerifyTicket")
+                .field("app_id", app_id)
+                .field("create_time", create_time)
+                .field("ticket", &Masked(ticket))
+                .finish(),
+            PushEvent::Authorized {
+                app_id,
+                create_time,
+                authorizer_appid,
+                authorization_code,
+                authorization_code_expired_time,
+                pre_auth_code,
+            }
+            | PushEvent::UpdateAuthorized {
+                app_id,
+                create_time,
+                authorizer_appid,
+                authorization_code,
+                authorization_code_expired_time,
+                pre_auth_code,
+            } => f
+                .debug_struct(match self {
+                    PushEvent::Authorized { .. } => "Authorized",
+                    _ => "UpdateAuthorized",
+                })
+                .field("app_id", app_id)
+                .field("create_time", create_time)
+                .field("authorizer_appid", authorizer_appid)
+                .field("authorization_code", &Masked(authorization_code))
+                .field(
+                    "authorization_code_expired_time",
+                    authorization_code_expired_time,
+                )
+                .field("pre_auth_code", &Masked(pre_auth_code))
+                .finish(),
+            PushEvent::Unauthorized {
+                app_id,
+                create_time,
+                authorizer_appid,
+            } => f
+                .debug_struct("Unauthorized")
+                .field("app_id", app_id)
+                .field("create_time", create_time)
+                .field("authorizer_appid", authorizer_appid)
+                .finish(),
+            PushEvent::Unknown {
+                app_id,
+                info_type,
+                raw_xml,
+            } => f
+                .debug_struct("Unknown")
+                .field("app_id", app_id)
+                .field("info_type", info_type)
+                .field("raw_xml", &crate::redact::text(raw_xml))
+                .finish(),
+        }
+    }
 }
 
 impl PushEvent {

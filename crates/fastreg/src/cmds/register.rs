@@ -1,14 +1,14 @@
 //! `fastreg register`: one fastregister call with the admin's ticket, never repeated by
 //! itself, and its outcome (registered, not registered, or not known yet: exit 2).
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
-use fastreg_client::store::{unix_now, Stored, TokenStore};
-use fastreg_client::{ErrCode, Evidence, FastRegisterOutcome, RegisteredMiniProgram};
-use serde::{Deserialize, Serialize};
+use fastreg_client::{
+    ErrCode, Error as SdkError, Evidence, FastRegisterOutcome, RegisteredMiniProgram,
+};
 use serde_json::{json, Value};
 
 use super::errcode::retry_name;
@@ -36,24 +36,6 @@ pub struct RegisterArgs {
     client: ClientArgs,
 }
 
-/// The last fastregister attempt with a ticket, kept in the store so the ≥ 5 s rule and the
-/// meaning of a 61058 after an unknown outcome hold across runs (the SDK remembers them only
-/// within one process).
-#[derive(Debug, Serialize, Deserialize)]
-struct AttemptMark {
-    finished_ms: i64,
-    ambiguous: bool,
-}
-
-const RETRY_INTERVAL_MS: i64 = 5_000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Runs `fastreg register`.
 pub(super) async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let profile = Profile::resolve(&args.client)?;
@@ -61,68 +43,13 @@ pub(super) async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let session = profile
         .connect(|b| {
             b.fast_register_timeout(timeout)
-                .fast_register_retry_interval(Duration::from_millis(RETRY_INTERVAL_MS as u64))
+                .fast_register_retry_interval(Duration::from_secs(5))
         })
         .await?;
     let s = &session.profile;
-    let mark_key = format!(
-        "fastreg-cli:{}:fastregister_attempt:{}",
-        session.client.component_appid(),
-        args.ticket
-    );
-    let previous: Option<AttemptMark> = session
-        .store
-        .get(&mark_key)
-        .await
-        .map_err(|e| s.sdk_error(e.into()))?
-        .filter(|m| m.expires_at.is_none_or(|at| at > unix_now()))
-        .and_then(|m| serde_json::from_str(&m.value).ok());
-    if let Some(p) = &previous {
-        let wait = p.finished_ms + RETRY_INTERVAL_MS - now_ms();
-        if wait > 0 {
-            // Said only to a person watching: a script's stderr stays one line on an error.
-            if std::io::stderr().is_terminal() {
-                let _ = writeln!(
-                std::io::stderr(),
-                "waiting {:.1} s: fastregister must not be repeated within 5 s with one ticket \
-                 (WeChat answers 61058)",
-                    wait as f64 / 1000.0
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        }
-    }
-
+    // The SDK keeps the attempt in the token store: a second run waits out the 5 s between
+    // attempts and reads a 61058 after an unknown outcome as still unknown.
     let outcome = session.client.fast_register(&args.oa, &args.ticket).await;
-    let earlier_unknown = previous.as_ref().is_some_and(|p| p.ambiguous);
-    let outcome = match outcome {
-        FastRegisterOutcome::NotRegistered(e)
-            if earlier_unknown && e.code() == Some(ErrCode::InvalidTicket) =>
-        {
-            FastRegisterOutcome::Unknown(e)
-        }
-        o => o,
-    };
-    let mark = AttemptMark {
-        finished_ms: now_ms(),
-        ambiguous: matches!(outcome, FastRegisterOutcome::Unknown(_)),
-    };
-    if let Err(e) = session
-        .store
-        .put(
-            &mark_key,
-            Stored {
-                value: serde_json::to_string(&mark)?,
-                expires_at: Some(unix_now() + 1800),
-            },
-        )
-        .await
-    {
-        let _ = writeln!(
-            std::io::stderr(),
-            "warning: could not record the attempt in the store: {e}"
-        );
-    }
 
     match outcome {
         FastRegisterOutcome::Registered(mp) => {
@@ -140,7 +67,7 @@ pub(super) async fn run(args: RegisterArgs) -> anyhow::Result<()> {
             Err(anyhow!(line))
         }
         FastRegisterOutcome::Unknown(e) => {
-            let cause = if earlier_unknown && e.code() == Some(ErrCode::InvalidTicket) {
+            let cause = if matches!(e, SdkError::EarlierAttemptUnsettled { .. }) {
                 "an earlier attempt with this ticket ended without a known outcome, and WeChat now \
                  answers 61058 invalid ticket: the registration may still be running"
                     .to_string()

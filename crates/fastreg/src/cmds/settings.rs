@@ -18,7 +18,7 @@ use super::one_line;
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection and credentials")]
 pub struct ClientArgs {
-    /// API base URL: WeChat (https://api.weixin.qq.com, the default) or a fastreg platform,
+    /// API base URL: WeChat (<https://api.weixin.qq.com>, the default) or a fastreg platform,
     /// e.g. http://127.0.0.1:8080.
     #[arg(long, env = "FASTREG_BASE_URL", value_name = "URL")]
     base_url: Option<String>,

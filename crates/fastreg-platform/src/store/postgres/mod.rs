@@ -3,7 +3,7 @@
 //!
 //! It keeps the SQLite backend's model, so the service layer and every rule stay the same:
 //! one writer thread per instance runs batches of jobs in one transaction (group commit, see
-//! [`super::batch`]), and every batch first takes one transaction-scoped advisory lock. Writes
+//! `super::batch`), and every batch first takes one transaction-scoped advisory lock. Writes
 //! are therefore serial across all instances, exactly as on SQLite's single writer: a rule
 //! checked in a write transaction holds until its commit, whichever instance checks it. The
 //! cost is that writes do not run in parallel across instances; for a sandbox, correctness

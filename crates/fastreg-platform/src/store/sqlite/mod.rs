@@ -14,8 +14,8 @@
 //! the writer's commits: at `synchronous=NORMAL` a checkpoint fsyncs the WAL and then the
 //! database, and a commit that checkpointed held up its whole batch for those fsyncs (the
 //! success p99 was twice the p50; BENCHMARKS.md). The writer only waits for the checkpointer
-//! every [`WAL_RESTART_FRAMES`] frames, for one last short pass with nothing appended, so that
-//! the WAL can start over rather than grow (see [`Checkpoints`]).
+//! every `WAL_RESTART_FRAMES` frames, for one last short pass with nothing appended, so that
+//! the WAL can start over rather than grow (see `Checkpoints`).
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -290,7 +290,7 @@ struct Pass {
 ///
 /// A WAL starts over only at a write that finds every frame copied and no reader still using
 /// it; while the writer appends, a checkpointer running beside it never finds that. So once
-/// the WAL is past [`WAL_RESTART_FRAMES`], the writer waits between two batches for one pass,
+/// the WAL is past `WAL_RESTART_FRAMES`, the writer waits between two batches for one pass,
 /// which copies only what the last batches appended; its next write then starts the WAL over.
 /// If a reader held that pass back, the writer tries again a quarter of the way further on.
 struct Checkpoints {
@@ -299,7 +299,7 @@ struct Checkpoints {
     wal_frames: Arc<AtomicU64>,
     /// The length at which the writer next waits for a pass.
     restart_at: u64,
-    /// [`WAL_RESTART_FRAMES`] (smaller in tests).
+    /// `WAL_RESTART_FRAMES` (smaller in tests).
     restart_frames: u64,
 }
 

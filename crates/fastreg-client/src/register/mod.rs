@@ -12,26 +12,23 @@
 //!   guessing;
 //! - a retry the caller asks for (the same ticket again) waits until 5 s have passed since
 //!   the previous attempt, and reuses the ticket: a platform that finished the first attempt
-//!   answers the same success again;
+//!   answers the same success again. The attempts are remembered in the token store
+//!   (`attempts.rs`), so this holds across processes sharing it, and a 61058 after an unknown
+//!   outcome stays [`FastRegisterOutcome::Unknown`] there too ([`Error::EarlierAttemptUnsettled`]);
 //! - on success it exchanges the authorization_code at once and persists the new Mini
 //!   Program's refresh token before returning (falling back to api_get_authorizer_list).
 
+mod attempts;
+
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fastreg_wire::account::{FastRegisterRequest, FastRegisterResponse};
-use fastreg_wire::{paths, ErrCode};
+use fastreg_wire::ErrCode;
 
-use crate::client::{Client, Method};
+use crate::client::Client;
+use crate::endpoints;
 use crate::error::Error;
 use crate::tokens::Auth;
-
-/// The last attempt with a ticket.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Attempt {
-    finished: Instant,
-    ambiguous: bool,
-}
 
 /// What a fastregister call achieved. Every case is an outcome, not an error: the caller must
 /// decide what to do with [`FastRegisterOutcome::Unknown`].
@@ -47,6 +44,11 @@ pub(crate) struct Attempt {
 /// }
 /// # }
 /// ```
+///
+/// The error inside `NotRegistered` has the table's remedy ([`Error::remedy`]) and, for 61058,
+/// means the ticket is dead: send the admin through fastregisterauth again. Inside `Unknown` the
+/// error is never a reason for a new ticket: a 61058 there is
+/// [`Error::EarlierAttemptUnsettled`] (transient, remedy "ask again with the same ticket").
 #[derive(Debug)]
 #[must_use]
 pub enum FastRegisterOutcome {
@@ -57,8 +59,10 @@ pub enum FastRegisterOutcome {
     NotRegistered(Error),
     /// It cannot be known yet (typically a timeout while the registration may still be
     /// running). Call [`Client::fast_register`] again with the same ticket (it waits until
-    /// 5 s have passed): a finished registration is answered again, one still running is
-    /// refused with 61058 and stays `Unknown`.
+    /// 5 s have passed), from this process or another one sharing the store: a finished
+    /// registration is answered again, one still running is refused with 61058 and stays
+    /// `Unknown` (with [`Error::EarlierAttemptUnsettled`]). Never get a new ticket for it: that
+    /// risks a second registration.
     Unknown(Error),
 }
 
@@ -189,27 +193,19 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn fast_register(&self, oa_appid: &str, ticket: &str) -> FastRegisterOutcome {
-        let previous = self
-            .inner
-            .attempts
-            .lock()
-            .expect("attempts lock")
-            .get(ticket)
-            .copied();
+        let previous = attempts::last(self, ticket).await;
         if let Some(p) = previous {
-            let since = p.finished.elapsed();
-            if since < self.inner.retry_interval {
-                tokio::time::sleep(self.inner.retry_interval - since).await;
+            let wait = p.wait(self.inner.retry_interval);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
         }
-        let outcome = self.fast_register_once(oa_appid, ticket, previous).await;
-        self.inner.attempts.lock().expect("attempts lock").insert(
-            ticket.to_string(),
-            Attempt {
-                finished: Instant::now(),
-                ambiguous: matches!(outcome, FastRegisterOutcome::Unknown(_)),
-            },
-        );
+        let after_unknown = previous.is_some_and(|p| p.ambiguous);
+        let outcome = self
+            .fast_register_once(oa_appid, ticket, after_unknown)
+            .await;
+        let ambiguous = matches!(outcome, FastRegisterOutcome::Unknown(_));
+        attempts::record(self, ticket, ambiguous).await;
         outcome
     }
 
@@ -217,7 +213,7 @@ impl Client {
         &self,
         oa_appid: &str,
         ticket: &str,
-        previous: Option<Attempt>,
+        after_unknown: bool,
     ) -> FastRegisterOutcome {
         let before = match self.snapshot(oa_appid).await {
             Ok(s) => Some(s),
@@ -231,19 +227,7 @@ impl Client {
             Ok(t) => t,
             Err(e) => return FastRegisterOutcome::NotRegistered(e),
         };
-        let body = FastRegisterRequest {
-            ticket: ticket.to_string(),
-        };
-        let answer: Result<FastRegisterResponse, Error> = self
-            .send(
-                Method::Post,
-                paths::FAST_REGISTER,
-                &[("access_token", &token)],
-                Some(&body),
-                self.inner.fast_register_timeout,
-            )
-            .await;
-        match answer {
+        match endpoints::fast_register(self, &token, ticket).await {
             Ok(r) => {
                 let saved = self
                     .secure_refresh_token(&r.appid, Some(&r.authorization_code))
@@ -264,6 +248,17 @@ impl Client {
                     let _ = self.expire_token(Auth::Authorizer(oa_appid), &token).await;
                     return FastRegisterOutcome::NotRegistered(e);
                 }
+                // WeChat answers 61058 while an earlier attempt with the ticket is still running:
+                // after an unknown outcome it is no proof that the ticket is dead.
+                let e = match e {
+                    Error::Api {
+                        code: ErrCode::InvalidTicket,
+                        ..
+                    } if after_unknown => Error::EarlierAttemptUnsettled {
+                        answer: Box::new(e),
+                    },
+                    e => e,
+                };
                 let ambiguous = match &e {
                     Error::Timeout(_) | Error::Decode { .. } => true,
                     Error::Transport { maybe_sent, .. } => *maybe_sent,
@@ -271,10 +266,7 @@ impl Client {
                         code: ErrCode::SystemError,
                         ..
                     } => true,
-                    Error::Api {
-                        code: ErrCode::InvalidTicket,
-                        ..
-                    } => previous.is_some_and(|p| p.ambiguous),
+                    Error::EarlierAttemptUnsettled { .. } => true,
                     _ => false,
                 };
                 if ambiguous {
@@ -345,8 +337,7 @@ impl Client {
                 // Nothing new is linked. Only an answer that came back (-1, an unreadable
                 // reply) and an unchanged authorizer count (no unlinked Mini Program either)
                 // prove that nothing happened; a timeout may still be running.
-                let answered = matches!(cause, Error::Api { .. } | Error::Decode { .. })
-                    && cause.code() != Some(ErrCode::InvalidTicket);
+                let answered = matches!(cause, Error::Api { .. } | Error::Decode { .. });
                 if answered && after.authorizers == before.authorizers {
                     FastRegisterOutcome::NotRegistered(cause)
                 } else {
