@@ -4,8 +4,9 @@
 //! passed, and to read a 61058 after an unknown outcome as "maybe still running") and written
 //! after it.
 //!
-//! The entry is `{namespace}:{component}:fastregister_attempt:{ticket}`, a JSON
-//! `{"finished_ms":…,"ambiguous":…}` that expires with the ticket (1,800 s). A store that fails
+//! The entry is `{namespace}:{component}:fastregister_attempt:{sha256(ticket) in hex}`, a JSON
+//! `{"finished_ms":…,"ambiguous":…}` that expires with the ticket (1,800 s). The ticket is a
+//! credential, and store keys are seen by whoever can list the store: it is kept only as a hash. A store that fails
 //! is logged and treated as having no memory: the call itself still goes ahead.
 
 use std::time::Duration;
@@ -43,7 +44,9 @@ fn now_ms() -> i64 {
 }
 
 fn key(client: &Client, ticket: &str) -> String {
-    client.key(&format!("fastregister_attempt:{ticket}"))
+    use sha2::Digest as _;
+    let hash = hex::encode(sha2::Sha256::digest(ticket.as_bytes()));
+    client.key(&format!("fastregister_attempt:{hash}"))
 }
 
 /// The last attempt with `ticket`, by any process sharing the store.
