@@ -50,13 +50,14 @@ impl LoginRequest {
     ///
     /// # Errors
     /// 47001 for a missing parameter, an unknown `auth_type` or a malformed
-    /// `category_id_list`. A missing or empty `auth_type` is 3 (both kinds), as WeChat's
-    /// documentation defines it: wechatpy, WxJava and EasyWeChat leave it out by default.
+    /// `category_id_list`. A missing, empty or `0` `auth_type` is 3 (both kinds), as WeChat's
+    /// documentation defines a missing one: wechatpy, WxJava and EasyWeChat leave it out by
+    /// default, and silenceper/wechat sends its zero value.
     pub fn parse(q: &HashMap<String, String>) -> Result<LoginRequest> {
         let auth_type = q
             .get("auth_type")
             .map(String::as_str)
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty() && *v != "0")
             .unwrap_or("3")
             .parse::<u8>()
             .ok()

@@ -466,6 +466,9 @@ async fn componentloginpage_without_auth_type_offers_both_kinds_as_auth_type_3_d
         &login_link(&code, &[]).replace("auth_type=1", "auth_type=3"),
     )
     .await;
+    // silenceper/wechat sends its zero values when the caller gives none.
+    let zero = login_link(&code, &[("biz_appid", "")]).replace("auth_type=1", "auth_type=0");
+    let (zero_status, _, zero_page) = get(&app, &zero).await;
 
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("biz_appid=wx0a00000000000001"), "{page}");
@@ -474,6 +477,11 @@ async fn componentloginpage_without_auth_type_offers_both_kinds_as_auth_type_3_d
         "the choices carry the default explicitly"
     );
     assert_eq!(page, both);
+    assert_eq!(zero_status, 200, "{zero_page}");
+    assert_eq!(
+        zero_page, both,
+        "auth_type=0 and an empty biz_appid read as not given"
+    );
 }
 
 #[tokio::test]
