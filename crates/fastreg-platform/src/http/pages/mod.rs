@@ -61,30 +61,6 @@ const LOGIN_PAGE_QUERY: &[Param] = &[
     ),
 ];
 
-/// The H5 pages' parameters: componentloginpage's, plus two that only say "mobile".
-const BIND_COMPONENT_QUERY: &[Param] = &[
-    required("component_appid", "The component asking to be authorised"),
-    required("pre_auth_code", "From api_create_preauthcode"),
-    required(
-        "redirect_uri",
-        "Where to send the admin back (URL-encoded); its host must be the component's auth_domain",
-    ),
-    optional(
-        "auth_type",
-        "1 Official Accounts, 2 Mini Programs, 3 both (default)",
-    ),
-    optional(
-        "biz_appid",
-        "Fixes the account instead of letting the admin choose",
-    ),
-    optional(
-        "category_id_list",
-        "Permission sets offered, separated by |",
-    ),
-    optional("action", "`bindcomponent` (accepted, not needed)"),
-    optional("no_scan", "`1` (accepted, not needed)"),
-];
-
 const FAST_REGISTER_PAGE_QUERY: &[Param] = &[
     required("appid", "The Official Account"),
     required("component_appid", "The component"),
@@ -120,10 +96,10 @@ pub const ROUTES: &[Route] = &[
         ops: &[Op::new(
             Method::Get,
             "bindcomponent",
-            "The H5 (mobile) authorisation link, older path: the same page as componentloginpage",
+            "The H5 (mobile) authorisation link, older path: the same page and parameters as componentloginpage (`action=bindcomponent&no_scan=1` accepted, not needed)",
             Reply::Html,
         )
-        .query(BIND_COMPONENT_QUERY)],
+        .query(LOGIN_PAGE_QUERY)],
     },
     Route {
         path: paths::WXAOPEN_BIND_COMPONENT_PAGE,
@@ -131,10 +107,10 @@ pub const ROUTES: &[Route] = &[
         ops: &[Op::new(
             Method::Get,
             "wxaopen_bindcomponent",
-            "The H5 (mobile) authorisation link, newer path: the same page as componentloginpage",
+            "The H5 (mobile) authorisation link, newer path: the same page and parameters as componentloginpage (`action=bindcomponent&no_scan=1` accepted, not needed)",
             Reply::Html,
         )
-        .query(BIND_COMPONENT_QUERY)],
+        .query(LOGIN_PAGE_QUERY)],
     },
     Route {
         path: "/cgi-bin/componentloginpage/confirm",
