@@ -230,6 +230,10 @@ mod tests {
             query("component_access_token=abc&component_appid=wx1&access_token=x"),
             "component_access_token=***&component_appid=wx1&access_token=***"
         );
+        assert_eq!(
+            query("component_appid=wx1&pre_auth_code=p&redirect_uri=https%3A%2F%2Fa&auth_type=3"),
+            "component_appid=wx1&pre_auth_code=***&redirect_uri=https%3A%2F%2Fa&auth_type=3"
+        );
         assert_eq!(query("ticket=t&appid=wx2"), "ticket=***&appid=wx2");
         assert_eq!(query("offset=0&limit=5&flag"), "offset=0&limit=5&flag");
         assert_eq!(query("access%5Ftoken=x"), "access%5Ftoken=***");
