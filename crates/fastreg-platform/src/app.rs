@@ -5,25 +5,24 @@
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::clock::Clock;
 use crate::http;
 use crate::jobs::deliver::run_deliverer;
-use crate::jobs::due::{abandon_dead_registrations, run_due_work};
+use crate::jobs::due::{abandon_dead_registrations, purge_deleted_worlds, run_due_work};
 use crate::redact;
 use crate::secrets;
 use crate::service::sandbox::{self as sandbox_svc, SeedWorld};
-use crate::settings::{RuntimeConfig, Settings};
-use crate::state::{AppState, Faults};
+use crate::settings::Settings;
+use crate::state::{AppState, Worlds};
 use crate::store::Store;
 
 /// The built-in demo world (a seed file), used when no seed is given.
-pub const DEMO_WORLD: &str = include_str!("../demo_world.toml");
+pub use crate::service::worlds::DEMO_WORLD;
 
 /// A built, bound, not yet serving platform.
 pub struct Application {
@@ -61,9 +60,9 @@ impl Application {
                 "registrations in progress at the last stop were abandoned; their tickets are usable again"
             );
         }
-        let offset = store.read(|tx| sandbox_svc::clock_offset(tx)).await?;
-        let clock = Clock::with_offset(offset);
-
+        let worlds = Worlds::load(&store, &settings).await?;
+        purge_deleted_worlds(&store).await?;
+        let default = worlds.default_world().clone();
         let seed_text = match &settings.seed {
             Some(path) => Some((
                 path.clone(),
@@ -79,7 +78,7 @@ impl Application {
                 seed_text.unwrap_or_else(|| ("the built-in demo world".into(), DEMO_WORLD.into()));
             let world = SeedWorld::from_toml(&text)
                 .map_err(|e| anyhow::anyhow!("seed {name} is not valid: {e}"))?;
-            let (now, lifetimes) = (clock.now(), settings.lifetimes.clone());
+            let (now, lifetimes) = (default.clock.now(), settings.lifetimes.clone());
             // Checked again in the write: another instance on a shared database may have
             // seeded it since the read.
             let applied = store
@@ -119,20 +118,11 @@ impl Application {
         let listener = TcpListener::bind(&settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
-        let runtime = RuntimeConfig {
-            rules: settings.rules.clone(),
-            processing_delay_ms: settings.processing_delay_ms,
-            booleans: settings.booleans,
-        };
         let state = Arc::new(AppState {
             store,
-            clock,
             settings,
-            runtime: arc_swap::ArcSwap::from_pointee(runtime),
-            runtime_change: Mutex::new(()),
+            worlds,
             admin_token,
-            faults: Faults::default(),
-            clock_lock: tokio::sync::Mutex::new(()),
             push_wake: tokio::sync::Notify::new(),
             page_secret,
             stopping: AtomicBool::new(false),

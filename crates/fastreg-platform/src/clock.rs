@@ -13,31 +13,52 @@ use chrono_tz::Asia::Shanghai;
 
 use crate::domain::UnixTime;
 
-/// The sandbox clock.
+/// A world's sandbox clock: running (the system clock plus an offset) or frozen (a time that
+/// moves only when advanced, for deterministic tests).
 #[derive(Debug, Default)]
 pub struct Clock {
+    /// Running: seconds ahead of the system clock. Frozen: the time itself.
     offset: AtomicI64,
+    frozen: bool,
 }
 
 impl Clock {
-    /// A clock `offset` seconds ahead of the system clock.
+    /// A running clock `offset` seconds ahead of the system clock.
     pub fn with_offset(offset: i64) -> Self {
         Clock {
             offset: AtomicI64::new(offset),
+            frozen: false,
+        }
+    }
+
+    /// A frozen clock standing at `at`.
+    pub fn frozen_at(at: UnixTime) -> Self {
+        Clock {
+            offset: AtomicI64::new(at),
+            frozen: true,
         }
     }
 
     /// Now, in unix seconds, on the sandbox clock.
     pub fn now(&self) -> UnixTime {
-        system_now() + self.offset()
+        if self.frozen {
+            self.offset()
+        } else {
+            system_now() + self.offset()
+        }
     }
 
-    /// Seconds the sandbox clock runs ahead of the system clock.
+    /// Whether the clock moves only when advanced.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// What the store persists: the offset of a running clock, the time of a frozen one.
     pub fn offset(&self) -> i64 {
         self.offset.load(Ordering::SeqCst)
     }
 
-    /// Replaces the offset (after the store has persisted it).
+    /// Replaces the persisted value (after the store has persisted it).
     pub fn set_offset(&self, offset: i64) {
         self.offset.store(offset, Ordering::SeqCst);
     }

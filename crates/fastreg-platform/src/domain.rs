@@ -327,7 +327,7 @@ pub struct CodeRecord {
 }
 
 /// A fastregister ticket: the OA admin's confirmation on fastregisterauth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FastRegisterTicket {
     /// 32 lowercase hex.
     pub ticket: String,
@@ -469,4 +469,54 @@ pub struct Push {
     pub last_attempt_at_ms: Option<i64>,
     /// When it was delivered (system clock, ms).
     pub delivered_at_ms: Option<i64>,
+    /// The world of the component pushed to (its storage key).
+    #[serde(skip)]
+    pub world: WorldKey,
+}
+
+/// A world's storage key: what every row's `world` column holds. The default world is
+/// [`DEFAULT_WORLD`]; URLs name worlds by [`WorldRow::id`] instead.
+pub type WorldKey = i64;
+
+/// The default world's key (platform.md §9: everything that exists without worlds).
+pub const DEFAULT_WORLD: WorldKey = 0;
+
+/// A world as the store keeps it (platform.md §9). What changes while it lives (clock, faults,
+/// settings) is in its own meta values; this row is what names and authorises it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WorldRow {
+    /// Storage key.
+    pub key: WorldKey,
+    /// What URLs name it by (`/w/{id}`): lowercase letters and digits.
+    pub id: String,
+    /// Free text for people.
+    pub name: String,
+    /// SHA-256 (hex) of its admin token; none for the default world.
+    pub token_hash: Option<String>,
+    /// When it was created (system clock, unix seconds).
+    pub created_at: UnixTime,
+    /// Whether its clock moves only when advanced.
+    pub frozen: bool,
+    /// Its time at creation (a reset returns to it); none: the system clock's.
+    pub clock_start: Option<UnixTime>,
+    /// The creation request as JSON (a reset applies it again).
+    pub spec: String,
+    /// Bumped by every change other instances sharing the database must pick up.
+    pub version: i64,
+    /// Deleted: its rows are being removed, and it answers as unknown.
+    pub deleted: bool,
+}
+
+impl std::fmt::Debug for WorldRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorldRow")
+            .field("key", &self.key)
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("frozen", &self.frozen)
+            .field("clock_start", &self.clock_start)
+            .field("version", &self.version)
+            .field("deleted", &self.deleted)
+            .finish_non_exhaustive()
+    }
 }

@@ -16,6 +16,15 @@ pub fn alnum(n: usize) -> String {
         .collect()
 }
 
+/// A new world id: 16 random characters of `[a-z0-9]` (≈ 83 bits).
+pub fn world_id() -> String {
+    const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| LOWER[rng.random_range(0..LOWER.len())] as char)
+        .collect()
+}
+
 /// `n` random bytes as lowercase hex.
 pub fn hex_bytes(n: usize) -> String {
     let mut b = vec![0u8; n];

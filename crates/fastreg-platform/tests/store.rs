@@ -144,6 +144,7 @@ async fn pushes_are_claimed_once(store: &Store) {
         last_status: None,
         last_attempt_at_ms: None,
         delivered_at_ms: None,
+        world: DEFAULT_WORLD,
     };
     let id = store.write(move |tx| tx.insert_push(&push)).await.unwrap();
     let first = store

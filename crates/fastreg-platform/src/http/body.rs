@@ -23,6 +23,11 @@ pub enum BodyRead {
 }
 
 impl BodyRead {
+    /// Whether no body (or only whitespace) was sent.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, BodyRead::Bytes(b) if b.iter().all(u8::is_ascii_whitespace))
+    }
+
     /// Parses the body as JSON: empty (or only whitespace) 44002; unparsable, wrong field
     /// types, too large or broken 47001.
     ///

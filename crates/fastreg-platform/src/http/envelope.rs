@@ -24,11 +24,12 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::body::buffer_body;
+use super::extract::InWorld;
 use super::reply::{json_bytes, WX_CONTENT_TYPE};
 use crate::error::Error;
 use crate::metrics;
 use crate::redact;
-use crate::state::{AppState, FaultWhen};
+use crate::state::{AppState, FaultWhen, World};
 
 /// The request id of the current request, `xxxxxxxx-xxxxxxxx-xxxxxxxx` (lowercase hex).
 #[derive(Debug, Clone)]
@@ -159,7 +160,10 @@ pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: 
     async move {
         let _in_flight = metrics::in_flight();
         let started = Instant::now();
-        let mut resp = with_faults(&app, buffer_body(&app, req).await, next).await;
+        let mut resp = match in_world(&app, &mut req).await {
+            Ok(world) => with_faults(&world, buffer_body(&app, req).await, next).await,
+            Err(refusal) => refusal.into_response(),
+        };
         let elapsed = started.elapsed();
         let status = resp.status().as_u16();
         let elapsed_us = elapsed.as_micros() as u64;
@@ -214,22 +218,85 @@ fn metric_method(m: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Runs the route with injected faults applied. Only the WeChat-compatible JSON endpoints can
-/// be armed (the sandbox API refuses any other path), so no other route is ever struck.
-async fn with_faults(app: &AppState, req: Request, next: Next) -> Response {
-    let path = app.faults.any().then(|| req.uri().path().to_string());
+/// The world a request acts in, from its `/w/{id}` prefix (the default world without one),
+/// recorded in the request's extensions for the handlers ([`super::extract::Here`]).
+///
+/// A world that does not exist (or no longer does) answers as WeChat answers a credential it
+/// does not know: every credential issued there is unknown from the moment it is deleted.
+/// The sandbox API under it answers 404.
+async fn in_world(app: &Arc<AppState>, req: &mut Request) -> Result<Arc<World>, Error> {
+    // A path no route serves is answered 404 whatever the world (axum's own routes for a
+    // nested router's fallback route nothing).
+    let routed = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| !m.as_str().contains("__private__axum"));
+    let id = world_of_path(req.uri().path()).filter(|_| routed);
+    let Some(id) = id else {
+        let world = app.worlds.default_world().clone();
+        req.extensions_mut().insert(InWorld(world.clone()));
+        return Ok(world);
+    };
+    match app.worlds.resolve(id, &app.store, &app.settings).await? {
+        Some(world) => {
+            req.extensions_mut().insert(InWorld(world.clone()));
+            Ok(world)
+        }
+        None if req.uri().path().contains("/sandbox/") => Err(Error::sandbox(
+            404,
+            ErrCode::InvalidCredential,
+            "no such world (it was deleted, or never existed)",
+        )),
+        None => Err(Error::wx_detail(
+            ErrCode::InvalidCredential,
+            "no such world",
+        )),
+    }
+}
+
+/// The `{id}` of a path under `/w/{id}/`, if it is one.
+pub fn world_of_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/w/")?;
+    let id = rest.split('/').next().unwrap_or(rest);
+    (!id.is_empty()).then_some(id)
+}
+
+/// The path a route of the root serves: without the `/w/{id}` prefix (faults are armed for
+/// the root's paths, in every world).
+pub fn root_path(path: &str) -> &str {
+    match world_of_path(path) {
+        Some(id) => &path["/w/".len() + id.len()..],
+        None => path,
+    }
+}
+
+/// Runs the route with the world's injected faults applied. Only the WeChat-compatible JSON
+/// endpoints can be armed (the sandbox API refuses any other path), so no other route is ever
+/// struck.
+async fn with_faults(world: &World, req: Request, next: Next) -> Response {
+    let path = world
+        .faults
+        .any()
+        .then(|| root_path(req.uri().path()).to_string());
     let Some(path) = path else {
         return next.run(req).await;
     };
-    if let Some(code) = app.faults.take(&path, FaultWhen::Before) {
-        return Error::wx_detail(ErrCode::from_code(code), "injected fault").into_response();
+    match world.take_fault(&path, FaultWhen::Before).await {
+        Ok(Some(code)) => {
+            return Error::wx_detail(ErrCode::from_code(code), "injected fault").into_response()
+        }
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
     }
     let resp = next.run(req).await;
-    if let Some(code) = app.faults.take(&path, FaultWhen::After) {
-        return Error::wx_detail(ErrCode::from_code(code), "injected fault after the call")
-            .into_response();
+    match world.take_fault(&path, FaultWhen::After).await {
+        Ok(Some(code)) => {
+            Error::wx_detail(ErrCode::from_code(code), "injected fault after the call")
+                .into_response()
+        }
+        Ok(None) => resp,
+        Err(e) => e.into_response(),
     }
-    resp
 }
 
 /// The answer to a path no route serves.

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 
 use super::body::{read_body, BodyRead};
 use super::envelope::Rid;
-use crate::state::AppState;
+use crate::state::{AppState, World};
 
 /// Everything a WeChat-compatible handler needs from a request. Extraction never fails, so
 /// every malformation reaches the handler and is answered in WeChat's order and shape.
@@ -73,6 +74,39 @@ pub fn parse_query(q: Option<&str>) -> HashMap<String, String> {
         }
     }
     map
+}
+
+/// The world a request acts in: what the envelope resolved from its `/w/{id}` prefix (the
+/// default world without one), as a request extension.
+#[derive(Debug, Clone)]
+pub struct InWorld(pub Arc<World>);
+
+/// What a handler acts on: the shared state and the request's world (its store, clock,
+/// faults and settings). Extraction never fails.
+#[derive(Debug, Clone)]
+pub struct Here {
+    /// What every world shares.
+    pub app: Arc<AppState>,
+    /// The request's world.
+    pub w: Arc<World>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Here {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let w = match parts.extensions.get::<InWorld>() {
+            Some(InWorld(w)) => w.clone(),
+            None => state.worlds.default_world().clone(),
+        };
+        Ok(Here {
+            app: state.clone(),
+            w,
+        })
+    }
 }
 
 impl FromRequest<Arc<AppState>> for Call {

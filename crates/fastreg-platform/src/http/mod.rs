@@ -35,6 +35,9 @@ use self::route::{Area, Method, Op, Reply, Route};
 use crate::error::Error;
 use crate::state::AppState;
 
+/// Where a world other than the default one serves the whole surface (its base URL).
+pub const WORLD_PREFIX: &str = "/w/{world}";
+
 /// Every area the platform serves, in the OpenAPI document's order.
 pub static AREAS: [Area; 4] = [
     Area {
@@ -61,7 +64,7 @@ pub static AREAS: [Area; 4] = [
                       <admin token>`. Real HTTP statuses; failures use the errcode shape \
                       with the reason spelled out.",
         prefix: sandbox::PREFIX,
-        routes: &[sandbox::ROUTES],
+        routes: &[sandbox::ROUTES, sandbox::WORLD_ROUTES],
     },
     Area {
         tag: "operations",
@@ -116,12 +119,17 @@ pub fn is_quiet(endpoint: &str) -> bool {
 /// endpoints, the envelope. Every route comes from a route table of [`AREAS`], which is also
 /// what `/openapi.json` documents.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    // What a world serves: at the root for the default world, under `/w/{id}` for the others
+    // (the envelope resolves the world from the path; platform.md §9).
+    let surface = Router::new()
         .merge(wechat::router())
         .merge(pages::router())
+        .nest(sandbox::PREFIX, sandbox::router(state.clone()));
+    Router::new()
+        .merge(surface.clone())
+        .nest(WORLD_PREFIX, surface)
         .merge(route::build(ops::ROUTES))
         .merge(route::build(OPENAPI_ROUTES))
-        .nest(sandbox::PREFIX, sandbox::router(state.clone()))
         .fallback(envelope::unknown_path)
         .method_not_allowed_fallback(|| async {
             Error::Wx {

@@ -83,12 +83,20 @@ pub fn document(areas: &[Area]) -> Value {
             "description": "WeChat-compatible endpoints of the fastregister flow, the admin's pages, the sandbox control API and the operations endpoints. Generated from the code: the routers and this document are built from the same route tables.",
             "license": {"name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0"}
         },
+        "servers": [
+            {"url": "/", "description": "The default world (everything that exists without worlds)."},
+            {
+                "url": "/w/{world}",
+                "description": "A world's base URL: every WeChat-compatible endpoint, page and sandbox call (not the operations endpoints) is also served under it, acting on that world only.",
+                "variables": {"world": {"default": "default", "description": "A world id, as `POST /sandbox/v1/worlds` answered it."}}
+            }
+        ],
         "tags": tags,
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "adminToken": {"type": "http", "scheme": "bearer", "description": "The sandbox API's admin token (`--admin-token`, `FASTREG_ADMIN_TOKEN`; generated and printed at start when unset)."},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "The sandbox API's admin token: the server's (`--admin-token`, `FASTREG_ADMIN_TOKEN`; generated and printed at start when unset), or under `/w/{world}` that world's own (answered once, when the world was created)."},
                 "metricsToken": {"type": "http", "scheme": "bearer", "description": "`metrics_token` from the settings; /metrics is open when it is unset."},
                 "componentAccessToken": {"type": "apiKey", "in": "query", "name": "component_access_token", "description": "The component_access_token (api_component_token)."},
                 "accessToken": {"type": "apiKey", "in": "query", "name": "access_token", "description": "An access token: the authorizer_access_token of the account the call is about, or, on component endpoints, the component_access_token."}

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
@@ -19,7 +18,7 @@ use fastreg_wire::component::{
 };
 use fastreg_wire::{paths, ErrCode};
 
-use super::extract::Call;
+use super::extract::{Call, Here};
 use super::reply::{json_bytes, token_ok, wx_ok};
 use super::route::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
 use crate::error::{Error, Result};
@@ -183,12 +182,12 @@ fn parse<T: serde::de::DeserializeOwned>(call: &Call) -> Body<T> {
     })
 }
 
-async fn component_token(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn component_token(Here { app, w }: Here, call: Call) -> Result<Response> {
     let req = parse(&call);
-    let now = app.clock.now();
+    let now = w.clock.now();
     let lifetimes = app.settings.lifetimes.clone();
     let ip = call.client_ip;
-    let out = app
+    let out = w
         .store
         .write(move |tx| svc::component_token(tx, req, ip, now, &lifetimes))
         .await?;
@@ -199,21 +198,21 @@ async fn component_token(State(app): State<Arc<AppState>>, call: Call) -> Result
     Ok(token_ok(&out))
 }
 
-async fn start_push_ticket(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn start_push_ticket(Here { app, w }: Here, call: Call) -> Result<Response> {
     let req = parse(&call);
-    let now = app.clock.now();
+    let now = w.clock.now();
     let lifetimes = app.settings.lifetimes.clone();
-    app.store
+    w.store
         .write(move |tx| svc::start_push_ticket(tx, req, now, &lifetimes))
         .await?;
     app.push_wake.notify_one();
     Ok(wx_ok(&serde_json::json!({})))
 }
 
-async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
-    let out = app
+async fn create_pre_auth_code(Here { app, w }: Here, call: Call) -> Result<Response> {
+    let (token, req, now) = (call.component_token(), parse(&call), w.clock.now());
+    let (lifetimes, policy) = (app.settings.lifetimes.clone(), w.runtime().rules.clone());
+    let out = w
         .store
         .write(move |tx| {
             svc::create_pre_auth_code(tx, token.as_deref(), req, now, &lifetimes, &policy)
@@ -222,10 +221,10 @@ async fn create_pre_auth_code(State(app): State<Arc<AppState>>, call: Call) -> R
     Ok(token_ok(&out))
 }
 
-async fn query_auth(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
-    let out = app
+async fn query_auth(Here { app, w }: Here, call: Call) -> Result<Response> {
+    let (token, req, now) = (call.component_token(), parse(&call), w.clock.now());
+    let (lifetimes, policy) = (app.settings.lifetimes.clone(), w.runtime().rules.clone());
+    let out = w
         .store
         .write(move |tx| svc::query_auth(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
@@ -233,10 +232,10 @@ async fn query_auth(State(app): State<Arc<AppState>>, call: Call) -> Result<Resp
     Ok(token_ok(&out))
 }
 
-async fn authorizer_token(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let (lifetimes, policy) = (app.settings.lifetimes.clone(), app.runtime().rules.clone());
-    let out = app
+async fn authorizer_token(Here { app, w }: Here, call: Call) -> Result<Response> {
+    let (token, req, now) = (call.component_token(), parse(&call), w.clock.now());
+    let (lifetimes, policy) = (app.settings.lifetimes.clone(), w.runtime().rules.clone());
+    let out = w
         .store
         .write(move |tx| svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy))
         .await?;
@@ -247,20 +246,20 @@ async fn authorizer_token(State(app): State<Arc<AppState>>, call: Call) -> Resul
     Ok(token_ok(&out))
 }
 
-async fn authorizer_info(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let policy = app.runtime().rules.clone();
-    let out = app
+async fn authorizer_info(Here { w, .. }: Here, call: Call) -> Result<Response> {
+    let (token, req, now) = (call.component_token(), parse(&call), w.clock.now());
+    let policy = w.runtime().rules.clone();
+    let out = w
         .store
         .read(move |tx| svc::authorizer_info(tx, token.as_deref(), req, now, &policy))
         .await?;
     Ok(wx_ok(&out))
 }
 
-async fn authorizer_list(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    let (token, req, now) = (call.component_token(), parse(&call), app.clock.now());
-    let policy = app.runtime().rules.clone();
-    let out = app
+async fn authorizer_list(Here { w, .. }: Here, call: Call) -> Result<Response> {
+    let (token, req, now) = (call.component_token(), parse(&call), w.clock.now());
+    let policy = w.runtime().rules.clone();
+    let out = w
         .store
         .read(move |tx| svc::authorizer_list(tx, token.as_deref(), req, now, &policy))
         .await?;
@@ -280,9 +279,9 @@ fn parse_ticket(call: &Call) -> TicketBody {
     }
 }
 
-async fn fast_register(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn fast_register(Here { app, w }: Here, call: Call) -> Result<Response> {
     let (token, body) = (call.access_token(), parse_ticket(&call));
-    let answer = fast_register::register(app, token, body).await;
+    let answer = fast_register::register(app, w, token, body).await;
     metrics::registration(match &answer {
         Ok(done) => done.outcome,
         Err(Error::Wx { .. }) => RegistrationOutcome::Refused,
@@ -293,26 +292,26 @@ async fn fast_register(State(app): State<Arc<AppState>>, call: Call) -> Result<R
     Ok(json_bytes(StatusCode::OK, body.into_bytes()))
 }
 
-async fn linked_mini_programs(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn linked_mini_programs(Here { w, .. }: Here, call: Call) -> Result<Response> {
     let (token, now, policy) = (
         call.access_token(),
-        app.clock.now(),
-        app.runtime().rules.clone(),
+        w.clock.now(),
+        w.runtime().rules.clone(),
     );
-    let out = app
+    let out = w
         .store
         .read(move |tx| svc::linked_mini_programs(tx, token.as_deref(), now, &policy))
         .await?;
     Ok(wx_ok(&out))
 }
 
-async fn account_basic_info(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn account_basic_info(Here { w, .. }: Here, call: Call) -> Result<Response> {
     let (token, now, policy) = (
         call.access_token(),
-        app.clock.now(),
-        app.runtime().rules.clone(),
+        w.clock.now(),
+        w.runtime().rules.clone(),
     );
-    let out = app
+    let out = w
         .store
         .read(move |tx| svc::account_basic_info(tx, token.as_deref(), now, &policy))
         .await?;

@@ -46,6 +46,7 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
             let pushes = tx.claim_due_pushes(system_now_ms(), CLAIM_LEASE_MS, 64)?;
             let mut with_component = Vec::with_capacity(pushes.len());
             for p in pushes {
+                tx.set_world(p.world);
                 let c = tx.component(&p.component_appid)?;
                 with_component.push((p, c));
             }
@@ -55,6 +56,12 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
     let n = due.len();
     let attempts = due.into_iter().map(|(push, component)| async move {
         let mut push = push;
+        if state.worlds.by_key(push.world).is_none() {
+            // Its world was deleted: it is dropped, never sent.
+            push.status = PushStatus::Failed;
+            push.last_status = Some("not sent: its world was deleted".into());
+            return push;
+        }
         let outcome = match &component {
             Some(c) => attempt(http, c, &push).await,
             None => Err("the component no longer exists".to_string()),

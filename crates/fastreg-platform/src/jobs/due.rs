@@ -3,9 +3,11 @@
 //! ticker in [`crate::app`] runs [`run_due_work`] every second; the sandbox API's clock advance
 //! runs it at once.
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::service::sandbox as sandbox_svc;
-use crate::state::AppState;
+use crate::state::{AppState, World};
 use crate::store::Store;
 
 /// How old an in-progress registration on a shared database must be before another instance
@@ -32,19 +34,16 @@ pub async fn abandon_dead_registrations(store: &Store) -> Result<u64> {
         .await
 }
 
-/// Work that falls due with the sandbox clock: a fresh verify ticket for every component whose
-/// newest one is an interval old. On a shared database also: the sandbox clock as another
-/// instance moved it (the database holds the offset; the clock never runs backwards), and the
-/// claims of instances that died.
+/// Work that falls due with the sandbox clocks: a fresh verify ticket for every component, in
+/// every world, whose newest one is an interval old on its world's clock. On a shared
+/// database also: the worlds other instances created, changed (clock, faults, settings) or
+/// deleted, and the claims of instances that died.
 ///
 /// # Errors
 /// Storage faults.
 pub async fn run_due_work(state: &AppState) -> Result<()> {
     if state.store.shared() {
-        let offset = state.store.read(|tx| sandbox_svc::clock_offset(tx)).await?;
-        if offset > state.clock.offset() {
-            state.clock.set_offset(offset);
-        }
+        state.worlds.refresh(&state.store, &state.settings).await?;
         let abandoned = abandon_dead_registrations(&state.store).await?;
         if abandoned > 0 {
             tracing::warn!(
@@ -53,33 +52,67 @@ pub async fn run_due_work(state: &AppState) -> Result<()> {
             );
         }
     }
-    let now = state.clock.now();
-    let lifetimes = state.settings.lifetimes.clone();
-    let interval = lifetimes.verify_ticket_interval;
+    let interval = state.settings.lifetimes.verify_ticket_interval;
     // A read first: the common case is that nothing is due, and that must not take the writer.
-    let due = state
-        .store
-        .read(move |tx| {
-            for c in tx.components()? {
-                let latest = tx.latest_verify_ticket(&c.appid)?;
-                if latest.is_none_or(|t| now >= t.create_time + interval) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?;
-    if due {
-        let issued = state
-            .store
-            .write(move |tx| sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes))
-            .await?;
-        for t in issued {
-            tracing::info!(
-                component = t.component_appid,
-                "issued a component_verify_ticket"
-            );
+    let ages = state.store.read(|tx| tx.verify_ticket_ages()).await?;
+    let mut due: Vec<Arc<World>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (key, _appid, latest) in ages {
+        if seen.contains(&key) {
+            continue;
         }
+        let Some(world) = state.worlds.by_key(key) else {
+            continue;
+        };
+        let now = world.clock.now();
+        if latest.is_none_or(|t| now >= t + interval) {
+            seen.insert(key);
+            due.push(world);
+        }
+    }
+    for world in due {
+        issue_due_verify_tickets(state, &world).await?;
+    }
+    Ok(())
+}
+
+/// Issues the verify tickets due in one world, on its clock.
+///
+/// # Errors
+/// Storage faults.
+pub async fn issue_due_verify_tickets(state: &AppState, world: &World) -> Result<()> {
+    let now = world.clock.now();
+    let lifetimes = state.settings.lifetimes.clone();
+    let issued = world
+        .store
+        .write(move |tx| sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes))
+        .await?;
+    for t in &issued {
+        tracing::info!(
+            world = world.id,
+            component = t.component_appid,
+            "issued a component_verify_ticket"
+        );
+    }
+    if !issued.is_empty() {
+        state.push_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Resumes removing the worlds deleted before the last stop (in the background).
+///
+/// # Errors
+/// Storage faults.
+pub async fn purge_deleted_worlds(store: &Store) -> Result<()> {
+    let rows = store.read(|tx| tx.worlds()).await?;
+    for row in rows.into_iter().filter(|r| r.deleted) {
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::service::worlds::purge(&store, row.key).await {
+                tracing::warn!(error = %e, world = row.id, "could not remove a deleted world's rows; retrying at the next start");
+            }
+        });
     }
     Ok(())
 }

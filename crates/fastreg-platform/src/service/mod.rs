@@ -8,12 +8,14 @@
 //! - [`outbox`]: recording pushes inside the transaction that causes them.
 //! - [`sandbox`]: the sandbox control API and seeding.
 //! - [`pages`]: what the admin-facing pages check and show.
+//! - [`worlds`]: creating, deleting, resetting and exporting worlds.
 
 pub mod fast_register;
 pub mod outbox;
 pub mod pages;
 pub mod sandbox;
 pub mod wechat;
+pub mod worlds;
 
 use fastreg_wire::ErrCode;
 

@@ -40,6 +40,7 @@ pub fn enqueue(
         last_status: None,
         last_attempt_at_ms: None,
         delivered_at_ms: None,
+        world: tx.world(),
     };
     match AesKey::from_encoding_aes_key(&component.encoding_aes_key) {
         Ok(key) => {

@@ -41,6 +41,36 @@ use crate::error::{Error, Result};
 /// Typed row operations inside one transaction. Every backend implements all of them; the
 /// conformance suite (`tests/store.rs`) runs the same story on each.
 pub trait Tx {
+    // --- worlds ---
+    /// Scopes what follows to `world`: every row operation below, except those said to act
+    /// across worlds, reads and writes that world's rows only. [`Store`] calls it before each
+    /// job.
+    fn set_world(&mut self, world: WorldKey);
+    /// The world this transaction acts in.
+    fn world(&self) -> WorldKey;
+    /// Every world, deleted ones included, by key (across worlds).
+    fn worlds(&mut self) -> Result<Vec<WorldRow>>;
+    /// Every world's key, id, version and whether it is deleted (across worlds).
+    fn world_versions(&mut self) -> Result<Vec<(WorldKey, String, i64, bool)>>;
+    /// A world by id, deleted or not.
+    fn world_row(&mut self, id: &str) -> Result<Option<WorldRow>>;
+    /// Records a new world.
+    fn insert_world(&mut self, w: &WorldRow) -> Result<()>;
+    /// The key a new world gets.
+    fn next_world_key(&mut self) -> Result<WorldKey>;
+    /// Gives a world a version above every other's (instances sharing the database reload
+    /// it); returns it.
+    fn bump_world_version(&mut self, key: WorldKey) -> Result<i64>;
+    /// Marks a world deleted (never the default one); `false` if it already was or is unknown.
+    fn mark_world_deleted(&mut self, key: WorldKey) -> Result<bool>;
+    /// Removes a deleted world's own row, once its rows are gone.
+    fn delete_world_row(&mut self, key: WorldKey) -> Result<bool>;
+    /// Deletes about `limit` rows of world `key`, children before what they refer to; returns
+    /// how many (0: nothing is left).
+    fn purge_world(&mut self, key: WorldKey, limit: u32) -> Result<u64>;
+    /// Every component of every world, with its newest verify ticket's time (across worlds).
+    fn verify_ticket_ages(&mut self) -> Result<Vec<(WorldKey, String, Option<UnixTime>)>>;
+
     // --- meta ---
     /// A value of the key/value meta table.
     fn meta(&mut self, key: &str) -> Result<Option<String>>;
@@ -199,15 +229,15 @@ pub trait Tx {
     /// Registrations, newest first, optionally of one OA.
     fn registrations(&mut self, oa_appid: Option<&str>, limit: u32) -> Result<Vec<Registration>>;
     /// Marks abandoned every in-progress registration that claimed its ticket before
-    /// `claimed_before_ms` (system clock, unix milliseconds); returns how many.
+    /// `claimed_before_ms` (system clock, unix milliseconds), across worlds; returns how many.
     fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64>;
 
     // --- pushes (outbox) ---
     /// Records a push to deliver; returns its id.
     fn insert_push(&mut self, p: &Push) -> Result<i64>;
-    /// Records a delivery attempt's result.
+    /// Records a delivery attempt's result (by id, across worlds).
     fn update_push(&mut self, p: &Push) -> Result<()>;
-    /// Pending pushes whose next attempt is due, oldest first.
+    /// Pending pushes whose next attempt is due, oldest first (across worlds).
     fn due_pushes(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Push>>;
     /// Claims due pushes for one delivery pass: like [`Tx::due_pushes`], and moves each
     /// one's next attempt `lease_ms` ahead, so another instance sharing the database does not
@@ -274,16 +304,19 @@ async fn open_postgres(url: &str, _durability: Durability) -> Result<Arc<dyn Bac
     )))
 }
 
-/// The handle to storage that the platform passes around.
+/// The handle to storage that the platform passes around: a backend and the world its jobs
+/// act in ([`Store::in_world`]).
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    world: WorldKey,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("backend", &self.backend.name())
+            .field("world", &self.world)
             .finish()
     }
 }
@@ -324,7 +357,23 @@ impl Store {
                 "unsupported database URL {url:?}: expected sqlite://PATH or postgres://…"
             )));
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            world: DEFAULT_WORLD,
+        })
+    }
+
+    /// The same storage, with every job scoped to `world`.
+    pub fn in_world(&self, world: WorldKey) -> Store {
+        Store {
+            backend: self.backend.clone(),
+            world,
+        }
+    }
+
+    /// The world this handle's jobs act in.
+    pub fn world(&self) -> WorldKey {
+        self.world
     }
 
     /// Runs `f` in a write transaction; see the module docs for the contract.
@@ -337,9 +386,11 @@ impl Store {
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
         let started = std::time::Instant::now();
+        let world = self.world;
         let out = self
             .backend
             .write(Box::new(move |tx| {
+                tx.set_world(world);
                 f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
             }))
             .await;
@@ -360,9 +411,11 @@ impl Store {
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
         let started = std::time::Instant::now();
+        let world = self.world;
         let out = self
             .backend
             .read(Box::new(move |tx| {
+                tx.set_world(world);
                 f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
             }))
             .await;

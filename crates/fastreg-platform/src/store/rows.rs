@@ -61,7 +61,10 @@ macro_rules! cols {
          authorization_code, is_wx_verify_succ, is_link_succ, created_at, completed_at, month"
     };
     (push) => {
-        concat!("id, ", cols!(push_fields))
+        concat!("id, ", cols!(push_fields), ", world")
+    };
+    (world) => {
+        "key, id, name, token_hash, created_at, frozen, clock_start, spec, version, deleted"
     };
     (push_fields) => {
         "component_appid, info_type, event_url, encrypt, created_at, \
@@ -262,5 +265,22 @@ pub(crate) fn push(r: &impl Cells) -> Result<Push> {
         last_status: r.opt_text(9)?,
         last_attempt_at_ms: r.opt_int(10)?,
         delivered_at_ms: r.opt_int(11)?,
+        world: r.int(12)?,
+    })
+}
+
+/// Decodes `cols!(world)`.
+pub(crate) fn world(r: &impl Cells) -> Result<WorldRow> {
+    Ok(WorldRow {
+        key: r.int(0)?,
+        id: r.text(1)?,
+        name: r.text(2)?,
+        token_hash: r.opt_text(3)?,
+        created_at: r.int(4)?,
+        frozen: r.flag(5)?,
+        clock_start: r.opt_int(6)?,
+        spec: r.text(7)?,
+        version: r.int(8)?,
+        deleted: r.flag(9)?,
     })
 }

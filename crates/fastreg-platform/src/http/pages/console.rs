@@ -1,9 +1,7 @@
 //! The sandbox console at `/`: a login with the admin token (a session cookie keyed by the
 //! page secret) and one page showing the world, the clock, recent registrations and pushes.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -12,6 +10,7 @@ use maud::{html, Markup};
 use super::form;
 use super::render::{entity_type_label, kind_label, layout, page, time, Refusal};
 use crate::http::envelope::Rid;
+use crate::http::extract::Here;
 use crate::secrets;
 use crate::state::AppState;
 
@@ -57,7 +56,7 @@ fn login_form(failed: bool) -> Markup {
     )
 }
 
-pub(super) async fn console_login(State(app): State<Arc<AppState>>, req: Request) -> Response {
+pub(super) async fn console_login(Here { app, .. }: Here, req: Request) -> Response {
     let (_, first) = form(req, 4096).await;
     let token = first.get("token").map(String::as_str).unwrap_or_default();
     if !secrets::ct_eq(token, &app.admin_token) {
@@ -89,14 +88,14 @@ fn redacted_db_url(url: &str) -> String {
 }
 
 pub(super) async fn console(
-    State(app): State<Arc<AppState>>,
+    Here { app, w }: Here,
     Extension(rid): Extension<Rid>,
     headers: HeaderMap,
 ) -> Response {
     if !has_session(&app, &headers) {
         return page(StatusCode::OK, login_form(false));
     }
-    let data = app
+    let data = w
         .store
         .read(|tx| {
             Ok((
@@ -113,12 +112,12 @@ pub(super) async fn console(
         Ok(d) => d,
         Err(e) => return Refusal::new(e, &rid).into_response(),
     };
-    let now = app.clock.now();
+    let now = w.clock.now();
     let body = html! {
         div.card {
             h1 { "Console" }
             dl {
-                dt { "Sandbox clock" } dd { (time(now)) " Asia/Shanghai (offset " (app.clock.offset()) " s)" }
+                dt { "Sandbox clock" } dd { (time(now)) " Asia/Shanghai (offset " (w.clock.offset()) " s)" }
                 dt { "Database" } dd { (redacted_db_url(&app.settings.db)) }
             }
             form method="post" action="/console/logout" { div.actions { button.secondary type="submit" { "Log out" } } }

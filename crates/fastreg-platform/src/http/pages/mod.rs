@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use maud::html;
 
 use super::body::{read_body, BodyRead};
 use super::envelope::Rid;
-use super::extract::parse_query;
+use super::extract::{parse_query, Here};
 use super::route::{self, optional, required, Method, Op, Param, Reply, RequestBody, Route};
 use crate::error::Error;
 use crate::secrets;
@@ -232,19 +232,16 @@ fn now_secs() -> i64 {
 }
 
 async fn login_page(
-    State(app): State<Arc<AppState>>,
+    Here { app, w }: Here,
     Extension(rid): Extension<Rid>,
     req: Request,
 ) -> Response {
     let q = parse_query(req.uri().query());
     let result = async {
         let parsed = LoginRequest::parse(&q)?;
-        let now = app.clock.now();
+        let now = w.clock.now();
         let r = parsed.clone();
-        let shown = app
-            .store
-            .read(move |tx| svc::login_page(tx, &r, now))
-            .await?;
+        let shown = w.store.read(move |tx| svc::login_page(tx, &r, now)).await?;
         Ok::<_, Error>((parsed, shown))
     }
     .await;
@@ -265,7 +262,7 @@ async fn login_page(
                 }
                 ul.accounts {
                     @for a in &shown.candidates {
-                        @let link = account_link(&pairs, &a.appid);
+                        @let link = account_link(&w.base_path, &pairs, &a.appid);
                         li {
                             a href=(link) { b { (a.nickname) } }
                             br;
@@ -290,7 +287,7 @@ async fn login_page(
                         dt { "Entity" } dd { (account.principal_name) }
                     }
                 }
-                form.card method="post" action=(format!("{}/confirm", paths::COMPONENT_LOGIN_PAGE)) {
+                form.card method="post" action=(format!("{}{}/confirm", w.base_path, paths::COMPONENT_LOGIN_PAGE)) {
                     h2 { "Permission sets to grant" }
                     @for s in &shown.sets {
                         @if s.available {
@@ -306,7 +303,7 @@ async fn login_page(
                     input type="hidden" name="csrf" value=(token);
                     div.actions {
                         button.primary type="submit" { "Confirm authorisation" }
-                        a.button.secondary href="/cgi-bin/cancelled" { "Cancel" }
+                        a.button.secondary href=(format!("{}/cgi-bin/cancelled", w.base_path)) { "Cancel" }
                     }
                 }
             }
@@ -316,12 +313,12 @@ async fn login_page(
 }
 
 /// componentloginpage's link with `biz_appid` fixed to one account.
-fn account_link(pairs: &[(&'static str, String)], appid: &str) -> String {
+fn account_link(base: &str, pairs: &[(&'static str, String)], appid: &str) -> String {
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
         .append_pair("biz_appid", appid)
         .finish();
-    format!("{}?{query}", paths::COMPONENT_LOGIN_PAGE)
+    format!("{base}{}?{query}", paths::COMPONENT_LOGIN_PAGE)
 }
 
 /// Checks a confirmation form's token against the parameters it carries.
@@ -351,7 +348,7 @@ fn check_form(
 }
 
 async fn login_confirm(
-    State(app): State<Arc<AppState>>,
+    Here { app, w }: Here,
     Extension(rid): Extension<Rid>,
     req: Request,
 ) -> Response {
@@ -360,8 +357,8 @@ async fn login_confirm(
         let parsed = LoginRequest::parse(&first)?;
         check_form(&app, "componentloginpage", &parsed.pairs(), &first)?;
         let ticked = ticked_sets(&all)?;
-        let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-        let (url, _) = app
+        let (now, lifetimes) = (w.clock.now(), app.settings.lifetimes.clone());
+        let (url, _) = w
             .store
             .write(move |tx| svc::confirm_login(tx, &parsed, &ticked, now, &lifetimes))
             .await?;
@@ -388,7 +385,7 @@ fn fast_register_pairs(r: &crate::service::sandbox::ConfirmationIn) -> Vec<(&'st
 }
 
 async fn fast_register_page(
-    State(app): State<Arc<AppState>>,
+    Here { app, w }: Here,
     Extension(rid): Extension<Rid>,
     req: Request,
 ) -> Response {
@@ -396,7 +393,7 @@ async fn fast_register_page(
     let result = async {
         let parsed = svc::fast_register_request(&q)?;
         let r = parsed.clone();
-        let shown = app
+        let shown = w
             .store
             .read(move |tx| svc::fast_register_page(tx, &r))
             .await?;
@@ -429,13 +426,13 @@ async fn fast_register_page(
                 }
             }
         }
-        form.card method="post" action=(format!("{}/confirm", paths::FAST_REGISTER_AUTH)) {
+        form.card method="post" action=(format!("{}{}/confirm", w.base_path, paths::FAST_REGISTER_AUTH)) {
             p { "Confirming lets the component create a Mini Program owned by this entity, linked to this Official Account and authorised to the component." }
             (hidden(&pairs))
             input type="hidden" name="csrf" value=(token);
             div.actions {
                 button.primary type="submit" { "Confirm registration" }
-                a.button.secondary href="/cgi-bin/cancelled" { "Cancel" }
+                a.button.secondary href=(format!("{}/cgi-bin/cancelled", w.base_path)) { "Cancel" }
             }
         }
     };
@@ -443,7 +440,7 @@ async fn fast_register_page(
 }
 
 async fn fast_register_confirm(
-    State(app): State<Arc<AppState>>,
+    Here { app, w }: Here,
     Extension(rid): Extension<Rid>,
     req: Request,
 ) -> Response {
@@ -456,8 +453,8 @@ async fn fast_register_confirm(
             &fast_register_pairs(&parsed),
             &first,
         )?;
-        let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-        let out = app
+        let (now, lifetimes) = (w.clock.now(), app.settings.lifetimes.clone());
+        let out = w
             .store
             .write(move |tx| {
                 crate::service::sandbox::confirm_fast_registration(tx, parsed, now, &lifetimes)

@@ -2,9 +2,6 @@
 //! and revocations, fast-registration confirmations, the pushes and registrations they cause,
 //! the clock, injected faults and the runtime config.
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,12 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::{created, input};
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::http::extract::Call;
-use crate::jobs::due::run_due_work;
-use crate::rules::Policy;
+use crate::http::extract::{Call, Here};
+use crate::jobs::due::issue_due_verify_tickets;
 use crate::service::sandbox::{self as svc, *};
 use crate::settings::RuntimeConfig;
-use crate::state::{AppState, Fault, FaultWhen};
+use crate::state::{Fault, FaultWhen};
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub(super) struct AuthorizationOut {
@@ -30,10 +26,10 @@ pub(super) struct AuthorizationOut {
     withheld_sets: Vec<i64>,
 }
 
-pub(super) async fn authorize(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+pub(super) async fn authorize(Here { app, w }: Here, call: Call) -> Result<Response> {
     let input: AuthorizationIn = input(&call)?;
-    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-    let out = app
+    let (now, lifetimes) = (w.clock.now(), app.settings.lifetimes.clone());
+    let out = w
         .store
         .write(move |tx| svc::authorize(tx, input, now, &lifetimes))
         .await?;
@@ -73,24 +69,18 @@ impl From<Authorization> for AuthorizationListed {
 }
 
 pub(super) async fn list_authorizations(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
 ) -> Result<Json<Vec<AuthorizationListed>>> {
-    let all = app.store.read(|tx| tx.all_authorizations()).await?;
+    let all = w.store.read(|tx| tx.all_authorizations()).await?;
     Ok(Json(
         all.into_iter().map(AuthorizationListed::from).collect(),
     ))
 }
 
-pub(super) async fn revoke(
-    State(app): State<Arc<AppState>>,
-    call: Call,
-) -> Result<Json<AuthorizationListed>> {
+pub(super) async fn revoke(Here { app, w }: Here, call: Call) -> Result<Json<AuthorizationListed>> {
     let input: RevocationIn = input(&call)?;
-    let now = app.clock.now();
-    let a = app
-        .store
-        .write(move |tx| svc::revoke(tx, input, now))
-        .await?;
+    let now = w.clock.now();
+    let a = w.store.write(move |tx| svc::revoke(tx, input, now)).await?;
     app.push_wake.notify_one();
     Ok(Json(a.into()))
 }
@@ -109,23 +99,20 @@ pub(super) fn limit_param(call: &Call) -> Result<u32> {
     }
 }
 
-pub(super) async fn pushes(
-    State(app): State<Arc<AppState>>,
-    call: Call,
-) -> Result<Json<Vec<Push>>> {
+pub(super) async fn pushes(Here { w, .. }: Here, call: Call) -> Result<Json<Vec<Push>>> {
     let component = call.query("component_appid").filter(|s| !s.is_empty());
     let limit = limit_param(&call)?;
     Ok(Json(
-        app.store
+        w.store
             .read(move |tx| tx.pushes(component.as_deref(), limit))
             .await?,
     ))
 }
 
-pub(super) async fn confirm(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+pub(super) async fn confirm(Here { app, w }: Here, call: Call) -> Result<Response> {
     let input: ConfirmationIn = input(&call)?;
-    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-    let out = app
+    let (now, lifetimes) = (w.clock.now(), app.settings.lifetimes.clone());
+    let out = w
         .store
         .write(move |tx| svc::confirm_fast_registration(tx, input, now, &lifetimes))
         .await?;
@@ -146,13 +133,10 @@ pub(super) struct RegistrationOut {
     month: Option<String>,
 }
 
-pub(super) async fn registrations(
-    State(app): State<Arc<AppState>>,
-    call: Call,
-) -> Result<Response> {
+pub(super) async fn registrations(Here { w, .. }: Here, call: Call) -> Result<Response> {
     let oa = call.query("appid").filter(|s| !s.is_empty());
     let limit = limit_param(&call)?;
-    let regs = app
+    let regs = w
         .store
         .read(move |tx| tx.registrations(oa.as_deref(), limit))
         .await?;
@@ -176,15 +160,27 @@ pub(super) async fn registrations(
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub(super) struct ClockOut {
+    /// The world's now (unix seconds).
     now: UnixTime,
+    /// Seconds it runs ahead of the system clock.
     offset: i64,
+    /// Whether it moves only when advanced.
+    frozen: bool,
 }
 
-pub(super) async fn clock(State(app): State<Arc<AppState>>) -> Json<ClockOut> {
-    Json(ClockOut {
-        now: app.clock.now(),
-        offset: app.clock.offset(),
-    })
+impl ClockOut {
+    fn of(w: &crate::state::World) -> ClockOut {
+        let now = w.clock.now();
+        ClockOut {
+            now,
+            offset: now - crate::clock::system_now(),
+            frozen: w.frozen(),
+        }
+    }
+}
+
+pub(super) async fn clock(Here { w, .. }: Here) -> Json<ClockOut> {
+    Json(ClockOut::of(&w))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -193,24 +189,14 @@ pub(super) struct AdvanceIn {
     seconds: i64,
 }
 
-pub(super) async fn advance_clock(
-    State(app): State<Arc<AppState>>,
-    call: Call,
-) -> Result<Json<ClockOut>> {
+pub(super) async fn advance_clock(Here { app, w }: Here, call: Call) -> Result<Json<ClockOut>> {
     let AdvanceIn { seconds } = input(&call)?;
-    let _serial = app.clock_lock.lock().await;
-    let offset = app
-        .store
-        .write(move |tx| svc::advance_clock(tx, seconds))
-        .await?;
-    app.clock.set_offset(offset);
+    let _serial = w.clock_lock.lock().await;
+    w.advance_clock(seconds).await?;
     // Whatever falls due at the new time (verify tickets) happens before the answer, so a
     // caller that advances and then looks sees the consequences.
-    run_due_work(&app).await?;
-    Ok(Json(ClockOut {
-        now: app.clock.now(),
-        offset,
-    }))
+    issue_due_verify_tickets(&app, &w).await?;
+    Ok(Json(ClockOut::of(&w)))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -230,7 +216,7 @@ pub(super) fn one() -> u32 {
     1
 }
 
-pub(super) async fn add_fault(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+pub(super) async fn add_fault(Here { w, .. }: Here, call: Call) -> Result<Response> {
     let f: FaultIn = input(&call)?;
     if !fastreg_wire::paths::JSON_ENDPOINTS.contains(&f.path.as_str()) {
         return Err(Error::sandbox(
@@ -255,65 +241,28 @@ pub(super) async fn add_fault(State(app): State<Arc<AppState>>, call: Call) -> R
         remaining: f.times,
         when: f.when,
     };
-    app.faults.add(fault.clone());
+    w.arm_fault(fault.clone()).await?;
     Ok(created(fault))
 }
 
-pub(super) async fn list_faults(State(app): State<Arc<AppState>>) -> Json<Vec<Fault>> {
-    Json(app.faults.list())
+pub(super) async fn list_faults(Here { w, .. }: Here) -> Json<Vec<Fault>> {
+    Json(w.faults.list())
 }
 
-pub(super) async fn clear_faults(State(app): State<Arc<AppState>>) -> StatusCode {
-    app.faults.clear();
-    StatusCode::NO_CONTENT
+pub(super) async fn clear_faults(Here { w, .. }: Here) -> Result<StatusCode> {
+    w.faults.clear();
+    w.save_faults().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn get_config(State(app): State<Arc<AppState>>) -> Json<RuntimeConfig> {
-    Json(RuntimeConfig::clone(&app.runtime()))
+pub(super) async fn get_config(Here { w, .. }: Here) -> Json<RuntimeConfig> {
+    Json(RuntimeConfig::clone(&w.runtime()))
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ConfigPatch {
-    /// Only the keys given change; the others keep their current values.
-    #[serde(default)]
-    rules: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    processing_delay_ms: Option<u64>,
-    #[serde(default)]
-    booleans: Option<fastreg_wire::account::BoolStyle>,
-}
-
-pub(super) async fn patch_config(
-    State(app): State<Arc<AppState>>,
-    call: Call,
-) -> Result<Json<RuntimeConfig>> {
+pub(super) async fn patch_config(Here { w, .. }: Here, call: Call) -> Result<Json<RuntimeConfig>> {
     let p: ConfigPatch = input(&call)?;
-    if p.processing_delay_ms
-        .is_some_and(|d| d > crate::settings::MAX_PROCESSING_DELAY_MS)
-    {
-        return Err(Error::sandbox(
-            400,
-            ErrCode::DataFormatError,
-            "processing_delay_ms is at most 600000",
-        ));
-    }
-    let _changing = app.runtime_change.lock().expect("runtime change lock");
-    let mut rt = RuntimeConfig::clone(&app.runtime());
-    if let Some(changes) = p.rules {
-        let mut merged = serde_json::to_value(&rt.rules).map_err(|e| Error::Internal(e.into()))?;
-        if let Some(obj) = merged.as_object_mut() {
-            obj.extend(changes);
-        }
-        rt.rules = serde_json::from_value::<Policy>(merged)
-            .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, format!("rules: {e}")))?;
-    }
-    if let Some(d) = p.processing_delay_ms {
-        rt.processing_delay_ms = d;
-    }
-    if let Some(b) = p.booleans {
-        rt.booleans = b;
-    }
-    app.runtime.store(Arc::new(rt.clone()));
+    let _changing = w.runtime_change.lock().await;
+    let rt = p.apply(RuntimeConfig::clone(&w.runtime()))?;
+    w.save_config(rt.clone()).await?;
     Ok(Json(rt))
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use fastreg_wire::ErrCode;
 use serde::Serialize;
 
-use super::extract::Call;
+use super::extract::{Call, Here};
 use super::route::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -27,11 +27,12 @@ use crate::settings::RuntimeConfig;
 use crate::state::{AppState, Fault};
 
 mod control;
+mod worlds;
 
 use control::{
     add_fault, advance_clock, authorize, clear_faults, clock, confirm, get_config,
     list_authorizations, list_faults, patch_config, pushes, registrations, revoke, AdvanceIn,
-    AuthorizationListed, AuthorizationOut, ClockOut, ConfigPatch, FaultIn, RegistrationOut,
+    AuthorizationListed, AuthorizationOut, ClockOut, FaultIn, RegistrationOut,
 };
 
 /// Where the sandbox API is nested.
@@ -200,9 +201,13 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+/// The worlds API's routes (relative to [`PREFIX`]).
+pub const WORLD_ROUTES: &[Route] = worlds::ROUTES;
+
 /// Routes of the sandbox API (to be nested under [`PREFIX`]).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     route::build(ROUTES)
+        .merge(route::build(WORLD_ROUTES))
         .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
         .method_not_allowed_fallback(|| async {
             Error::sandbox(
@@ -214,8 +219,9 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 
-/// Refuses any call without `Authorization: Bearer <admin token>` (compared in constant time).
-async fn require_admin(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Refuses any call without `Authorization: Bearer <admin token>`: the server's, or (under
+/// `/w/{id}`) that world's own (compared in constant time).
+async fn require_admin(Here { app, w }: Here, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -232,7 +238,7 @@ async fn require_admin(State(app): State<Arc<AppState>>, req: Request, next: Nex
             "send Authorization: Bearer <admin token>",
         )
         .into_response(),
-        Some(t) if !secrets::ct_eq(t, &app.admin_token) => {
+        Some(t) if !secrets::ct_eq(t, &app.admin_token) && !w.admits(t) => {
             Error::sandbox(401, ErrCode::InvalidCredential, "wrong admin token").into_response()
         }
         Some(_) => next.run(req).await,
@@ -264,10 +270,10 @@ pub(super) fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-async fn create_component(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn create_component(Here { app, w }: Here, call: Call) -> Result<Response> {
     let input: ComponentIn = input(&call)?;
-    let (now, lifetimes) = (app.clock.now(), app.settings.lifetimes.clone());
-    let c = app
+    let (now, lifetimes) = (w.clock.now(), app.settings.lifetimes.clone());
+    let c = w
         .store
         .write(move |tx| svc::create_component(tx, input, now, &lifetimes))
         .await?;
@@ -275,27 +281,27 @@ async fn create_component(State(app): State<Arc<AppState>>, call: Call) -> Resul
     Ok(created(c))
 }
 
-async fn list_components(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Component>>> {
-    Ok(Json(app.store.read(|tx| tx.components()).await?))
+async fn list_components(Here { w, .. }: Here) -> Result<Json<Vec<Component>>> {
+    Ok(Json(w.store.read(|tx| tx.components()).await?))
 }
 
 async fn get_component(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(appid): PathParam,
 ) -> Result<Json<Component>> {
     Ok(Json(
-        app.store.read(move |tx| svc::component(tx, &appid)).await?,
+        w.store.read(move |tx| svc::component(tx, &appid)).await?,
     ))
 }
 
 async fn patch_component(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(appid): PathParam,
     call: Call,
 ) -> Result<Json<Component>> {
     let patch: ComponentPatch = input(&call)?;
     Ok(Json(
-        app.store
+        w.store
             .write(move |tx| svc::patch_component(tx, &appid, patch))
             .await?,
     ))
@@ -309,10 +315,10 @@ struct VerifyTicketOut {
 }
 
 async fn verify_ticket(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(appid): PathParam,
 ) -> Result<Json<VerifyTicketOut>> {
-    let t = app
+    let t = w
         .store
         .read(move |tx| svc::latest_verify_ticket(tx, &appid))
         .await?;
@@ -332,10 +338,10 @@ struct TokenCounts {
 /// How many access tokens the platform issued to a component: how a test proves that a
 /// client refreshed once, not once per caller.
 async fn token_counts(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(appid): PathParam,
 ) -> Result<Json<TokenCounts>> {
-    let out = app
+    let out = w
         .store
         .read(move |tx| {
             svc::component(tx, &appid)?;
@@ -362,74 +368,71 @@ fn entity_id(raw: &str) -> Result<i64> {
     })
 }
 
-async fn create_entity(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn create_entity(Here { w, .. }: Here, call: Call) -> Result<Response> {
     let input: EntityIn = input(&call)?;
-    let e = app
+    let e = w
         .store
         .write(move |tx| svc::create_entity(tx, input))
         .await?;
     Ok(created(e))
 }
 
-async fn list_entities(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Entity>>> {
-    Ok(Json(app.store.read(|tx| tx.entities()).await?))
+async fn list_entities(Here { w, .. }: Here) -> Result<Json<Vec<Entity>>> {
+    Ok(Json(w.store.read(|tx| tx.entities()).await?))
 }
 
-async fn get_entity(
-    State(app): State<Arc<AppState>>,
-    PathParam(id): PathParam,
-) -> Result<Json<Entity>> {
+async fn get_entity(Here { w, .. }: Here, PathParam(id): PathParam) -> Result<Json<Entity>> {
     let id = entity_id(&id)?;
-    Ok(Json(app.store.read(move |tx| svc::entity(tx, id)).await?))
+    Ok(Json(w.store.read(move |tx| svc::entity(tx, id)).await?))
 }
 
 async fn patch_entity(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(id): PathParam,
     call: Call,
 ) -> Result<Json<Entity>> {
     let id = entity_id(&id)?;
     let patch: EntityPatch = input(&call)?;
     Ok(Json(
-        app.store
+        w.store
             .write(move |tx| svc::patch_entity(tx, id, patch))
             .await?,
     ))
 }
 
-async fn create_oa(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
+async fn create_oa(Here { w, .. }: Here, call: Call) -> Result<Response> {
     let input: OfficialAccountIn = input(&call)?;
-    let now = app.clock.now();
-    let oa = app
+    let now = w.clock.now();
+    let oa = w
         .store
         .write(move |tx| svc::create_official_account(tx, input, now))
         .await?;
     Ok(created(oa))
 }
 
-async fn list_oas(State(app): State<Arc<AppState>>) -> Result<Json<Vec<OfficialAccount>>> {
-    Ok(Json(app.store.read(|tx| tx.official_accounts()).await?))
+async fn list_oas(Here { w, .. }: Here) -> Result<Json<Vec<OfficialAccount>>> {
+    Ok(Json(w.store.read(|tx| tx.official_accounts()).await?))
 }
 
 async fn get_oa(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(appid): PathParam,
 ) -> Result<Json<OfficialAccount>> {
     Ok(Json(
-        app.store
+        w.store
             .read(move |tx| svc::official_account(tx, &appid))
             .await?,
     ))
 }
 
 async fn patch_oa(
-    State(app): State<Arc<AppState>>,
+    Here { w, .. }: Here,
     PathParam(appid): PathParam,
     call: Call,
 ) -> Result<Json<OfficialAccount>> {
     let patch: OfficialAccountPatch = input(&call)?;
     Ok(Json(
-        app.store
+        w.store
             .write(move |tx| svc::patch_official_account(tx, &appid, patch))
             .await?,
     ))

@@ -22,7 +22,7 @@ use crate::domain::Registration;
 use crate::error::{Error, Result};
 use crate::metrics::RegistrationOutcome;
 use crate::rules::{Decision, TicketBody};
-use crate::state::AppState;
+use crate::state::{AppState, World};
 
 pub use steps::{abandon, answer, begin, complete, precheck, precheck_in_view, FastRegisterStep};
 
@@ -44,15 +44,23 @@ pub struct Registered {
 /// The errcode of the first failing rule; storage faults.
 pub async fn register(
     app: Arc<AppState>,
+    w: Arc<World>,
     token: Option<String>,
     body: TicketBody,
 ) -> Result<Registered> {
-    let now = app.clock.now();
+    let now = w.clock.now();
     // One snapshot of the runtime config serves the whole call.
     let (delay, booleans, policy, in_view) = {
-        let runtime = app.runtime();
-        let in_view = app.store.view().and_then(|view| {
-            precheck_in_view(view, token.as_deref(), body.clone(), now, &runtime.rules)
+        let runtime = w.runtime();
+        let in_view = w.store.view().and_then(|view| {
+            precheck_in_view(
+                view,
+                w.key,
+                token.as_deref(),
+                body.clone(),
+                now,
+                &runtime.rules,
+            )
         });
         if let Some(Decision::Refuse(code)) = in_view {
             return Err(Error::wx(code));
@@ -70,7 +78,7 @@ pub async fn register(
         Some(decision) => decision,
         None => {
             let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
-            app.store
+            w.store
                 .read(move |tx| precheck(tx, t1.as_deref(), b1, now, &p1))
                 .await?
         }
@@ -84,7 +92,7 @@ pub async fn register(
     let step = match early_step {
         Some(step) => step,
         None => {
-            app.store
+            w.store
                 .write(move |tx| begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0))
                 .await?
         }
@@ -102,19 +110,19 @@ pub async fn register(
             // Completion runs in its own task: a caller that gives up waiting must not leave the
             // registration half done; it completes, and the caller can reconcile.
             // The task keeps the request's span, so its log lines carry the rid.
-            let app2 = app.clone();
+            let w2 = w.clone();
             let reg = tokio::spawn(
                 async move {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    let now = app2.clock.now();
-                    let done = app2
+                    let now = w2.clock.now();
+                    let done = w2
                         .store
                         .write(move |tx| complete(tx, id, now, &policy, &lifetimes))
                         .await;
                     if done.is_err() {
                         // Never answered as a success: release the OA and the ticket rather
                         // than leave the OA refusing with 61057 until a restart.
-                        let released = app2.store.write(move |tx| abandon(tx, id)).await;
+                        let released = w2.store.write(move |tx| abandon(tx, id)).await;
                         if let Err(e) = released {
                             tracing::error!(error = %e, id, "could not abandon a failed registration");
                         }

@@ -49,7 +49,7 @@ pub fn begin(
     // is pending there, so read from the database.
     let ctx = match tx.writer_view() {
         Some(view) => load_context(
-            &mut Source::view_then_tx(view.lookup(), tx),
+            &mut Source::view_then_tx(view.lookup_in(tx.world()), tx),
             token,
             body,
             now,
@@ -117,12 +117,12 @@ pub fn precheck(
     // What the view holds unchanged since this snapshot began is what the snapshot holds:
     // only the rest is read from the database.
     let ctx = load_context(
-        &mut Source::view_then_tx(view.lookup_as_of(epoch), tx),
+        &mut Source::view_then_tx(view.lookup_in_as_of(tx.world(), epoch), tx),
         token,
         body,
         now,
     )?;
-    view.remember(&ctx, &shanghai_month(now), epoch);
+    view.remember_in(tx.world(), &ctx, &shanghai_month(now), epoch);
     Ok(rules::check_fast_register(&ctx, now, policy))
 }
 
@@ -131,12 +131,13 @@ pub fn precheck(
 /// view lacks (or holds an outdated copy of) anything the checks read.
 pub fn precheck_in_view(
     view: &View,
+    world: WorldKey,
     token: Option<&str>,
     body: TicketBody,
     now: UnixTime,
     policy: &Policy,
 ) -> Option<Decision> {
-    let ctx = load_context(&mut Source::view(view.lookup()), token, body, now).ok()?;
+    let ctx = load_context(&mut Source::view(view.lookup_in(world)), token, body, now).ok()?;
     Some(rules::check_fast_register(&ctx, now, policy))
 }
 

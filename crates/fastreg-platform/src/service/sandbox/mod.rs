@@ -28,7 +28,7 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules;
 use crate::secrets;
-use crate::settings::Lifetimes;
+use crate::settings::{Lifetimes, RuntimeConfig};
 use crate::store::Tx;
 
 fn bad(detail: impl Into<String>) -> Error {
@@ -147,10 +147,20 @@ pub fn advance_clock(tx: &mut dyn Tx, seconds: i64) -> Result<i64> {
     Ok(offset)
 }
 
-/// A seed world: the same shapes as the sandbox API, applied to a new database.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A seed world: the same shapes as the sandbox API, applied to a new database or world.
+/// A world's export (`GET /sandbox/v1/export`) is one too, with what a seed file rarely
+/// carries filled in: the clock, the settings, and the Mini Programs and successful
+/// registrations that its quota and entity counts come from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedWorld {
+    /// The world's clock (a world created from this seed; `fastreg serve --seed` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockIn>,
+    /// The world's settings (as `PATCH /sandbox/v1/config`; `fastreg serve --seed` ignores
+    /// them: its flags set the default world's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigPatch>,
     /// Components.
     #[serde(default)]
     pub components: Vec<ComponentIn>,
@@ -160,9 +170,116 @@ pub struct SeedWorld {
     /// Official Accounts.
     #[serde(default)]
     pub official_accounts: Vec<OfficialAccountIn>,
+    /// Mini Programs (fast-registered ones, as exported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mini_programs: Vec<MiniProgram>,
     /// Authorisations.
     #[serde(default)]
     pub authorizations: Vec<AuthorizationIn>,
+    /// Fastregister tickets spent by the registrations below (as exported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fastregister_tickets: Vec<FastRegisterTicket>,
+    /// Successful fast registrations (as exported): the quota months and replays they hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registrations: Vec<RegistrationIn>,
+}
+
+/// A world's clock at creation.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockIn {
+    /// Its time at creation (unix seconds); default: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<UnixTime>,
+    /// Whether it moves only when advanced; default: false (it runs with real time).
+    #[serde(default)]
+    pub frozen: bool,
+}
+
+/// A successful registration in a seed (an export's).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationIn {
+    /// The ticket it spent.
+    pub ticket: String,
+    /// The OA that registered.
+    pub oa_appid: String,
+    /// The OA's entity.
+    pub entity_id: i64,
+    /// The component that called.
+    pub component_appid: String,
+    /// The Mini Program created.
+    pub mp_appid: String,
+    /// Whether the OA's verification was copied.
+    pub is_wx_verify_succ: bool,
+    /// Whether it was linked to the OA.
+    pub is_link_succ: bool,
+    /// When it was called (world clock).
+    pub created_at: UnixTime,
+    /// When it completed (world clock).
+    pub completed_at: UnixTime,
+    /// The Asia/Shanghai month its quota counts in (`YYYY-MM`).
+    pub month: String,
+}
+
+/// Settings as `PATCH /sandbox/v1/config` changes them: only the keys given change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    /// Rule numbers, by name (only the keys given change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<serde_json::Map<String, serde_json::Value>>,
+    /// fastregister's processing delay, at most 600000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_delay_ms: Option<u64>,
+    /// How fastregister writes its booleans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booleans: Option<fastreg_wire::account::BoolStyle>,
+}
+
+impl ConfigPatch {
+    /// The whole of `config`, as a patch that sets every key.
+    ///
+    /// # Errors
+    /// Never in practice (the config serialises).
+    pub fn of(config: &RuntimeConfig) -> Result<ConfigPatch> {
+        let rules = serde_json::to_value(&config.rules).map_err(|e| Error::Internal(e.into()))?;
+        Ok(ConfigPatch {
+            rules: rules.as_object().cloned(),
+            processing_delay_ms: Some(config.processing_delay_ms),
+            booleans: Some(config.booleans),
+        })
+    }
+
+    /// `base` with the patch applied.
+    ///
+    /// # Errors
+    /// 47001 for a delay above the maximum or a rule that is not one.
+    pub fn apply(self, base: RuntimeConfig) -> Result<RuntimeConfig> {
+        if self
+            .processing_delay_ms
+            .is_some_and(|d| d > crate::settings::MAX_PROCESSING_DELAY_MS)
+        {
+            return Err(bad("processing_delay_ms is at most 600000"));
+        }
+        let mut rt = base;
+        if let Some(changes) = self.rules {
+            let mut merged =
+                serde_json::to_value(&rt.rules).map_err(|e| Error::Internal(e.into()))?;
+            if let Some(obj) = merged.as_object_mut() {
+                obj.extend(changes);
+            }
+            rt.rules = serde_json::from_value::<rules::Policy>(merged)
+                .map_err(|e| bad(format!("rules: {e}")))?;
+        }
+        if let Some(d) = self.processing_delay_ms {
+            rt.processing_delay_ms = d;
+        }
+        if let Some(b) = self.booleans {
+            rt.booleans = b;
+        }
+        Ok(rt)
+    }
 }
 
 impl SeedWorld {
@@ -221,8 +338,47 @@ pub fn apply_seed(
     for (i, oa) in seed.official_accounts.into_iter().enumerate() {
         create_official_account(tx, oa, now).map_err(|e| ctx("official_accounts", i, e))?;
     }
+    for (i, mp) in seed.mini_programs.into_iter().enumerate() {
+        if !tx.reserve_appid(&mp.appid, "mp")? {
+            return Err(ctx(
+                "mini_programs",
+                i,
+                Error::sandbox(409, ErrCode::InvalidAppId, "appid is taken"),
+            ));
+        }
+        tx.insert_mini_program(&mp)?;
+    }
     for (i, a) in seed.authorizations.into_iter().enumerate() {
         authorize(tx, a, now, lifetimes).map_err(|e| ctx("authorizations", i, e))?;
+    }
+    for t in seed.fastregister_tickets {
+        tx.insert_fastregister_ticket(&t)?;
+    }
+    for r in seed.registrations {
+        // A credential: a new one, as for every credential of an imported world.
+        let code = issue_code(
+            tx,
+            CodeKind::Authorization,
+            &r.component_appid,
+            &r.mp_appid,
+            now,
+            lifetimes.auth_code,
+        )?;
+        tx.insert_registration(&Registration {
+            id: 0,
+            ticket: r.ticket,
+            oa_appid: r.oa_appid,
+            entity_id: r.entity_id,
+            component_appid: r.component_appid,
+            status: RegistrationStatus::Succeeded,
+            mp_appid: Some(r.mp_appid),
+            authorization_code: Some(code),
+            is_wx_verify_succ: r.is_wx_verify_succ,
+            is_link_succ: r.is_link_succ,
+            created_at: r.created_at,
+            completed_at: Some(r.completed_at),
+            month: Some(r.month),
+        })?;
     }
     tx.set_meta(INITIALIZED_KEY, &now.to_string())?;
     Ok(())

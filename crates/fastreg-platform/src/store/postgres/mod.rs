@@ -29,6 +29,7 @@ use postgres::{Client, NoTls, Statement};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::{Backend, Durability, Job};
+use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
 mod query;
@@ -39,7 +40,10 @@ mod tx;
 use tx::PgTx;
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_worlds.sql"),
+];
 
 /// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).
 const WRITE_LOCK: i64 = 0x0066_6173_7472_6567;
@@ -117,15 +121,26 @@ impl Conn {
 }
 
 /// A statement of [`super::sql`] in PostgreSQL's placeholder style: `?N` becomes `$N` (no
-/// statement has a `?` anywhere else).
+/// statement has a `?` anywhere else), and `fw()`, the transaction's world (SQLite's function
+/// of that name), becomes the parameter after the statement's last one, which
+/// [`PgTx`](tx::PgTx) binds to its world.
 fn placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
+    let mut last = 0u32;
     while let Some(c) = chars.next() {
-        let numbered = c == '?' && chars.peek().is_some_and(char::is_ascii_digit);
+        let numbered = matches!(c, '?' | '$') && chars.peek().is_some_and(char::is_ascii_digit);
         out.push(if numbered { '$' } else { c });
+        if numbered {
+            let mut n = 0u32;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d;
+                out.push(chars.next().unwrap_or('0'));
+            }
+            last = last.max(n);
+        }
     }
-    out
+    out.replace("fw()", &format!("${}", last + 1))
 }
 
 /// A connection that is (re)opened on demand: a thread outlives a dropped connection or a
@@ -294,7 +309,13 @@ fn reader_loop(
         let out = lazy
             .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .and_then(|conn| {
-                let out = run_caught(&mut PgTx { conn }, req.job);
+                let out = run_caught(
+                    &mut PgTx {
+                        conn,
+                        world: DEFAULT_WORLD,
+                    },
+                    req.job,
+                );
                 let _ = conn.client.batch_execute("ROLLBACK");
                 out
             });
@@ -327,6 +348,7 @@ impl BatchConn for Writer<'_> {
         run_caught(
             &mut PgTx {
                 conn: self.0.conn()?,
+                world: DEFAULT_WORLD,
             },
             job,
         )

@@ -7,6 +7,7 @@ use postgres::Row;
 
 use super::fault;
 use super::tx::PgTx;
+use crate::domain::WorldKey;
 use crate::error::Result;
 use crate::store::rows::Cells;
 
@@ -40,6 +41,19 @@ impl Cells for Row {
 }
 
 impl PgTx<'_> {
+    /// `p`, and the world when the statement takes it (its `fw()`, see `placeholders`).
+    fn with_world<'p>(
+        st: &postgres::Statement,
+        p: Params<'p>,
+        world: &'p WorldKey,
+    ) -> Vec<&'p (dyn ToSql + Sync)> {
+        let mut all = p.to_vec();
+        if st.params().len() > p.len() {
+            all.push(world);
+        }
+        all
+    }
+
     pub(super) fn one<T>(
         &mut self,
         sql: &str,
@@ -47,7 +61,9 @@ impl PgTx<'_> {
         f: impl FnOnce(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
         let st = self.conn.statement(sql)?;
-        match self.conn.client.query_opt(&st, p).map_err(fault)? {
+        let world = self.world;
+        let p = Self::with_world(&st, p, &world);
+        match self.conn.client.query_opt(&st, &p).map_err(fault)? {
             Some(row) => Ok(Some(f(&row)?)),
             None => Ok(None),
         }
@@ -60,17 +76,23 @@ impl PgTx<'_> {
         f: impl FnMut(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
         let st = self.conn.statement(sql)?;
-        let rows = self.conn.client.query(&st, p).map_err(fault)?;
+        let world = self.world;
+        let p = Self::with_world(&st, p, &world);
+        let rows = self.conn.client.query(&st, &p).map_err(fault)?;
         rows.iter().map(f).collect()
     }
 
     pub(super) fn count(&mut self, sql: &str, p: Params) -> Result<i64> {
         let st = self.conn.statement(sql)?;
-        self.conn.client.query_one(&st, p).map_err(fault)?.int(0)
+        let world = self.world;
+        let p = Self::with_world(&st, p, &world);
+        self.conn.client.query_one(&st, &p).map_err(fault)?.int(0)
     }
 
     pub(super) fn exec(&mut self, sql: &str, p: Params) -> Result<u64> {
         let st = self.conn.statement(sql)?;
-        self.conn.client.execute(&st, p).map_err(fault)
+        let world = self.world;
+        let p = Self::with_world(&st, p, &world);
+        self.conn.client.execute(&st, &p).map_err(fault)
     }
 }

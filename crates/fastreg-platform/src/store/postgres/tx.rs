@@ -13,9 +13,100 @@ use crate::store::{sql, Tx};
 /// [`Tx`] over a connection inside a transaction.
 pub(super) struct PgTx<'c> {
     pub(super) conn: &'c mut Conn,
+    /// The world the transaction acts in: the value of each statement's `fw()` parameter.
+    pub(super) world: WorldKey,
 }
 
 impl Tx for PgTx<'_> {
+    fn set_world(&mut self, world: WorldKey) {
+        self.world = world;
+    }
+
+    fn world(&self) -> WorldKey {
+        self.world
+    }
+
+    fn worlds(&mut self) -> Result<Vec<WorldRow>> {
+        self.all(sql::WORLDS, &[], rows::world)
+    }
+
+    fn world_versions(&mut self) -> Result<Vec<(WorldKey, String, i64, bool)>> {
+        self.all(sql::WORLD_VERSIONS, &[], |r| {
+            Ok((r.int(0)?, r.text(1)?, r.int(2)?, r.flag(3)?))
+        })
+    }
+
+    fn world_row(&mut self, id: &str) -> Result<Option<WorldRow>> {
+        self.one(sql::WORLD, &[&id], rows::world)
+    }
+
+    fn insert_world(&mut self, w: &WorldRow) -> Result<()> {
+        self.exec(
+            sql::INSERT_WORLD,
+            &[
+                &w.key,
+                &w.id,
+                &w.name,
+                &w.token_hash,
+                &w.created_at,
+                &w.frozen,
+                &w.clock_start,
+                &w.spec,
+                &w.version,
+                &w.deleted,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn next_world_key(&mut self) -> Result<WorldKey> {
+        self.count(sql::NEXT_WORLD_KEY, &[])
+    }
+
+    fn bump_world_version(&mut self, key: WorldKey) -> Result<i64> {
+        self.count(
+            "UPDATE worlds SET version = nextval('world_versions') WHERE key = $1
+             RETURNING version",
+            &[&key],
+        )
+    }
+
+    fn mark_world_deleted(&mut self, key: WorldKey) -> Result<bool> {
+        let marked = self.exec(
+            "UPDATE worlds SET deleted = TRUE, token_hash = NULL,
+             version = nextval('world_versions')
+             WHERE key = $1 AND key <> 0 AND NOT deleted",
+            &[&key],
+        )?;
+        Ok(marked == 1)
+    }
+
+    fn delete_world_row(&mut self, key: WorldKey) -> Result<bool> {
+        Ok(self.exec(sql::DELETE_WORLD, &[&key])? == 1)
+    }
+
+    fn purge_world(&mut self, key: WorldKey, limit: u32) -> Result<u64> {
+        let limit = i64::from(limit);
+        let mut deleted = 0;
+        for table in sql::WORLD_TABLES {
+            let statement = format!(
+                "DELETE FROM {table} WHERE ctid IN
+                 (SELECT ctid FROM {table} WHERE world = $1 LIMIT $2)"
+            );
+            deleted += self.exec(&statement, &[&key, &limit])?;
+            if deleted >= limit as u64 {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn verify_ticket_ages(&mut self) -> Result<Vec<(WorldKey, String, Option<UnixTime>)>> {
+        self.all(sql::VERIFY_TICKET_AGES, &[], |r| {
+            Ok((r.int(0)?, r.text(1)?, r.opt_int(2)?))
+        })
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         self.one(sql::META, &[&key], |r| r.text(0))
     }
@@ -93,7 +184,7 @@ impl Tx for PgTx<'_> {
             concat!(
                 "SELECT ",
                 cols!(verify_ticket),
-                " FROM verify_tickets WHERE component_appid = $1
+                " FROM verify_tickets WHERE world = fw() AND component_appid = $1
                  ORDER BY create_time DESC, seq DESC LIMIT 1"
             ),
             &[&component_appid],
@@ -103,47 +194,25 @@ impl Tx for PgTx<'_> {
 
     fn insert_entity(&mut self, e: &Entity) -> Result<i64> {
         let cap = e.mini_program_cap.map(i64::from);
-        let id: i64 = if e.id > 0 {
-            let id = self.count(
-                concat!(
-                    "INSERT INTO entities (",
-                    cols!(entity),
-                    ") VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
-                ),
-                &[
-                    &e.id,
-                    &e.name,
-                    &e.entity_type.as_str(),
-                    &e.overseas,
-                    &e.blacklisted,
-                    &cap,
-                ],
-            )?;
-            // An explicit id does not move the identity's sequence: move it past the id, so
-            // that the next assigned id does not collide.
-            self.exec(
-                "SELECT setval(pg_get_serial_sequence('entities', 'id'),
-                    (SELECT MAX(id) FROM entities))",
-                &[],
-            )?;
-            id
-        } else {
-            self.count(
-                concat!(
-                    "INSERT INTO entities (",
-                    cols!(entity_fields),
-                    ") VALUES ($1, $2, $3, $4, $5) RETURNING id"
-                ),
-                &[
-                    &e.name,
-                    &e.entity_type.as_str(),
-                    &e.overseas,
-                    &e.blacklisted,
-                    &cap,
-                ],
-            )?
-        };
-        Ok(id)
+        // Ids count from 1 in each world (writes are serial: see the module docs).
+        let id = (e.id > 0).then_some(e.id);
+        self.count(
+            concat!(
+                "INSERT INTO entities (world, ",
+                cols!(entity),
+                ") VALUES (fw(), COALESCE($1,
+                    (SELECT COALESCE(MAX(id), 0) + 1 FROM entities WHERE world = fw())),
+                    $2, $3, $4, $5, $6) RETURNING id"
+            ),
+            &[
+                &id,
+                &e.name,
+                &e.entity_type.as_str(),
+                &e.overseas,
+                &e.blacklisted,
+                &cap,
+            ],
+        )
     }
 
     fn update_entity(&mut self, e: &Entity) -> Result<()> {
@@ -247,7 +316,7 @@ impl Tx for PgTx<'_> {
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
         Ok(self
             .one(
-                "SELECT mini_program_count FROM entities WHERE id = $1",
+                "SELECT mini_program_count FROM entities WHERE world = fw() AND id = $1",
                 &[&entity_id],
                 |r| r.int(0),
             )?
@@ -304,7 +373,8 @@ impl Tx for PgTx<'_> {
                 "SELECT ",
                 cols!(authorization),
                 " FROM authorizations
-                 WHERE authorizer_appid = $1 AND component_appid <> $2 AND NOT revoked"
+                 WHERE world = fw() AND authorizer_appid = $1 AND component_appid <> $2
+                 AND NOT revoked"
             ),
             &[&authorizer_appid, &except],
             rows::authorization,
@@ -326,7 +396,7 @@ impl Tx for PgTx<'_> {
                 "SELECT ",
                 cols!(authorization),
                 " FROM authorizations
-                 WHERE component_appid = $1 AND NOT revoked
+                 WHERE world = fw() AND component_appid = $1 AND NOT revoked
                  ORDER BY auth_time, authorizer_appid LIMIT $2 OFFSET $3"
             ),
             &[&component_appid, &i64::from(count), &i64::from(offset)],
@@ -336,7 +406,8 @@ impl Tx for PgTx<'_> {
 
     fn count_authorizations_of_component(&mut self, component_appid: &str) -> Result<i64> {
         self.count(
-            "SELECT COUNT(*) FROM authorizations WHERE component_appid = $1 AND NOT revoked",
+            "SELECT COUNT(*) FROM authorizations
+             WHERE world = fw() AND component_appid = $1 AND NOT revoked",
             &[&component_appid],
         )
     }
@@ -461,10 +532,10 @@ impl Tx for PgTx<'_> {
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
         self.count(
             concat!(
-                "INSERT INTO registrations (",
+                "INSERT INTO registrations (world, ",
                 cols!(registration_fields),
                 ", claimed_at_ms)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id"
+                 VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id"
             ),
             &[
                 &r.ticket,
@@ -549,9 +620,9 @@ impl Tx for PgTx<'_> {
     fn insert_push(&mut self, p: &Push) -> Result<i64> {
         self.count(
             concat!(
-                "INSERT INTO pushes (",
+                "INSERT INTO pushes (world, ",
                 cols!(push_fields),
-                ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id"
+                ") VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id"
             ),
             &[
                 &p.component_appid,

@@ -29,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::{ticket_hash, View};
 use super::{Backend, Durability, Job};
+use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
 mod query;
@@ -41,12 +42,37 @@ fn fault(e: rusqlite::Error) -> Error {
     Error::Internal(e.into())
 }
 
+thread_local! {
+    /// The world the transaction running on this thread acts in: what `fw()` answers.
+    static WORLD: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Sets the world `fw()` answers on this thread (each connection lives on one thread).
+pub(super) fn enter_world(world: i64) {
+    WORLD.with(|w| w.set(world));
+}
+
+/// Registers `fw()`, the world of the transaction running on the connection's thread, which
+/// every statement of [`crate::store::sql`] filters by. A function rather than a parameter so
+/// that the statements and their calls stay as they were: a job sets its world once
+/// ([`crate::store::Tx::set_world`]) and every statement it runs is scoped to it.
+fn register_world_function(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "fw",
+        0,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |_| Ok(WORLD.with(std::cell::Cell::get)),
+    )
+}
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_pushes.sql"),
     include_str!("../../../migrations/sqlite/0003_entity_counts.sql"),
     include_str!("../../../migrations/sqlite/0004_registration_claims.sql"),
+    include_str!("../../../migrations/sqlite/0005_worlds.sql"),
 ];
 
 /// Most jobs committed together.
@@ -136,6 +162,7 @@ impl SqliteBackend {
         // an evicted statement is parsed again on every request (a third of all CPU in the
         // benchmark's profile).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        register_world_function(&conn).map_err(fault)?;
         migrate(&conn).with_context(|| format!("migrating {path}"))?;
 
         let view = (!memory).then(|| Arc::new(View::new()));
@@ -195,16 +222,33 @@ fn migrate(conn: &Connection) -> Result<()> {
             "database schema version {version} is newer than this fastreg ({known}); upgrade fastreg"
         )));
     }
+    // A migration may rebuild tables that others refer to (0005); foreign keys are checked
+    // again as a whole before it commits.
+    conn.execute_batch("PRAGMA foreign_keys = OFF;")
+        .map_err(fault)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let n = i + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {n};\nCOMMIT;"
-        ))
-        .map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            Error::Internal(anyhow!("migration {n} failed: {e}"))
-        })?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{sql}\n"))
+            .and_then(|()| {
+                let broken = conn
+                    .prepare("PRAGMA foreign_key_check")?
+                    .query([])?
+                    .next()?
+                    .is_some();
+                if broken {
+                    return Err(rusqlite::Error::UserFunctionError(
+                        "a foreign key no longer holds".into(),
+                    ));
+                }
+                conn.execute_batch(&format!("PRAGMA user_version = {n};\nCOMMIT;"))
+            })
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                Error::Internal(anyhow!("migration {n} failed: {e}"))
+            })?;
     }
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(fault)?;
     Ok(())
 }
 
@@ -396,8 +440,10 @@ impl BatchConn for Writer<'_> {
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
+        enter_world(DEFAULT_WORLD);
         let mut tx = SqliteTx {
             conn: self.conn,
+            world: DEFAULT_WORLD,
             view: self.view,
             read_epoch: None,
         };
@@ -418,6 +464,7 @@ fn open_reader(path: &str) -> rusqlite::Result<Connection> {
     )?;
     c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
     c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    register_world_function(&c)?;
     Ok(c)
 }
 
@@ -460,8 +507,10 @@ fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>, view: 
             continue;
         }
         for r in batch {
+            enter_world(DEFAULT_WORLD);
             let mut tx = SqliteTx {
                 conn: &conn,
+                world: DEFAULT_WORLD,
                 view: Some(view),
                 read_epoch: Some(read_epoch),
             };

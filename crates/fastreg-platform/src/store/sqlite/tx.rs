@@ -21,6 +21,8 @@ use crate::store::{sql, Tx};
 /// [`Tx`] over a connection inside a transaction.
 pub(super) struct SqliteTx<'c> {
     pub(super) conn: &'c Connection,
+    /// The world the transaction acts in (what `fw()` answers on this thread too).
+    pub(super) world: WorldKey,
     /// The writer names the keys it changes to it; a reader remembers fastregister's reads.
     pub(super) view: Option<&'c Arc<View>>,
     /// A reader's: the view's epoch published before its snapshot began.
@@ -31,7 +33,7 @@ impl SqliteTx<'_> {
     /// Writer: this transaction changes values under `key`.
     fn touch(&self, key: Key<'_>) {
         if let (Some(view), None) = (self.view, self.read_epoch) {
-            view.touch(key);
+            view.touch_in(self.world, key);
         }
     }
 
@@ -43,6 +45,96 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn set_world(&mut self, world: WorldKey) {
+        self.world = world;
+        super::enter_world(world);
+    }
+
+    fn world(&self) -> WorldKey {
+        self.world
+    }
+
+    fn worlds(&mut self) -> Result<Vec<WorldRow>> {
+        self.all(sql::WORLDS, [], |r| rows::world(r))
+    }
+
+    fn world_versions(&mut self) -> Result<Vec<(WorldKey, String, i64, bool)>> {
+        self.all(sql::WORLD_VERSIONS, [], |r| {
+            Ok((r.int(0)?, r.text(1)?, r.int(2)?, r.flag(3)?))
+        })
+    }
+
+    fn world_row(&mut self, id: &str) -> Result<Option<WorldRow>> {
+        self.one(sql::WORLD, [id], |r| rows::world(r))
+    }
+
+    fn insert_world(&mut self, w: &WorldRow) -> Result<()> {
+        self.exec(
+            sql::INSERT_WORLD,
+            params![
+                w.key,
+                w.id,
+                w.name,
+                w.token_hash,
+                w.created_at,
+                w.frozen,
+                w.clock_start,
+                w.spec,
+                w.version
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn next_world_key(&mut self) -> Result<WorldKey> {
+        self.count(sql::NEXT_WORLD_KEY, [])
+    }
+
+    fn bump_world_version(&mut self, key: WorldKey) -> Result<i64> {
+        self.count(
+            "UPDATE worlds SET version = (SELECT MAX(version) + 1 FROM worlds) WHERE key = ?1
+             RETURNING version",
+            [key],
+        )
+    }
+
+    fn mark_world_deleted(&mut self, key: WorldKey) -> Result<bool> {
+        self.bump_world_version(key)?;
+        let marked = self.exec(
+            "UPDATE worlds SET deleted = 1, token_hash = NULL
+             WHERE key = ?1 AND key <> 0 AND deleted = 0",
+            [key],
+        )?;
+        Ok(marked == 1)
+    }
+
+    fn delete_world_row(&mut self, key: WorldKey) -> Result<bool> {
+        Ok(self.exec(sql::DELETE_WORLD, [key])? == 1)
+    }
+
+    fn purge_world(&mut self, key: WorldKey, limit: u32) -> Result<u64> {
+        // Everything of a deleted world may go: the view forgets it wholesale.
+        self.touch(Key::All);
+        let mut deleted = 0;
+        for table in sql::WORLD_TABLES {
+            let statement = format!(
+                "DELETE FROM {table} WHERE rowid IN
+                 (SELECT rowid FROM {table} WHERE world = ?1 LIMIT ?2)"
+            );
+            deleted += self.exec(&statement, params![key, limit])? as u64;
+            if deleted >= u64::from(limit) {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn verify_ticket_ages(&mut self) -> Result<Vec<(WorldKey, String, Option<UnixTime>)>> {
+        self.all(sql::VERIFY_TICKET_AGES, [], |r| {
+            Ok((r.int(0)?, r.text(1)?, r.opt_int(2)?))
+        })
+    }
+
     fn view(&self) -> Option<(Arc<View>, u64)> {
         Some((self.view?.clone(), self.read_epoch?))
     }
@@ -133,7 +225,7 @@ impl Tx for SqliteTx<'_> {
             concat!(
                 "SELECT ",
                 cols!(verify_ticket),
-                " FROM verify_tickets WHERE component_appid = ?1
+                " FROM verify_tickets WHERE world = fw() AND component_appid = ?1
                  ORDER BY create_time DESC, rowid DESC LIMIT 1"
             ),
             [component_appid],
@@ -142,12 +234,15 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_entity(&mut self, e: &Entity) -> Result<i64> {
+        // Ids count from 1 in each world.
         let id = (e.id > 0).then_some(e.id);
         self.exec(
             concat!(
-                "INSERT INTO entities (",
+                "INSERT INTO entities (world, ",
                 cols!(entity),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ") VALUES (fw(), COALESCE(?1,
+                    (SELECT COALESCE(MAX(id), 0) + 1 FROM entities WHERE world = fw())),
+                    ?2, ?3, ?4, ?5, ?6)"
             ),
             params![
                 id,
@@ -158,7 +253,13 @@ impl Tx for SqliteTx<'_> {
                 e.mini_program_cap
             ],
         )?;
-        let id = self.conn.last_insert_rowid();
+        let id = self
+            .one(
+                "SELECT id FROM entities WHERE rowid = last_insert_rowid()",
+                [],
+                |r| r.int(0),
+            )?
+            .unwrap_or_default();
         // Under the id it got (before the commit, like every touch).
         self.touch(Key::Entity(id));
         Ok(id)
@@ -271,7 +372,7 @@ impl Tx for SqliteTx<'_> {
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
         Ok(self
             .one(
-                "SELECT mini_program_count FROM entities WHERE id = ?1",
+                "SELECT mini_program_count FROM entities WHERE world = fw() AND id = ?1",
                 [entity_id],
                 |r| r.int(0),
             )?
@@ -328,7 +429,8 @@ impl Tx for SqliteTx<'_> {
                 "SELECT ",
                 cols!(authorization),
                 " FROM authorizations
-                 WHERE authorizer_appid = ?1 AND component_appid <> ?2 AND revoked = 0"
+                 WHERE world = fw() AND authorizer_appid = ?1 AND component_appid <> ?2
+                 AND revoked = 0"
             ),
             [authorizer_appid, except],
             |r| rows::authorization(r),
@@ -350,7 +452,7 @@ impl Tx for SqliteTx<'_> {
                 "SELECT ",
                 cols!(authorization),
                 " FROM authorizations
-                 WHERE component_appid = ?1 AND revoked = 0
+                 WHERE world = fw() AND component_appid = ?1 AND revoked = 0
                  ORDER BY auth_time, authorizer_appid LIMIT ?2 OFFSET ?3"
             ),
             params![component_appid, count, offset],
@@ -360,7 +462,8 @@ impl Tx for SqliteTx<'_> {
 
     fn count_authorizations_of_component(&mut self, component_appid: &str) -> Result<i64> {
         self.count(
-            "SELECT COUNT(*) FROM authorizations WHERE component_appid = ?1 AND revoked = 0",
+            "SELECT COUNT(*) FROM authorizations
+             WHERE world = fw() AND component_appid = ?1 AND revoked = 0",
             [component_appid],
         )
     }
@@ -488,9 +591,9 @@ impl Tx for SqliteTx<'_> {
         self.touch_registration(r);
         self.exec(
             concat!(
-                "INSERT INTO registrations (",
+                "INSERT INTO registrations (world, ",
                 cols!(registration_fields),
-                ", claimed_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                ", claimed_at_ms) VALUES (fw(),?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
             ),
             params![
                 r.ticket,
@@ -565,9 +668,9 @@ impl Tx for SqliteTx<'_> {
     fn insert_push(&mut self, p: &Push) -> Result<i64> {
         self.exec(
             concat!(
-                "INSERT INTO pushes (",
+                "INSERT INTO pushes (world, ",
                 cols!(push_fields),
-                ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+                ") VALUES (fw(),?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
             ),
             params![
                 p.component_appid,

@@ -60,8 +60,19 @@ pub enum Key<'a> {
     All,
 }
 
-fn slot_of(hasher: &ViewHasher, key: Key<'_>) -> usize {
-    (hasher.hash_one(key) as usize) & (SLOTS - 1)
+fn slot_of(hasher: &ViewHasher, world: WorldKey, key: Key<'_>) -> usize {
+    (hasher.hash_one((world, key)) as usize) & (SLOTS - 1)
+}
+
+/// A map key of `world`: one view serves every world, and the same appid, ticket or token
+/// hash may exist in several. The world's digits end at the first `:`, so no two pairs share
+/// a key.
+fn in_world(world: WorldKey, key: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(key.len() + 4);
+    let _ = write!(out, "{world}:");
+    out.push_str(key);
+    out
 }
 
 /// The view's hasher: keyed at random once per view, so a key's slot stays put while the
@@ -172,7 +183,7 @@ impl View {
     /// An empty view.
     pub fn new() -> View {
         let hasher = ViewHasher::new();
-        let all_slot = slot_of(&hasher, Key::All);
+        let all_slot = slot_of(&hasher, DEFAULT_WORLD, Key::All);
         View {
             epoch: AtomicU64::new(1),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
@@ -191,14 +202,24 @@ impl View {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Writer: the open transaction changes values under `key`. Until [`View::publish`], no
-    /// value under it is used.
+    /// Writer: the open transaction changes values of the default world under `key`.
     pub fn touch(&self, key: Key<'_>) {
+        self.touch_in(DEFAULT_WORLD, key);
+    }
+
+    /// Writer: the open transaction changes values of `world` under `key`. Until
+    /// [`View::publish`], no value under it is used. [`Key::All`] means every world.
+    pub fn touch_in(&self, world: WorldKey, key: Key<'_>) {
         if let Key::Ticket(ticket) = key {
-            // Before the commit: a ticket that exists is always in the filter.
+            // Before the commit: a ticket that exists is always in the filter (of every
+            // world: the filter only ever answers "certainly absent" from all of them).
             self.known_tickets.add(ticket_hash(ticket));
         }
-        let slot = slot_of(&self.hasher, key);
+        let slot = if matches!(key, Key::All) {
+            self.all_slot
+        } else {
+            slot_of(&self.hasher, world, key)
+        };
         self.slots[slot].store(PENDING, Ordering::SeqCst);
         if let Ok(mut p) = self.pending.lock() {
             p.push(slot);
@@ -242,10 +263,10 @@ impl View {
         self.tickets.clear();
     }
 
-    /// Whether a value read at `read_at` under `key` is current, and as of `as_of`.
-    fn fresh(&self, key: Key<'_>, read_at: u64, as_of: u64) -> bool {
+    /// Whether a value of `world` read at `read_at` under `key` is current, and as of `as_of`.
+    fn fresh(&self, world: WorldKey, key: Key<'_>, read_at: u64, as_of: u64) -> bool {
         let limit = read_at.min(as_of);
-        self.slots[slot_of(&self.hasher, key)].load(Ordering::SeqCst) <= limit
+        self.slots[slot_of(&self.hasher, world, key)].load(Ordering::SeqCst) <= limit
             && self.slots[self.all_slot].load(Ordering::SeqCst) <= limit
     }
 
@@ -253,10 +274,16 @@ impl View {
     /// `epoch` was published. `month` is the Asia/Shanghai month the successes were counted
     /// in. The token is stored under the hash its record carries (the one it was looked up by).
     pub fn remember(&self, ctx: &FastRegisterContext, month: &str, epoch: u64) {
+        self.remember_in(DEFAULT_WORLD, ctx, month, epoch);
+    }
+
+    /// [`View::remember`], for what a check of `world` read.
+    pub fn remember_in(&self, world: WorldKey, ctx: &FastRegisterContext, month: &str, epoch: u64) {
         let Some(token) = &ctx.token else {
             return;
         };
-        self.tokens.put(token.hash.clone(), token.clone(), epoch);
+        self.tokens
+            .put(in_world(world, &token.hash), token.clone(), epoch);
         if token.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
             return;
         }
@@ -273,27 +300,42 @@ impl View {
                 entity_mini_programs: ctx.entity_mini_programs,
             }),
         };
-        self.oas
-            .put(token.authorizer_appid.clone(), Arc::new(read), epoch);
+        self.oas.put(
+            in_world(world, &token.authorizer_appid),
+            Arc::new(read),
+            epoch,
+        );
         if let Some(t) = &ctx.ticket {
             let read = TicketRead {
                 ticket: t.clone(),
                 registration: ctx.ticket_registration.clone(),
             };
-            self.tickets.put(t.ticket.clone(), Arc::new(read), epoch);
+            self.tickets
+                .put(in_world(world, &t.ticket), Arc::new(read), epoch);
         }
     }
 
-    /// A lookup of values current as of the epoch published now.
+    /// A lookup of the default world's values current as of the epoch published now.
     pub fn lookup(&self) -> Lookup<'_> {
-        self.lookup_as_of(self.epoch())
+        self.lookup_in(DEFAULT_WORLD)
     }
 
-    /// A lookup of values unchanged since `epoch`: for a reader whose snapshot began after
-    /// `epoch` was published, exactly the values its snapshot holds.
+    /// A lookup of `world`'s values current as of the epoch published now.
+    pub fn lookup_in(&self, world: WorldKey) -> Lookup<'_> {
+        self.lookup_in_as_of(world, self.epoch())
+    }
+
+    /// A lookup of the default world's values unchanged since `epoch`.
     pub fn lookup_as_of(&self, epoch: u64) -> Lookup<'_> {
+        self.lookup_in_as_of(DEFAULT_WORLD, epoch)
+    }
+
+    /// A lookup of `world`'s values unchanged since `epoch`: for a reader whose snapshot
+    /// began after `epoch` was published, exactly the values its snapshot holds.
+    pub fn lookup_in_as_of(&self, world: WorldKey, epoch: u64) -> Lookup<'_> {
         Lookup {
             view: self,
+            world,
             as_of: epoch,
             oa: RefCell::new(None),
             ticket: RefCell::new(None),
@@ -310,20 +352,26 @@ type Fetched<T> = RefCell<Option<(String, Option<(Arc<T>, u64)>)>>;
 /// The component and the entity are those of the OA fetched last (a miss before any).
 pub struct Lookup<'v> {
     view: &'v View,
+    world: WorldKey,
     as_of: u64,
     oa: Fetched<OaRead>,
     ticket: Fetched<TicketRead>,
 }
 
-/// The entry under `key`, from `memo` when it holds that key's, else from `map`.
-fn fetch<T>(memo: &Fetched<T>, map: &Map<String, Arc<T>>, key: &str) -> Option<(Arc<T>, u64)> {
+/// The entry under `key` of `world`, from `memo` when it holds that key's, else from `map`.
+fn fetch<T>(
+    memo: &Fetched<T>,
+    map: &Map<String, Arc<T>>,
+    world: WorldKey,
+    key: &str,
+) -> Option<(Arc<T>, u64)> {
     let mut memo = memo.borrow_mut();
     if let Some((k, found)) = &*memo {
         if k == key {
             return found.clone();
         }
     }
-    let found = map.get(key);
+    let found = map.get(in_world(world, key).as_str());
     *memo = Some((key.to_string(), found.clone()));
     found
 }
@@ -331,11 +379,13 @@ fn fetch<T>(memo: &Fetched<T>, map: &Map<String, Arc<T>>, key: &str) -> Option<(
 impl Lookup<'_> {
     fn fresh<V>(&self, key: Key<'_>, found: Option<(V, u64)>) -> Option<V> {
         let (v, read_at) = found?;
-        self.view.fresh(key, read_at, self.as_of).then_some(v)
+        self.view
+            .fresh(self.world, key, read_at, self.as_of)
+            .then_some(v)
     }
 
     fn oa(&self, appid: &str) -> Option<(Arc<OaRead>, u64)> {
-        fetch(&self.oa, &self.view.oas, appid)
+        fetch(&self.oa, &self.view.oas, self.world, appid)
     }
 
     /// The OA fetched last, if any.
@@ -358,14 +408,16 @@ impl Lookup<'_> {
     }
 
     fn ticket_read(&self, ticket: &str) -> Option<(Arc<TicketRead>, u64)> {
-        fetch(&self.ticket, &self.view.tickets, ticket)
+        fetch(&self.ticket, &self.view.tickets, self.world, ticket)
     }
 
     /// A token by hash.
     pub fn token(&self, hash: &str) -> Option<Arc<TokenRecord>> {
-        let (t, read_at) = self.view.tokens.get(hash)?;
+        let (t, read_at) = self.view.tokens.get(in_world(self.world, hash).as_str())?;
         let key = Key::Tokens(&t.component_appid, &t.authorizer_appid);
-        self.view.fresh(key, read_at, self.as_of).then_some(t)
+        self.view
+            .fresh(self.world, key, read_at, self.as_of)
+            .then_some(t)
     }
 
     /// The authorisation of (component, authorizer), or its absence.

@@ -16,6 +16,10 @@ fn oa(appid: &str, verified: bool) -> OfficialAccount {
 }
 
 fn put_oa(view: &View, a: &OfficialAccount, epoch: u64) {
+    put_oa_in(view, DEFAULT_WORLD, a, epoch);
+}
+
+fn put_oa_in(view: &View, world: WorldKey, a: &OfficialAccount, epoch: u64) {
     let read = OaRead {
         component_appid: "wxcomponent".into(),
         authorization: None,
@@ -23,7 +27,37 @@ fn put_oa(view: &View, a: &OfficialAccount, epoch: u64) {
         official_account: Some(Arc::new(a.clone())),
         details: None,
     };
-    view.oas.put(a.appid.clone(), Arc::new(read), epoch);
+    view.oas
+        .put(in_world(world, &a.appid), Arc::new(read), epoch);
+}
+
+#[test]
+fn one_appid_in_two_worlds_is_two_values() {
+    let view = View::new();
+    let e = view.epoch();
+    put_oa_in(&view, 7, &oa("wxoa1", true), e);
+    assert_eq!(
+        view.lookup().official_account("wxoa1"),
+        None,
+        "not in the default world"
+    );
+    assert_eq!(
+        view.lookup_in(7).official_account("wxoa1"),
+        Some(Some(Arc::new(oa("wxoa1", true))))
+    );
+    put_oa(&view, &oa("wxoa1", false), e);
+    // A write in world 7 leaves the default world's value usable, and the reverse.
+    view.touch_in(7, Key::OfficialAccount("wxoa1"));
+    view.publish();
+    assert_eq!(view.lookup_in(7).official_account("wxoa1"), None);
+    let key = Key::OfficialAccount("wxoa1");
+    // Unless the two keys share a slot (1 in 65,536), the default world's value stays usable.
+    if slot_of(&view.hasher, 7, key) != slot_of(&view.hasher, DEFAULT_WORLD, key) {
+        assert_eq!(
+            view.lookup().official_account("wxoa1"),
+            Some(Some(Arc::new(oa("wxoa1", false))))
+        );
+    }
 }
 
 #[test]
@@ -94,11 +128,11 @@ fn touching_everything_empties_the_view() {
 fn untouched_keys_stay_usable_across_other_writes() {
     let view = View::new();
     put_oa(&view, &oa("wxoa1", true), view.epoch());
-    let mine = slot_of(&view.hasher, Key::OfficialAccount("wxoa1"));
+    let mine = slot_of(&view.hasher, DEFAULT_WORLD, Key::OfficialAccount("wxoa1"));
     let mut collided = false;
     for i in 0..100 {
         let other = format!("wxother{i}");
-        collided |= slot_of(&view.hasher, Key::OfficialAccount(&other)) == mine;
+        collided |= slot_of(&view.hasher, DEFAULT_WORLD, Key::OfficialAccount(&other)) == mine;
         view.touch(Key::OfficialAccount(&other));
         view.publish();
     }

@@ -226,7 +226,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.oas, args.stored
         ),
     );
-    let seeded = seed(&state.store, state.clock.now(), args.oas, args.stored).await?;
+    let seeded = seed(
+        &state.store,
+        state.worlds.default_world().clock.now(),
+        args.oas,
+        args.stored,
+    )
+    .await?;
     progress(
         &args,
         format_args!("seeded {} rows in {:.1} s", seeded.rows, seeded.secs),

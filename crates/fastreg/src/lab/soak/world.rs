@@ -25,8 +25,8 @@ pub(super) async fn seed_world(db: &str, args: &SoakArgs) -> anyhow::Result<Vec<
     let app = Application::build(settings).await?;
     let state = app.state();
     drop(app);
-    let (store, now) = (&state.store, state.clock.now());
-    let quota = state.runtime().rules.monthly_quota as usize;
+    let (store, now) = (&state.store, state.worlds.default_world().clock.now());
+    let quota = state.worlds.default_world().runtime().rules.monthly_quota as usize;
 
     let entity_count = args.oas.div_ceil(OAS_PER_ENTITY);
     let caps: Vec<Option<u32>> = (0..entity_count)

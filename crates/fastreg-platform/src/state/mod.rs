@@ -1,35 +1,29 @@
-//! What every request handler and background job shares: [`AppState`] (the store, the clock,
-//! the settings as started and as changed at run time), and the injected [`Faults`] the
-//! envelope applies.
+//! What every request handler and background job shares: [`AppState`] (the store, the
+//! settings as started, the [`Worlds`]), and the injected [`Faults`] the envelope applies.
+//! Each [`World`] holds its own clock, faults and settings (`worlds.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
-use crate::settings::{RuntimeConfig, Settings};
+use crate::settings::Settings;
 use crate::store::Store;
+
+mod worlds;
+
+pub use worlds::{server_runtime, World, Worlds, CONFIG_KEY, FAULTS_KEY};
 
 /// What handlers share.
 pub struct AppState {
-    /// Storage.
+    /// Storage, unscoped (the default world's; work across worlds starts here).
     pub store: Store,
-    /// The sandbox clock.
-    pub clock: Clock,
     /// Settings as started.
     pub settings: Settings,
-    /// Settings the sandbox API may change while running. Read by every call, changed
-    /// rarely: reading it writes no memory that other cores' calls also write.
-    pub runtime: arc_swap::ArcSwap<RuntimeConfig>,
-    /// Serialises changes to `runtime` (read, merge, store).
-    pub runtime_change: Mutex<()>,
-    /// The sandbox API's bearer token.
+    /// Every world this instance knows, the default one included.
+    pub worlds: Worlds,
+    /// The server's sandbox API bearer token (every world's API; creates worlds).
     pub admin_token: String,
-    /// Injected faults.
-    pub faults: Faults,
-    /// Serialises clock advances so offsets add up.
-    pub clock_lock: tokio::sync::Mutex<()>,
     /// Wakes the push deliverer when pushes were recorded.
     pub push_wake: tokio::sync::Notify,
     /// Keys the pages' form tokens and the console session (persisted, so forms survive a
@@ -39,15 +33,8 @@ pub struct AppState {
     pub stopping: AtomicBool,
 }
 
-impl AppState {
-    /// The current runtime config (a short-lived guard: copy out what outlives the moment).
-    pub fn runtime(&self) -> arc_swap::Guard<Arc<RuntimeConfig>> {
-        self.runtime.load()
-    }
-}
-
-/// The injected faults. Every call asks whether one is armed for it: the answer is read from an
-/// atomic count, so that the (usual) answer "none" takes no lock.
+/// A world's injected faults. Every call asks whether one is armed for it: the answer is read
+/// from an atomic count, so that the (usual) answer "none" takes no lock.
 #[derive(Debug, Default)]
 pub struct Faults {
     armed: std::sync::atomic::AtomicUsize,
@@ -55,6 +42,20 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Faults armed with `list`.
+    pub fn with(list: Vec<Fault>) -> Faults {
+        let faults = Faults::default();
+        faults.replace(list);
+        faults
+    }
+
+    /// Replaces every fault (with what the store holds).
+    pub fn replace(&self, list: Vec<Fault>) {
+        let mut current = self.list.lock().expect("faults lock");
+        *current = list;
+        self.armed.store(current.len(), Ordering::Release);
+    }
+
     /// Whether any fault is armed.
     pub fn any(&self) -> bool {
         self.armed.load(Ordering::Acquire) > 0
@@ -127,4 +128,13 @@ pub struct Fault {
     pub remaining: u32,
     /// Before or after the call's own work.
     pub when: FaultWhen,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("worlds", &self.worlds)
+            .finish_non_exhaustive()
+    }
 }
