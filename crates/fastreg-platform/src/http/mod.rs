@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod extract;
 pub mod openapi;
 pub mod ops;
+pub mod options;
 pub mod pages;
 pub mod reply;
 pub mod route;
@@ -44,7 +45,7 @@ pub static AREAS: [Area; 4] = [
                       xxxxxxxx-xxxxxxxx-xxxxxxxx\"}`; content type `application/json; \
                       encoding=utf-8`; an empty body is 44002, bad JSON or wrong types 47001.",
         prefix: "",
-        routes: &[wechat::ROUTES],
+        routes: &[wechat::ROUTES, options::ROUTES],
     },
     Area {
         tag: "pages",
@@ -118,6 +119,7 @@ pub fn is_quiet(endpoint: &str) -> bool {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(wechat::router())
+        .merge(route::build(options::ROUTES))
         .merge(pages::router())
         .merge(route::build(ops::ROUTES))
         .merge(route::build(OPENAPI_ROUTES))
