@@ -329,13 +329,13 @@ pub async fn start(
 pub fn announce(proxy: &Proxy, ca: &Ca) {
     let addr = proxy.local_addr();
     let cert = ca.cert_path();
+    if ca.created() {
+        say!("created the proxy's CA in {}", cert.display());
+    }
     say!(
         "proxy for api/mp/open.weixin.qq.com listening on http://{addr} (CA: {}; `fastreg ca` shows how to trust it)",
         cert.display()
     );
-    if ca.created() {
-        say!("created the proxy's CA in {}", cert.display());
-    }
     tracing::info!(%addr, ca = %cert.display(), "proxy for WeChat's hosts listening");
     if !addr.ip().is_loopback() {
         tracing::warn!(
