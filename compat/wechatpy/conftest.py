@@ -1,5 +1,6 @@
-"""A fastreg platform for wechatpy to talk to: `fastreg serve` started on a free port with a
-temporary SQLite database, the way a team runs it in CI.
+"""A fastreg platform for wechatpy to talk to: `fastreg serve` started on a free port (and its
+proxy for WeChat's hosts on another) with a temporary SQLite database, the way a team runs it in
+CI.
 
 The binary is `$FASTREG_BIN` (the cargo test that runs this suite sets it to the binary it built).
 """
@@ -21,10 +22,14 @@ ADMIN = "compat-admin-token"
 
 
 class Platform:
-    """A running `fastreg serve` and its sandbox API (the one thing wechatpy does not speak)."""
+    """A running `fastreg serve` and its sandbox API (the one thing wechatpy does not speak),
+    with its proxy for WeChat's hosts (`proxy`, an http:// URL) and the CA to trust (`ca`, a
+    PEM file)."""
 
-    def __init__(self, base):
+    def __init__(self, base, proxy, ca):
         self.base = base
+        self.proxy = proxy
+        self.ca = ca
 
     def sandbox(self, method, path, body=None):
         req = urllib.request.Request(
@@ -45,28 +50,30 @@ def platform():
         pytest.fail("FASTREG_BIN is not set: point it at a built fastreg binary")
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--db", f"sqlite://{tmp}/compat.db",
-             "--admin-token", ADMIN],
+            [binary, "serve", "--addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0",
+             "--db", f"sqlite://{tmp}/compat.db", "--admin-token", ADMIN],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
         try:
-            base = None
+            base = proxy = ca = None
             deadline = time.time() + 30
-            while time.time() < deadline:
+            while time.time() < deadline and not (base and proxy):
                 line = proc.stdout.readline()
                 if not line:
                     break
-                m = re.search(r"listening on (http://\S+)", line)
+                m = re.search(r"^fastreg platform listening on (http://\S+)", line)
                 if m:
                     base = m.group(1)
-                    break
-            if base is None:
-                pytest.fail("fastreg serve did not print its address")
+                m = re.search(r"^proxy for .* listening on (http://\S+) \(CA: ([^;]+);", line)
+                if m:
+                    proxy, ca = m.group(1), m.group(2)
+            if base is None or proxy is None:
+                pytest.fail("fastreg serve did not print its address and its proxy's")
             # Drain the rest of its output so that it never blocks on a full pipe.
             threading.Thread(target=proc.stdout.read, daemon=True).start()
-            yield Platform(base)
+            yield Platform(base, proxy, ca)
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -46,6 +46,14 @@ pub struct Settings {
     pub log: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Proxy mode (spec §10): `fastreg serve` also answers as an HTTP forward proxy for
+    /// WeChat's hosts only, on its own listener. `fastreg serve` runs it; the platform does not.
+    pub proxy: bool,
+    /// The proxy's address. Loopback unless told otherwise.
+    pub proxy_addr: String,
+    /// Where the proxy's local CA (`fastreg-ca.pem`, `fastreg-ca.key`) is kept; unset: beside
+    /// a SQLite database file, else the per-user data directory (`fastreg ca` says which).
+    pub ca_dir: Option<String>,
 }
 
 /// How log lines are written (to stderr).
@@ -76,6 +84,9 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             log: "info".into(),
             log_format: LogFormat::Pretty,
+            proxy: true,
+            proxy_addr: "127.0.0.1:8443".into(),
+            ca_dir: None,
         }
     }
 }
@@ -97,6 +108,9 @@ impl fmt::Debug for Settings {
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
+            .field("proxy", &self.proxy)
+            .field("proxy_addr", &self.proxy_addr)
+            .field("ca_dir", &self.ca_dir)
             .finish()
     }
 }
@@ -108,16 +122,17 @@ impl Settings {
     /// # Errors
     /// The first unusable setting, named by its key.
     pub fn validate(&self) -> Result<(), String> {
-        let port = self
-            .addr
-            .rsplit_once(':')
-            .filter(|(host, _)| !host.is_empty())
-            .and_then(|(_, port)| port.parse::<u16>().ok());
-        if port.is_none() {
-            return Err(format!(
-                "addr {:?} is not HOST:PORT (e.g. 127.0.0.1:8080)",
-                self.addr
-            ));
+        for (key, addr, example, checked) in [
+            ("addr", &self.addr, "127.0.0.1:8080", true),
+            ("proxy_addr", &self.proxy_addr, "127.0.0.1:8443", self.proxy),
+        ] {
+            let port = addr
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.is_empty())
+                .and_then(|(_, port)| port.parse::<u16>().ok());
+            if checked && port.is_none() {
+                return Err(format!("{key} {addr:?} is not HOST:PORT (e.g. {example})"));
+            }
         }
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()

@@ -216,6 +216,18 @@ errcodes! {
         "无效的第三方平台。",
         "检查 component_appid。",
         Never;
+    InvalidOptionName = 61012, "invalid option name",
+        "option_name is not one of location_report, voice_recognize, customer_service.",
+        "Use one of WeChat's three option names.",
+        "无效的选项名称。",
+        "option_name 只能是 location_report、voice_recognize、customer_service。",
+        Never;
+    InvalidOptionValue = 61013, "invalid option value",
+        "option_value is missing or not allowed for this option (location_report: 0, 1, 2; the others: 0, 1).",
+        "Send an allowed value, as a string or a number.",
+        "无效的选项值。",
+        "location_report 取 0、1、2，其他选项取 0、1。",
+        Never;
     RefreshTokenInvalid = 61023, "refresh_token is invalid",
         "The authorizer_refresh_token is wrong or was replaced when the account re-authorised.",
         "Recover the current refresh token with api_get_authorizer_list and persist it; never cache refresh tokens only in memory.",

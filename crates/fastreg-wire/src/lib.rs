@@ -21,6 +21,7 @@ pub mod component;
 pub mod crypto;
 pub mod envelope;
 pub mod errcode;
+pub mod options;
 pub mod paths;
 pub mod push;
 pub mod redact;

@@ -14,6 +14,14 @@ pub const API_AUTHORIZER_TOKEN: &str = "/cgi-bin/component/api_authorizer_token"
 pub const API_GET_AUTHORIZER_INFO: &str = "/cgi-bin/component/api_get_authorizer_info";
 /// `POST`: page through the component's authorizers (recovers lost refresh tokens).
 pub const API_GET_AUTHORIZER_LIST: &str = "/cgi-bin/component/api_get_authorizer_list";
+/// `POST`: an authorizer's option (component token; the authorizer in the body).
+pub const API_GET_AUTHORIZER_OPTION: &str = "/cgi-bin/component/api_get_authorizer_option";
+/// `POST`: set an authorizer's option (component token; the authorizer in the body).
+pub const API_SET_AUTHORIZER_OPTION: &str = "/cgi-bin/component/api_set_authorizer_option";
+/// `POST`: an authorizer's option, WeChat's newer path (the authorizer's own token).
+pub const GET_AUTHORIZER_OPTION: &str = "/cgi-bin/component/get_authorizer_option";
+/// `POST`: set an authorizer's option, WeChat's newer path (the authorizer's own token).
+pub const SET_AUTHORIZER_OPTION: &str = "/cgi-bin/component/set_authorizer_option";
 /// `GET` (HTML): the OA admin authorises the component.
 pub const COMPONENT_LOGIN_PAGE: &str = "/cgi-bin/componentloginpage";
 /// `GET` (HTML): the H5 (mobile) authorisation page, WeChat's older path; the same parameters
@@ -40,6 +48,10 @@ pub const JSON_ENDPOINTS: &[&str] = &[
     API_AUTHORIZER_TOKEN,
     API_GET_AUTHORIZER_INFO,
     API_GET_AUTHORIZER_LIST,
+    API_GET_AUTHORIZER_OPTION,
+    API_SET_AUTHORIZER_OPTION,
+    GET_AUTHORIZER_OPTION,
+    SET_AUTHORIZER_OPTION,
     FAST_REGISTER,
     WXAMP_LINK_GET,
     GET_ACCOUNT_BASIC_INFO,

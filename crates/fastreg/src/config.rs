@@ -34,6 +34,17 @@ pub struct ServeArgs {
     /// env: FASTREG_PROCESSING_DELAY_MS].
     #[arg(long)]
     pub processing_delay_ms: Option<u64>,
+    /// Address of the proxy for WeChat's hosts (proxy mode); giving it turns the proxy on
+    /// [default: 127.0.0.1:8443; env: FASTREG_PROXY_ADDR].
+    #[arg(long, conflicts_with = "no_proxy")]
+    pub proxy_addr: Option<String>,
+    /// Do not run the proxy for WeChat's hosts [env: FASTREG_PROXY=false].
+    #[arg(long)]
+    pub no_proxy: bool,
+    /// Directory of the proxy's local CA [default: beside a SQLite database file, else the
+    /// user's data directory; env: FASTREG_CA_DIR].
+    #[arg(long)]
+    pub ca_dir: Option<String>,
     /// Config file (TOML, the keys of `fastreg.example.toml`) [default: ./fastreg.toml if
     /// present; env: FASTREG_CONFIG].
     #[arg(long, env = "FASTREG_CONFIG")]
@@ -85,6 +96,9 @@ const KEYS: &[&str] = &[
     "shutdown_timeout_secs",
     "log",
     "log_format",
+    "proxy",
+    "proxy_addr",
+    "ca_dir",
 ];
 
 /// The config file read when `--config` is not given (if it exists).
@@ -150,6 +164,16 @@ pub fn load(args: &ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<L
     }
     if let Some(v) = args.processing_delay_ms {
         settings.processing_delay_ms = v;
+    }
+    if let Some(v) = &args.proxy_addr {
+        settings.proxy = true;
+        settings.proxy_addr = v.clone();
+    }
+    if args.no_proxy {
+        settings.proxy = false;
+    }
+    if let Some(v) = &args.ca_dir {
+        settings.ca_dir = Some(v.clone());
     }
     if let Some(v) = log_format {
         settings.log_format = v;

@@ -18,6 +18,7 @@ mod cmds;
 mod config;
 mod demo;
 mod lab;
+mod proxy;
 mod serve;
 
 use std::process::ExitCode;
@@ -81,6 +82,16 @@ enum Command {
     /// contested fastregister calls, kill -9 it at a random moment, restart it and check
     /// every answered success and the invariants of fast registration (exit 1 on a violation).
     Soak(lab::soak::SoakArgs),
+    /// Print the proxy's local CA certificate (PEM) and, on stderr, how to trust it.
+    ///
+    /// The CA is created if missing, where `fastreg serve` with the same settings keeps it:
+    /// --ca-dir, else beside a SQLite database file, else the user's data directory.
+    ///
+    /// Examples:
+    ///   fastreg ca > fastreg-ca.pem
+    ///   fastreg ca --db sqlite:///var/lib/fastreg/fastreg.db
+    #[command(verbatim_doc_comment)]
+    Ca(proxy::cmd::CaArgs),
     /// Check the settings of `fastreg serve` without serving.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -144,6 +155,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => lab::bench::run(args).await,
             Command::Soak(args) => lab::soak::run(args).await,
+            Command::Ca(args) => proxy::cmd::run(args),
             Command::Config(ConfigCommand::Check(args)) => {
                 config::check(&args, log_format).map(|out| say!("{out}"))
             }

@@ -9,6 +9,8 @@ use fastreg_platform::domain::FAST_REGISTER_SET;
 use fastreg_platform::redact;
 use fastreg_platform::settings::Settings;
 
+use crate::proxy;
+
 /// Serves the platform with `settings` until a stop signal.
 ///
 /// # Errors
@@ -18,7 +20,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
     let addr = app.local_addr();
     let base = format!("http://{addr}");
+    let proxy = match settings.proxy {
+        true => Some(proxy::start(&settings, app.state()).await?),
+        false => None,
+    };
     say!("fastreg platform listening on {base}");
+    if let Some((proxy, ca)) = &proxy {
+        proxy::announce(proxy, ca);
+    }
     say!(
         "database: {} (durability: {:?})",
         redact::db_url(&settings.db),
@@ -52,7 +61,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         };
         say!("{}", walkthrough(&base, &token, &component, &oa));
     }
-    app.run_until_stopped(shutdown_signal()).await?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let proxy = proxy.map(|(proxy, _)| tokio::spawn(proxy.run(stopping)));
+    app.run_until_stopped(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    })
+    .await?;
+    if let Some(proxy) = proxy {
+        let grace = std::time::Duration::from_secs(settings.shutdown_timeout_secs);
+        if tokio::time::timeout(grace, proxy).await.is_err() {
+            tracing::warn!("proxy connections did not finish in time; stopping without them");
+        }
+    }
     say!("fastreg stopped");
     Ok(())
 }

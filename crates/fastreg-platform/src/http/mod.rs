@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod extract;
 pub mod openapi;
 pub mod ops;
+pub mod options;
 pub mod pages;
 pub mod reply;
 pub mod route;
@@ -47,7 +48,7 @@ pub static AREAS: [Area; 4] = [
                       xxxxxxxx-xxxxxxxx-xxxxxxxx\"}`; content type `application/json; \
                       encoding=utf-8`; an empty body is 44002, bad JSON or wrong types 47001.",
         prefix: "",
-        routes: &[wechat::ROUTES],
+        routes: &[wechat::ROUTES, options::ROUTES],
     },
     Area {
         tag: "pages",
@@ -123,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     // (the envelope resolves the world from the path; platform.md §9).
     let surface = Router::new()
         .merge(wechat::router())
+        .merge(route::build(options::ROUTES))
         .merge(pages::router())
         .nest(sandbox::PREFIX, sandbox::router(state.clone()));
     Router::new()

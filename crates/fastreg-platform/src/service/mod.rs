@@ -5,12 +5,15 @@
 //! - [`wechat`]: the WeChat-compatible endpoints, except fastregister.
 //! - [`fast_register`]: fastregister, which alone runs as several steps (view, reader,
 //!   writer, completion).
+//! - [`options`]: the authorizer options (location report, voice recognition, customer
+//!   service).
 //! - [`outbox`]: recording pushes inside the transaction that causes them.
 //! - [`sandbox`]: the sandbox control API and seeding.
 //! - [`pages`]: what the admin-facing pages check and show.
 //! - [`worlds`]: creating, deleting, resetting and exporting worlds.
 
 pub mod fast_register;
+pub mod options;
 pub mod outbox;
 pub mod pages;
 pub mod sandbox;

@@ -24,7 +24,7 @@ fn body<T>(b: Body<T>) -> Result<T> {
 
 /// The checks every component endpoint makes first, in WeChat's order: the component token,
 /// then the body, then the body's component_appid against the token's component.
-fn component_request<T>(
+pub(super) fn component_request<T>(
     tx: &mut dyn Tx,
     token: Option<&str>,
     req: Body<T>,
@@ -39,7 +39,7 @@ fn component_request<T>(
 }
 
 /// The live authorisation of `authorizer_appid` (missing 41002; none or revoked 61003).
-fn live_authorization(
+pub(super) fn live_authorization(
     tx: &mut dyn Tx,
     component_appid: &str,
     authorizer_appid: &str,

@@ -11,6 +11,7 @@ mod hostile;
 mod layers;
 mod openapi;
 mod ops;
+mod options;
 mod pages;
 mod sandbox;
 mod security;

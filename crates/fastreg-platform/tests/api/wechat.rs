@@ -41,6 +41,8 @@ pub(crate) fn spec_errmsg(code: i64) -> &'static str {
         61009 => "code is invalid",
         61010 => "code is expired",
         61011 => "invalid component",
+        61012 => "invalid option name",
+        61013 => "invalid option value",
         61023 => "refresh_token is invalid",
         61028 => "component is unpublished",
         61029 => "component need republish with base category",

@@ -7,7 +7,8 @@ use std::process::Command;
 use fastreg_platform::settings::Settings;
 
 /// The `fastreg` binary with none of the tests' own `FASTREG_*` settings (they must not leak
-/// in) and warnings-only logs.
+/// in), warnings-only logs, and no proxy (its default port would be shared by every test's
+/// server; `--proxy-addr 127.0.0.1:0` turns it on again).
 pub fn fastreg() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fastreg"));
     for (k, _) in std::env::vars() {
@@ -16,6 +17,7 @@ pub fn fastreg() -> Command {
         }
     }
     c.env("FASTREG_LOG", "warn");
+    c.env("FASTREG_PROXY", "false");
     c
 }
 

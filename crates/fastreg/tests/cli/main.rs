@@ -9,4 +9,5 @@ mod compat;
 mod instances;
 mod logs;
 mod operations;
+mod proxy;
 mod soak;

@@ -181,7 +181,7 @@ fn the_example_config_file_holds_the_defaults_and_explains_every_key() {
             None => keys.push(k.clone()),
         }
     }
-    keys.extend(["seed", "admin_token", "metrics_token"].map(String::from));
+    keys.extend(["seed", "admin_token", "metrics_token", "ca_dir"].map(String::from));
     let lines: Vec<&str> = text.lines().collect();
     for key in keys {
         let at = lines

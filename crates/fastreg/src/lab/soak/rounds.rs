@@ -101,7 +101,14 @@ impl Soak<'_> {
             }
         }
         cmd.env("FASTREG_LOG", "warn")
-            .args(["--log-format", "json", "serve", "--addr", "127.0.0.1:0"])
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--no-proxy",
+            ])
             .args(["--db", &self.db, "--admin-token", &self.admin])
             .args(["--durability", self.args.durability.name()])
             .current_dir(&self.dir)
