@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use fastreg_wire::options::{
@@ -13,12 +12,12 @@ use fastreg_wire::options::{
 };
 use fastreg_wire::{paths, ErrCode};
 
-use super::extract::Call;
+use super::extract::{Call, Here};
 use super::reply::wx_ok;
 use super::route::{schema, Auth, Method, Op, Reply, RequestBody, Route};
 use crate::error::{Error, Result};
 use crate::service::options::{self as svc, Form};
-use crate::state::AppState;
+use crate::state::{AppState, World};
 
 fn post_only(h: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
     h.fallback(|| async { Error::wx(ErrCode::RequirePostMethod) })
@@ -80,45 +79,45 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-async fn get_option(app: Arc<AppState>, call: Call, form: Form) -> Result<Response> {
-    let (token, now) = (call.component_token(), app.clock.now());
+async fn get_option(w: Arc<World>, call: Call, form: Form) -> Result<Response> {
+    let (token, now) = (call.component_token(), w.clock.now());
     let req = call.body.json().map_err(|(code, why)| {
         tracing::info!(errcode = code.code(), why, "body refused");
         code
     });
-    let policy = app.runtime().rules.clone();
-    let out = app
+    let policy = w.runtime().rules.clone();
+    let out = w
         .store
         .read(move |tx| svc::get_option(tx, form, token.as_deref(), req, now, &policy))
         .await?;
     Ok(wx_ok(&out))
 }
 
-async fn set_option(app: Arc<AppState>, call: Call, form: Form) -> Result<Response> {
-    let (token, now) = (call.component_token(), app.clock.now());
+async fn set_option(w: Arc<World>, call: Call, form: Form) -> Result<Response> {
+    let (token, now) = (call.component_token(), w.clock.now());
     let req = call.body.json().map_err(|(code, why)| {
         tracing::info!(errcode = code.code(), why, "body refused");
         code
     });
-    let policy = app.runtime().rules.clone();
-    app.store
+    let policy = w.runtime().rules.clone();
+    w.store
         .write(move |tx| svc::set_option(tx, form, token.as_deref(), req, now, &policy))
         .await?;
     Ok(wx_ok(&serde_json::json!({})))
 }
 
-async fn get_component_form(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    get_option(app, call, Form::Component).await
+async fn get_component_form(Here { w, .. }: Here, call: Call) -> Result<Response> {
+    get_option(w, call, Form::Component).await
 }
 
-async fn set_component_form(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    set_option(app, call, Form::Component).await
+async fn set_component_form(Here { w, .. }: Here, call: Call) -> Result<Response> {
+    set_option(w, call, Form::Component).await
 }
 
-async fn get_authorizer_form(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    get_option(app, call, Form::Authorizer).await
+async fn get_authorizer_form(Here { w, .. }: Here, call: Call) -> Result<Response> {
+    get_option(w, call, Form::Authorizer).await
 }
 
-async fn set_authorizer_form(State(app): State<Arc<AppState>>, call: Call) -> Result<Response> {
-    set_option(app, call, Form::Authorizer).await
+async fn set_authorizer_form(Here { w, .. }: Here, call: Call) -> Result<Response> {
+    set_option(w, call, Form::Authorizer).await
 }
