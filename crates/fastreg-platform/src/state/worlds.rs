@@ -67,6 +67,8 @@ pub struct World {
     server_config: RuntimeConfig,
     /// Deleted: no request reaches it any more.
     gone: AtomicBool,
+    /// When this instance loaded it.
+    loaded: std::time::Instant,
 }
 
 impl std::fmt::Debug for World {
@@ -162,6 +164,7 @@ impl World {
             version: AtomicI64::new(row.version),
             server_config,
             gone: AtomicBool::new(row.deleted),
+            loaded: std::time::Instant::now(),
         })
     }
 
@@ -504,7 +507,22 @@ impl Worlds {
     /// # Errors
     /// Storage faults, or corrupt values.
     pub async fn refresh(&self, store: &Store, settings: &Settings) -> Result<()> {
+        let looked = std::time::Instant::now();
         let versions = store.read(|tx| tx.world_versions()).await?;
+        // A world whose row is gone altogether was deleted and purged since the last look
+        // (unless this instance loaded it after the rows were read: it was just created).
+        let stored: std::collections::HashSet<WorldKey> =
+            versions.iter().map(|(key, ..)| *key).collect();
+        let purged: Vec<String> = self
+            .others
+            .pin()
+            .values()
+            .filter(|w| !stored.contains(&w.key) && w.loaded < looked)
+            .map(|w| w.id.clone())
+            .collect();
+        for id in purged {
+            self.remove(&id);
+        }
         for (key, id, version, deleted) in versions {
             let known = if key == DEFAULT_WORLD {
                 Some(self.default.clone())

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// The scratch PostgreSQL database, when the platform runs on one.
     pub pg: Option<Arc<ScratchDatabase>>,
+    /// The admin token sandbox calls send ([`ADMIN`]; a world's own in [`TestApp::world`]).
+    pub token: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -135,6 +137,7 @@ pub async fn spawn_on(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings)) -> 
         dir,
         db_path,
         pg: None,
+        token: ADMIN.into(),
         shutdown: Some(tx),
         handle: Some(handle),
     }
@@ -164,6 +167,30 @@ pub fn errmsg_text(v: &Value) -> String {
 }
 
 impl TestApp {
+    /// The same server seen through a world's base URL (`/w/{id}`), with `token` on its
+    /// sandbox calls: every helper then acts in that world. Stopping it stops nothing.
+    pub fn world(&self, id: &str, token: &str) -> TestApp {
+        TestApp {
+            base: format!("{}/w/{id}", self.base),
+            http: self.http.clone(),
+            state: self.state.clone(),
+            dir: self.dir.clone(),
+            db_path: self.db_path.clone(),
+            pg: self.pg.clone(),
+            token: token.into(),
+            shutdown: None,
+            handle: None,
+        }
+    }
+
+    /// Creates a world (`POST /sandbox/v1/worlds` at the root) and returns its answer and a
+    /// view of the server through it.
+    pub async fn create_world(&self, body: Value) -> (Value, TestApp) {
+        let w = self.sandbox_ok("POST", "/worlds", Some(&body)).await;
+        let view = self.world(w["id"].as_str().unwrap(), w["admin_token"].as_str().unwrap());
+        (w, view)
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) -> Arc<TempDir> {
         if let Some(tx) = self.shutdown.take() {
@@ -215,7 +242,7 @@ impl TestApp {
         let mut req = self
             .http
             .request(method.parse().unwrap(), url)
-            .bearer_auth(ADMIN);
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.body(b.to_string());
         }

@@ -18,3 +18,4 @@ mod security;
 mod tokens;
 mod wechat;
 mod wire;
+mod worlds;

@@ -253,10 +253,18 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|Path(p)| PathParam(p))
-            .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, e.body_text()))
+        // Under `/w/{world}` the path has the world too: the parameter is the other one.
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, e.body_text()))?;
+        params
+            .into_iter()
+            .find(|(name, _)| name != "world")
+            .map(|(_, value)| PathParam(value))
+            .ok_or_else(|| {
+                Error::sandbox(400, ErrCode::DataFormatError, "a path parameter is missing")
+            })
     }
 }
 

@@ -80,7 +80,8 @@ impl Tx for SqliteTx<'_> {
                 w.frozen,
                 w.clock_start,
                 w.spec,
-                w.version
+                w.version,
+                w.deleted
             ],
         )?;
         Ok(())
