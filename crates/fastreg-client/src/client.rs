@@ -168,6 +168,9 @@ impl Client {
 impl ClientBuilder {
     /// The API base URL: `https://api.weixin.qq.com` (default) or a fastreg platform.
     ///
+    /// It may carry a path: a fastreg world's base URL (`http://127.0.0.1:8080/w/{id}`) serves
+    /// that world's endpoints and pages below it.
+    ///
     /// # Examples
     /// ```no_run
     /// let client = fastreg_client::Client::builder("wxc0ffee0000000001", "secret").base_url("http://127.0.0.1:8080").build()?;
@@ -429,8 +432,7 @@ impl Client {
         body: Option<&B>,
         timeout: Duration,
     ) -> Result<T> {
-        let mut url = self.inner.api_base.clone();
-        url.set_path(path);
+        let mut url = with_path(&self.inner.api_base, path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -474,4 +476,13 @@ impl Client {
         }
         serde_json::from_slice(&bytes).map_err(|e| decode(e.to_string()))
     }
+}
+
+/// `path` under `base`, keeping what path the base has: a fastreg world's base URL is
+/// `http://host:port/w/{id}`, and its endpoints are below it.
+pub(crate) fn with_path(base: &url::Url, path: &str) -> url::Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}{path}"));
+    url
 }

@@ -63,8 +63,7 @@ impl Client {
     }
 
     fn page_url(&self, path: &str, pairs: &[(&str, &str)]) -> String {
-        let mut url = self.inner.page_base.clone();
-        url.set_path(path);
+        let mut url = crate::client::with_path(&self.inner.page_base, path);
         url.query_pairs_mut().extend_pairs(pairs);
         url.to_string()
     }

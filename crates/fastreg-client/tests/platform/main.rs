@@ -10,3 +10,4 @@ mod pushes;
 mod receiving;
 mod register_attempts;
 mod tokens;
+mod worlds;

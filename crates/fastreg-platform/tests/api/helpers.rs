@@ -187,7 +187,10 @@ impl TestApp {
     /// view of the server through it.
     pub async fn create_world(&self, body: Value) -> (Value, TestApp) {
         let w = self.sandbox_ok("POST", "/worlds", Some(&body)).await;
-        let view = self.world(w["id"].as_str().unwrap(), w["admin_token"].as_str().unwrap());
+        let view = self.world(
+            w["id"].as_str().unwrap(),
+            w["admin_token"].as_str().unwrap(),
+        );
         (w, view)
     }
 

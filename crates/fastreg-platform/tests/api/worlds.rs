@@ -32,8 +32,10 @@ async fn register_once(w: &TestApp, oa_token: &str) -> (i64, Value) {
         .sandbox(
             "POST",
             "/fastregister-confirmations",
-            Some(&json!({"component_appid": C, "appid": OA, "copy_wx_verify": 1,
-                         "redirect_uri": "https://localhost/callback"})),
+            Some(
+                &json!({"component_appid": C, "appid": OA, "copy_wx_verify": 1,
+                         "redirect_uri": "https://localhost/callback"}),
+            ),
         )
         .await;
     if status != 201 {
@@ -125,7 +127,9 @@ async fn one_suite(root: TestApp, i: i64) -> Result<(), String> {
         )
         .await;
     if errcode(&elsewhere) != 40001 {
-        return Err(format!("world {i}: its token worked at the root: {elsewhere}"));
+        return Err(format!(
+            "world {i}: its token worked at the root: {elsewhere}"
+        ));
     }
     Ok(())
 }
@@ -186,8 +190,12 @@ async fn worlds_keep_their_objects_clock_faults_and_settings_across_a_restart(db
         Some(&json!({"path": "/cgi-bin/account/fastregister", "inject_errcode": -1, "times": 2})),
     )
     .await;
-    w.sandbox_ok("PATCH", "/config", Some(&json!({"rules": {"monthly_quota": 2}})))
-        .await;
+    w.sandbox_ok(
+        "PATCH",
+        "/config",
+        Some(&json!({"rules": {"monthly_quota": 2}})),
+    )
+    .await;
 
     // A view of the server holds its state, and so its database: let go of it first.
     drop(w);
@@ -299,9 +307,7 @@ async fn a_deleted_worlds_credentials_are_unknown_at_once_and_the_others_carry_o
     let ct = a.component_token(C).await;
     let ct_b = b.component_token(C).await;
 
-    let (status, _) = app
-        .sandbox("DELETE", &format!("/worlds/{id}"), None)
-        .await;
+    let (status, _) = app.sandbox("DELETE", &format!("/worlds/{id}"), None).await;
     assert_eq!(status, 204);
 
     let call = |w: &TestApp, ct: &str| {
@@ -320,7 +326,9 @@ async fn a_deleted_worlds_credentials_are_unknown_at_once_and_the_others_carry_o
     let listed = app.sandbox_ok("GET", "/worlds", None).await;
     assert!(!listed.to_string().contains(id), "{listed}");
     assert_eq!(
-        app.sandbox("DELETE", &format!("/worlds/{id}"), None).await.0,
+        app.sandbox("DELETE", &format!("/worlds/{id}"), None)
+            .await
+            .0,
         404
     );
     assert_eq!(app.sandbox("DELETE", "/worlds/default", None).await.0, 400);
@@ -364,7 +372,10 @@ async fn a_worlds_admin_token_reaches_that_world_only() {
     let mut at_root = app.world_path();
     at_root.token = a.token.clone();
     assert_eq!(at_root.sandbox("GET", "/clock", None).await.0, 401);
-    assert_eq!(at_root.sandbox("POST", "/worlds", Some(&json!({}))).await.0, 401);
+    assert_eq!(
+        at_root.sandbox("POST", "/worlds", Some(&json!({}))).await.0,
+        401
+    );
     // Worlds are managed at the root only.
     assert_eq!(a.sandbox("GET", "/worlds", None).await.0, 404);
 }
@@ -377,8 +388,13 @@ async fn a_world_starts_empty_without_a_seed_and_running_without_a_frozen_clock(
         .await;
     assert_eq!(created["frozen"], json!(false));
     assert_eq!(w.sandbox_ok("GET", "/components", None).await, json!([]));
-    assert_eq!(w.sandbox_ok("GET", "/official-accounts", None).await, json!([]));
-    let now = w.sandbox_ok("GET", "/clock", None).await["now"].as_i64().unwrap();
+    assert_eq!(
+        w.sandbox_ok("GET", "/official-accounts", None).await,
+        json!([])
+    );
+    let now = w.sandbox_ok("GET", "/clock", None).await["now"]
+        .as_i64()
+        .unwrap();
     assert!((START..START + 60).contains(&now), "{now}");
     // The default world is its own, also by its id.
     let by_id = app.world("default", ADMIN);
@@ -390,8 +406,14 @@ async fn a_world_starts_empty_without_a_seed_and_running_without_a_frozen_clock(
     for (body, needle) in [
         (json!({"clock": {"start": 5}}), "clock.start"),
         (json!({"name": "x".repeat(201)}), "name"),
-        (json!({"config": {"processing_delay_ms": 10_000_000}}), "processing_delay_ms"),
-        (json!({"seed": {"official_accounts": [{"nickname": "n", "entity_id": 9, "verified": true}]}}), "official_accounts[0]"),
+        (
+            json!({"config": {"processing_delay_ms": 10_000_000}}),
+            "processing_delay_ms",
+        ),
+        (
+            json!({"seed": {"official_accounts": [{"nickname": "n", "entity_id": 9, "verified": true}]}}),
+            "official_accounts[0]",
+        ),
         (json!({"colour": "red"}), "colour"),
     ] {
         let (status, v) = app.sandbox("POST", "/worlds", Some(&body)).await;
@@ -496,7 +518,10 @@ async fn instances_sharing_postgresql_agree_on_a_worlds_faults_clock_and_existen
         .expect("B's clock follows A's advance");
 
     // Deleted through A: unknown through B.
-    assert_eq!(a.sandbox("DELETE", &format!("/worlds/{id}"), None).await.0, 204);
+    assert_eq!(
+        a.sandbox("DELETE", &format!("/worlds/{id}"), None).await.0,
+        204
+    );
     let unknown = async {
         loop {
             if errcode(&wb.post(COMPONENT_TOKEN, &call).await) == 40001 {
