@@ -71,6 +71,47 @@ fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {
 }
 
 #[test]
+fn a_short_bench_run_inside_a_world_among_stored_worlds_answers_as_at_the_root() {
+    let out = fastreg()
+        .args([
+            "bench",
+            "--oas",
+            "100",
+            "--connections",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--world",
+            "--stored-worlds",
+            "20",
+            "--scenarios",
+            "refusal-ticket,success",
+            "--json",
+        ])
+        .output()
+        .expect("fastreg runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["config"]["world"], true);
+    assert_eq!(report["config"]["stored_worlds"], 20);
+    for name in ["refusal_ticket", "success"] {
+        let s = &report["scenarios"][name];
+        assert!(s["requests"].as_u64().unwrap() > 0, "{name}: {s}");
+        assert_eq!(s["mismatches"], 0, "{name}: {s}");
+        assert_eq!(s["errors"], 0, "{name}: {s}");
+    }
+    let w = &report["world_creation"];
+    assert_eq!(w["worlds_before"], 20, "{w}");
+    assert!(
+        w["p99_ms"].as_f64().unwrap() >= w["p50_ms"].as_f64().unwrap(),
+        "{w}"
+    );
+}
+
+#[test]
 fn bench_refuses_nonsense_flags() {
     let out = fastreg()
         .args(["bench", "--connections", "0"])

@@ -45,6 +45,8 @@ pub(super) async fn start_static() -> anyhow::Result<SocketAddr> {
 pub(super) struct Work {
     scenario: Scenario,
     seeded: Arc<Seeded>,
+    /// The world's base path (`/w/{id}`; empty for the default world).
+    prefix: String,
     next: AtomicUsize,
     /// Random tickets nobody issued, drawn before the clock starts and used in turn, so that
     /// the load generator's own CSPRNG draws do not count against the 61058 scenario. (The
@@ -56,7 +58,7 @@ pub(super) struct Work {
 const UNKNOWN_TICKETS: usize = 16_384;
 
 impl Work {
-    pub(super) fn new(scenario: Scenario, seeded: &Arc<Seeded>) -> Arc<Work> {
+    pub(super) fn new(scenario: Scenario, seeded: &Arc<Seeded>, prefix: &str) -> Arc<Work> {
         let unknown_tickets = match scenario {
             Scenario::RefusalTicket => (0..UNKNOWN_TICKETS)
                 .map(|_| secrets::fastregister_ticket())
@@ -66,6 +68,7 @@ impl Work {
         Arc::new(Work {
             scenario,
             seeded: seeded.clone(),
+            prefix: prefix.to_string(),
             next: AtomicUsize::new(0),
             unknown_tickets,
         })
@@ -78,7 +81,11 @@ impl Work {
         let s = &self.seeded;
         let fast_register = |token: &str, ticket: &str| {
             (
-                format!("{}?access_token={token}", paths::FAST_REGISTER),
+                format!(
+                    "{}{}?access_token={token}",
+                    self.prefix,
+                    paths::FAST_REGISTER
+                ),
                 Bytes::from(format!(r#"{{"ticket":"{ticket}"}}"#)),
             )
         };
@@ -105,7 +112,8 @@ impl Work {
                 let o = &s.oas[k % s.oas.len()];
                 (
                     format!(
-                        "{}?component_access_token={}",
+                        "{}{}?component_access_token={}",
+                        self.prefix,
                         paths::API_AUTHORIZER_TOKEN,
                         s.component_token
                     ),

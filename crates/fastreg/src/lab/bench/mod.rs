@@ -44,7 +44,8 @@ const TICKETS_PER_OA: usize = 5;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  cargo build --release -p fastreg\n  \
     target/release/fastreg bench\n  \
-    target/release/fastreg bench --durability full --stored 1000000 --json")]
+    target/release/fastreg bench --durability full --stored 1000000 --json\n  \
+    target/release/fastreg bench --world --stored-worlds 10000")]
 pub struct BenchArgs {
     /// Official Accounts to seed (each with an authorisation, a token and 5 tickets).
     #[arg(long, default_value_t = 10_000)]
@@ -71,6 +72,14 @@ pub struct BenchArgs {
     /// Scenarios to run, in this order.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
     pub scenarios: Vec<Scenario>,
+    /// Run the scenarios inside a world created for the run (seeded with the demo world), at
+    /// its base URL `/w/{id}`, instead of the default world.
+    #[arg(long)]
+    pub world: bool,
+    /// Other worlds stored beforehand, each seeded with the demo world (the number of worlds
+    /// a shared sandbox holds). World creation is then timed too.
+    #[arg(long, default_value_t = 0)]
+    pub stored_worlds: usize,
     /// Print one JSON object with every figure instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +147,8 @@ struct Report {
     config: Config,
     seeding: Seeding,
     scenarios: serde_json::Map<String, serde_json::Value>,
+    /// World creation with `--stored-worlds` stored.
+    world_creation: Option<WorldCreation>,
     /// The database file after the run, in bytes (WAL included).
     database_bytes: u64,
 }
@@ -158,6 +169,21 @@ struct Config {
     warmup_secs: f64,
     stored: usize,
     durability: &'static str,
+    /// Whether the scenarios ran inside a world (`/w/{id}`).
+    world: bool,
+    stored_worlds: usize,
+}
+
+/// How long creating a world took (`POST /sandbox/v1/worlds`, one at a time, over HTTP).
+#[derive(Debug, Serialize)]
+struct WorldCreation {
+    worlds_before: usize,
+    created: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// How long storing the other worlds took.
+    store_secs: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,13 +252,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.oas, args.stored
         ),
     );
-    let seeded = seed(
-        &state.store,
-        state.worlds.default_world().clock.now(),
-        args.oas,
-        args.stored,
-    )
-    .await?;
+    let admin = state.admin_token.clone();
+    let store_started = Instant::now();
+    store_worlds(&state, args.stored_worlds).await?;
+    let store_secs = store_started.elapsed().as_secs_f64();
+    let world = if args.world {
+        let (w, _) = fastreg_platform::service::worlds::create(&state, demo_world()?).await?;
+        w
+    } else {
+        state.worlds.default_world().clone()
+    };
+    let seeded = seed(&world.store, world.clock.now(), args.oas, args.stored).await?;
     progress(
         &args,
         format_args!("seeded {} rows in {:.1} s", seeded.rows, seeded.secs),
@@ -245,7 +275,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let seeded = Arc::new(seeded);
     for &scenario in &args.scenarios {
         progress(&args, format_args!("running {}…", scenario.name()));
-        let work = Work::new(scenario, &seeded);
+        let work = Work::new(scenario, &seeded, &world.base_path);
         let target = if scenario == Scenario::Static {
             static_addr
         } else {
@@ -260,6 +290,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let f = drive(target, work, scenario, args.connections, warmup, duration).await?;
         figures.push((scenario, f));
     }
+    let world_creation = if args.stored_worlds > 0 {
+        progress(&args, format_args!("timing world creation…"));
+        Some(time_world_creation(addr, &admin, args.stored_worlds, store_secs).await?)
+    } else {
+        None
+    };
     let _ = stop.send(());
     let _ = server.await;
 
@@ -296,6 +332,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             warmup_secs: args.warmup,
             stored: args.stored,
             durability: args.durability.name(),
+            world: args.world,
+            stored_worlds: args.stored_worlds,
         },
         seeding: Seeding {
             rows: seeded.rows,
@@ -303,6 +341,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             stored_secs: round(seeded.stored_secs, 2),
         },
         scenarios,
+        world_creation,
         database_bytes,
     };
     let out = if args.json {
@@ -406,7 +445,90 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
             let _ = writeln!(s, "  first mismatch: {sample}");
         }
     }
+    if r.config.world {
+        let _ = writeln!(s, "\nscenarios ran inside a world (/w/{{id}})");
+    }
+    if let Some(w) = &r.world_creation {
+        let _ = writeln!(
+            s,
+            "\nworld creation with {} worlds stored ({:.1} s to store them): {} created one at a time, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            w.worlds_before, w.store_secs, w.created, w.p50_ms, w.p99_ms, w.max_ms
+        );
+    }
     s.trim_end().to_string()
+}
+
+/// The demo world as a world's creation request.
+fn demo_world() -> anyhow::Result<fastreg_platform::service::worlds::WorldIn> {
+    let seed =
+        fastreg_platform::service::sandbox::SeedWorld::from_toml(fastreg_platform::app::DEMO_WORLD)
+            .map_err(|e| anyhow::anyhow!("the demo world: {e}"))?;
+    Ok(fastreg_platform::service::worlds::WorldIn {
+        seed: Some(seed),
+        ..Default::default()
+    })
+}
+
+/// Stores `n` worlds seeded with the demo world, several at a time.
+async fn store_worlds(
+    state: &Arc<fastreg_platform::state::AppState>,
+    n: usize,
+) -> anyhow::Result<()> {
+    let spec = demo_world()?;
+    let mut made = 0;
+    while made < n {
+        let batch = (n - made).min(64);
+        let mut creations = tokio::task::JoinSet::new();
+        for _ in 0..batch {
+            let (state, spec) = (state.clone(), spec.clone());
+            creations.spawn(async move {
+                fastreg_platform::service::worlds::create(&state, spec)
+                    .await
+                    .map(|_| ())
+            });
+        }
+        while let Some(r) = creations.join_next().await {
+            r??;
+        }
+        made += batch;
+    }
+    Ok(())
+}
+
+/// Creates worlds one at a time over HTTP and reports the latency.
+async fn time_world_creation(
+    addr: std::net::SocketAddr,
+    admin: &str,
+    before: usize,
+    store_secs: f64,
+) -> anyhow::Result<WorldCreation> {
+    const CREATED: usize = 200;
+    let http = reqwest::Client::new();
+    let mut ms = Vec::with_capacity(CREATED);
+    for _ in 0..CREATED {
+        let started = Instant::now();
+        let resp = http
+            .post(format!("http://{addr}/sandbox/v1/worlds"))
+            .bearer_auth(admin)
+            .body("{}")
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("creating a world answered {}", resp.status());
+        }
+        resp.bytes().await?;
+        ms.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q) as usize).min(ms.len() - 1)];
+    Ok(WorldCreation {
+        worlds_before: before,
+        created: CREATED,
+        p50_ms: round(at(0.50), 3),
+        p99_ms: round(at(0.99), 3),
+        max_ms: round(ms[ms.len() - 1], 3),
+        store_secs: round(store_secs, 2),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
