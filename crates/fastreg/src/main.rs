@@ -20,6 +20,7 @@ mod demo;
 mod lab;
 mod proxy;
 mod serve;
+mod world;
 
 use std::process::ExitCode;
 
@@ -95,6 +96,10 @@ enum Command {
     /// Check the settings of `fastreg serve` without serving.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the worlds of a running fastreg server: isolated sandboxes, each with its own
+    /// objects, clock and settings under its own base URL (create, list, reset, export, delete).
+    #[command(subcommand)]
+    World(world::WorldCommand),
     /// Client commands against any base URL (the real WeChat included).
     #[command(flatten)]
     Client(cmds::ClientCommand),
@@ -159,6 +164,7 @@ fn main() -> ExitCode {
             Command::Config(ConfigCommand::Check(args)) => {
                 config::check(&args, log_format).map(|out| say!("{out}"))
             }
+            Command::World(cmd) => world::run(cmd).await,
             Command::Client(cmd) => cmds::run(cmd).await,
         }
     });

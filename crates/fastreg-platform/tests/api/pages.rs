@@ -528,3 +528,201 @@ async fn the_h5_authorisation_paths_serve_componentloginpage_and_its_confirmatio
         assert!(to.contains("auth_code="), "{path}: {to}");
     }
 }
+
+/// Logs in to the console at `base_path` (`""` or `/w/{id}`) with `token`; the answer's status,
+/// `Location` and `Set-Cookie` headers.
+async fn console_login(
+    app: &TestApp,
+    base_path: &str,
+    token: &str,
+) -> (u16, Option<String>, Vec<String>) {
+    let r = no_redirects()
+        .post(format!("{}{base_path}/console/login", app.base))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let cookies = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    (r.status().as_u16(), location, cookies)
+}
+
+/// The console page at `path` with `cookie` (its `name=value` part).
+async fn console_page(app: &TestApp, path: &str, cookie: &str) -> String {
+    no_redirects()
+        .get(format!("{}{path}", app.base))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A seed with one component the demo world does not have.
+fn own_component_seed(appid: &str) -> serde_json::Value {
+    json!({"components": [{"appid": appid, "auth_domain": "localhost", "published": true,
+                           "permission_sets": [1, 27]}]})
+}
+
+#[tokio::test]
+async fn a_worlds_own_token_opens_that_worlds_console_only_showing_its_objects_and_no_other_world()
+{
+    let app = spawn_app().await;
+    let (w, _) = app
+        .create_world(
+            json!({"name": "suite A", "clock": {"start": 1_709_222_400, "frozen": true},
+                             "seed": own_component_seed("wxc0ffee00000000aa")}),
+        )
+        .await;
+    let (other, _) = app.create_world(json!({"name": "suite B"})).await;
+    let id = w["id"].as_str().unwrap();
+    let token = w["admin_token"].as_str().unwrap();
+    let base_path = format!("/w/{id}");
+
+    // The login form stays in the world.
+    let (status, _, form) = get(&app, &base_path).await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains(&format!(r#"action="/w/{id}/console/login""#)),
+        "{form}"
+    );
+
+    // The world's token opens its console, with a cookie for its path only.
+    let (status, location, cookies) = console_login(&app, &base_path, token).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some(base_path.as_str()));
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let cookie = &cookies[0];
+    assert!(cookie.contains(&format!("Path=/w/{id};")), "{cookie}");
+    assert!(!cookie.contains(token), "the cookie is not the token");
+
+    let page = console_page(&app, &base_path, cookie).await;
+    assert!(page.contains(id) && page.contains("suite A"), "{page}");
+    assert!(
+        page.contains("2024-03-01 00:00:00") && page.contains("frozen"),
+        "{page}"
+    );
+    assert!(page.contains("Components (1)") && page.contains("wxc0ffee00000000aa"));
+    assert!(
+        page.contains("Entities (0)"),
+        "not the default world's objects"
+    );
+    assert!(
+        !page.contains("wxc0ffee0000000001"),
+        "not the default world's objects"
+    );
+    assert!(
+        page.contains(&format!(r#"action="/w/{id}/console/logout""#)),
+        "{page}"
+    );
+    // No list of worlds for a world's admin.
+    assert!(!page.contains("Worlds ("), "{page}");
+    assert!(!page.contains(other["id"].as_str().unwrap()), "{page}");
+
+    // Its cookie opens neither the root console nor another world's.
+    let root = console_page(&app, "/", cookie).await;
+    assert!(root.contains(r#"name="token""#) && !root.contains("Components ("));
+    let elsewhere = console_page(&app, other["base_path"].as_str().unwrap(), cookie).await;
+    assert!(elsewhere.contains(r#"name="token""#) && !elsewhere.contains("Components ("));
+
+    // The world's token cannot log in at the root, nor in another world.
+    let (status, _, cookies) = console_login(&app, "", token).await;
+    assert_eq!(status, 401);
+    assert!(cookies.is_empty());
+    let (status, _, cookies) =
+        console_login(&app, other["base_path"].as_str().unwrap(), token).await;
+    assert_eq!(status, 401);
+    assert!(cookies.is_empty());
+
+    // Logging out stays in the world and ends its session.
+    let out = no_redirects()
+        .post(format!("{}{base_path}/console/logout", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(out.headers()["location"], base_path.as_str());
+    let cleared: Vec<&str> = out
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.contains(&format!("Path=/w/{id};")) && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+
+    // A deleted world's console is gone, whatever the cookie.
+    app.sandbox_ok("DELETE", &format!("/worlds/{id}"), None)
+        .await;
+    let gone = console_page(&app, &base_path, cookie).await;
+    assert!(!gone.contains("Components ("), "{gone}");
+}
+
+#[tokio::test]
+async fn the_server_admins_console_lists_every_world_and_switches_between_them() {
+    let app = spawn_app().await;
+    let (a, _) = app
+        .create_world(json!({"name": "suite A", "seed": own_component_seed("wxc0ffee00000000aa")}))
+        .await;
+    let (b, _) = app.create_world(json!({"name": "suite <B>"})).await;
+    let (ida, idb) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+
+    let (status, location, cookies) = console_login(&app, "", ADMIN).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/")));
+    let cookie = &cookies[0];
+    assert!(cookie.contains("Path=/;"), "{cookie}");
+
+    // At the root: the default world, and a switcher to every world.
+    let root = console_page(&app, "/", cookie).await;
+    assert!(
+        root.contains("the default world") && root.contains("Worlds (3)"),
+        "{root}"
+    );
+    assert!(root.contains(&format!(r#"href="/w/{ida}""#)), "{root}");
+    assert!(root.contains(&format!(r#"href="/w/{idb}""#)), "{root}");
+    assert!(
+        root.contains("suite &lt;B&gt;"),
+        "names are escaped: {root}"
+    );
+    assert!(root.contains("Components (1)") && root.contains("wxc0ffee0000000001"));
+
+    // The same session opens a world's console: that world, and the way back.
+    let page = console_page(&app, &format!("/w/{ida}"), cookie).await;
+    assert!(
+        page.contains("suite A") && page.contains("wxc0ffee00000000aa"),
+        "{page}"
+    );
+    assert!(!page.contains("wxc0ffee0000000001"), "{page}");
+    assert!(
+        page.contains(r#"href="/""#) && page.contains("Worlds (3)"),
+        "{page}"
+    );
+    assert!(page.contains(&format!(r#"href="/w/{idb}""#)), "{page}");
+    assert!(
+        page.contains(&format!(r#"action="/w/{ida}/console/logout""#)),
+        "{page}"
+    );
+
+    // Logging in at a world's console with the server's token: a session for every world,
+    // back to that world's console.
+    let (status, location, cookies) = console_login(&app, &format!("/w/{idb}"), ADMIN).await;
+    assert_eq!(status, 303);
+    assert_eq!(location, Some(format!("/w/{idb}")));
+    assert!(cookies[0].contains("Path=/;"), "{cookies:?}");
+    let root = console_page(&app, "/", &cookies[0]).await;
+    assert!(root.contains("Worlds (3)"), "{root}");
+}

@@ -151,7 +151,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 /// Folds any line breaks so an error is exactly one line.
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split(['\n', '\r'])
         .map(str::trim)
         .filter(|p| !p.is_empty())

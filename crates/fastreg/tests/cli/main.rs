@@ -11,3 +11,4 @@ mod logs;
 mod operations;
 mod proxy;
 mod soak;
+mod worlds;

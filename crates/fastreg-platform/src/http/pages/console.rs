@@ -1,5 +1,12 @@
-//! The sandbox console at `/`: a login with the admin token (a session cookie keyed by the
-//! page secret) and one page showing the world, the clock, recent registrations and pushes.
+//! The sandbox console at a world's base URL (`/` for the default world, `/w/{id}` for the
+//! others): a login (a session cookie keyed by the page secret) and one page showing the
+//! world — which one it is, its clock, its objects, recent registrations and pushes.
+//!
+//! Two kinds of session: the server's admin token opens every world's console and shows the
+//! world switcher (every world, linking to each one's console); a world's own admin token
+//! opens that world's console only (its cookie is scoped to the world's path and never
+//! admits another world), without the list of other worlds. Every form and redirect is
+//! relative to the world's base path, so logging in and out stays in the world.
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -12,12 +19,25 @@ use super::render::{entity_type_label, kind_label, layout, page, time, Refusal};
 use crate::http::envelope::Rid;
 use crate::http::extract::Here;
 use crate::secrets;
-use crate::state::AppState;
+use crate::state::{AppState, World};
 
 /// The console's session cookie.
 const SESSION_COOKIE: &str = "fastreg_console";
 
-fn session_value(app: &AppState) -> String {
+/// How many worlds the switcher lists (the rest are counted; `fastreg world list` shows all).
+const SWITCHER_MAX: usize = 200;
+
+/// Who a console session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Session {
+    /// The server's admin: every world, and the switcher.
+    Server,
+    /// The admin of the request's world only.
+    World,
+}
+
+/// The server admin's session value: valid in every world.
+fn server_session(app: &AppState) -> String {
     secrets::form_token(
         &app.page_secret,
         "console-session",
@@ -26,25 +46,77 @@ fn session_value(app: &AppState) -> String {
     )
 }
 
-fn has_session(app: &AppState, headers: &HeaderMap) -> bool {
-    let want = session_value(app);
-    headers
+/// A world admin's session value: valid in that world only (a world made later with the same
+/// id, after this one was deleted, has another creation time).
+fn world_session(app: &AppState, w: &World) -> String {
+    secrets::form_token(
+        &app.page_secret,
+        "console-world-session",
+        &[
+            ("admin", app.admin_token.clone()),
+            ("world", w.id.clone()),
+            ("created", w.created_at.to_string()),
+        ],
+        0,
+    )
+}
+
+fn session(app: &AppState, w: &World, headers: &HeaderMap) -> Option<Session> {
+    let server = server_session(app);
+    let world = (!w.is_default()).then(|| world_session(app, w));
+    let mut found = None;
+    for (k, v) in headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .any(|(k, v)| k == SESSION_COOKIE && secrets::ct_eq(v, &want))
+    {
+        if k != SESSION_COOKIE {
+            continue;
+        }
+        if secrets::ct_eq(v, &server) {
+            return Some(Session::Server);
+        }
+        if world.as_deref().is_some_and(|want| secrets::ct_eq(v, want)) {
+            found = Some(Session::World);
+        }
+    }
+    found
 }
 
-fn login_form(failed: bool) -> Markup {
+/// The console's address in world `w`: `/` or `/w/{id}`.
+fn home(w: &World) -> String {
+    if w.base_path.is_empty() {
+        "/".to_string()
+    } else {
+        w.base_path.clone()
+    }
+}
+
+/// The path a session cookie is scoped to: the server's everywhere, a world's to its base path.
+fn cookie_path(w: &World, kind: Session) -> &str {
+    match kind {
+        Session::Server => "/",
+        Session::World => &w.base_path,
+    }
+}
+
+fn login_form(w: &World, failed: bool) -> Markup {
     layout(
         "Console",
         html! {
-            form.card method="post" action="/console/login" {
+            form.card method="post" action={ (w.base_path) "/console/login" } {
                 h1 { "Console" }
+                @if !w.is_default() {
+                    p { "World " code { (w.id) } @if w.name != w.id { " · " (w.name) } }
+                }
                 @if failed { p.note.error { "That is not the admin token." } }
-                p { "Enter the admin token that " code { "fastreg serve" } " printed (or that you configured)." }
+                @if w.is_default() {
+                    p { "Enter the admin token that " code { "fastreg serve" } " printed (or that you configured)." }
+                } @else {
+                    p { "Enter the server's admin token, or this world's (the one its creation answered)." }
+                }
                 p {
                     label for="token" { "Admin token" }
                     br;
@@ -56,16 +128,21 @@ fn login_form(failed: bool) -> Markup {
     )
 }
 
-pub(super) async fn console_login(Here { app, .. }: Here, req: Request) -> Response {
+pub(super) async fn console_login(Here { app, w }: Here, req: Request) -> Response {
     let (_, first) = form(req, 4096).await;
     let token = first.get("token").map(String::as_str).unwrap_or_default();
-    if !secrets::ct_eq(token, &app.admin_token) {
-        return page(StatusCode::UNAUTHORIZED, login_form(true));
-    }
-    let mut resp = Redirect::to("/").into_response();
+    // The server's token opens every world; a world's own token only that world's console.
+    let (kind, value) = if secrets::ct_eq(token, &app.admin_token) {
+        (Session::Server, server_session(&app))
+    } else if w.admits(token) {
+        (Session::World, world_session(&app, &w))
+    } else {
+        return page(StatusCode::UNAUTHORIZED, login_form(&w, true));
+    };
+    let mut resp = Redirect::to(&home(&w)).into_response();
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=86400",
-        session_value(&app)
+        "{SESSION_COOKIE}={value}; Path={}; HttpOnly; SameSite=Strict; Max-Age=86400",
+        cookie_path(&w, kind)
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -73,13 +150,66 @@ pub(super) async fn console_login(Here { app, .. }: Here, req: Request) -> Respo
     resp
 }
 
-pub(super) async fn console_logout() -> Response {
-    let mut resp = Redirect::to("/").into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("fastreg_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+pub(super) async fn console_logout(Here { w, .. }: Here) -> Response {
+    let mut resp = Redirect::to(&home(&w)).into_response();
+    // Both sessions a browser may hold here: the server's and this world's.
+    let mut paths = vec!["/"];
+    if !w.is_default() {
+        paths.push(&w.base_path);
+    }
+    for path in paths {
+        let cookie =
+            format!("{SESSION_COOKIE}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     resp
+}
+
+/// Which world this is: id, name, clock.
+fn world_indicator(w: &World) -> Markup {
+    let now = w.clock.now();
+    html! {
+        dt { "World" }
+        dd #world {
+            code { (w.id) }
+            @if w.name != w.id { " · " (w.name) }
+            @if w.is_default() { " " small { "(the default world)" } }
+        }
+        dt { "Sandbox clock" }
+        dd {
+            (time(now)) " Asia/Shanghai"
+            @if w.frozen() { " · frozen (moves only when advanced)" }
+            @else { " (offset " (w.clock.offset()) " s)" }
+        }
+    }
+}
+
+/// The world switcher: every world (up to [`SWITCHER_MAX`]), each linking to its console.
+fn world_switcher(app: &AppState, here: &World) -> Markup {
+    let worlds = app.worlds.all();
+    let more = worlds.len().saturating_sub(SWITCHER_MAX);
+    html! {
+        nav.card.scroll #worlds aria-label="Worlds" {
+            h2 { "Worlds (" (worlds.len()) ")" }
+            table {
+                tr { th { "id" } th { "name" } th { "clock" } th {} }
+                @for o in worlds.iter().take(SWITCHER_MAX) { tr {
+                    td {
+                        @if o.id == here.id { b { code { (o.id) } } }
+                        @else { a href=(home(o)) { code { (o.id) } } }
+                    }
+                    td { (o.name) }
+                    td { (time(o.clock.now())) @if o.frozen() { " · frozen" } }
+                    td { @if o.id == here.id { small { "you are here" } } }
+                } }
+            }
+            @if more > 0 {
+                p { small { (more) " more: " code { "fastreg world list" } " or " code { "GET /sandbox/v1/worlds" } " lists them all." } }
+            }
+        }
+    }
 }
 
 /// A database URL with any password masked: the console must not show credentials.
@@ -92,9 +222,9 @@ pub(super) async fn console(
     Extension(rid): Extension<Rid>,
     headers: HeaderMap,
 ) -> Response {
-    if !has_session(&app, &headers) {
-        return page(StatusCode::OK, login_form(false));
-    }
+    let Some(kind) = session(&app, &w, &headers) else {
+        return page(StatusCode::OK, login_form(&w, false));
+    };
     let data = w
         .store
         .read(|tx| {
@@ -112,16 +242,18 @@ pub(super) async fn console(
         Ok(d) => d,
         Err(e) => return Refusal::new(e, &rid).into_response(),
     };
-    let now = w.clock.now();
     let body = html! {
         div.card {
             h1 { "Console" }
             dl {
-                dt { "Sandbox clock" } dd { (time(now)) " Asia/Shanghai (offset " (w.clock.offset()) " s)" }
-                dt { "Database" } dd { (redacted_db_url(&app.settings.db)) }
+                (world_indicator(&w))
+                @if kind == Session::Server {
+                    dt { "Database" } dd { (redacted_db_url(&app.settings.db)) }
+                }
             }
-            form method="post" action="/console/logout" { div.actions { button.secondary type="submit" { "Log out" } } }
+            form method="post" action={ (w.base_path) "/console/logout" } { div.actions { button.secondary type="submit" { "Log out" } } }
         }
+        @if kind == Session::Server { (world_switcher(&app, &w)) }
         div.card.scroll {
             h2 { "Components (" (components.len()) ")" }
             table { tr { th { "appid" } th { "auth domain" } th { "published" } th { "sets" } th { "event URL" } }
