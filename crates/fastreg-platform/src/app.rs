@@ -18,7 +18,7 @@ use crate::redact;
 use crate::secrets;
 use crate::service::sandbox::{self as sandbox_svc, SeedWorld};
 use crate::settings::Settings;
-use crate::state::{AppState, Worlds};
+use crate::state::{AppState, TicketScan, Worlds};
 use crate::store::Store;
 
 /// The built-in demo world (a seed file), used when no seed is given.
@@ -123,6 +123,7 @@ impl Application {
             settings,
             worlds,
             admin_token,
+            ticket_scan: TicketScan::default(),
             push_wake: tokio::sync::Notify::new(),
             page_secret,
             stopping: AtomicBool::new(false),

@@ -16,6 +16,8 @@ CREATE TABLE worlds (
     version      BIGINT NOT NULL DEFAULT 0,
     deleted      BOOLEAN NOT NULL DEFAULT FALSE
 );
+-- A change draws the next version from the highest (SQLite); instances compare versions.
+CREATE INDEX worlds_by_version ON worlds (version, key, id, deleted);
 INSERT INTO worlds (key, id, name, token_hash, created_at, frozen, clock_start, spec)
     VALUES (0, 'default', 'default', NULL, EXTRACT(EPOCH FROM now())::BIGINT, FALSE, NULL, '{}');
 -- What `worlds.version` is drawn from: instances reload the worlds changed since the highest

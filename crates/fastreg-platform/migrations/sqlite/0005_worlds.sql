@@ -18,6 +18,8 @@ CREATE TABLE worlds (
     version      INTEGER NOT NULL DEFAULT 0, -- bumped by every change other instances see
     deleted      INTEGER NOT NULL DEFAULT 0  -- its rows are being removed; it answers as unknown
 );
+-- A change draws the next version from the highest (SQLite); instances compare versions.
+CREATE INDEX worlds_by_version ON worlds (version, key, id, deleted);
 INSERT INTO worlds (key, id, name, token_hash, created_at, frozen, clock_start, spec)
     VALUES (0, 'default', 'default', NULL, CAST(strftime('%s', 'now') AS INTEGER), 0, NULL, '{}');
 

@@ -3,8 +3,7 @@
 //! ticker in [`crate::app`] runs [`run_due_work`] every second; the sandbox API's clock advance
 //! runs it at once.
 
-use std::sync::Arc;
-
+use crate::domain::WorldKey;
 use crate::error::Result;
 use crate::service::sandbox as sandbox_svc;
 use crate::state::{AppState, World};
@@ -53,25 +52,28 @@ pub async fn run_due_work(state: &AppState) -> Result<()> {
         }
     }
     let interval = state.settings.lifetimes.verify_ticket_interval;
-    // A read first: the common case is that nothing is due, and that must not take the writer.
-    let ages = state.store.read(|tx| tx.verify_ticket_ages()).await?;
-    let mut due: Vec<Arc<World>> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (key, _appid, latest) in ages {
-        if seen.contains(&key) {
-            continue;
+    // Each world remembers when its next verify ticket falls due on its clock, so that a tick
+    // looks at memory, not at every component of every world. A scan of the database sets
+    // those times again now and then (a component created since is due an interval after its
+    // first ticket, long after the next scan).
+    if state.ticket_scan.should_run() {
+        let ages = state.store.read(|tx| tx.verify_ticket_ages()).await?;
+        let mut due_at: std::collections::HashMap<WorldKey, i64> = Default::default();
+        for (key, _appid, latest) in ages {
+            let at = latest.map_or(i64::MIN, |t| t + interval);
+            due_at
+                .entry(key)
+                .and_modify(|d| *d = (*d).min(at))
+                .or_insert(at);
         }
-        let Some(world) = state.worlds.by_key(key) else {
-            continue;
-        };
-        let now = world.clock.now();
-        if latest.is_none_or(|t| now >= t + interval) {
-            seen.insert(key);
-            due.push(world);
+        for world in state.worlds.unordered() {
+            world.set_ticket_due(due_at.get(&world.key).copied().unwrap_or(i64::MAX));
         }
     }
-    for world in due {
-        issue_due_verify_tickets(state, &world).await?;
+    for world in state.worlds.unordered() {
+        if world.ticket_due() <= world.clock.now() {
+            issue_due_verify_tickets(state, &world).await?;
+        }
     }
     Ok(())
 }
@@ -83,10 +85,31 @@ pub async fn run_due_work(state: &AppState) -> Result<()> {
 pub async fn issue_due_verify_tickets(state: &AppState, world: &World) -> Result<()> {
     let now = world.clock.now();
     let lifetimes = state.settings.lifetimes.clone();
-    let issued = world
+    let interval = lifetimes.verify_ticket_interval;
+    // A read first: the common case is that nothing is due, and that must not take the writer.
+    let next_due = move |tx: &mut dyn crate::store::Tx| -> Result<i64> {
+        let mut due = i64::MAX;
+        for c in tx.components()? {
+            let at = tx
+                .latest_verify_ticket(&c.appid)?
+                .map_or(i64::MIN, |t| t.create_time + interval);
+            due = due.min(at);
+        }
+        Ok(due)
+    };
+    let due = world.store.read(next_due).await?;
+    if due > now {
+        world.set_ticket_due(due);
+        return Ok(());
+    }
+    let (issued, due) = world
         .store
-        .write(move |tx| sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes))
+        .write(move |tx| {
+            let issued = sandbox_svc::issue_due_verify_tickets(tx, now, &lifetimes)?;
+            Ok((issued, next_due(tx)?))
+        })
         .await?;
+    world.set_ticket_due(due);
     for t in &issued {
         tracing::info!(
             world = world.id,

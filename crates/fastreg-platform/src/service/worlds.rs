@@ -311,6 +311,7 @@ pub async fn reset(app: &AppState, w: &World, server_seed: SeedWorld) -> Result<
         })
         .await?;
     w.reload(true).await?;
+    w.set_ticket_due(i64::MIN);
     app.push_wake.notify_one();
     tracing::info!(world = w.id, "reset a world");
     Ok(())

@@ -24,6 +24,8 @@ pub struct AppState {
     pub worlds: Worlds,
     /// The server's sandbox API bearer token (every world's API; creates worlds).
     pub admin_token: String,
+    /// When the tick last read every world's verify tickets from the database.
+    pub ticket_scan: TicketScan,
     /// Wakes the push deliverer when pushes were recorded.
     pub push_wake: tokio::sync::Notify,
     /// Keys the pages' form tokens and the console session (persisted, so forms survive a
@@ -136,5 +138,27 @@ impl std::fmt::Debug for AppState {
             .field("store", &self.store)
             .field("worlds", &self.worlds)
             .finish_non_exhaustive()
+    }
+}
+
+/// When the once-a-second tick last read every world's verify tickets from the database
+/// (between two such reads it looks at each world's remembered due time instead).
+#[derive(Debug, Default)]
+pub struct TicketScan(Mutex<Option<std::time::Instant>>);
+
+impl TicketScan {
+    /// How often every world's verify tickets are read.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// Whether a read of every world is due now (and, if so, records it as done).
+    pub fn should_run(&self) -> bool {
+        let Ok(mut last) = self.0.lock() else {
+            return true;
+        };
+        if last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
     }
 }

@@ -69,6 +69,8 @@ pub struct World {
     gone: AtomicBool,
     /// When this instance loaded it.
     loaded: std::time::Instant,
+    /// When (its clock) its next verify ticket falls due; `i64::MIN`: not known yet.
+    ticket_due: AtomicI64,
 }
 
 impl std::fmt::Debug for World {
@@ -165,6 +167,7 @@ impl World {
             server_config,
             gone: AtomicBool::new(row.deleted),
             loaded: std::time::Instant::now(),
+            ticket_due: AtomicI64::new(i64::MIN),
         })
     }
 
@@ -188,6 +191,16 @@ impl World {
         self.token_hash
             .as_deref()
             .is_some_and(|h| secrets::ct_eq(&secrets::hash(token), h))
+    }
+
+    /// When (its clock) its next verify ticket falls due, as last looked up.
+    pub fn ticket_due(&self) -> i64 {
+        self.ticket_due.load(Ordering::Acquire)
+    }
+
+    /// Records when its next verify ticket falls due.
+    pub fn set_ticket_due(&self, at: i64) {
+        self.ticket_due.store(at, Ordering::Release);
     }
 
     /// Whether the world was deleted.
@@ -488,6 +501,14 @@ impl Worlds {
         let mut out: Vec<Arc<World>> = self.others.pin().values().cloned().collect();
         out.sort_by_key(|w| w.key);
         out.insert(0, self.default.clone());
+        out
+    }
+
+    /// Every world, the default one included, in no order.
+    pub fn unordered(&self) -> Vec<Arc<World>> {
+        let mut out = Vec::with_capacity(self.others.len() + 1);
+        out.push(self.default.clone());
+        out.extend(self.others.pin().values().cloned());
         out
     }
 

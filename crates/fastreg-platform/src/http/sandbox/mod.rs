@@ -285,6 +285,8 @@ async fn create_component(Here { app, w }: Here, call: Call) -> Result<Response>
         .store
         .write(move |tx| svc::create_component(tx, input, now, &lifetimes))
         .await?;
+    // Its tickets fall due on the world's schedule from now on: look it up again.
+    w.set_ticket_due(i64::MIN);
     app.push_wake.notify_one();
     Ok(created(c))
 }
