@@ -413,3 +413,95 @@ fn fastreg_ca_refuses_an_unusable_directory_or_a_damaged_ca_with_one_line() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+/// A client of `served`'s proxy that names `world` as the proxy user (platform.md §9–§10).
+fn through_proxy_as(served: &Served, world: &str) -> reqwest::Client {
+    let pem = std::fs::read(&served.ca).expect("the CA file exists");
+    reqwest::Client::builder()
+        .proxy(
+            reqwest::Proxy::all(&served.proxy)
+                .unwrap()
+                .basic_auth(world, "-"),
+        )
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_proxy_user_name_chooses_the_world_a_client_with_wechats_urls_acts_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with_proxy(dir.path(), "sqlite://p.db");
+    let http = reqwest::Client::new();
+    // A world seeded with the demo world: the same component appid as the default world's,
+    // with a secret of its own.
+    let export = sandbox_get(&served.base, "/export").await;
+    let world: serde_json::Value = http
+        .post(format!("{}/sandbox/v1/worlds", served.base))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"seed": {
+            "components": export["components"].as_array().unwrap().iter().map(|c| {
+                let mut c = c.clone();
+                c["appsecret"] = serde_json::json!("the-worlds-own-secret");
+                c
+            }).collect::<Vec<_>>(),
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = world["id"].as_str().unwrap();
+    let ticket: serde_json::Value = http
+        .get(format!(
+            "{}/w/{id}/sandbox/v1/components/{C}/verify-ticket",
+            served.base
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let call = serde_json::json!({
+        "component_appid": C, "component_appsecret": "the-worlds-own-secret",
+        "component_verify_ticket": ticket["component_verify_ticket"],
+    });
+    let url = "https://api.weixin.qq.com/cgi-bin/component/api_component_token";
+
+    // The world's credentials work through the proxy as that world...
+    let in_world = through_proxy_as(&served, id)
+        .post(url)
+        .json(&call)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(in_world.contains("component_access_token"), "{in_world}");
+    // ...and not without the user name (the default world), nor as a world that does not exist.
+    let default = through_proxy(&served)
+        .post(url)
+        .json(&call)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!default.contains("component_access_token"), "{default}");
+    let nowhere = through_proxy_as(&served, "nosuchworld00000")
+        .post(url)
+        .json(&call)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(nowhere.contains("40001"), "{nowhere}");
+}
