@@ -46,6 +46,7 @@ fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {
         ("success", 0),
         ("refusal_quota", 61055),
         ("refusal_ticket", 61058),
+        ("refusal_ticket_proxy", 61058),
         ("authorizer_token", 0),
         ("static", 0),
     ];

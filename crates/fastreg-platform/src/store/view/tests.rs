@@ -202,3 +202,11 @@ fn a_full_map_is_emptied_rather_than_grown() {
     let len = view.oas.len();
     assert!(len <= CAPACITY, "{len}");
 }
+
+#[test]
+fn a_world_key_is_its_digits_a_colon_and_the_key() {
+    assert_eq!(in_world(0, "wxoa1"), "0:wxoa1");
+    assert_eq!(in_world(1234567, "t"), "1234567:t");
+    assert_eq!(in_world(-1, ""), "-1:");
+    assert_eq!(in_world(i64::MIN, "x"), format!("{}:x", i64::MIN));
+}

@@ -60,7 +60,7 @@ const UNKNOWN_TICKETS: usize = 16_384;
 impl Work {
     pub(super) fn new(scenario: Scenario, seeded: &Arc<Seeded>, prefix: &str) -> Arc<Work> {
         let unknown_tickets = match scenario {
-            Scenario::RefusalTicket => (0..UNKNOWN_TICKETS)
+            Scenario::RefusalTicket | Scenario::RefusalTicketProxy => (0..UNKNOWN_TICKETS)
                 .map(|_| secrets::fastregister_ticket())
                 .collect(),
             _ => Vec::new(),
@@ -103,7 +103,7 @@ impl Work {
                 let o = &s.quota_oas[k % s.quota_oas.len()];
                 fast_register(&o.token, &o.tickets[0])
             }
-            Scenario::RefusalTicket => {
+            Scenario::RefusalTicket | Scenario::RefusalTicketProxy => {
                 let o = &s.oas[k % s.oas.len()];
                 let ticket = &self.unknown_tickets[k % self.unknown_tickets.len()];
                 fast_register(&o.token, ticket)
@@ -145,7 +145,7 @@ struct Tally {
 /// Runs one scenario: `connections` connections, each sending its next request when the
 /// previous answer arrived, for `warmup` (answers checked, not counted) and then `duration`.
 pub(super) async fn drive(
-    addr: SocketAddr,
+    target: Target,
     work: Arc<Work>,
     scenario: Scenario,
     connections: usize,
@@ -154,7 +154,7 @@ pub(super) async fn drive(
 ) -> anyhow::Result<Figures> {
     let mut senders = Vec::with_capacity(connections);
     for _ in 0..connections {
-        senders.push(connect(addr).await?);
+        senders.push(target.connect().await?);
     }
     let started = Instant::now() + warmup;
     let window = Window {
@@ -166,7 +166,13 @@ pub(super) async fn drive(
         .into_iter()
         .map(|sender| {
             let work = work.clone();
-            tokio::spawn(one_connection(addr, sender, work, expected, window))
+            tokio::spawn(one_connection(
+                target.clone(),
+                sender,
+                work,
+                expected,
+                window,
+            ))
         })
         .collect();
     let mut hist = new_histogram();
@@ -217,7 +223,7 @@ struct Window {
 }
 
 async fn one_connection(
-    addr: SocketAddr,
+    target: Target,
     mut sender: Sender,
     work: Arc<Work>,
     expected: i64,
@@ -236,7 +242,13 @@ async fn one_connection(
             t.exhausted = true;
             break;
         };
-        let request = world::post(uri, body);
+        let mut request = world::post(uri, body);
+        if let Target::Proxy { .. } = target {
+            request.headers_mut().insert(
+                hyper::header::HOST,
+                hyper::header::HeaderValue::from_static(PROXIED_HOST),
+            );
+        }
         let sent = Instant::now();
         let answer = async {
             sender.ready().await?;
@@ -266,7 +278,7 @@ async fn one_connection(
             }
             Err(_) => {
                 t.errors += 1;
-                match connect(addr).await {
+                match target.connect().await {
                     Ok(s) => sender = s,
                     Err(_) => break,
                 }
@@ -274,4 +286,97 @@ async fn one_connection(
         }
     }
     t
+}
+
+/// The WeChat host the proxy scenario's tunnel is for.
+const PROXIED_HOST: &str = "api.weixin.qq.com";
+
+/// Where a scenario's connections go: straight to a listener, or through the proxy.
+#[derive(Clone)]
+pub(super) enum Target {
+    /// A plain HTTP/1.1 listener.
+    Direct(SocketAddr),
+    /// The proxy: `CONNECT api.weixin.qq.com:443`, then TLS trusting only the run's CA.
+    Proxy {
+        addr: SocketAddr,
+        tls: tokio_rustls::TlsConnector,
+    },
+}
+
+impl Target {
+    /// The proxy at `addr`, whose certificates the CA `ca_pem` signs.
+    pub(super) fn proxy(addr: SocketAddr, ca_pem: &str) -> anyhow::Result<Target> {
+        use tokio_rustls::rustls;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(ca_pem)? {
+            roots.add(cert)?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Target::Proxy {
+            addr,
+            tls: tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)),
+        })
+    }
+
+    /// One keep-alive connection.
+    pub(super) async fn connect(&self) -> anyhow::Result<Sender> {
+        match self {
+            Target::Direct(addr) => connect(*addr).await,
+            Target::Proxy { addr, tls } => {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                stream
+                    .write_all(
+                        format!(
+                            "CONNECT {PROXIED_HOST}:443 HTTP/1.1\r\nHost: {PROXIED_HOST}:443\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await?;
+                // The proxy's answer to CONNECT: a status line and headers, nothing after.
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if stream.read(&mut byte).await? == 0 {
+                        anyhow::bail!("the proxy closed the connection during CONNECT");
+                    }
+                    head.push(byte[0]);
+                }
+                if !head.starts_with(b"HTTP/1.1 200") {
+                    anyhow::bail!(
+                        "the proxy refused CONNECT: {}",
+                        String::from_utf8_lossy(&head)
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                    );
+                }
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(PROXIED_HOST)?;
+                let tunnel = tls.connect(name, stream).await?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tunnel))
+                        .await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(sender)
+            }
+        }
+    }
+}
+
+/// The certificates of a PEM text.
+fn rustls_pemfile_certs(
+    pem: &str,
+) -> anyhow::Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    tokio_rustls::rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("the CA certificate: {e:?}"))
 }

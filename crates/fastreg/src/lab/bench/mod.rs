@@ -35,7 +35,7 @@ use crate::config::DurabilityArg;
 
 mod load;
 
-use load::{drive, start_static, Work};
+use load::{drive, start_static, Target, Work};
 
 /// Tickets (and so successes) per OA: the monthly quota.
 const TICKETS_PER_OA: usize = 5;
@@ -96,15 +96,19 @@ pub enum Scenario {
     RefusalTicket,
     /// api_authorizer_token: a fresh authorizer_access_token from the refresh token.
     AuthorizerToken,
+    /// The 61058 refusal through the proxy (platform.md §10): `CONNECT api.weixin.qq.com:443`,
+    /// TLS with a certificate of the local CA, then the requests on that keep-alive tunnel.
+    RefusalTicketProxy,
     /// A static `{"errcode":0,"errmsg":"ok"}` handler with no middleware: the ceiling.
     Static,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Scenario::Success,
         Scenario::RefusalQuota,
         Scenario::RefusalTicket,
+        Scenario::RefusalTicketProxy,
         Scenario::AuthorizerToken,
         Scenario::Static,
     ];
@@ -115,6 +119,7 @@ impl Scenario {
             Scenario::RefusalQuota => "refusal_quota",
             Scenario::RefusalTicket => "refusal_ticket",
             Scenario::AuthorizerToken => "authorizer_token",
+            Scenario::RefusalTicketProxy => "refusal_ticket_proxy",
             Scenario::Static => "static",
         }
     }
@@ -122,7 +127,7 @@ impl Scenario {
     pub(super) fn expected_errcode(self) -> i64 {
         match self {
             Scenario::RefusalQuota => 61055,
-            Scenario::RefusalTicket => 61058,
+            Scenario::RefusalTicket | Scenario::RefusalTicketProxy => 61058,
             _ => 0,
         }
     }
@@ -269,6 +274,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let static_addr = start_static().await?;
+    // The proxy, with a CA of the run's own, in front of the same platform.
+    let (stop_proxy, proxy_stopped) = tokio::sync::watch::channel(false);
+    let proxy = if args.scenarios.contains(&Scenario::RefusalTicketProxy) {
+        let ca = crate::proxy::ca::Ca::load_or_create(dir.path())?;
+        let proxy = crate::proxy::Proxy::bind(
+            "127.0.0.1:0",
+            &ca,
+            fastreg_platform::http::router(state.clone()),
+        )
+        .await?;
+        let at = proxy.local_addr();
+        tokio::spawn(proxy.run(proxy_stopped));
+        Some(Target::proxy(at, ca.cert_pem())?)
+    } else {
+        None
+    };
     let duration = Duration::from_secs_f64(args.duration);
     let warmup = Duration::from_secs_f64(args.warmup);
     let mut figures: Vec<(Scenario, Figures)> = Vec::new();
@@ -276,10 +297,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for &scenario in &args.scenarios {
         progress(&args, format_args!("running {}…", scenario.name()));
         let work = Work::new(scenario, &seeded, &world.base_path);
-        let target = if scenario == Scenario::Static {
-            static_addr
-        } else {
-            addr
+        let target = match (scenario, &proxy) {
+            (Scenario::Static, _) => Target::Direct(static_addr),
+            (Scenario::RefusalTicketProxy, Some(p)) => p.clone(),
+            _ => Target::Direct(addr),
         };
         // Successes use up their (token, ticket) pairs: none are spent unmeasured.
         let warmup = if scenario == Scenario::Success {
@@ -296,6 +317,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let _ = stop_proxy.send(true);
     let _ = stop.send(());
     let _ = server.await;
 
