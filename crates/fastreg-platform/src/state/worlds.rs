@@ -467,7 +467,12 @@ impl Worlds {
         if let Some(w) = self.get(id) {
             return Ok(Some(w));
         }
-        if !store.shared() {
+        // What no world id can be is not looked for (ids are at most 40 of [a-z0-9]).
+        let plausible = id.len() <= 40
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !store.shared() || !plausible {
             return Ok(None);
         }
         let wanted = id.to_string();

@@ -385,4 +385,20 @@ mod tests {
             "UPDATE t SET a=$2, b='x?' WHERE id=$10 AND c = $3"
         );
     }
+
+    #[test]
+    fn the_world_function_becomes_the_parameter_after_the_last() {
+        assert_eq!(
+            placeholders("SELECT a FROM t WHERE world = fw() AND b = ?1 AND c = ?12"),
+            "SELECT a FROM t WHERE world = $13 AND b = $1 AND c = $12"
+        );
+        assert_eq!(
+            placeholders("INSERT INTO t (world, a) VALUES (fw(), $1) RETURNING id"),
+            "INSERT INTO t (world, a) VALUES ($2, $1) RETURNING id"
+        );
+        assert_eq!(
+            placeholders("SELECT key FROM worlds WHERE world = fw()"),
+            "SELECT key FROM worlds WHERE world = $1"
+        );
+    }
 }
