@@ -113,6 +113,48 @@ fn a_short_bench_run_inside_a_world_among_stored_worlds_answers_as_at_the_root()
 }
 
 #[test]
+fn a_short_bench_run_on_postgresql_works_in_a_world_of_its_own_and_removes_it() {
+    let Some(pg) = std::env::var("FASTREG_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: FASTREG_TEST_PG is not set");
+        return;
+    };
+    let scratch =
+        fastreg_platform::testing::ScratchDatabase::create(&pg).expect("a scratch database");
+    let out = fastreg()
+        .args([
+            "bench",
+            "--db",
+            scratch.url(),
+            "--oas",
+            "50",
+            "--connections",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--scenarios",
+            "refusal-quota,success,static",
+            "--json",
+        ])
+        .output()
+        .expect("fastreg runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["config"]["backend"], "postgres");
+    assert_eq!(report["config"]["world"], true);
+    for name in ["refusal_quota", "success"] {
+        let s = &report["scenarios"][name];
+        assert!(s["requests"].as_u64().unwrap() > 0, "{name}: {s}");
+        assert_eq!(s["mismatches"], 0, "{name}: {s}");
+    }
+}
+
+#[test]
 fn bench_refuses_nonsense_flags() {
     let out = fastreg()
         .args(["bench", "--connections", "0"])

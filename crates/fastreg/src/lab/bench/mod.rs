@@ -76,6 +76,11 @@ pub struct BenchArgs {
     /// its base URL `/w/{id}`, instead of the default world.
     #[arg(long)]
     pub world: bool,
+    /// The database to run on: a new SQLite file in a temporary directory by default, or
+    /// `postgres://USER@HOST/DB`. On a database given here, the run always works in a world of
+    /// its own (`--world`), deleted at the end, so the database may hold other data.
+    #[arg(long)]
+    pub db: Option<String>,
     /// Other worlds stored beforehand, each seeded with the demo world (the number of worlds
     /// a shared sandbox holds). World creation is then timed too.
     #[arg(long, default_value_t = 0)]
@@ -176,6 +181,8 @@ struct Config {
     durability: &'static str,
     /// Whether the scenarios ran inside a world (`/w/{id}`).
     world: bool,
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
     stored_worlds: usize,
 }
 
@@ -235,9 +242,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let db_path = dir.path().join("bench.db");
+    let in_world = args.world || args.db.is_some();
     let settings = Settings {
         addr: "127.0.0.1:0".into(),
-        db: format!("sqlite://{}", db_path.display()),
+        db: args
+            .db
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", db_path.display())),
         durability: args.durability.store(),
         admin_token: Some(secrets::alnum(32)),
         ..Settings::default()
@@ -261,7 +272,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let store_started = Instant::now();
     store_worlds(&state, args.stored_worlds).await?;
     let store_secs = store_started.elapsed().as_secs_f64();
-    let world = if args.world {
+    let world = if in_world {
         let (w, _) = fastreg_platform::service::worlds::create(&state, demo_world()?).await?;
         w
     } else {
@@ -317,6 +328,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    if args.db.is_some() {
+        progress(&args, format_args!("deleting the run's world…"));
+        fastreg_platform::service::worlds::delete(&state, &world.id).await?;
+        fastreg_platform::service::worlds::purge(&state.store, world.key).await?;
+    }
     let _ = stop_proxy.send(true);
     let _ = stop.send(());
     let _ = server.await;
@@ -354,8 +370,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             warmup_secs: args.warmup,
             stored: args.stored,
             durability: args.durability.name(),
-            world: args.world,
+            world: in_world,
             stored_worlds: args.stored_worlds,
+            backend: state.store.backend_name(),
         },
         seeding: Seeding {
             rows: seeded.rows,
@@ -409,7 +426,8 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
     );
     let _ = writeln!(
         s,
-        "config: {} OAs (+{} at quota), {} connections, {} s per scenario after {} s of warm-up, {} stored registrations, durability {}",
+        "config: {}, {} OAs (+{} at quota), {} connections, {} s per scenario after {} s of warm-up, {} stored registrations, durability {}",
+        r.config.backend,
         r.config.oas,
         r.config.quota_oas,
         r.config.connections,
