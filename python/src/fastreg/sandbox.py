@@ -59,6 +59,8 @@ class Sandbox:
     until ``/readyz`` answers 200, and on :meth:`stop` terminates it (SIGTERM, then SIGKILL after
     ``stop_timeout`` seconds) and removes the directory. The proxy for WeChat's hosts is off
     unless ``proxy=True`` (then on a free port too: :attr:`proxy_url`, :attr:`ca_path`).
+    ``seed`` is a seed file (TOML) for the default world, and so for :meth:`demo_seed`; ``args``
+    are more ``fastreg serve`` flags.
     """
 
     def __init__(
@@ -129,7 +131,7 @@ class Sandbox:
         ]
         cmd += ["--proxy-addr", "127.0.0.1:0", "--ca-dir", work] if self._proxy else ["--no-proxy"]
         if self._seed:
-            cmd += ["--seed", self._seed]
+            cmd += ["--seed", os.path.abspath(self._seed)]  # it runs in its own directory
         cmd += self._args
         env = dict(os.environ if self._env is None else self._env)
         # The token is passed as a flag; a FASTREG_CONFIG of the caller's would add settings.
