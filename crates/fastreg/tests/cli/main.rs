@@ -11,4 +11,5 @@ mod logs;
 mod operations;
 mod proxy;
 mod soak;
+mod wheel;
 mod worlds;
