@@ -123,9 +123,10 @@ pub fn path_for_log(path: &str, template: Option<&str>, world: Option<&str>) -> 
 ///
 /// Kept: serde_json's own syntax messages (they quote nothing), the field names and types the
 /// message names from the target type (`missing field `style``, `expected u32`), the kind of
-/// value that was refused (`string`, `integer`), and the line and column. Dropped: the value
-/// itself, an unknown field's or variant's name, and anything a custom deserializer appended
-/// after a colon.
+/// value that was refused (`string`, `integer`), an unknown field's or variant's name when it
+/// is shaped like the platform's own (short snake_case: a misspelling), and the line and
+/// column. Dropped: the value itself, any other unknown name, and anything a custom
+/// deserializer appended after a colon.
 pub fn serde_error(e: &serde_json::Error) -> String {
     let full = e.to_string();
     let at = format!(" at line {} column {}", e.line(), e.column());
@@ -162,7 +163,19 @@ fn data_message(msg: &str) -> String {
                 (Some(i), None) | (None, Some(i)) => &rest[i + 1..],
                 (None, None) => "",
             };
-            return format!("{kind}`…`{tail}");
+            // A name shaped like the platform's own (snake_case, short) is shown: it is what a
+            // misspelt field looks like (`publised`), and no credential does. Anything else
+            // might be a value sent as a name.
+            let name = rest
+                .strip_prefix('`')
+                .and_then(|r| r.get(..(r.len().checked_sub(tail.len() + 1))?));
+            let shown = name.filter(|n| {
+                n.len() <= 32
+                    && n.starts_with(|c: char| c.is_ascii_lowercase())
+                    && n.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+            return format!("{kind}`{}`{tail}", shown.unwrap_or("…"));
         }
     }
     for kind in ["invalid type: ", "invalid value: "] {

@@ -166,6 +166,18 @@ mod tests {
             ),
             (r#"{"count":1}"#.to_string(), "missing field `style`"),
             (
+                r#"{"count":1,"style":"json","colour":1}"#.to_string(),
+                "unknown field `colour`, expected one of `count`",
+            ),
+            (
+                r#"{"count":1,"style":"json","`":1}"#.to_string(),
+                "unknown field `…`, expected",
+            ),
+            (
+                r#"{"count":1,"style":"json","":1}"#.to_string(),
+                "unknown field `…`, expected",
+            ),
+            (
                 format!(r#"{{"count":1,"style":"json","{secret}`, expected x":1}}"#),
                 "unknown field `…`, expected one of `count`",
             ),

@@ -95,9 +95,12 @@ pub fn authorize_with_pre_auth_code(
         holder.as_deref(),
     );
     if sets.is_empty() {
-        return Err(bad(
-            "nothing to grant: another component holds permission set 27 for this account",
-        ));
+        // The holder is named: a stored appid (1-64 of [A-Za-z0-9_-]), not one this request
+        // sent (it is another component than component_appid).
+        return Err(bad(format!(
+            "nothing to grant: component {} holds permission set 27 for authorizer_appid",
+            holder.as_deref().unwrap_or("(another)")
+        )));
     }
     let mut withheld: Vec<i64> = input
         .permission_sets

@@ -332,13 +332,10 @@ pub fn apply_seed(
     let ctx = |what: &'static str, i: usize, e: Error| {
         let item = SeedItem { what, i };
         match e {
-            Error::Wx {
+            Error::Wx { code, detail, .. } => Error::Wx {
                 code,
-                status,
-                detail,
-            } => Error::Wx {
-                code,
-                status: if status == 200 { 400 } else { status },
+                // The request's seed is what is wrong, whatever the item's own refusal.
+                status: 400,
                 detail: Some(match detail {
                     Some(d) => format!("seed {item}: {d}"),
                     None => format!("seed {item}: {}", code.errmsg()),
