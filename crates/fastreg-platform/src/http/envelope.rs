@@ -6,9 +6,9 @@
 //! renders the errcode JSON with ` rid: …` appended and logs it in the request's span. So no
 //! code path can answer an error without a rid, and no handler needs to know it.
 //!
-//! The envelope also opens the request's span (rid, method, path, masked query), so every line
-//! logged while handling it carries the rid, writes the one access-log line, and records the
-//! request's metrics under its route template.
+//! The envelope also opens the request's span (rid, method, path and query without their
+//! values), so every line logged while handling it carries the rid, writes the one access-log
+//! line, and records the request's metrics under its route template.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -132,8 +132,10 @@ pub const UNMATCHED: &str = "unmatched";
 /// names the rid), reads its body ([`buffer_body`]), applies injected faults, renders recorded
 /// failures, logs one line per request and records its metrics.
 ///
-/// The span and the line name the route template (`endpoint`), the raw path and the query
-/// with credentials masked ([`redact::query`]): tokens travel in query strings.
+/// The span and the line name the route template (`endpoint`), the path and the query as
+/// [`redact::path_for_log`] and [`redact::query_for_log`] show them: parameters by name, no
+/// value the request carried (tokens travel in query strings), at most
+/// [`redact::LOG_MAX_CHARS`] characters each.
 ///
 /// One middleware rather than one per concern: each axum middleware layer clones and boxes the
 /// route's service and boxes a future for every request, which a refusal answered from memory
@@ -151,16 +153,29 @@ pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: 
         "request",
         rid = %rid,
         method,
-        path = %req.uri().path(),
+        path = tracing::field::Empty,
         query = tracing::field::Empty,
     );
     if let Some(q) = req.uri().query().filter(|_| !span.is_disabled()) {
-        span.record("query", redact::query(q));
+        span.record(
+            "query",
+            redact::query_for_log(q, super::is_known_query_name),
+        );
     }
     async move {
         let _in_flight = metrics::in_flight();
         let started = Instant::now();
-        let mut resp = match in_world(&app, &mut req).await {
+        let world = in_world(&app, &mut req).await;
+        if !tracing::Span::current().is_disabled() {
+            let template = Some(endpoint.as_str())
+                .filter(|t| *t != UNMATCHED && !t.contains("__private__axum"));
+            let known = world.as_ref().ok().filter(|w| !w.is_default());
+            tracing::Span::current().record(
+                "path",
+                redact::path_for_log(req.uri().path(), template, known.map(|w| w.id.as_str())),
+            );
+        }
+        let mut resp = match world {
             Ok(world) => with_faults(&world, buffer_body(&app, req).await, next).await,
             Err(refusal) => refusal.into_response(),
         };
@@ -177,7 +192,8 @@ pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: 
                 endpoint,
                 status,
                 errcode = f.code.code(),
-                detail = f.detail.as_deref().unwrap_or(""),
+                detail =
+                    &*redact::bounded(f.detail.as_deref().unwrap_or(""), redact::LOG_MAX_CHARS),
                 elapsed_us,
                 "refused"
             );

@@ -106,6 +106,26 @@ async fn serve_openapi_json() -> Response {
     resp
 }
 
+/// Whether `name` is a query parameter some route reads (the access log shows such names; any
+/// other name is text the client chose, and is not shown).
+pub fn is_known_query_name(name: &str) -> bool {
+    static NAMES: LazyLock<std::collections::HashSet<&'static str>> = LazyLock::new(|| {
+        let mut names: std::collections::HashSet<&'static str> =
+            ["access_token", "component_access_token"].into();
+        for area in &AREAS {
+            for table in area.routes {
+                for route in *table {
+                    for op in route.ops {
+                        names.extend(op.query.iter().map(|p| p.name));
+                    }
+                }
+            }
+        }
+        names
+    });
+    NAMES.contains(name)
+}
+
 /// Whether requests to `endpoint` (a route template) are probes, scrapes and document
 /// fetches (the operations area), logged at debug level rather than info so that they do not
 /// drown the log.

@@ -173,7 +173,7 @@ pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<
         Error::sandbox(
             404,
             ErrCode::InvalidComponent,
-            format!("no component {}", req.component_appid),
+            "component_appid names no component",
         )
     })?;
     let code = tx
@@ -201,16 +201,14 @@ pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<
         Error::sandbox(
             400,
             c,
-            format!(
-                "redirect_uri must be on the component's auth domain {}",
-                component.auth_domain
-            ),
+            "redirect_uri must be on the component's auth_domain",
         )
     })?;
     let account = match &req.biz_appid {
-        Some(appid) => {
-            Some(account_choice(tx, appid)?.ok_or_else(|| bad(format!("no account {appid}")))?)
-        }
+        Some(appid) => Some(
+            account_choice(tx, appid)?
+                .ok_or_else(|| bad("biz_appid names no account in this world"))?,
+        ),
         None => None,
     };
     let mut candidates = Vec::new();
@@ -284,7 +282,7 @@ pub fn confirm_login(
     }
     for id in ticked {
         if !page.sets.iter().any(|s| s.id == *id && s.available) {
-            return Err(bad(format!("permission set {id} was not offered")));
+            return Err(bad("a ticked permission set was not offered"));
         }
     }
     tx.spend_code(&secrets::hash(&req.pre_auth_code), now)?;

@@ -146,7 +146,14 @@ fn apply_plan(tx: &mut dyn Tx, plan: Plan, lifetimes: &Lifetimes) -> Result<()> 
         tx.set_meta(CONFIG_KEY, config)?;
     }
     sandbox_svc::apply_seed(tx, plan.seed, start, lifetimes).map_err(|e| match e {
-        Error::Internal(e) => bad(format!("{e:#}")),
+        // An item the store refused (a repeated ticket or appid, say): named by its place, not
+        // by the store's text, which may quote the values.
+        Error::Internal(e) => match e.downcast_ref::<sandbox_svc::SeedItem>() {
+            Some(item) => bad(format!(
+                "seed {item} could not be stored: it repeats or contradicts another item"
+            )),
+            None => Error::Internal(e),
+        },
         other => other,
     })
 }
@@ -196,7 +203,8 @@ pub async fn create(app: &AppState, input: WorldIn) -> Result<(Arc<World>, Strin
     let world = Arc::new(World::load(&app.store, row, &app.settings).await?);
     app.worlds.insert(world.clone());
     app.push_wake.notify_one();
-    tracing::info!(world = world.id, name = world.name, "created a world");
+    // Not its name: free text the client sent.
+    tracing::info!(world = world.id, "created a world");
     Ok((world, token))
 }
 

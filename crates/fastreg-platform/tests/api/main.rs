@@ -4,6 +4,7 @@
 
 mod accounts;
 mod authorizers;
+mod echoes;
 mod fast_register;
 mod flow;
 mod helpers;

@@ -133,7 +133,10 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         tracing::info!(
             errcode = self.code.code(),
-            detail = self.detail.as_deref().unwrap_or(""),
+            detail = &*crate::redact::bounded(
+                self.detail.as_deref().unwrap_or(""),
+                crate::redact::LOG_MAX_CHARS
+            ),
             "page refused"
         );
         let body = layout(

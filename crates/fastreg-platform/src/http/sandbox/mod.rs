@@ -257,7 +257,14 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
         let Path(params) =
             Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
                 .await
-                .map_err(|e| Error::sandbox(400, ErrCode::DataFormatError, e.body_text()))?;
+                // axum's text quotes the parameter: name the rule instead.
+                .map_err(|_| {
+                    Error::sandbox(
+                        400,
+                        ErrCode::DataFormatError,
+                        "a path parameter must be percent-encoded UTF-8",
+                    )
+                })?;
         params
             .into_iter()
             .find(|(name, _)| name != "world")

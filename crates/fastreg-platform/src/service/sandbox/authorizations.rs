@@ -77,7 +77,7 @@ pub fn authorize_with_pre_auth_code(
     } else {
         return Err(not_found(
             ErrCode::InvalidAppId,
-            format!("no account {}", input.authorizer_appid),
+            "authorizer_appid names no account in this world",
         ));
     };
     if input.permission_sets.is_empty() {
@@ -95,10 +95,11 @@ pub fn authorize_with_pre_auth_code(
         holder.as_deref(),
     );
     if sets.is_empty() {
+        // The holder is named: a stored appid (1-64 of [A-Za-z0-9_-]), not one this request
+        // sent (it is another component than component_appid).
         return Err(bad(format!(
-            "nothing to grant: permission set 27 is held for {} by component {}",
-            input.authorizer_appid,
-            holder.as_deref().unwrap_or("another component")
+            "nothing to grant: component {} holds permission set 27 for authorizer_appid",
+            holder.as_deref().unwrap_or("(another)")
         )));
     }
     let mut withheld: Vec<i64> = input
@@ -197,10 +198,7 @@ pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Aut
         .ok_or_else(|| {
             not_found(
                 ErrCode::ComponentNotAuthorized,
-                format!(
-                    "{} has no live authorisation of {}",
-                    input.authorizer_appid, input.component_appid
-                ),
+                "authorizer_appid has no live authorisation of component_appid",
             )
         })?;
     auth.revoked = true;
@@ -265,23 +263,17 @@ pub fn check_fast_registration(
     let component = tx.component(&input.component_appid)?.ok_or_else(|| {
         not_found(
             ErrCode::DataFormatError,
-            format!("no component {}", input.component_appid),
+            "component_appid names no component",
         )
     })?;
-    let oa = tx.official_account(&input.appid)?.ok_or_else(|| {
-        not_found(
-            ErrCode::DataFormatError,
-            format!("no official account {}", input.appid),
-        )
-    })?;
+    let oa = tx
+        .official_account(&input.appid)?
+        .ok_or_else(|| not_found(ErrCode::DataFormatError, "appid names no Official Account"))?;
     rules::check_redirect_uri(&input.redirect_uri, &component.auth_domain).map_err(|code| {
         Error::sandbox(
             400,
             code,
-            format!(
-                "redirect_uri host must be the component's auth domain {}",
-                component.auth_domain
-            ),
+            "redirect_uri's host must be the component's auth_domain",
         )
     })?;
     let granted = tx

@@ -56,9 +56,7 @@ fn de_zero_one<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::
         serde_json::Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
         serde_json::Value::String(s) if s == "1" => Ok(true),
         serde_json::Value::String(s) if s == "0" => Ok(false),
-        other => Err(D::Error::custom(format!(
-            "copy_wx_verify must be 0 or 1, not {other}"
-        ))),
+        _ => Err(D::Error::custom("copy_wx_verify must be 0 or 1")),
     }
 }
 
@@ -71,9 +69,7 @@ fn check_appid_shape(appid: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(bad(format!(
-            "appid {appid:?} must be 1-64 of [A-Za-z0-9_-]"
-        )))
+        Err(bad("appid must be 1-64 of [A-Za-z0-9_-]"))
     }
 }
 
@@ -108,11 +104,7 @@ fn given_or_fresh_appid(tx: &mut dyn Tx, given: Option<String>, kind: &str) -> R
     };
     check_appid_shape(&appid)?;
     if !tx.reserve_appid(&appid, kind)? {
-        return Err(Error::sandbox(
-            409,
-            ErrCode::InvalidAppId,
-            format!("appid {appid} is taken"),
-        ));
+        return Err(Error::sandbox(409, ErrCode::InvalidAppId, "appid is taken"));
     }
     Ok(appid)
 }
@@ -270,7 +262,7 @@ impl ConfigPatch {
                 obj.extend(changes);
             }
             rt.rules = serde_json::from_value::<rules::Policy>(merged)
-                .map_err(|e| bad(format!("rules: {e}")))?;
+                .map_err(|e| bad(format!("rules: {}", crate::redact::serde_error(&e))))?;
         }
         if let Some(d) = self.processing_delay_ms {
             rt.processing_delay_ms = d;
@@ -301,6 +293,21 @@ impl SeedWorld {
     }
 }
 
+/// An item of a seed, by its place (`components[2]`): what a seed's refusal names.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedItem {
+    /// Its list.
+    pub what: &'static str,
+    /// Its index in the list.
+    pub i: usize,
+}
+
+impl std::fmt::Display for SeedItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.what, self.i)
+    }
+}
+
 /// Meta key set once a database has been seeded.
 pub const INITIALIZED_KEY: &str = "initialized_at";
 
@@ -322,12 +329,20 @@ pub fn apply_seed(
     now: UnixTime,
     lifetimes: &Lifetimes,
 ) -> Result<()> {
-    let ctx = |what: &str, i: usize, e: Error| match e {
-        Error::Wx { code, detail, .. } => Error::Internal(anyhow::anyhow!(
-            "seed {what}[{i}]: {code}{}",
-            detail.map(|d| format!(": {d}")).unwrap_or_default()
-        )),
-        other => other,
+    let ctx = |what: &'static str, i: usize, e: Error| {
+        let item = SeedItem { what, i };
+        match e {
+            Error::Wx { code, detail, .. } => Error::Wx {
+                code,
+                // The request's seed is what is wrong, whatever the item's own refusal.
+                status: 400,
+                detail: Some(match detail {
+                    Some(d) => format!("seed {item}: {d}"),
+                    None => format!("seed {item}: {}", code.errmsg()),
+                }),
+            },
+            Error::Internal(e) => Error::Internal(e.context(item)),
+        }
     };
     for (i, c) in seed.components.into_iter().enumerate() {
         create_component(tx, c, now, lifetimes).map_err(|e| ctx("components", i, e))?;
@@ -346,15 +361,17 @@ pub fn apply_seed(
                 Error::sandbox(409, ErrCode::InvalidAppId, "appid is taken"),
             ));
         }
-        tx.insert_mini_program(&mp)?;
+        tx.insert_mini_program(&mp)
+            .map_err(|e| ctx("mini_programs", i, e))?;
     }
     for (i, a) in seed.authorizations.into_iter().enumerate() {
         authorize(tx, a, now, lifetimes).map_err(|e| ctx("authorizations", i, e))?;
     }
-    for t in seed.fastregister_tickets {
-        tx.insert_fastregister_ticket(&t)?;
+    for (i, t) in seed.fastregister_tickets.into_iter().enumerate() {
+        tx.insert_fastregister_ticket(&t)
+            .map_err(|e| ctx("fastregister_tickets", i, e))?;
     }
-    for r in seed.registrations {
+    for (i, r) in seed.registrations.into_iter().enumerate() {
         // A credential: a new one, as for every credential of an imported world.
         let code = issue_code(
             tx,
@@ -378,7 +395,8 @@ pub fn apply_seed(
             created_at: r.created_at,
             completed_at: Some(r.completed_at),
             month: Some(r.month),
-        })?;
+        })
+        .map_err(|e| ctx("registrations", i, e))?;
     }
     tx.set_meta(INITIALIZED_KEY, &now.to_string())?;
     Ok(())

@@ -121,7 +121,7 @@ pub fn create_component(
 pub fn patch_component(tx: &mut dyn Tx, appid: &str, p: ComponentPatch) -> Result<Component> {
     let mut c = tx
         .component(appid)?
-        .ok_or_else(|| not_found(ErrCode::InvalidComponent, format!("no component {appid}")))?;
+        .ok_or_else(|| not_found(ErrCode::InvalidComponent, "appid names no component"))?;
     if let Some(v) = p.appsecret {
         c.appsecret = v;
     }
@@ -168,7 +168,7 @@ pub fn patch_component(tx: &mut dyn Tx, appid: &str, p: ComponentPatch) -> Resul
 /// 404 when unknown.
 pub fn component(tx: &mut dyn Tx, appid: &str) -> Result<Component> {
     tx.component(appid)?
-        .ok_or_else(|| not_found(ErrCode::InvalidComponent, format!("no component {appid}")))
+        .ok_or_else(|| not_found(ErrCode::InvalidComponent, "appid names no component"))
 }
 
 /// Issues a fresh component_verify_ticket (on creation, every interval, on demand).
@@ -297,7 +297,7 @@ pub fn create_entity(tx: &mut dyn Tx, input: EntityIn) -> Result<Entity> {
             return Err(Error::sandbox(
                 409,
                 ErrCode::DataFormatError,
-                format!("entity {id} exists"),
+                "id names an entity that exists",
             ));
         }
     }
@@ -344,7 +344,7 @@ pub fn patch_entity(tx: &mut dyn Tx, id: i64, p: EntityPatch) -> Result<Entity> 
 /// 404 when unknown.
 pub fn entity(tx: &mut dyn Tx, id: i64) -> Result<Entity> {
     tx.entity(id)?
-        .ok_or_else(|| not_found(ErrCode::DataFormatError, format!("no entity {id}")))
+        .ok_or_else(|| not_found(ErrCode::DataFormatError, "no entity has this id"))
 }
 
 /// `POST /sandbox/v1/official-accounts`.
@@ -455,10 +455,6 @@ pub fn patch_official_account(
 /// # Errors
 /// 404 when unknown.
 pub fn official_account(tx: &mut dyn Tx, appid: &str) -> Result<OfficialAccount> {
-    tx.official_account(appid)?.ok_or_else(|| {
-        not_found(
-            ErrCode::InvalidAppId,
-            format!("no official account {appid}"),
-        )
-    })
+    tx.official_account(appid)?
+        .ok_or_else(|| not_found(ErrCode::InvalidAppId, "appid names no Official Account"))
 }
