@@ -142,14 +142,19 @@ pub fn is_quiet(endpoint: &str) -> bool {
 pub fn router(state: Arc<AppState>) -> Router {
     // What a world serves: at the root for the default world, under `/w/{id}` for the others
     // (the envelope resolves the world from the path; platform.md §9).
-    let surface = Router::new()
-        .merge(wechat::router())
-        .merge(route::build(options::ROUTES))
-        .merge(pages::router())
-        .nest(sandbox::PREFIX, sandbox::router(state.clone()));
+    let surface = |prefix: &str| {
+        Router::new()
+            .merge(route::build_under(prefix, wechat::ROUTES))
+            .merge(route::build_under(prefix, options::ROUTES))
+            .merge(route::build_under(prefix, pages::ROUTES))
+            .nest(
+                &format!("{prefix}{}", sandbox::PREFIX),
+                sandbox::router(state.clone()),
+            )
+    };
     Router::new()
-        .merge(surface.clone())
-        .nest(WORLD_PREFIX, surface)
+        .merge(surface(""))
+        .merge(surface(WORLD_PREFIX))
         .merge(route::build(ops::ROUTES))
         .merge(route::build(OPENAPI_ROUTES))
         .fallback(envelope::unknown_path)

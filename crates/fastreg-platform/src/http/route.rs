@@ -201,8 +201,21 @@ pub struct Route {
 
 /// A router serving every route of a table.
 pub fn build(routes: &[Route]) -> Router<Arc<AppState>> {
+    build_under("", routes)
+}
+
+/// A router of `routes`, each at `prefix` + its path (a world's base path: `/w/{world}`; its
+/// `/` is the prefix itself). Flat routes rather than a nested router: a nested router strips
+/// its prefix from every request's URI and routes it a second time, which cost a world's
+/// requests about 4k instructions each (BENCHMARKS.md, "Worlds").
+pub fn build_under(prefix: &str, routes: &[Route]) -> Router<Arc<AppState>> {
     routes.iter().fold(Router::new(), |router, route| {
-        router.route(route.path, (route.methods)())
+        let path = match (prefix, route.path) {
+            ("", path) => path.to_string(),
+            (prefix, "/") => prefix.to_string(),
+            (prefix, path) => format!("{prefix}{path}"),
+        };
+        router.route(&path, (route.methods)())
     })
 }
 

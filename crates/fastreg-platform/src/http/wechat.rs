@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
-use axum::Router;
 use fastreg_wire::account::{AccountBasicInfoResponse, FastRegisterRequest, WxampLinkGetResponse};
 use fastreg_wire::component::{
     AuthorizerInfoRequest, AuthorizerInfoResponse, AuthorizerListRequest, AuthorizerListResponse,
@@ -20,7 +19,7 @@ use fastreg_wire::{paths, ErrCode};
 
 use super::extract::{Call, Here};
 use super::reply::{json_bytes, token_ok, wx_ok};
-use super::route::{self, schema, Auth, Method, Op, Reply, RequestBody, Route};
+use super::route::{schema, Auth, Method, Op, Reply, RequestBody, Route};
 use crate::error::{Error, Result};
 use crate::metrics::{self, IssuedToken, RegistrationOutcome};
 use crate::rules::TicketBody;
@@ -168,11 +167,6 @@ pub const ROUTES: &[Route] = &[
 /// An empty object (a success with no fields beyond errcode and errmsg).
 #[derive(serde::Serialize, schemars::JsonSchema)]
 struct Empty {}
-
-/// Routes of the WeChat-compatible JSON endpoints.
-pub fn router() -> Router<Arc<AppState>> {
-    route::build(ROUTES)
-}
 
 /// Parses a JSON body, logging why it did not parse.
 fn parse<T: serde::de::DeserializeOwned>(call: &Call) -> Body<T> {

@@ -10,20 +10,19 @@
 //! the URL must not leak to other sites).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
 use fastreg_wire::{paths, ErrCode};
 use maud::html;
 
 use super::body::{read_body, BodyRead};
 use super::envelope::Rid;
 use super::extract::{parse_query, Here};
-use super::route::{self, optional, required, Method, Op, Param, Reply, RequestBody, Route};
+use super::route::{optional, required, Method, Op, Param, Reply, RequestBody, Route};
 use crate::error::Error;
 use crate::secrets;
 use crate::service::pages::{self as svc, LoginRequest};
@@ -187,11 +186,6 @@ pub const ROUTES: &[Route] = &[
         )],
     },
 ];
-
-/// Routes of the pages.
-pub fn router() -> Router<Arc<AppState>> {
-    route::build(ROUTES)
-}
 
 fn ticked_sets(form: &[(String, String)]) -> Result<Vec<i64>, Error> {
     form.iter()
