@@ -318,8 +318,7 @@ pub async fn reset(app: &AppState, w: &World, server_seed: SeedWorld) -> Result<
             tx.bump_world_version(key)
         })
         .await?;
-    w.reload(true).await?;
-    w.set_ticket_due(i64::MIN);
+    w.reload().await?;
     app.push_wake.notify_one();
     tracing::info!(world = w.id, "reset a world");
     Ok(())

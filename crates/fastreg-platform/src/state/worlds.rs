@@ -347,23 +347,21 @@ impl World {
         self.version.fetch_max(version, Ordering::AcqRel);
     }
 
-    /// Takes what the store holds now: what another instance changed, or (`reset`) what a
-    /// reset wrote, the one time the clock may go back. Settings the world never changed are
-    /// the server's.
+    /// Takes what the store holds now: what another instance changed, or what a reset wrote
+    /// (the one time a clock goes back). Settings the world never changed are the server's.
     ///
     /// # Errors
     /// Storage faults, or corrupt values.
-    pub async fn reload(&self, reset: bool) -> Result<()> {
+    pub async fn reload(&self) -> Result<()> {
         let changing = Changing::read(&self.store).await?;
-        if reset || changing.clock > self.clock.offset() {
-            self.clock.set_offset(changing.clock);
-        }
-        match changing.config {
-            Some(config) => self.runtime.store(Arc::new(config)),
-            None if reset => self.runtime.store(Arc::new(self.server_config.clone())),
-            None => {}
-        }
+        self.clock.set_offset(changing.clock);
+        let config = changing
+            .config
+            .unwrap_or_else(|| self.server_config.clone());
+        self.runtime.store(Arc::new(config));
         self.faults.replace(changing.faults);
+        // A reset may have changed its components and tickets: look again.
+        self.set_ticket_due(i64::MIN);
         Ok(())
     }
 }
@@ -560,7 +558,7 @@ impl Worlds {
                     self.remove(&id);
                 }
                 Some(w) if w.version.load(Ordering::Acquire) < version => {
-                    w.reload(false).await?;
+                    w.reload().await?;
                     w.saw_version(version);
                 }
                 Some(_) => {}

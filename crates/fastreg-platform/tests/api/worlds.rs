@@ -517,6 +517,20 @@ async fn instances_sharing_postgresql_agree_on_a_worlds_faults_clock_and_existen
         .await
         .expect("B's clock follows A's advance");
 
+    // Reset through A: B's clock goes back with it (the one time a clock goes back).
+    wa.sandbox_ok("POST", "/reset", None).await;
+    let back = async {
+        loop {
+            if wb.sandbox_ok("GET", "/clock", None).await["now"] == json!(START) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), back)
+        .await
+        .expect("B's clock follows A's reset");
+
     // Deleted through A: unknown through B.
     assert_eq!(
         a.sandbox("DELETE", &format!("/worlds/{id}"), None).await.0,
