@@ -469,3 +469,62 @@ async fn the_axum_route_answers_success_or_400_with_the_reason() {
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("msg_signature"));
 }
+
+#[tokio::test]
+async fn a_worlds_component_is_pushed_that_worlds_verify_tickets_on_that_worlds_clock() {
+    let p = platform().await;
+    let appid = "wxc0ffee00000000aa";
+    let secret = "0123456789abcdef0123456789abcdef";
+    let world = p
+        .sandbox(
+            "POST",
+            "/worlds",
+            Some(json!({"clock": {"start": 1_800_000_000, "frozen": true}})),
+        )
+        .await;
+    let base = format!("{}{}", p.base, world["base_path"].as_str().unwrap());
+    let admin = world["admin_token"].as_str().unwrap().to_string();
+    let in_world = |method: &str, path: &str, body: Option<Value>| {
+        let mut req = p
+            .http
+            .request(method.parse().unwrap(), format!("{base}/sandbox/v1{path}"))
+            .bearer_auth(&admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let client = Client::builder(appid, secret)
+        .base_url(&base)
+        .auth_domain("localhost")
+        .build()
+        .unwrap();
+    let receiver = serve(client.push_receiver(TOKEN, KEY).unwrap()).await;
+    in_world(
+        "POST",
+        "/components",
+        Some(
+            json!({"appid": appid, "appsecret": secret, "token": TOKEN, "encoding_aes_key": KEY,
+                    "event_url": receiver.url, "auth_domain": "localhost", "published": true,
+                    "permission_sets": [3, 17, 18, 27, 30, 31]}),
+        ),
+    )
+    .await;
+    let first = wait_for_ticket(&client, None).await;
+
+    // Only this world's clock brings the next one (the default world's moving does nothing).
+    p.sandbox("POST", "/clock/advance", Some(json!({"seconds": 601})))
+        .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        stored_ticket(&client).await.as_deref(),
+        Some(first.as_str())
+    );
+    in_world("POST", "/clock/advance", Some(json!({"seconds": 601}))).await;
+    let second = wait_for_ticket(&client, Some(&first)).await;
+
+    // It is that world's ticket: the one its sandbox API shows, and it gets a token there.
+    let latest = in_world("GET", &format!("/components/{appid}/verify-ticket"), None).await;
+    assert_eq!(latest["component_verify_ticket"], json!(second));
+    assert!(!client.component_token().await.unwrap().is_empty());
+}
