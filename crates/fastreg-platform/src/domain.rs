@@ -481,6 +481,15 @@ pub type WorldKey = i64;
 /// The default world's key (platform.md §9: everything that exists without worlds).
 pub const DEFAULT_WORLD: WorldKey = 0;
 
+/// Whether `id` can name a world (platform.md §9): 1 to 40 lowercase letters and digits.
+pub fn is_world_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 40
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// A world as the store keeps it (platform.md §9). What changes while it lives (clock, faults,
 /// settings) is in its own meta values; this row is what names and authorises it.
 #[derive(Clone, PartialEq, Eq)]

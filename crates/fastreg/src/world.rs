@@ -367,12 +367,7 @@ impl Server {
 /// A world id is lowercase letters and digits (the default world's is `default`): anything
 /// else is refused before it becomes part of a URL.
 fn check_id(id: &str) -> anyhow::Result<()> {
-    if id.is_empty()
-        || id.len() > 40
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    {
+    if !fastreg_platform::domain::is_world_id(id) {
         bail!("{id:?} is not a world id (lowercase letters and digits, at most 40)");
     }
     Ok(())

@@ -87,16 +87,8 @@ pub async fn issue_due_verify_tickets(state: &AppState, world: &World) -> Result
     let lifetimes = state.settings.lifetimes.clone();
     let interval = lifetimes.verify_ticket_interval;
     // A read first: the common case is that nothing is due, and that must not take the writer.
-    let next_due = move |tx: &mut dyn crate::store::Tx| -> Result<i64> {
-        let mut due = i64::MAX;
-        for c in tx.components()? {
-            let at = tx
-                .latest_verify_ticket(&c.appid)?
-                .map_or(i64::MIN, |t| t.create_time + interval);
-            due = due.min(at);
-        }
-        Ok(due)
-    };
+    let next_due =
+        move |tx: &mut dyn crate::store::Tx| sandbox_svc::next_verify_ticket_due(tx, interval);
     let due = world.store.read(next_due).await?;
     if due > now {
         world.set_ticket_due(due);

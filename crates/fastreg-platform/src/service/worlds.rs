@@ -15,7 +15,7 @@ use crate::service::sandbox::{
     self as sandbox_svc, ClockIn, ConfigPatch, RegistrationIn, SeedWorld,
 };
 use crate::settings::Lifetimes;
-use crate::state::{server_runtime, AppState, World, CONFIG_KEY};
+use crate::state::{server_runtime, AppState, World, CLOCK_KEY, CONFIG_KEY};
 use crate::store::{Store, Tx};
 
 /// The built-in demo world (a seed file): the default world's seed when the server has none.
@@ -141,7 +141,7 @@ fn apply_plan(tx: &mut dyn Tx, plan: Plan, lifetimes: &Lifetimes) -> Result<()> 
     let real = system_now();
     let start = plan.start.unwrap_or(real);
     let clock = if plan.frozen { start } else { start - real };
-    tx.set_meta("clock_offset", &clock.to_string())?;
+    tx.set_meta(CLOCK_KEY, &clock.to_string())?;
     if let Some(config) = &plan.config {
         tx.set_meta(CONFIG_KEY, config)?;
     }
@@ -257,6 +257,14 @@ pub const PURGE_BATCH: u32 = 500;
 /// # Errors
 /// Storage faults (what is left is removed at the next start).
 pub async fn purge(store: &Store, key: WorldKey) -> Result<u64> {
+    let removed = purge_rows(store, key).await?;
+    store.write(move |tx| tx.delete_world_row(key)).await?;
+    Ok(removed)
+}
+
+/// Removes every row of world `key` (its own `worlds` row aside), a batch per transaction;
+/// returns how many.
+async fn purge_rows(store: &Store, key: WorldKey) -> Result<u64> {
     let mut removed = 0;
     loop {
         let n = store
@@ -264,12 +272,10 @@ pub async fn purge(store: &Store, key: WorldKey) -> Result<u64> {
             .await?;
         removed += n;
         if n == 0 {
-            break;
+            return Ok(removed);
         }
         tokio::task::yield_now().await;
     }
-    store.write(move |tx| tx.delete_world_row(key)).await?;
-    Ok(removed)
 }
 
 fn unknown() -> Error {
@@ -300,15 +306,7 @@ pub async fn reset(app: &AppState, w: &World, server_seed: SeedWorld) -> Result<
         None
     };
     let (key, lifetimes) = (w.key, app.settings.lifetimes.clone());
-    loop {
-        let n = w
-            .store
-            .write(move |tx| tx.purge_world(key, PURGE_BATCH))
-            .await?;
-        if n == 0 {
-            break;
-        }
-    }
+    purge_rows(&w.store, key).await?;
     w.store
         .write(move |tx| {
             if let Some(secret) = keep {

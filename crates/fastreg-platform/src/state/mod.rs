@@ -12,7 +12,7 @@ use crate::store::Store;
 
 mod worlds;
 
-pub use worlds::{server_runtime, World, Worlds, CONFIG_KEY, FAULTS_KEY};
+pub use worlds::{server_runtime, World, Worlds, CLOCK_KEY, CONFIG_KEY, FAULTS_KEY};
 
 /// What handlers share.
 pub struct AppState {

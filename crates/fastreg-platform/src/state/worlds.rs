@@ -28,7 +28,7 @@ pub const CONFIG_KEY: &str = "config";
 pub const FAULTS_KEY: &str = "faults";
 
 /// Meta key of a world's clock (see [`Clock::offset`]), the key the default world always used.
-const CLOCK_KEY: &str = "clock_offset";
+pub const CLOCK_KEY: &str = "clock_offset";
 
 /// One world: its identity, its scoped store and what it changes at run time.
 pub struct World {
@@ -107,22 +107,14 @@ impl Changing {
     async fn read(store: &Store) -> Result<Changing> {
         store
             .read(|tx| {
-                let clock = match tx.meta(CLOCK_KEY)? {
-                    Some(v) => v.parse().map_err(|_| corrupt("clock"))?,
-                    None => 0,
-                };
                 let config = match tx.meta(CONFIG_KEY)? {
                     Some(v) => Some(serde_json::from_str(&v).map_err(|_| corrupt("settings"))?),
                     None => None,
                 };
-                let faults = match tx.meta(FAULTS_KEY)? {
-                    Some(v) => serde_json::from_str(&v).map_err(|_| corrupt("faults"))?,
-                    None => Vec::new(),
-                };
                 Ok(Changing {
-                    clock,
+                    clock: stored_clock(tx)?,
                     config,
-                    faults,
+                    faults: stored_faults(tx)?,
                 })
             })
             .await
@@ -219,8 +211,7 @@ impl World {
     /// # Errors
     /// Storage faults.
     pub async fn save_faults(&self) -> Result<()> {
-        let json =
-            serde_json::to_string(&self.faults.list()).map_err(|e| Error::Internal(e.into()))?;
+        let json = to_json(&self.faults.list())?;
         let key = self.key;
         self.store
             .write(move |tx| {
@@ -330,10 +321,7 @@ impl World {
         let (value, version) = self
             .store
             .write(move |tx| {
-                let value = match tx.meta(CLOCK_KEY)? {
-                    Some(v) => v.parse::<i64>().map_err(|_| corrupt("clock"))?,
-                    None => 0,
-                } + seconds;
+                let value = stored_clock(tx)? + seconds;
                 tx.set_meta(CLOCK_KEY, &value.to_string())?;
                 Ok((value, tx.bump_world_version(key)?))
             })
@@ -370,6 +358,15 @@ fn to_json(list: &[Fault]) -> Result<String> {
     serde_json::to_string(list).map_err(|e| Error::Internal(e.into()))
 }
 
+/// A world's stored clock value (0: never moved).
+fn stored_clock(tx: &mut dyn crate::store::Tx) -> Result<i64> {
+    match tx.meta(CLOCK_KEY)? {
+        Some(v) => v.parse().map_err(|_| corrupt("clock")),
+        None => Ok(0),
+    }
+}
+
+/// A world's stored faults.
 fn stored_faults(tx: &mut dyn crate::store::Tx) -> Result<Vec<Fault>> {
     match tx.meta(FAULTS_KEY)? {
         Some(v) => serde_json::from_str(&v).map_err(|_| corrupt("faults")),
@@ -465,12 +462,8 @@ impl Worlds {
         if let Some(w) = self.get(id) {
             return Ok(Some(w));
         }
-        // What no world id can be is not looked for (ids are at most 40 of [a-z0-9]).
-        let plausible = id.len() <= 40
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if !store.shared() || !plausible {
+        // What no world id can be is not looked for.
+        if !store.shared() || !is_world_id(id) {
             return Ok(None);
         }
         let wanted = id.to_string();
@@ -501,9 +494,9 @@ impl Worlds {
 
     /// Every world, the default one first, then by key.
     pub fn all(&self) -> Vec<Arc<World>> {
-        let mut out: Vec<Arc<World>> = self.others.pin().values().cloned().collect();
+        // The default world's key is the lowest.
+        let mut out = self.unordered();
         out.sort_by_key(|w| w.key);
-        out.insert(0, self.default.clone());
         out
     }
 

@@ -350,6 +350,24 @@ pub(crate) const WORLD_TABLES: [&str; 13] = [
     "meta",
 ];
 
+/// `Tx::purge_world`'s walk over [`WORLD_TABLES`], for both backends: `delete(table)` removes
+/// at most `limit` of the world's rows from one table and says how many. The walk stops once
+/// `limit` rows are gone, so it moves past a table only when it emptied it (fewer than `limit`
+/// came back): no row outlives a row that refers to it.
+pub(crate) fn purge_walk(
+    limit: u32,
+    mut delete: impl FnMut(&str) -> crate::error::Result<u64>,
+) -> crate::error::Result<u64> {
+    let mut deleted = 0;
+    for table in WORLD_TABLES {
+        deleted += delete(table)?;
+        if deleted >= u64::from(limit) {
+            break;
+        }
+    }
+    Ok(deleted)
+}
+
 /// `Tx::verify_ticket_ages`: every component of every world with its newest verify ticket's
 /// time.
 pub(crate) const VERIFY_TICKET_AGES: &str = "SELECT c.world, c.appid,

@@ -112,11 +112,7 @@ pub fn world(headers: &HeaderMap) -> Result<World, Refusal> {
     if user.is_empty() || user == "default" {
         return Ok(World::Default);
     }
-    let is_id = user.len() <= 40
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if !is_id {
+    if !fastreg_platform::domain::is_world_id(user) {
         return Err(Refusal(
             "fastreg proxy: the proxy user name is not a world id (lowercase letters and \
              digits, at most 40)"

@@ -219,19 +219,22 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 
-/// Refuses any call without `Authorization: Bearer <admin token>`: the server's, or (under
-/// `/w/{id}`) that world's own (compared in constant time).
-async fn require_admin(Here { app, w }: Here, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
+/// The token of an `Authorization: Bearer <token>` header (`bearer ` too), trimmed.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    match presented {
+        .map(str::trim)
+}
+
+/// Refuses any call without `Authorization: Bearer <admin token>`: the server's, or (under
+/// `/w/{id}`) that world's own (compared in constant time).
+async fn require_admin(Here { app, w }: Here, req: Request, next: Next) -> Response {
+    match bearer(req.headers()) {
         None => Error::sandbox(
             401,
             ErrCode::AccessTokenMissing,

@@ -64,15 +64,7 @@ fn at_root_with_server_token(here: &Here, headers: &HeaderMap) -> Result<()> {
             "worlds are managed at the server's root: /sandbox/v1/worlds",
         ));
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .unwrap_or_default();
+    let presented = super::bearer(headers).unwrap_or_default();
     if !secrets::ct_eq(presented, &here.app.admin_token) {
         return Err(Error::sandbox(
             403,

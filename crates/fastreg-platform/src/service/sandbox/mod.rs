@@ -109,36 +109,6 @@ fn given_or_fresh_appid(tx: &mut dyn Tx, given: Option<String>, kind: &str) -> R
     Ok(appid)
 }
 
-/// Meta key of the sandbox clock's offset.
-pub const CLOCK_OFFSET_KEY: &str = "clock_offset";
-
-/// The persisted clock offset (0 when never moved).
-///
-/// # Errors
-/// Storage faults, or a corrupt value.
-pub fn clock_offset(tx: &mut dyn Tx) -> Result<i64> {
-    match tx.meta(CLOCK_OFFSET_KEY)? {
-        None => Ok(0),
-        Some(v) => v
-            .parse()
-            .map_err(|_| Error::Internal(anyhow::anyhow!("corrupt clock offset {v:?}"))),
-    }
-}
-
-/// Moves the sandbox clock forward; returns the new offset.
-///
-/// # Errors
-/// 47001 for a negative or absurd step (the clock never runs backwards: expiries would
-/// un-expire).
-pub fn advance_clock(tx: &mut dyn Tx, seconds: i64) -> Result<i64> {
-    if !(0..=100 * 365 * 86_400).contains(&seconds) {
-        return Err(bad("seconds must be between 0 and 100 years"));
-    }
-    let offset = clock_offset(tx)? + seconds;
-    tx.set_meta(CLOCK_OFFSET_KEY, &offset.to_string())?;
-    Ok(offset)
-}
-
 /// A seed world: the same shapes as the sandbox API, applied to a new database or world.
 /// A world's export (`GET /sandbox/v1/export`) is one too, with what a seed file rarely
 /// carries filled in: the clock, the settings, and the Mini Programs and successful

@@ -223,6 +223,22 @@ pub fn issue_due_verify_tickets(
     Ok(issued)
 }
 
+/// When (world clock) the next verify ticket of any component falls due: an interval after
+/// its newest, `i64::MIN` for a component without one, `i64::MAX` without components.
+///
+/// # Errors
+/// Storage faults.
+pub fn next_verify_ticket_due(tx: &mut dyn Tx, interval: i64) -> Result<UnixTime> {
+    let mut due = i64::MAX;
+    for c in tx.components()? {
+        let at = tx
+            .latest_verify_ticket(&c.appid)?
+            .map_or(i64::MIN, |t| t.create_time + interval);
+        due = due.min(at);
+    }
+    Ok(due)
+}
+
 /// The newest verify ticket of a component.
 ///
 /// # Errors

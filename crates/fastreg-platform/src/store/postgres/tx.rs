@@ -86,19 +86,14 @@ impl Tx for PgTx<'_> {
     }
 
     fn purge_world(&mut self, key: WorldKey, limit: u32) -> Result<u64> {
-        let limit = i64::from(limit);
-        let mut deleted = 0;
-        for table in sql::WORLD_TABLES {
+        let rows = i64::from(limit);
+        sql::purge_walk(limit, |table| {
             let statement = format!(
                 "DELETE FROM {table} WHERE ctid IN
                  (SELECT ctid FROM {table} WHERE world = $1 LIMIT $2)"
             );
-            deleted += self.exec(&statement, &[&key, &limit])?;
-            if deleted >= limit as u64 {
-                break;
-            }
-        }
-        Ok(deleted)
+            self.exec(&statement, &[&key, &rows])
+        })
     }
 
     fn verify_ticket_ages(&mut self) -> Result<Vec<(WorldKey, String, Option<UnixTime>)>> {

@@ -116,18 +116,13 @@ impl Tx for SqliteTx<'_> {
     fn purge_world(&mut self, key: WorldKey, limit: u32) -> Result<u64> {
         // Everything of a deleted world may go: the view forgets it wholesale.
         self.touch(Key::All);
-        let mut deleted = 0;
-        for table in sql::WORLD_TABLES {
+        sql::purge_walk(limit, |table| {
             let statement = format!(
                 "DELETE FROM {table} WHERE rowid IN
                  (SELECT rowid FROM {table} WHERE world = ?1 LIMIT ?2)"
             );
-            deleted += self.exec(&statement, params![key, limit])? as u64;
-            if deleted >= u64::from(limit) {
-                break;
-            }
-        }
-        Ok(deleted)
+            Ok(self.exec(&statement, params![key, limit])? as u64)
+        })
     }
 
     fn verify_ticket_ages(&mut self) -> Result<Vec<(WorldKey, String, Option<UnixTime>)>> {
