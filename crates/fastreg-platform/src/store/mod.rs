@@ -20,7 +20,8 @@
 //!   (`tx.rs`), how a statement runs (`query.rs`).
 //! - `postgres` (cargo feature `postgres`, on by default): the same three files, plus
 //!   `scratch.rs` (`ScratchDatabase`, a test helper reached through `crate::testing`).
-//! - [`view`]: the in-process cache of fastregister's reads (SQLite only).
+//! - [`view`]: the in-process cache of fastregister's reads (on PostgreSQL kept coherent
+//!   across instances by `postgres/feed.rs`).
 
 mod batch;
 #[cfg(feature = "postgres")]
@@ -246,6 +247,19 @@ pub trait Tx {
     /// The delivery log, newest first, optionally of one component.
     fn pushes(&mut self, component_appid: Option<&str>, limit: u32) -> Result<Vec<Push>>;
 
+    /// fastregister is about to read what its checks need for this token (by hash), ticket
+    /// and month (see `service::fast_register::context`): a backend may read it all at once
+    /// and answer the reads that follow from that, until its next write (PostgreSQL: one
+    /// statement instead of about ten round trips). Nothing, by default.
+    fn prefetch_fast_register(
+        &mut self,
+        _token_hash: &str,
+        _ticket: Option<&str>,
+        _month: &str,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// On a reader of a backend with an in-process [`view::View`]: the view, and the epoch
     /// published before this snapshot began (what it reads may be remembered under it).
     fn view(&self) -> Option<(Arc<view::View>, u64)> {
@@ -279,6 +293,12 @@ pub trait Backend: Send + Sync + 'static {
     /// database.
     fn view(&self) -> Option<&view::View> {
         None
+    }
+    /// The in-process view, once it holds every write committed before this call by any
+    /// instance sharing the database; `None` where there is no view (or it cannot be brought
+    /// up to date: the caller reads the database).
+    async fn synced_view(&self) -> Option<&view::View> {
+        self.view()
     }
 }
 
@@ -436,8 +456,15 @@ impl Store {
         self.backend.shared()
     }
 
-    /// The in-process view, if the backend keeps one (see [`view`]).
+    /// The in-process view, if the backend keeps one and this process alone writes the
+    /// database (see [`view`]).
     pub fn view(&self) -> Option<&view::View> {
         self.backend.view()
+    }
+
+    /// The in-process view, current as of this call across every instance sharing the
+    /// database (see [`Backend::synced_view`]).
+    pub async fn synced_view(&self) -> Option<&view::View> {
+        self.backend.synced_view().await
     }
 }

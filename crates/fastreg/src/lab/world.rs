@@ -232,6 +232,18 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
 }
 
 /// A POST of a JSON body on a [`connect`]ed connection.
+/// A world's creation request seeded with the demo world (a component, five entities, seven
+/// OAs), for a run that works in a world of its own.
+pub fn demo_world() -> anyhow::Result<fastreg_platform::service::worlds::WorldIn> {
+    let seed =
+        fastreg_platform::service::sandbox::SeedWorld::from_toml(fastreg_platform::app::DEMO_WORLD)
+            .map_err(|e| anyhow::anyhow!("the demo world: {e}"))?;
+    Ok(fastreg_platform::service::worlds::WorldIn {
+        seed: Some(seed),
+        ..Default::default()
+    })
+}
+
 pub fn post(path_and_query: String, body: Bytes) -> hyper::Request<Full<Bytes>> {
     hyper::Request::post(path_and_query)
         .header(hyper::header::HOST, "127.0.0.1")

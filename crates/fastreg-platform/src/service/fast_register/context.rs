@@ -50,6 +50,9 @@ impl From<Stop> for Error {
 pub struct Source<'a> {
     view: Option<Lookup<'a>>,
     tx: Option<&'a mut dyn Tx>,
+    /// What to ask the transaction to read at once before its first read (token hash,
+    /// ticket, month): see [`Tx::prefetch_fast_register`].
+    prefetch: Option<(String, Option<String>, String)>,
 }
 
 impl<'a> Source<'a> {
@@ -58,6 +61,7 @@ impl<'a> Source<'a> {
         Source {
             view: Some(view),
             tx: None,
+            prefetch: None,
         }
     }
 
@@ -66,6 +70,7 @@ impl<'a> Source<'a> {
         Source {
             view: Some(view),
             tx: Some(tx),
+            prefetch: None,
         }
     }
 
@@ -74,6 +79,7 @@ impl<'a> Source<'a> {
         Source {
             view: None,
             tx: Some(tx),
+            prefetch: None,
         }
     }
 
@@ -87,7 +93,12 @@ impl<'a> Source<'a> {
             return Ok(value);
         }
         match self.tx.as_deref_mut() {
-            Some(tx) => Ok(from_tx(tx)?),
+            Some(tx) => {
+                if let Some((hash, ticket, month)) = self.prefetch.take() {
+                    tx.prefetch_fast_register(&hash, ticket.as_deref(), &month)?;
+                }
+                Ok(from_tx(tx)?)
+            }
             None => Err(Stop::Miss),
         }
     }
@@ -125,6 +136,14 @@ pub fn load_context(
         return Ok(ctx);
     };
     let hash = secrets::hash(token);
+    let month = shanghai_month(now);
+    if src.tx.is_some() {
+        let ticket = match &ctx.body {
+            Some(TicketBody::Ticket(t)) => Some(t.clone()),
+            _ => None,
+        };
+        src.prefetch = Some((hash.clone(), ticket, month.clone()));
+    }
     // An unknown token is not remembered by the view (it names no key a write would touch).
     ctx.token = src.get(
         |v| v.token(&hash).map(Some),
@@ -175,7 +194,6 @@ pub fn load_context(
             |v| v.oa_in_progress(oa_appid),
             |tx| tx.oa_has_registration_in_progress(oa_appid),
         )?;
-        let month = shanghai_month(now);
         ctx.oa_successes_this_month = src.get(
             |v| v.oa_successes(oa_appid, &month),
             |tx| tx.count_successes_in_month(oa_appid, &month),

@@ -48,11 +48,12 @@ pub async fn register(
     token: Option<String>,
     body: TicketBody,
 ) -> Result<Registered> {
+    let view = w.store.synced_view().await;
     let now = w.clock.now();
     // One snapshot of the runtime config serves the whole call.
     let (delay, booleans, policy, in_view) = {
         let runtime = w.runtime();
-        let in_view = w.store.view().and_then(|view| {
+        let in_view = view.and_then(|view| {
             precheck_in_view(
                 view,
                 w.key,

@@ -19,7 +19,7 @@
 //! waits for PostgreSQL's WAL flush before answering.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -28,21 +28,28 @@ use async_trait::async_trait;
 use postgres::{Client, NoTls, Statement};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
+use super::view::View;
 use super::{Backend, Durability, Job};
 use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
+mod feed;
+mod prefetch;
 mod query;
 // Test support only: an empty database per test, reached through `crate::testing`.
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) mod scratch;
 mod tx;
-use tx::PgTx;
+use feed::Feed;
+use tx::{PgTx, Role};
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_worlds.sql"),
+    include_str!("../../../migrations/postgres/0003_feed.sql"),
+    include_str!("../../../migrations/postgres/0004_foreign_key_indexes.sql"),
+    include_str!("../../../migrations/postgres/0005_claims_by_instance.sql"),
 ];
 
 /// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).
@@ -51,11 +58,18 @@ const WRITE_LOCK: i64 = 0x0066_6173_7472_6567;
 /// The advisory lock migrations take, so that instances starting together migrate once.
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
 
+/// The first key of the advisory lock each instance holds while it lives (the second is its
+/// number, which its claims record: see `0005_claims_by_instance.sql`).
+const INSTANCE_LOCK_CLASS: i32 = 0x6672;
+
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
 /// Reader threads (each with its own connection).
 const READERS: usize = 4;
+
+/// Most read jobs one reader runs on one snapshot.
+const MAX_READ_BATCH: usize = 16;
 
 /// A driver error as the platform's fault. The client's `Display` is often just "db error";
 /// the cause is in the source chain, so the message carries the whole chain.
@@ -82,6 +96,10 @@ fn causes(e: &dyn std::error::Error) -> String {
 pub struct PgBackend {
     writer: mpsc::Sender<Request>,
     readers: mpsc::Sender<Request>,
+    feed: Arc<Feed>,
+    /// Dropped with the backend: the thread holding this instance's lock then closes its
+    /// session (a client of the `postgres` crate is dropped on its own thread, never in tokio).
+    _instance: mpsc::Sender<()>,
 }
 
 /// A connection and its prepared statements.
@@ -100,8 +118,13 @@ impl Conn {
             Durability::Full => "on",
         };
         client
+            // Generic plans: every statement is prepared once per connection and its plan
+            // does not depend on the values bound (point lookups by key), so planning each
+            // execution again (PostgreSQL's choice for some) is only cost: fastregister's
+            // one-statement read took 1-3 ms to plan.
             .batch_execute(&format!(
-                "SET synchronous_commit = {commit}; SET TIME ZONE 'UTC';"
+                "SET synchronous_commit = {commit}; SET TIME ZONE 'UTC';
+                 SET plan_cache_mode = force_generic_plan;"
             ))
             .map_err(fault)?;
         Ok(Conn {
@@ -206,12 +229,21 @@ impl PgBackend {
     /// The server cannot be reached, the database is from a newer fastreg, or a migration
     /// fails.
     pub fn open(url: &str, durability: Durability) -> Result<PgBackend> {
-        let config = parse_config(url)?;
+        let mut config = parse_config(url)?;
+        let (instance, number) = hold_instance_lock(&config)?;
+        // Every session of this instance knows its number (`claimed_by` of its claims).
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c fastreg.instance={number}"),
+            None => format!("-c fastreg.instance={number}"),
+        };
+        config.options(&options);
         // Connect and migrate on the writer's own thread (see the module docs), and wait for
         // the outcome so that a bad URL fails start-up with its cause.
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let (writer, writer_rx) = mpsc::channel::<Request>();
+        let (feed, fences) = Feed::new(Arc::new(View::new()));
         let wconfig = config.clone();
+        let wfeed = feed.clone();
         std::thread::Builder::new()
             .name("fastreg-pg-writer".into())
             .spawn(move || {
@@ -224,7 +256,7 @@ impl PgBackend {
                 let ok = first.is_ok();
                 let _ = ready_tx.send(first);
                 if ok {
-                    writer_loop(lazy, writer_rx);
+                    writer_loop(lazy, &wfeed, writer_rx);
                 }
             })
             .context("starting the PostgreSQL writer thread")?;
@@ -237,12 +269,76 @@ impl PgBackend {
         for i in 0..READERS {
             let rx = readers_rx.clone();
             let config = config.clone();
+            let feed = feed.clone();
             std::thread::Builder::new()
                 .name(format!("fastreg-pg-reader-{i}"))
-                .spawn(move || reader_loop(config, durability, rx))
+                .spawn(move || reader_loop(config, durability, &feed, rx))
                 .context("starting a PostgreSQL reader thread")?;
         }
-        Ok(PgBackend { writer, readers })
+        let (fconfig, ffeed) = (config.clone(), feed.clone());
+        std::thread::Builder::new()
+            .name("fastreg-pg-feed".into())
+            .spawn(move || {
+                let connect = || Conn::connect(&fconfig, durability);
+                feed::fence_loop(ffeed, connect, fences);
+            })
+            .context("starting the PostgreSQL change-feed thread")?;
+        Ok(PgBackend {
+            writer,
+            readers,
+            feed,
+            _instance: instance,
+        })
+    }
+}
+
+/// Starts the thread whose session holds an instance lock of a number no live instance holds,
+/// until the returned sender is dropped; the number.
+fn hold_instance_lock(config: &postgres::Config) -> Result<(mpsc::Sender<()>, i32)> {
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<i32>>();
+    let (stop, stopped) = mpsc::channel::<()>();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("fastreg-pg-instance".into())
+        .spawn(move || {
+            let held = config
+                .connect(NoTls)
+                .map_err(|e| Error::Internal(anyhow!("connecting to PostgreSQL: {}", causes(&e))))
+                .and_then(|mut client| Ok((instance_lock(&mut client)?, client)));
+            match held {
+                Ok((number, client)) => {
+                    let _ = ready_tx.send(Ok(number));
+                    // Until the backend is dropped (the sender with it).
+                    let _ = stopped.recv();
+                    drop(client);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        })
+        .context("starting the PostgreSQL instance-lock thread")?;
+    let number = ready_rx
+        .recv()
+        .map_err(|_| Error::Internal(anyhow!("the PostgreSQL instance-lock thread stopped")))??;
+    Ok((stop, number))
+}
+
+/// Takes an instance lock of a number no live instance holds; the number.
+fn instance_lock(client: &mut Client) -> Result<i32> {
+    loop {
+        let number: i32 = rand::random_range(1..i32::MAX);
+        let held: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&INSTANCE_LOCK_CLASS, &number],
+            )
+            .map_err(fault)?
+            .try_get(0)
+            .map_err(fault)?;
+        if held {
+            return Ok(number);
+        }
     }
 }
 
@@ -280,7 +376,14 @@ fn migrate(client: &mut Client) -> Result<()> {
     Ok(())
 }
 
-fn writer_loop(mut lazy: Lazy, rx: mpsc::Receiver<Request>) {
+fn writer_loop(mut lazy: Lazy, feed: &Arc<Feed>, rx: mpsc::Receiver<Request>) {
+    let mut writer = Writer {
+        lazy: &mut lazy,
+        feed,
+        changed: BTreeSet::new(),
+        appended: None,
+        committed: None,
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -289,13 +392,14 @@ fn writer_loop(mut lazy: Lazy, rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        run_batch(&mut Writer(&mut lazy), batch);
+        run_batch(&mut writer, batch);
     }
 }
 
 fn reader_loop(
     config: postgres::Config,
     durability: Durability,
+    feed: &Feed,
     rx: Arc<Mutex<mpsc::Receiver<Request>>>,
 ) {
     let mut lazy = Lazy {
@@ -304,54 +408,118 @@ fn reader_loop(
         conn: None,
     };
     loop {
-        let next = rx.lock().map(|r| r.recv());
-        let Ok(Ok(req)) = next else { return };
-        let out = lazy
+        // The jobs queued at this moment share one snapshot, which begins after each of them
+        // was queued (so each still sees every write committed before it asked).
+        let batch = {
+            let Ok(rx) = rx.lock() else { return };
+            let Ok(first) = rx.recv() else { return };
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(MAX_READ_BATCH - 1));
+            batch
+        };
+        // Before the snapshot begins (see the view's docs); the catch-up is its first read, so
+        // the view then holds every ticket the snapshot holds.
+        let epoch = feed.view.epoch();
+        let begun = lazy
             .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .and_then(|conn| {
-                let out = run_caught(
-                    &mut PgTx {
-                        conn,
-                        world: DEFAULT_WORLD,
-                    },
-                    req.job,
-                );
-                let _ = conn.client.batch_execute("ROLLBACK");
-                out
-            });
-        let _ = req.reply.send(out);
+            .and_then(|conn| feed.catch_up(conn));
+        let conn = match begun {
+            Ok(()) => lazy.conn(),
+            Err(e) => Err(e),
+        };
+        let conn = match conn {
+            Ok(conn) => conn,
+            Err(e) => {
+                let why = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(Error::Internal(anyhow!("{why}"))));
+                }
+                if let Ok(conn) = lazy.conn() {
+                    let _ = conn.client.batch_execute("ROLLBACK");
+                }
+                continue;
+            }
+        };
+        for r in batch {
+            let mut tx = PgTx {
+                conn: &mut *conn,
+                world: DEFAULT_WORLD,
+                role: Role::Reader {
+                    view: &feed.view,
+                    epoch,
+                },
+                prefetched: None,
+            };
+            let out = run_caught(&mut tx, r.job);
+            let _ = r.reply.send(out);
+        }
+        let _ = conn.client.batch_execute("ROLLBACK");
     }
 }
 
-/// The writer's connection as a [`BatchConn`].
-struct Writer<'c>(&'c mut Lazy);
+/// The writer's connection as a [`BatchConn`], with what its open batch changed.
+struct Writer<'c> {
+    lazy: &'c mut Lazy,
+    feed: &'c Arc<Feed>,
+    /// The view keys the open batch touched, for the change feed.
+    changed: BTreeSet<String>,
+    /// The feed row the open batch appended.
+    appended: Option<i64>,
+    /// The feed row of the batch that just committed.
+    committed: Option<i64>,
+}
 
 impl BatchConn for Writer<'_> {
     fn control(&mut self, what: Control) -> Result<()> {
         let sql = match what {
             Control::Begin => {
-                let conn = self.0.begin("BEGIN")?;
+                let conn = self.lazy.begin("BEGIN")?;
                 let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
                 conn.client.execute(&lock, &[&WRITE_LOCK]).map_err(fault)?;
-                return Ok(());
+                // Under the lock no other instance commits: the view is made current, and the
+                // batch reads through it.
+                return self.feed.catch_up(conn);
             }
             Control::Savepoint => "SAVEPOINT job",
             Control::Release => "RELEASE job",
             Control::RollbackTo => "ROLLBACK TO job",
-            Control::Commit => "COMMIT",
-            Control::Rollback => "ROLLBACK",
+            Control::Commit => {
+                let conn = self.lazy.conn()?;
+                self.appended = Feed::append(conn, &self.changed)?;
+                conn.client.batch_execute("COMMIT").map_err(fault)?;
+                self.committed = self.appended.take();
+                return Ok(());
+            }
+            Control::Rollback => {
+                self.appended = None;
+                "ROLLBACK"
+            }
         };
-        self.0.conn()?.client.batch_execute(sql).map_err(fault)
+        self.lazy.conn()?.client.batch_execute(sql).map_err(fault)
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
         run_caught(
             &mut PgTx {
-                conn: self.0.conn()?,
+                conn: self.lazy.conn()?,
                 world: DEFAULT_WORLD,
+                role: Role::Writer {
+                    view: &self.feed.view,
+                    changed: &mut self.changed,
+                },
+                prefetched: None,
             },
             job,
         )
+    }
+
+    fn ended(&mut self) {
+        self.feed.view.publish();
+        if let Some(seq) = self.committed.take() {
+            self.feed.committed(seq);
+        }
+        self.changed.clear();
+        self.appended = None;
     }
 }
 
@@ -371,6 +539,10 @@ impl Backend for PgBackend {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    async fn synced_view(&self) -> Option<&View> {
+        self.feed.fence().await.then_some(&*self.feed.view)
     }
 }
 

@@ -90,6 +90,8 @@ impl PgTx<'_> {
     }
 
     pub(super) fn exec(&mut self, sql: &str, p: Params) -> Result<u64> {
+        // A write may change what was read at once.
+        self.prefetched = None;
         let st = self.conn.statement(sql)?;
         let world = self.world;
         let p = Self::with_world(&st, p, &world);

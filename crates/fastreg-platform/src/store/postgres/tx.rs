@@ -1,20 +1,61 @@
 //! [`Tx`] for PostgreSQL: the store's row operations as prepared statements on a connection
 //! inside a transaction (the writer's, under the write lock, or a reader's snapshot).
 //!
+//! As on SQLite, the writer names the keys each write changes ([`PgTx::touch`]) to the
+//! in-process [`View`], before the commit; here it also collects them for the change feed
+//! (`feed.rs`), which tells the other instances.
+//!
 //! How a statement is run and its rows read (`one`, `all`, `count`, `exec`) is in `query.rs`.
 
-use super::Conn;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::prefetch::Prefetched;
+use super::{feed, Conn};
 use crate::clock::system_now_ms;
 use crate::domain::*;
 use crate::error::Result;
 use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells as _};
+use crate::store::view::{Key, View};
 use crate::store::{sql, Tx};
+
+/// What a transaction is to the in-process view.
+pub(super) enum Role<'c> {
+    /// The writer's: what it changes is pending in the view, and collected for the feed.
+    Writer {
+        view: &'c Arc<View>,
+        changed: &'c mut BTreeSet<String>,
+    },
+    /// A reader's snapshot, which began after `epoch` was published.
+    Reader { view: &'c Arc<View>, epoch: u64 },
+}
 
 /// [`Tx`] over a connection inside a transaction.
 pub(super) struct PgTx<'c> {
     pub(super) conn: &'c mut Conn,
     /// The world the transaction acts in: the value of each statement's `fw()` parameter.
     pub(super) world: WorldKey,
+    pub(super) role: Role<'c>,
+    /// fastregister's reads, read at once ([`Tx::prefetch_fast_register`]); dropped at the
+    /// first write.
+    pub(super) prefetched: Option<Box<Prefetched>>,
+}
+
+impl PgTx<'_> {
+    /// Writer: this transaction changes values under `key`.
+    fn touch(&mut self, key: Key<'_>) {
+        self.prefetched = None;
+        if let Role::Writer { view, changed } = &mut self.role {
+            view.touch_in(self.world, key);
+            changed.insert(feed::encode(self.world, key));
+        }
+    }
+
+    fn touch_registration(&mut self, r: &Registration) {
+        self.touch(Key::OfficialAccount(&r.oa_appid));
+        self.touch(Key::Entity(r.entity_id));
+        self.touch(Key::Ticket(&r.ticket));
+    }
 }
 
 impl Tx for PgTx<'_> {
@@ -86,6 +127,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn purge_world(&mut self, key: WorldKey, limit: u32) -> Result<u64> {
+        self.touch(Key::All);
         let rows = i64::from(limit);
         sql::purge_walk(limit, |table| {
             let statement = format!(
@@ -102,6 +144,31 @@ impl Tx for PgTx<'_> {
         })
     }
 
+    fn prefetch_fast_register(
+        &mut self,
+        token_hash: &str,
+        ticket: Option<&str>,
+        month: &str,
+    ) -> Result<()> {
+        let read = Prefetched::read(self, token_hash, ticket, month)?;
+        self.prefetched = Some(Box::new(read));
+        Ok(())
+    }
+
+    fn view(&self) -> Option<(Arc<View>, u64)> {
+        match &self.role {
+            Role::Reader { view, epoch } => Some(((*view).clone(), *epoch)),
+            Role::Writer { .. } => None,
+        }
+    }
+
+    fn writer_view(&self) -> Option<Arc<View>> {
+        match &self.role {
+            Role::Writer { view, .. } => Some((*view).clone()),
+            Role::Reader { .. } => None,
+        }
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         self.one(sql::META, &[&key], |r| r.text(0))
     }
@@ -116,6 +183,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_component(&mut self, c: &Component) -> Result<()> {
+        self.touch(Key::Component(&c.appid));
         self.exec(
             sql::INSERT_COMPONENT,
             &[
@@ -136,6 +204,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_component(&mut self, c: &Component) -> Result<()> {
+        self.touch(Key::Component(&c.appid));
         self.exec(
             sql::UPDATE_COMPONENT,
             &[
@@ -155,6 +224,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn component(&mut self, appid: &str) -> Result<Option<Component>> {
+        if let Some(c) = self.prefetched.as_ref().and_then(|p| p.component(appid)) {
+            return Ok(c);
+        }
         self.one(sql::COMPONENT, &[&appid], rows::component)
     }
 
@@ -191,7 +263,7 @@ impl Tx for PgTx<'_> {
         let cap = e.mini_program_cap.map(i64::from);
         // Ids count from 1 in each world (writes are serial: see the module docs).
         let id = (e.id > 0).then_some(e.id);
-        self.count(
+        let id = self.count(
             concat!(
                 "INSERT INTO entities (world, ",
                 cols!(entity),
@@ -207,10 +279,14 @@ impl Tx for PgTx<'_> {
                 &e.blacklisted,
                 &cap,
             ],
-        )
+        )?;
+        // Under the id it got (before the commit, like every touch).
+        self.touch(Key::Entity(id));
+        Ok(id)
     }
 
     fn update_entity(&mut self, e: &Entity) -> Result<()> {
+        self.touch(Key::Entity(e.id));
         self.exec(
             sql::UPDATE_ENTITY,
             &[
@@ -226,6 +302,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn entity(&mut self, id: i64) -> Result<Option<Entity>> {
+        if let Some(e) = self.prefetched.as_ref().and_then(|p| p.entity(id)) {
+            return Ok(e);
+        }
         self.one(sql::ENTITY, &[&id], rows::entity)
     }
 
@@ -239,6 +318,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.touch(Key::OfficialAccount(&oa.appid));
         self.exec(
             sql::INSERT_OFFICIAL_ACCOUNT,
             &[
@@ -256,6 +336,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_official_account(&mut self, oa: &OfficialAccount) -> Result<()> {
+        self.touch(Key::OfficialAccount(&oa.appid));
         self.exec(
             sql::UPDATE_OFFICIAL_ACCOUNT,
             &[
@@ -271,6 +352,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn official_account(&mut self, appid: &str) -> Result<Option<OfficialAccount>> {
+        if let Some(oa) = self
+            .prefetched
+            .as_ref()
+            .and_then(|p| p.official_account(appid))
+        {
+            return Ok(oa);
+        }
         self.one(sql::OFFICIAL_ACCOUNT, &[&appid], rows::official_account)
     }
 
@@ -283,6 +371,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
+        self.touch(Key::Entity(mp.entity_id));
         self.exec(
             sql::INSERT_MINI_PROGRAM,
             &[
@@ -309,6 +398,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn count_entity_mini_programs(&mut self, entity_id: i64) -> Result<u32> {
+        if let Some(n) = self
+            .prefetched
+            .as_ref()
+            .and_then(|p| p.entity_mini_programs(entity_id))
+        {
+            return Ok(n);
+        }
         Ok(self
             .one(
                 "SELECT mini_program_count FROM entities WHERE world = fw() AND id = $1",
@@ -330,6 +426,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
+        self.touch(Key::Authorization(&a.component_appid, &a.authorizer_appid));
         self.exec(
             sql::PUT_AUTHORIZATION,
             &[
@@ -350,6 +447,10 @@ impl Tx for PgTx<'_> {
         component_appid: &str,
         authorizer_appid: &str,
     ) -> Result<Option<Authorization>> {
+        let memo = self.prefetched.as_ref();
+        if let Some(a) = memo.and_then(|p| p.authorization(component_appid, authorizer_appid)) {
+            return Ok(a);
+        }
         self.one(
             sql::AUTHORIZATION,
             &[&component_appid, &authorizer_appid],
@@ -412,6 +513,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
         self.exec(
             sql::INSERT_TOKEN,
             &[
@@ -428,6 +530,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
+        if let Some(t) = self.prefetched.as_ref().and_then(|p| p.token(hash)) {
+            return Ok(t);
+        }
         self.one(sql::TOKEN, &[&hash], rows::token)
     }
 
@@ -438,6 +543,7 @@ impl Tx for PgTx<'_> {
         authorizer_appid: &str,
         now: UnixTime,
     ) -> Result<()> {
+        self.touch(Key::Tokens(component_appid, authorizer_appid));
         self.exec(
             sql::SUPERSEDE_TOKENS,
             &[&component_appid, &authorizer_appid, &kind.as_str(), &now],
@@ -451,6 +557,7 @@ impl Tx for PgTx<'_> {
         component_appid: &str,
         authorizer_appid: &str,
     ) -> Result<()> {
+        self.touch(Key::Tokens(component_appid, authorizer_appid));
         // Superseded at the epoch: past any grace period, now and after a config change.
         self.exec(
             sql::INVALIDATE_TOKENS,
@@ -502,6 +609,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
+        self.touch(Key::Ticket(&t.ticket));
         self.exec(
             sql::INSERT_FASTREGISTER_TICKET,
             &[
@@ -517,6 +625,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn fastregister_ticket(&mut self, ticket: &str) -> Result<Option<FastRegisterTicket>> {
+        if let Some(t) = self.prefetched.as_ref().and_then(|p| p.ticket(ticket)) {
+            return Ok(t);
+        }
         self.one(
             sql::FASTREGISTER_TICKET,
             &[&ticket],
@@ -525,12 +636,14 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
+        self.touch_registration(r);
         self.count(
             concat!(
                 "INSERT INTO registrations (world, ",
                 cols!(registration_fields),
-                ", claimed_at_ms)
-                 VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id"
+                ", claimed_at_ms, claimed_by)
+                 VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
+                   current_setting('fastreg.instance', TRUE)::INTEGER) RETURNING id"
             ),
             &[
                 &r.ticket,
@@ -551,6 +664,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_registration(&mut self, r: &Registration) -> Result<()> {
+        self.touch_registration(r);
         self.exec(
             sql::UPDATE_REGISTRATION,
             &[
@@ -572,6 +686,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn live_registration_of_ticket(&mut self, ticket: &str) -> Result<Option<Registration>> {
+        if let Some(r) = self
+            .prefetched
+            .as_ref()
+            .and_then(|p| p.live_registration(ticket))
+        {
+            return Ok(r);
+        }
         self.one(
             sql::LIVE_REGISTRATION_OF_TICKET,
             &[&ticket],
@@ -580,10 +701,24 @@ impl Tx for PgTx<'_> {
     }
 
     fn oa_has_registration_in_progress(&mut self, oa_appid: &str) -> Result<bool> {
+        if let Some(b) = self
+            .prefetched
+            .as_ref()
+            .and_then(|p| p.oa_in_progress(oa_appid))
+        {
+            return Ok(b);
+        }
         Ok(self.count(sql::OA_HAS_REGISTRATION_IN_PROGRESS, &[&oa_appid])? > 0)
     }
 
     fn count_successes_in_month(&mut self, oa_appid: &str, month: &str) -> Result<u32> {
+        if let Some(n) = self
+            .prefetched
+            .as_ref()
+            .and_then(|p| p.oa_successes(oa_appid, month))
+        {
+            return Ok(n);
+        }
         Ok(to_u32(self.count(
             sql::COUNT_SUCCESSES_IN_MONTH,
             &[&oa_appid, &month],
@@ -591,6 +726,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn count_entity_registrations_in_progress(&mut self, entity_id: i64) -> Result<u32> {
+        if let Some(n) = self
+            .prefetched
+            .as_ref()
+            .and_then(|p| p.entity_in_progress(entity_id))
+        {
+            return Ok(n);
+        }
         Ok(to_u32(self.count(
             sql::COUNT_ENTITY_REGISTRATIONS_IN_PROGRESS,
             &[&entity_id],
@@ -606,10 +748,29 @@ impl Tx for PgTx<'_> {
     }
 
     fn abandon_registrations_in_progress(&mut self, claimed_before_ms: i64) -> Result<u64> {
-        self.exec(
-            sql::ABANDON_REGISTRATIONS_IN_PROGRESS,
-            &[&claimed_before_ms],
-        )
+        // Also the claims of instances that are gone: the instance lock their number names is
+        // held by no session (see `0005_claims_by_instance.sql`).
+        let abandoned = self.all(
+            "UPDATE registrations SET status = 'abandoned'
+             WHERE status = 'in_progress' AND (claimed_at_ms < $1 OR (claimed_by IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM pg_locks
+                 WHERE locktype = 'advisory' AND granted AND classid::BIGINT = $2
+                   AND objid::BIGINT = claimed_by AND objsubid = 2
+                   AND database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database()))))
+             RETURNING world, ticket, oa_appid, entity_id",
+            &[&claimed_before_ms, &i64::from(super::INSTANCE_LOCK_CLASS)],
+            |r| Ok((r.int(0)?, r.text(1)?, r.text(2)?, r.int(3)?)),
+        )?;
+        let world = self.world;
+        for (w, ticket, oa, entity) in &abandoned {
+            self.world = *w;
+            self.touch(Key::OfficialAccount(oa));
+            self.touch(Key::Entity(*entity));
+            self.touch(Key::Ticket(ticket));
+        }
+        self.world = world;
+        Ok(abandoned.len() as u64)
     }
 
     fn insert_push(&mut self, p: &Push) -> Result<i64> {

@@ -260,6 +260,37 @@ impl View {
         self.epoch.store(next, Ordering::Release);
     }
 
+    /// Changes another instance committed (PostgreSQL's change feed, applied in commit order):
+    /// stamps their slots with a new epoch and publishes it, as the writer does after its own
+    /// commit. A slot this instance's writer has pending stays pending (the writer stamps it
+    /// when it publishes); a ticket joins the known-tickets filter.
+    pub fn publish_remote<'k>(&self, changes: impl IntoIterator<Item = (WorldKey, Key<'k>)>) {
+        // Under the writer's lock, so that the two never publish the same epoch.
+        let Ok(_writer) = self.pending.lock() else {
+            return;
+        };
+        let next = self.epoch.load(Ordering::Acquire) + 1;
+        let mut all = false;
+        for (world, key) in changes {
+            if let Key::Ticket(ticket) = key {
+                self.known_tickets.add(ticket_hash(ticket));
+            }
+            let slot = if matches!(key, Key::All) {
+                all = true;
+                self.all_slot
+            } else {
+                slot_of(&self.hasher, world, key)
+            };
+            let _ = self.slots[slot].fetch_update(Ordering::SeqCst, Ordering::SeqCst, |stamp| {
+                (stamp != PENDING).then_some(next)
+            });
+        }
+        if all {
+            self.clear();
+        }
+        self.epoch.store(next, Ordering::Release);
+    }
+
     /// The start-up scan: `tickets` are all the tickets of a snapshot that began after this
     /// view was created (so the writer added every later one itself).
     /// (As [`ticket_hash`]es.)

@@ -30,7 +30,7 @@ use fastreg_platform::settings::Settings;
 use fastreg_platform::store::Store;
 use serde::Serialize;
 
-use super::world::{self, store_registrations, SeedOa, OAS_PER_ENTITY, REG_BATCH};
+use super::world::{self, demo_world, store_registrations, SeedOa, OAS_PER_ENTITY, REG_BATCH};
 use crate::config::DurabilityArg;
 
 mod load;
@@ -499,16 +499,6 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
 }
 
 /// The demo world as a world's creation request.
-fn demo_world() -> anyhow::Result<fastreg_platform::service::worlds::WorldIn> {
-    let seed =
-        fastreg_platform::service::sandbox::SeedWorld::from_toml(fastreg_platform::app::DEMO_WORLD)
-            .map_err(|e| anyhow::anyhow!("the demo world: {e}"))?;
-    Ok(fastreg_platform::service::worlds::WorldIn {
-        seed: Some(seed),
-        ..Default::default()
-    })
-}
-
 /// Stores `n` worlds seeded with the demo world, several at a time.
 async fn store_worlds(
     state: &Arc<fastreg_platform::state::AppState>,

@@ -55,13 +55,14 @@ pub(super) struct Totals {
 /// What every connection shares, across rounds.
 pub(super) struct Load {
     pub(super) oas: Vec<SeedOa>,
+    /// The world's base path (`/w/{id}`), or empty for the default world.
+    pub(super) prefix: String,
     cursors: Vec<Mutex<Cursor>>,
     pub(super) answers: Mutex<Answers>,
     /// OAs refused for quota or cap this round: picked less.
     pub(super) blocked: Vec<AtomicBool>,
     /// The last fresh call made: contested by the next connection that wants a contest.
     pub(super) last_fresh: Mutex<Option<(usize, usize)>>,
-    pub(super) killed: AtomicBool,
     pub(super) by_errcode: Mutex<BTreeMap<i64, u64>>,
     pub(super) totals: Mutex<Totals>,
     pub(super) violations: Mutex<Vec<String>>,
@@ -76,14 +77,14 @@ pub(super) enum Call {
 }
 
 impl Load {
-    pub(super) fn new(oas: Vec<SeedOa>) -> Load {
+    pub(super) fn new(oas: Vec<SeedOa>, prefix: String) -> Load {
         Load {
+            prefix,
             cursors: oas.iter().map(|_| Mutex::default()).collect(),
             blocked: oas.iter().map(|_| AtomicBool::new(false)).collect(),
             oas,
             answers: Mutex::default(),
             last_fresh: Mutex::new(None),
-            killed: AtomicBool::new(false),
             by_errcode: Mutex::default(),
             totals: Mutex::default(),
             violations: Mutex::default(),
@@ -95,7 +96,6 @@ impl Load {
             b.store(false, Ordering::Relaxed);
         }
         *self.last_fresh.lock().expect("lock") = None;
-        self.killed.store(false, Ordering::SeqCst);
     }
 
     pub(super) fn totals(&self) -> Totals {
@@ -252,14 +252,20 @@ impl Load {
 }
 
 /// One connection: calls until the kill.
-pub(super) async fn worker(load: Arc<Load>, addr: SocketAddr, mut rng: Rng) {
+/// One connection's calls to the server at `addr` until `killed` (that server's) is set.
+pub(super) async fn worker(
+    load: Arc<Load>,
+    addr: SocketAddr,
+    killed: Arc<AtomicBool>,
+    mut rng: Rng,
+) {
     let Ok(mut sender) = connect(addr).await else {
-        if !load.killed.load(Ordering::SeqCst) {
+        if !killed.load(Ordering::SeqCst) {
             load.violation("could not connect to the running server".into());
         }
         return;
     };
-    while !load.killed.load(Ordering::SeqCst) {
+    while !killed.load(Ordering::SeqCst) {
         let Some(call) = load.next_call(&mut rng) else {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
@@ -282,7 +288,11 @@ pub(super) async fn worker(load: Arc<Load>, addr: SocketAddr, mut rng: Rng) {
             }
         };
         let request = world::post(
-            format!("{}?access_token={token}", paths::FAST_REGISTER),
+            format!(
+                "{}{}?access_token={token}",
+                load.prefix,
+                paths::FAST_REGISTER
+            ),
             Bytes::from(json!({ "ticket": ticket }).to_string()),
         );
         let answer = async {
@@ -296,7 +306,7 @@ pub(super) async fn worker(load: Arc<Load>, addr: SocketAddr, mut rng: Rng) {
         match answer {
             Ok((status, body)) => load.judge(&call, status, &body),
             Err(e) => {
-                if load.killed.load(Ordering::SeqCst) {
+                if killed.load(Ordering::SeqCst) {
                     load.totals.lock().expect("lock").unanswered += 1;
                     return;
                 }

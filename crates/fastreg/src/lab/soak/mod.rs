@@ -2,10 +2,12 @@
 //! Programs under contested load, restart it, and check that nothing answered was lost and
 //! that the invariants of the spec's §5 held across every crash.
 //!
-//! One run: [`world`] seeds a SQLite file in a temporary directory; each round of [`rounds`]
-//! starts `fastreg serve` on it as a child process, drives it with the contested calls of
-//! [`load`], kills it, and checks the database as the kill left it with [`checks`], then the
-//! restarted server through the sandbox API; [`summary`] reports. The seed of every random
+//! One run: [`world`] seeds a SQLite file in a temporary directory (or, with `--db
+//! postgres://…`, a world of its own on that database); each round of [`rounds`] starts
+//! `fastreg serve` on it as a child process (`--instances N` of them on PostgreSQL, the load
+//! spread over them), drives it with the contested calls of [`load`], kills each instance at a
+//! random moment of its own, and checks the database as the kills left it with [`checks`], then
+//! the restarted servers through the sandbox API; [`summary`] reports. The seed of every random
 //! choice is printed first: `--seed` replays the same kill moments, processing delays and
 //! request choices (thread scheduling still varies). RELIABILITY.md ("Crash safety") describes
 //! the world, the rounds and every check, with the figures of the last runs.
@@ -71,6 +73,15 @@ pub struct SoakArgs {
     /// Longest acceptable time from spawning the server to its first answer, in seconds.
     #[arg(long, default_value_t = 20.0)]
     pub start_bound: f64,
+    /// The database: a new SQLite file in a temporary directory by default, or
+    /// `postgres://USER@HOST/DB` (the run then works in a world of its own, deleted at the end,
+    /// so the database may hold other data).
+    #[arg(long)]
+    pub db: Option<String>,
+    /// `fastreg serve` processes sharing the database (PostgreSQL only), each killed at a random
+    /// moment of its own every round while the others go on.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Print one JSON object with every figure instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -91,6 +102,16 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     {
         bail!("--rounds, --oas, --connections, --seconds and --start-bound must be positive");
     }
+    let postgres = args
+        .db
+        .as_deref()
+        .is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"));
+    if args.instances == 0 || (args.instances > 1 && !postgres) {
+        bail!("--instances must be 1, or more with --db postgres://… (a SQLite file serves one)");
+    }
+    if args.db.is_some() && !postgres {
+        bail!("--db takes a postgres:// URL (the SQLite soak makes its own file)");
+    }
     let started = Instant::now();
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -102,12 +123,16 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         format_args!("seed {seed} (replay with --seed {seed})"),
     );
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let db = format!("sqlite://{}", dir.path().join("soak.db").display());
+    let db = match &args.db {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", dir.path().join("soak.db").display()),
+    };
     let admin = secrets::alnum(32);
     let exe = std::env::current_exe().context("locating the fastreg executable")?;
 
     let seeding = Instant::now();
-    let oas = world::seed_world(&db, &args).await?;
+    let place = world::seed_world(&db, &args, postgres).await?;
+    let oas = place.oas.clone();
     progress(
         &args,
         format_args!(
@@ -122,19 +147,26 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         rng: Rng::new(seed),
         seed,
         dir: dir.path().to_path_buf(),
-        db,
+        db: db.clone(),
         admin,
         exe,
-        load: Arc::new(Load::new(oas)),
+        load: Arc::new(Load::new(oas, place.prefix())),
+        world: place.world.clone(),
         policy: None,
         starts: 0,
         summary: Summary::default(),
         args: &args,
     };
-    let outcome = soak.run().await;
+    let mut outcome = soak.run().await;
     let Soak {
         mut summary, load, ..
     } = soak;
+    if let Some(w) = &place.world {
+        progress(&args, format_args!("deleting the run's world…"));
+        if let Err(e) = world::delete_world(&db, &args, w).await {
+            outcome = outcome.and(Err(e));
+        }
+    }
     summary.fill(&args, seed, &load, started);
     let violations = summary.violation_list.clone();
     if let Err(e) = outcome {

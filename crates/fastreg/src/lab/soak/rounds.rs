@@ -6,16 +6,22 @@
 //! read as the crash left it and checked; after the restart the server is asked through the
 //! sandbox API (nothing in progress, every answered success listed, a sample replayed). The
 //! server must answer within `--start-bound` seconds of its spawn and log no error.
+//!
+//! With `--instances N` (PostgreSQL) a round starts N servers on the database and spreads the
+//! connections over them; each is killed at a random moment of its own, the others answering
+//! on until theirs. A clock or config change made through one is awaited on the others before
+//! the load starts (they take it from the database within a second).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use fastreg_platform::domain::WorldKey;
 use fastreg_platform::rules::Policy;
 use fastreg_platform::settings::RuntimeConfig;
 use fastreg_platform::store::Store;
@@ -38,6 +44,8 @@ pub(super) struct Soak<'a> {
     pub(super) admin: String,
     pub(super) exe: PathBuf,
     pub(super) load: Arc<Load>,
+    /// The run's world (id, key), when it has one (PostgreSQL).
+    pub(super) world: Option<(String, WorldKey)>,
     /// The rules the server runs with (read at the first start).
     pub(super) policy: Option<Policy>,
     pub(super) starts: usize,
@@ -56,13 +64,13 @@ struct Server {
 impl Soak<'_> {
     pub(super) async fn run(&mut self) -> anyhow::Result<()> {
         for round in 0..self.args.rounds {
-            let Some(mut server) = self.start(round).await? else {
+            let Some(mut servers) = self.start_all(round).await? else {
                 return Ok(());
             };
             if round > 0 {
-                self.after_restart(round, &server).await?;
+                self.after_restart(round, &servers).await?;
             }
-            self.load_and_kill(round, &mut server).await?;
+            self.load_and_kill(round, &mut servers).await?;
             self.after_kill(round, false).await?;
             if !self.summary.violation_list.is_empty() {
                 return Ok(());
@@ -70,13 +78,15 @@ impl Soak<'_> {
         }
         // A last start: the state the last kill left must come up clean too.
         let round = self.args.rounds;
-        let Some(mut server) = self.start(round).await? else {
+        let Some(mut servers) = self.start_all(round).await? else {
             return Ok(());
         };
-        self.after_restart(round, &server).await?;
-        server.child.start_kill()?;
-        server.child.wait().await?;
-        self.check_log(round, &server.log);
+        self.after_restart(round, &servers).await?;
+        for server in &mut servers {
+            server.child.start_kill()?;
+            server.child.wait().await?;
+            self.check_log(round, &server.log);
+        }
         // Nothing may be in progress now: the last start abandoned what the kill left.
         self.after_kill(round, true).await
     }
@@ -85,6 +95,24 @@ impl Soak<'_> {
         let line = format!("round {round}: {what}");
         progress(self.args, format_args!("VIOLATION {line}"));
         self.summary.violation_list.push(line);
+    }
+
+    /// Starts `--instances` servers, one after the other (each migrates and abandons what
+    /// the last kills left in progress before it answers). `None` when one does not start.
+    async fn start_all(&mut self, round: usize) -> anyhow::Result<Option<Vec<Server>>> {
+        let mut servers = Vec::with_capacity(self.args.instances);
+        for _ in 0..self.args.instances {
+            match self.start(round).await? {
+                Some(s) => servers.push(s),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(servers))
+    }
+
+    /// The URL of sandbox API `path` on `server`, in the run's world.
+    fn sandbox_url(&self, server: &Server, path: &str) -> String {
+        format!("{}{}/sandbox/v1{path}", server.base, self.load.prefix)
     }
 
     /// Spawns `fastreg serve` and waits for its first answer. `None` (with a violation
@@ -163,7 +191,7 @@ impl Soak<'_> {
         loop {
             let answered = server
                 .http
-                .get(format!("{}/sandbox/v1/clock", server.base))
+                .get(self.sandbox_url(&server, "/clock"))
                 .bearer_auth(&self.admin)
                 .send()
                 .await
@@ -199,7 +227,7 @@ impl Soak<'_> {
     ) -> anyhow::Result<T> {
         let mut req = server
             .http
-            .request(method.parse()?, format!("{}/sandbox/v1{path}", server.base))
+            .request(method.parse()?, self.sandbox_url(server, path))
             .bearer_auth(&self.admin);
         if let Some(b) = body {
             req = req.json(&b);
@@ -222,9 +250,9 @@ impl Soak<'_> {
         let mut calls = tokio::task::JoinSet::new();
         for (k, oa) in oas.iter().enumerate() {
             let (http, permits) = (server.http.clone(), permits.clone());
-            let url = format!(
-                "{}/sandbox/v1/registrations?appid={}&limit=10000",
-                server.base, oa.appid
+            let url = self.sandbox_url(
+                server,
+                &format!("/registrations?appid={}&limit=10000", oa.appid),
             );
             let admin = self.admin.clone();
             calls.spawn(async move {
@@ -247,12 +275,13 @@ impl Soak<'_> {
         Ok(out)
     }
 
-    /// Loads the server and kills it with SIGKILL at a random moment.
-    async fn load_and_kill(&mut self, round: usize, server: &mut Server) -> anyhow::Result<()> {
+    /// Loads the servers and kills each with SIGKILL at a random moment of its own.
+    async fn load_and_kill(&mut self, round: usize, servers: &mut [Server]) -> anyhow::Result<()> {
+        let first = &servers[0];
         if round > 0 && round.is_multiple_of(2) {
             let _: Value = self
                 .admin_call(
-                    server,
+                    first,
                     "POST",
                     "/clock/advance",
                     Some(json!({"seconds": A_MONTH})),
@@ -264,59 +293,104 @@ impl Soak<'_> {
         if delay > 0 {
             let _: Value = self
                 .admin_call(
-                    server,
+                    first,
                     "PATCH",
                     "/config",
                     Some(json!({"processing_delay_ms": delay})),
                 )
                 .await?;
         }
+        self.agree(servers).await?;
         self.summary.delays_ms.push(delay);
-        let kill_after = self.args.seconds * (0.25 + 0.75 * self.rng.unit());
+        let mut kills: Vec<(f64, usize)> = (0..servers.len())
+            .map(|k| (self.args.seconds * (0.25 + 0.75 * self.rng.unit()), k))
+            .collect();
+        kills.sort_by(|a, b| a.0.total_cmp(&b.0));
         let load = self.load.clone();
         load.begin_round();
+        let flags: Vec<Arc<AtomicBool>> = servers
+            .iter()
+            .map(|_| Arc::new(AtomicBool::new(false)))
+            .collect();
         let workers: Vec<_> = (0..self.args.connections)
             .map(|w| {
                 let rng = Rng::new(
                     self.seed
                         ^ ((round as u64) << 32 | w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 );
-                tokio::spawn(worker(load.clone(), server.addr, rng))
+                let k = w % servers.len();
+                tokio::spawn(worker(load.clone(), servers[k].addr, flags[k].clone(), rng))
             })
             .collect();
         let before = load.totals();
-        let exited = tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs_f64(kill_after)) => None,
-            status = server.child.wait() => Some(status),
-        };
-        if let Some(status) = exited {
-            let tail = log_tail(&server.log);
-            self.violation(
-                round,
-                format_args!("the server exited by itself: {status:?}; log: {tail}"),
-            );
+        let started = Instant::now();
+        for &(at, k) in &kills {
+            let server = &mut servers[k];
+            let wait = Duration::from_secs_f64(at).saturating_sub(started.elapsed());
+            let exited = tokio::select! {
+                () = tokio::time::sleep(wait) => None,
+                status = server.child.wait() => Some(status),
+            };
+            if let Some(status) = exited {
+                let tail = log_tail(&server.log);
+                self.violation(
+                    round,
+                    format_args!("a server exited by itself: {status:?}; log: {tail}"),
+                );
+            }
+            flags[k].store(true, Ordering::SeqCst);
+            let _ = server.child.start_kill();
+            server.child.wait().await?;
+            self.summary.kills += 1;
         }
-        load.killed.store(true, Ordering::SeqCst);
-        let _ = server.child.start_kill();
-        server.child.wait().await?;
         for w in workers {
             w.await?;
         }
-        self.summary.kills += 1;
-        self.check_log(round, &server.log);
+        for server in servers.iter() {
+            self.check_log(round, &server.log);
+        }
         for v in load.take_violations() {
             self.violation(round, v);
         }
         let after = load.totals();
+        let moments: Vec<String> = kills.iter().map(|(at, _)| format!("{at:.2}")).collect();
         progress(
             self.args,
             format_args!(
-                "round {round}: delay {delay} ms, killed after {kill_after:.2} s: {} answers, {} new successes, {} cut by the kill",
+                "round {round}: delay {delay} ms, killed after {} s: {} answers, {} new successes, {} cut by the kills",
+                moments.join(" and "),
                 after.requests - before.requests,
                 after.new_successes - before.new_successes,
                 after.unanswered - before.unanswered
             ),
         );
+        Ok(())
+    }
+
+    /// Waits until every server has the first one's clock and config (the others take a
+    /// change from the database within a second).
+    async fn agree(&self, servers: &[Server]) -> anyhow::Result<()> {
+        let Some((first, others)) = servers.split_first() else {
+            return Ok(());
+        };
+        let want: (Value, Value) = (
+            self.admin_call(first, "GET", "/clock", None).await?,
+            self.admin_call(first, "GET", "/config", None).await?,
+        );
+        for other in others {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let clock: Value = self.admin_call(other, "GET", "/clock", None).await?;
+                let config: Value = self.admin_call(other, "GET", "/config", None).await?;
+                if clock["offset"] == want.0["offset"] && config == want.1 {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the instances did not agree on the clock and config within 10 s");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         Ok(())
     }
 
@@ -333,6 +407,10 @@ impl Soak<'_> {
         let store = Store::open(&self.db, self.args.durability.store())
             .await
             .context("opening the database after the kill")?;
+        let store = match &self.world {
+            Some((_, key)) => store.in_world(*key),
+            None => store,
+        };
         let snapshot = store
             .read(|tx| {
                 let mut entities = Vec::new();
@@ -365,7 +443,8 @@ impl Soak<'_> {
 
     /// After a restart, through the sandbox API: nothing in progress, every answered success
     /// listed with its appid, and a sample of them replayed.
-    async fn after_restart(&mut self, round: usize, server: &Server) -> anyhow::Result<()> {
+    async fn after_restart(&mut self, round: usize, servers: &[Server]) -> anyhow::Result<()> {
+        let server = &servers[0];
         let answered = self.load.answered_copy();
         let mut by_oa: HashMap<&str, Vec<(&str, &Answer)>> = HashMap::new();
         for (ticket, a) in &answered {
@@ -409,14 +488,17 @@ impl Soak<'_> {
             .iter()
             .map(|o| (o.appid.as_str(), o.token.as_str()))
             .collect();
-        for _ in 0..REPLAYS_AFTER_RESTART.min(tickets.len()) {
+        // Spread over the instances: each replays what any of them answered.
+        for k in 0..REPLAYS_AFTER_RESTART.min(tickets.len()) {
+            let server = &servers[k % servers.len()];
             let ticket = tickets[self.rng.below(tickets.len() as u64) as usize];
             let a = &answered[ticket];
             let resp = server
                 .http
                 .post(format!(
-                    "{}{}?access_token={}",
+                    "{}{}{}?access_token={}",
                     server.base,
+                    load.prefix,
                     paths::FAST_REGISTER,
                     token_of[a.oa_appid.as_str()]
                 ))

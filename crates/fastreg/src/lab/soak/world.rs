@@ -3,18 +3,41 @@
 //! One entity in four is nearly at its Mini Program cap (17 of 20), one in four fills up within
 //! a few rounds (cap 60), the others have room; in those, the last OA has used all but one of
 //! this month's quota.
+//!
+//! On PostgreSQL (a database that may hold other data) the run works in a world of its own,
+//! seeded with the demo world, and deletes it at the end.
 
 use fastreg_platform::app::Application;
 use fastreg_platform::clock::shanghai_month;
+use fastreg_platform::domain::WorldKey;
 use fastreg_platform::secrets;
 use fastreg_platform::settings::Settings;
 
 use super::{SoakArgs, FILLS_UP, NEAR_FULL};
-use crate::lab::world::{self, SeedOa, OAS_PER_ENTITY};
+use crate::lab::world::{self, demo_world, SeedOa, OAS_PER_ENTITY};
 
-/// Creates the database (with the demo world, whose component every seeded OA authorises)
-/// and seeds the soak's OAs, entities and nearly full caps.
-pub(super) async fn seed_world(db: &str, args: &SoakArgs) -> anyhow::Result<Vec<SeedOa>> {
+/// Where the run works: the default world of its own SQLite file, or a world of its own.
+pub(super) struct Place {
+    pub(super) oas: Vec<SeedOa>,
+    /// The world's id and key, when the run has one.
+    pub(super) world: Option<(String, WorldKey)>,
+}
+
+impl Place {
+    /// Its base path: `/w/{id}`, or empty.
+    pub(super) fn prefix(&self) -> String {
+        self.world
+            .as_ref()
+            .map_or_else(String::new, |(id, _)| format!("/w/{id}"))
+    }
+}
+
+/// Deletes the run's world (`id`, `key`) and its rows.
+pub(super) async fn delete_world(
+    db: &str,
+    args: &SoakArgs,
+    (id, key): &(String, WorldKey),
+) -> anyhow::Result<()> {
     let settings = Settings {
         addr: "127.0.0.1:0".into(),
         db: db.into(),
@@ -25,8 +48,34 @@ pub(super) async fn seed_world(db: &str, args: &SoakArgs) -> anyhow::Result<Vec<
     let app = Application::build(settings).await?;
     let state = app.state();
     drop(app);
-    let (store, now) = (&state.store, state.worlds.default_world().clock.now());
-    let quota = state.worlds.default_world().runtime().rules.monthly_quota as usize;
+    fastreg_platform::service::worlds::delete(&state, id).await?;
+    fastreg_platform::service::worlds::purge(&state.store, *key).await?;
+    Ok(())
+}
+
+/// Creates the database (with the demo world, whose component every seeded OA authorises)
+/// and seeds the soak's OAs, entities and nearly full caps: in its default world, or in a world
+/// created for the run when `in_world`.
+pub(super) async fn seed_world(db: &str, args: &SoakArgs, in_world: bool) -> anyhow::Result<Place> {
+    let settings = Settings {
+        addr: "127.0.0.1:0".into(),
+        db: db.into(),
+        durability: args.durability.store(),
+        admin_token: Some(secrets::alnum(32)),
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await?;
+    let state = app.state();
+    drop(app);
+    let (w, world) = if in_world {
+        let (w, _) = fastreg_platform::service::worlds::create(&state, demo_world()?).await?;
+        let id = (w.id.clone(), w.key);
+        (w, Some(id))
+    } else {
+        (state.worlds.default_world().clone(), None)
+    };
+    let (store, now) = (&w.store, w.clock.now());
+    let quota = w.runtime().rules.monthly_quota as usize;
 
     let entity_count = args.oas.div_ceil(OAS_PER_ENTITY);
     let caps: Vec<Option<u32>> = (0..entity_count)
@@ -66,5 +115,5 @@ pub(super) async fn seed_world(db: &str, args: &SoakArgs) -> anyhow::Result<Vec<
         .flat_map(|(_, o)| (1..quota).map(|_| (o.appid.clone(), o.entity_id, month.clone())))
         .collect();
     world::store_registrations(store, regs, first, now).await?;
-    Ok(oas)
+    Ok(Place { oas, world })
 }

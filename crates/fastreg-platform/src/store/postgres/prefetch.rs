@@ -1,0 +1,219 @@
+//! fastregister's reads in one statement: what its checks read about a token, its
+//! authorisation, component and OA, the OA's entity, a ticket and the counts
+//! ([`crate::service::fast_register::context`]) as one row, in one round trip instead of about
+//! ten. [`PgTx`] answers the reads that follow from it ([`Prefetched`]) until its next write;
+//! any read it does not cover (other arguments) goes to the database as before.
+
+use postgres::Row;
+
+use super::tx::PgTx;
+use crate::domain::*;
+use crate::error::Result;
+use crate::store::rows::{self, cols, to_u32, Cells};
+
+/// `$1` the token's hash, `$2` the ticket (or NULL), `$3` the month, `fw()` the world. Each
+/// part is one row or none (keys are unique), led by a `found` column that is NULL when it is
+/// none. Each lookup is a lateral join on the values found before it, so that every one is a
+/// point lookup by an index, whatever plan is cached.
+const STATEMENT: &str = concat!(
+    "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, en.*, c1.n, c2.n, c3.n FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(token),
+    " FROM tokens WHERE world = fw() AND hash = $1) AS tk ON TRUE
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(authorization),
+    " FROM authorizations WHERE world = fw()
+        AND component_appid = tk.component_appid AND authorizer_appid = tk.authorizer_appid)
+        AS au ON TRUE
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(component),
+    " FROM components WHERE world = fw() AND appid = tk.component_appid) AS co ON TRUE
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(fastregister_ticket),
+    " FROM fastregister_tickets WHERE world = fw() AND ticket = $2) AS ft ON TRUE
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(registration),
+    " FROM registrations WHERE world = fw() AND ticket = $2
+        AND status IN ('in_progress', 'succeeded')) AS lr ON TRUE
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(official_account),
+    " FROM official_accounts WHERE world = fw() AND appid = tk.authorizer_appid) AS oa ON TRUE
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(entity),
+    ", mini_program_count FROM entities WHERE world = fw() AND id = oa.entity_id) AS en ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
+        AND oa_appid = tk.authorizer_appid AND status = 'in_progress') AS c1 ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
+        AND oa_appid = tk.authorizer_appid AND month = $3 AND status = 'succeeded') AS c2 ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
+        AND entity_id = oa.entity_id AND status = 'in_progress') AS c3 ON TRUE"
+);
+
+/// Columns of each part, after its `found` column (the lists of `cols!`).
+const TOKEN: usize = 7;
+const AUTHORIZATION: usize = 7;
+const COMPONENT: usize = 11;
+const TICKET: usize = 6;
+const REGISTRATION: usize = 13;
+const OFFICIAL_ACCOUNT: usize = 8;
+/// The entity's columns and its `mini_program_count`.
+const ENTITY: usize = 7;
+
+/// A row's columns from `base` on, as a decoder of `rows` reads them from 0.
+struct At<'r> {
+    row: &'r Row,
+    base: usize,
+}
+
+impl Cells for At<'_> {
+    fn text(&self, i: usize) -> Result<String> {
+        self.row.text(self.base + i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.row.opt_text(self.base + i)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        self.row.int(self.base + i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.row.opt_int(self.base + i)
+    }
+    fn flag(&self, i: usize) -> Result<bool> {
+        self.row.flag(self.base + i)
+    }
+    fn parse<T>(&self, i: usize, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+        self.row.parse(self.base + i, f)
+    }
+}
+
+/// Reads the parts of a row in order.
+struct Parts<'r> {
+    row: &'r Row,
+    next: usize,
+}
+
+impl<'r> Parts<'r> {
+    /// The next part of `width` columns, decoded by `f` if it was found.
+    fn part<T>(&mut self, width: usize, f: impl FnOnce(&At<'r>) -> Result<T>) -> Result<Option<T>> {
+        let found: Option<bool> = self.row.try_get(self.next).map_err(super::fault)?;
+        let at = At {
+            row: self.row,
+            base: self.next + 1,
+        };
+        self.next += 1 + width;
+        match found {
+            Some(true) => Ok(Some(f(&at)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn count(&mut self) -> Result<i64> {
+        let n = self.row.int(self.next)?;
+        self.next += 1;
+        Ok(n)
+    }
+}
+
+/// What the statement read, for the arguments it was read with.
+pub(super) struct Prefetched {
+    hash: String,
+    ticket_arg: Option<String>,
+    month: String,
+    token: Option<TokenRecord>,
+    authorization: Option<Authorization>,
+    component: Option<Component>,
+    ticket: Option<FastRegisterTicket>,
+    live_registration: Option<Registration>,
+    official_account: Option<OfficialAccount>,
+    entity: Option<(Entity, u32)>,
+    oa_in_progress: i64,
+    oa_successes: i64,
+    entity_in_progress: i64,
+}
+
+impl Prefetched {
+    /// Runs the statement in `tx`.
+    pub(super) fn read(
+        tx: &mut PgTx<'_>,
+        hash: &str,
+        ticket: Option<&str>,
+        month: &str,
+    ) -> Result<Prefetched> {
+        let row = tx.one(STATEMENT, &[&hash, &ticket, &month], |row| {
+            let mut p = Parts { row, next: 0 };
+            Ok(Prefetched {
+                hash: hash.to_string(),
+                ticket_arg: ticket.map(str::to_string),
+                month: month.to_string(),
+                token: p.part(TOKEN, |r| rows::token(r))?,
+                authorization: p.part(AUTHORIZATION, |r| rows::authorization(r))?,
+                component: p.part(COMPONENT, |r| rows::component(r))?,
+                ticket: p.part(TICKET, |r| rows::fastregister_ticket(r))?,
+                live_registration: p.part(REGISTRATION, |r| rows::registration(r))?,
+                official_account: p.part(OFFICIAL_ACCOUNT, |r| rows::official_account(r))?,
+                entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
+                oa_in_progress: p.count()?,
+                oa_successes: p.count()?,
+                entity_in_progress: p.count()?,
+            })
+        })?;
+        row.ok_or_else(|| {
+            crate::error::Error::Internal(anyhow::anyhow!("the fastregister read returned no row"))
+        })
+    }
+
+    /// The token's (component, authorizer), if it exists.
+    fn pair(&self) -> Option<(&str, &str)> {
+        self.token
+            .as_ref()
+            .map(|t| (t.component_appid.as_str(), t.authorizer_appid.as_str()))
+    }
+
+    fn entity_id(&self) -> Option<i64> {
+        self.official_account.as_ref().map(|oa| oa.entity_id)
+    }
+
+    pub(super) fn token(&self, hash: &str) -> Option<Option<TokenRecord>> {
+        (self.hash == hash).then(|| self.token.clone())
+    }
+
+    pub(super) fn authorization(&self, c: &str, a: &str) -> Option<Option<Authorization>> {
+        (self.pair()? == (c, a)).then(|| self.authorization.clone())
+    }
+
+    pub(super) fn component(&self, appid: &str) -> Option<Option<Component>> {
+        (self.pair()?.0 == appid).then(|| self.component.clone())
+    }
+
+    pub(super) fn ticket(&self, ticket: &str) -> Option<Option<FastRegisterTicket>> {
+        (self.ticket_arg.as_deref() == Some(ticket)).then(|| self.ticket.clone())
+    }
+
+    pub(super) fn live_registration(&self, ticket: &str) -> Option<Option<Registration>> {
+        (self.ticket_arg.as_deref() == Some(ticket)).then(|| self.live_registration.clone())
+    }
+
+    pub(super) fn official_account(&self, appid: &str) -> Option<Option<OfficialAccount>> {
+        (self.pair()?.1 == appid).then(|| self.official_account.clone())
+    }
+
+    pub(super) fn oa_in_progress(&self, appid: &str) -> Option<bool> {
+        (self.pair()?.1 == appid).then_some(self.oa_in_progress > 0)
+    }
+
+    pub(super) fn oa_successes(&self, appid: &str, month: &str) -> Option<u32> {
+        (self.pair()?.1 == appid && self.month == month).then_some(to_u32(self.oa_successes))
+    }
+
+    pub(super) fn entity(&self, id: i64) -> Option<Option<Entity>> {
+        (self.entity_id()? == id).then(|| self.entity.as_ref().map(|(e, _)| e.clone()))
+    }
+
+    pub(super) fn entity_mini_programs(&self, id: i64) -> Option<u32> {
+        (self.entity_id()? == id).then(|| self.entity.as_ref().map_or(0, |(_, n)| *n))
+    }
+
+    pub(super) fn entity_in_progress(&self, id: i64) -> Option<u32> {
+        (self.entity_id()? == id).then_some(to_u32(self.entity_in_progress))
+    }
+}
