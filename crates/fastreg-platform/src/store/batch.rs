@@ -43,6 +43,9 @@ pub(crate) enum Control {
     Begin,
     Savepoint,
     Release,
+    /// `Release` of the last job's savepoint and `Savepoint` for the next, in one go (one
+    /// round trip on PostgreSQL).
+    ReleaseThenSavepoint,
     RollbackTo,
     Commit,
     Rollback,
@@ -87,25 +90,35 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
     }
     let single = batch.len() == 1;
     let mut done: Vec<(Reply, Result<Box<dyn Any + Send>>)> = Vec::with_capacity(batch.len());
+    // A succeeded job's savepoint is released with the next job's opening (or by the commit,
+    // which commits it with everything else).
+    let mut unreleased = false;
     for req in batch {
         // A lone job needs no savepoint: its failure rolls back the whole transaction.
         if !single {
-            if let Err(e) = conn.control(Control::Savepoint) {
+            let open = if unreleased {
+                Control::ReleaseThenSavepoint
+            } else {
+                Control::Savepoint
+            };
+            unreleased = false;
+            if let Err(e) = conn.control(open) {
                 done.push((req.reply, Err(e)));
                 continue;
             }
         }
         let out = conn.run(req.job);
         if !single {
-            let end = if out.is_ok() {
-                conn.control(Control::Release)
+            if out.is_ok() {
+                unreleased = true;
             } else {
-                conn.control(Control::RollbackTo)
-                    .and_then(|()| conn.control(Control::Release))
-            };
-            if let Err(e) = end {
-                done.push((req.reply, Err(e)));
-                continue;
+                let end = conn
+                    .control(Control::RollbackTo)
+                    .and_then(|()| conn.control(Control::Release));
+                if let Err(e) = end {
+                    done.push((req.reply, Err(e)));
+                    continue;
+                }
             }
         }
         done.push((req.reply, out));

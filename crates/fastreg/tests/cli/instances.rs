@@ -394,3 +394,173 @@ async fn two_instances_on_one_postgres_database_keep_every_rule_and_honour_each_
         oa_of_mp.len()
     );
 }
+
+/// One OA, authorised, with its token; tickets are issued on demand.
+struct Oa {
+    appid: String,
+    token: String,
+}
+
+impl Api {
+    /// An OA of a new entity, authorised through `at`, its authorizer token obtained on `at`.
+    async fn oa(&self, at: &Instance, ct: &str) -> Oa {
+        let entity = self
+            .sandbox(
+                at,
+                "POST",
+                "/entities",
+                Some(json!({"name": "Coherent Co.", "type": "enterprise"})),
+            )
+            .await;
+        let created = self
+            .sandbox(
+                at,
+                "POST",
+                "/official-accounts",
+                Some(
+                    json!({"nickname": "Coherent OA", "entity_id": entity["id"], "verified": true}),
+                ),
+            )
+            .await;
+        let appid = created["appid"].as_str().unwrap().to_string();
+        let code = self
+            .sandbox(
+                at,
+                "POST",
+                "/authorizations",
+                Some(json!({"component_appid": C, "authorizer_appid": appid, "permission_sets": [1, 27]})),
+            )
+            .await;
+        let (_, auth) = self
+            .wx(
+                at,
+                &format!("/cgi-bin/component/api_query_auth?component_access_token={ct}"),
+                json!({"component_appid": C, "authorization_code": code["auth_code"]}),
+            )
+            .await;
+        let token = auth["authorization_info"]["authorizer_access_token"]
+            .as_str()
+            .expect("a token")
+            .to_string();
+        Oa { appid, token }
+    }
+
+    async fn ticket(&self, at: &Instance, oa: &Oa) -> String {
+        let t = self
+            .sandbox(
+                at,
+                "POST",
+                "/fastregister-confirmations",
+                Some(
+                    json!({"component_appid": C, "appid": oa.appid, "copy_wx_verify": 1,
+                            "redirect_uri": "http://localhost/cb"}),
+                ),
+            )
+            .await;
+        t["ticket"].as_str().unwrap().to_string()
+    }
+
+    async fn register(&self, at: &Instance, oa: &Oa, ticket: &str) -> Value {
+        self.wx(
+            at,
+            &format!("/cgi-bin/account/fastregister?access_token={}", oa.token),
+            json!({ "ticket": ticket }),
+        )
+        .await
+        .1
+    }
+
+    /// The component token, from `at`.
+    async fn component_token(&self, at: &Instance, other: &Instance) -> String {
+        let comp = self
+            .sandbox(at, "GET", &format!("/components/{C}"), None)
+            .await;
+        let vt = self
+            .sandbox(
+                other,
+                "GET",
+                &format!("/components/{C}/verify-ticket"),
+                None,
+            )
+            .await;
+        let (_, tok) = self
+            .wx(
+                at,
+                "/cgi-bin/component/api_component_token",
+                json!({"component_appid": C, "component_appsecret": comp["appsecret"],
+                       "component_verify_ticket": vt["component_verify_ticket"]}),
+            )
+            .await;
+        tok["component_access_token"]
+            .as_str()
+            .expect("a token")
+            .to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_never_answers_from_state_older_than_a_write_another_instance_answered_before()
+{
+    let Ok(base_url) = std::env::var("FASTREG_TEST_PG") else {
+        eprintln!("skipped: FASTREG_TEST_PG is not set");
+        return;
+    };
+    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
+        .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(scratch.url(), dir.path());
+    let b = start(scratch.url(), dir.path());
+    let api = Api {
+        http: reqwest::Client::new(),
+    };
+    let ct = api.component_token(&a, &b).await;
+    let oa = api.oa(&a, &ct).await;
+
+    // B remembers what its checks read about the OA (its view answers the next ones).
+    for _ in 0..3 {
+        let v = api
+            .register(&b, &oa, "no-such-ticket-0000000000000000")
+            .await;
+        assert_eq!(errcode(&v), 61058, "{v}");
+    }
+    // A ticket issued through A and registered on A is replayed by B at once, not refused as
+    // unknown nor registered again.
+    let first = api.ticket(&a, &oa).await;
+    let on_a = api.register(&a, &oa, &first).await;
+    assert_eq!(errcode(&on_a), 0, "{on_a}");
+    let on_b = api.register(&b, &oa, &first).await;
+    assert_eq!(
+        (errcode(&on_b), &on_b["appid"], &on_b["authorization_code"]),
+        (0, &on_a["appid"], &on_a["authorization_code"]),
+        "B replays A's success: {on_b}"
+    );
+    // A ticket issued through A is known to B at once.
+    let second = api.ticket(&a, &oa).await;
+    let on_b = api.register(&b, &oa, &second).await;
+    assert_eq!(errcode(&on_b), 0, "B registers a ticket A issued: {on_b}");
+    // The quota used on A is refused on B at once (B counted 0, then 2, before).
+    for _ in 0..3 {
+        let t = api.ticket(&a, &oa).await;
+        let v = api.register(&a, &oa, &t).await;
+        assert_eq!(errcode(&v), 0, "{v}");
+    }
+    let sixth = api.ticket(&a, &oa).await;
+    let on_b = api.register(&b, &oa, &sixth).await;
+    assert_eq!(errcode(&on_b), 61055, "B sees the quota A used: {on_b}");
+    // A revocation through A: B answers what A answers, at once.
+    api.sandbox(
+        &a,
+        "POST",
+        "/authorizations/revoke",
+        Some(json!({"component_appid": C, "authorizer_appid": oa.appid})),
+    )
+    .await;
+    let on_b = api.register(&b, &oa, &sixth).await;
+    let on_a = api.register(&a, &oa, &sixth).await;
+    assert_ne!(
+        errcode(&on_a),
+        61055,
+        "the revocation is checked first: {on_a}"
+    );
+    assert_eq!(errcode(&on_b), errcode(&on_a), "B: {on_b}, A: {on_a}");
+}

@@ -98,3 +98,57 @@ fn soak_refuses_nonsense_flags() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be positive"));
 }
+
+#[test]
+fn two_instances_on_postgresql_each_killed_under_load_lose_and_duplicate_nothing() {
+    let Ok(base_url) = std::env::var("FASTREG_TEST_PG") else {
+        eprintln!("skipped: FASTREG_TEST_PG is not set");
+        return;
+    };
+    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
+        .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
+    let out = fastreg()
+        .args(["soak", "--db", scratch.url(), "--instances", "2"])
+        .args(["--rounds", "4", "--seconds", "1.5", "--oas", "200"])
+        .args(["--connections", "16", "--json"])
+        .output()
+        .expect("fastreg runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}\n{stderr}"));
+    let seed = &report["seed"];
+    assert!(
+        out.status.success(),
+        "soak failed (replay with --seed {seed}): {stderr}\n{report:#}"
+    );
+    assert_eq!(report["violations"], 0, "{report:#}");
+    // Both instances were killed every round, and started again: 4 × 2 kills, 5 × 2 starts.
+    assert_eq!(report["kills"], 8, "{report:#}");
+    assert_eq!(
+        report["start_secs"].as_array().unwrap().len(),
+        10,
+        "{report:#}"
+    );
+    for field in [
+        "successes_answered",
+        "checked_after_kills",
+        "checked_after_restarts",
+        "replays_after_restarts",
+    ] {
+        assert!(
+            report[field].as_u64().unwrap_or(0) > 0,
+            "{field} is 0: {report:#}"
+        );
+    }
+}
+
+#[test]
+fn soak_refuses_several_instances_on_sqlite() {
+    let out = fastreg()
+        .args(["soak", "--instances", "2"])
+        .output()
+        .expect("fastreg runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--instances"));
+}

@@ -482,6 +482,7 @@ impl BatchConn for Writer<'_> {
             }
             Control::Savepoint => "SAVEPOINT job",
             Control::Release => "RELEASE job",
+            Control::ReleaseThenSavepoint => "RELEASE job; SAVEPOINT job",
             Control::RollbackTo => "ROLLBACK TO job",
             Control::Commit => {
                 let conn = self.lazy.conn()?;

@@ -432,6 +432,10 @@ impl BatchConn for Writer<'_> {
             Control::Begin => "BEGIN IMMEDIATE",
             Control::Savepoint => "SAVEPOINT job",
             Control::Release => "RELEASE job",
+            Control::ReleaseThenSavepoint => {
+                control(self.conn, "RELEASE job").map_err(fault)?;
+                "SAVEPOINT job"
+            }
             Control::RollbackTo => "ROLLBACK TO job",
             Control::Commit => "COMMIT",
             Control::Rollback => "ROLLBACK",

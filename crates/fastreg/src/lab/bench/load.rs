@@ -142,10 +142,11 @@ struct Tally {
     sample: Option<String>,
 }
 
-/// Runs one scenario: `connections` connections, each sending its next request when the
-/// previous answer arrived, for `warmup` (answers checked, not counted) and then `duration`.
+/// Runs one scenario: `connections` connections, spread over `targets` in turn, each sending
+/// its next request when the previous answer arrived, for `warmup` (answers checked, not
+/// counted) and then `duration`.
 pub(super) async fn drive(
-    target: Target,
+    targets: &[Target],
     work: Arc<Work>,
     scenario: Scenario,
     connections: usize,
@@ -153,8 +154,9 @@ pub(super) async fn drive(
     duration: Duration,
 ) -> anyhow::Result<Figures> {
     let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        senders.push(target.connect().await?);
+    for i in 0..connections {
+        let target = &targets[i % targets.len()];
+        senders.push((target.clone(), target.connect().await?));
     }
     let started = Instant::now() + warmup;
     let window = Window {
@@ -164,15 +166,9 @@ pub(super) async fn drive(
     let expected = scenario.expected_errcode();
     let tasks: Vec<_> = senders
         .into_iter()
-        .map(|sender| {
+        .map(|(target, sender)| {
             let work = work.clone();
-            tokio::spawn(one_connection(
-                target.clone(),
-                sender,
-                work,
-                expected,
-                window,
-            ))
+            tokio::spawn(one_connection(target, sender, work, expected, window))
         })
         .collect();
     let mut hist = new_histogram();

@@ -81,6 +81,11 @@ pub struct BenchArgs {
     /// its own (`--world`), deleted at the end, so the database may hold other data.
     #[arg(long)]
     pub db: Option<String>,
+    /// `fastreg serve` processes to spawn on the `--db` PostgreSQL database, the connections
+    /// spread over them in turn (0: the platform in this process answers, as on SQLite). The
+    /// static ceiling and the proxy scenario stay in this process.
+    #[arg(long, default_value_t = 0)]
+    pub instances: usize,
     /// Other worlds stored beforehand, each seeded with the demo world (the number of worlds
     /// a shared sandbox holds). World creation is then timed too.
     #[arg(long, default_value_t = 0)]
@@ -183,6 +188,8 @@ struct Config {
     world: bool,
     /// `sqlite` or `postgres`.
     backend: &'static str,
+    /// `fastreg serve` processes answering (0: the platform in the bench's own process).
+    instances: usize,
     stored_worlds: usize,
 }
 
@@ -240,6 +247,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !args.warmup.is_finite() || args.warmup < 0.0 {
         bail!("--warmup must be zero or more seconds");
     }
+    let postgres = args
+        .db
+        .as_deref()
+        .is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"));
+    if args.instances > 0 && !postgres {
+        bail!("--instances needs --db postgres://… (a SQLite file serves one process)");
+    }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let db_path = dir.path().join("bench.db");
     let in_world = args.world || args.db.is_some();
@@ -283,6 +297,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         &args,
         format_args!("seeded {} rows in {:.1} s", seeded.rows, seeded.secs),
     );
+    let mut instances = Vec::with_capacity(args.instances);
+    for _ in 0..args.instances {
+        instances.push(Instance::spawn(&args, dir.path(), &admin).await?);
+    }
+    let served: Vec<Target> = if instances.is_empty() {
+        vec![Target::Direct(addr)]
+    } else {
+        progress(
+            &args,
+            format_args!("{} instances listening", instances.len()),
+        );
+        instances.iter().map(|i| Target::Direct(i.addr)).collect()
+    };
 
     let static_addr = start_static().await?;
     // The proxy, with a CA of the run's own, in front of the same platform.
@@ -308,10 +335,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for &scenario in &args.scenarios {
         progress(&args, format_args!("running {}…", scenario.name()));
         let work = Work::new(scenario, &seeded, &world.base_path);
-        let target = match (scenario, &proxy) {
-            (Scenario::Static, _) => Target::Direct(static_addr),
-            (Scenario::RefusalTicketProxy, Some(p)) => p.clone(),
-            _ => Target::Direct(addr),
+        let targets = match (scenario, &proxy) {
+            (Scenario::Static, _) => vec![Target::Direct(static_addr)],
+            (Scenario::RefusalTicketProxy, Some(p)) => vec![p.clone()],
+            _ => served.clone(),
         };
         // Successes use up their (token, ticket) pairs: none are spent unmeasured.
         let warmup = if scenario == Scenario::Success {
@@ -319,7 +346,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         } else {
             warmup
         };
-        let f = drive(target, work, scenario, args.connections, warmup, duration).await?;
+        let f = drive(&targets, work, scenario, args.connections, warmup, duration).await?;
         figures.push((scenario, f));
     }
     let world_creation = if args.stored_worlds > 0 {
@@ -328,6 +355,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    drop(instances);
     if args.db.is_some() {
         progress(&args, format_args!("deleting the run's world…"));
         fastreg_platform::service::worlds::delete(&state, &world.id).await?;
@@ -373,6 +401,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             world: in_world,
             stored_worlds: args.stored_worlds,
             backend: state.store.backend_name(),
+            instances: args.instances,
         },
         seeding: Seeding {
             rows: seeded.rows,
@@ -392,6 +421,61 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{out}");
     Ok(())
+}
+
+/// A `fastreg serve` child process on the run's database, killed when dropped.
+struct Instance {
+    _child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Instance {
+    async fn spawn(
+        args: &BenchArgs,
+        dir: &std::path::Path,
+        admin: &str,
+    ) -> anyhow::Result<Instance> {
+        use tokio::io::AsyncBufReadExt;
+        let exe = std::env::current_exe().context("locating the fastreg executable")?;
+        let mut cmd = tokio::process::Command::new(exe);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("FASTREG_") {
+                cmd.env_remove(k);
+            }
+        }
+        let db = args.db.as_deref().unwrap_or_default();
+        cmd.env("FASTREG_LOG", "warn")
+            .args(["serve", "--addr", "127.0.0.1:0", "--no-proxy", "--db", db])
+            .args([
+                "--admin-token",
+                admin,
+                "--durability",
+                args.durability.name(),
+            ])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().context("spawning fastreg serve")?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.strip_prefix("fastreg platform listening on http://") {
+                    return Ok::<_, anyhow::Error>(rest.trim().parse::<std::net::SocketAddr>()?);
+                }
+            }
+            bail!("fastreg serve exited before it listened")
+        })
+        .await
+        .context("fastreg serve did not listen within 30 s")??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Instance {
+            _child: child,
+            addr,
+        })
+    }
 }
 
 fn progress(args: &BenchArgs, what: std::fmt::Arguments<'_>) {
@@ -426,8 +510,12 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
     );
     let _ = writeln!(
         s,
-        "config: {}, {} OAs (+{} at quota), {} connections, {} s per scenario after {} s of warm-up, {} stored registrations, durability {}",
+        "config: {}{}, {} OAs (+{} at quota), {} connections, {} s per scenario after {} s of warm-up, {} stored registrations, durability {}",
         r.config.backend,
+        match r.config.instances {
+            0 => String::new(),
+            n => format!(" ({n} fastreg serve processes)"),
+        },
         r.config.oas,
         r.config.quota_oas,
         r.config.connections,
