@@ -21,6 +21,11 @@ use crate::lab::world::{self, connect, errcode, Sender, COMPONENT};
 // ---------------------------------------------------------------------------------------------
 
 pub(super) async fn start_static() -> anyhow::Result<SocketAddr> {
+    serve_static("127.0.0.1:0").await
+}
+
+/// The static handler at `addr`, in a task of its own; the address it listens on.
+pub(super) async fn serve_static(addr: &str) -> anyhow::Result<SocketAddr> {
     use axum::http::header::CONTENT_TYPE;
     async fn ok() -> impl axum::response::IntoResponse {
         (
@@ -29,7 +34,7 @@ pub(super) async fn start_static() -> anyhow::Result<SocketAddr> {
         )
     }
     let router = axum::Router::new().route("/", axum::routing::get(ok).post(ok));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;

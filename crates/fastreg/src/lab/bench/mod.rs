@@ -93,6 +93,10 @@ pub struct BenchArgs {
     /// Print one JSON object with every figure instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only serve the static ceiling's handler at this address until interrupted, for an
+    /// outside load generator (`scripts/side-by-side.sh` drives it with wrk).
+    #[arg(long, hide = true)]
+    pub serve_static: Option<String>,
 }
 
 /// What one scenario asks.
@@ -241,6 +245,11 @@ pub(super) struct Figures {
 /// # Errors
 /// The platform did not start, seeding failed, or a connection could not be made.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(addr) = &args.serve_static {
+        let at = load::serve_static(addr).await?;
+        eprintln!("static ceiling listening on http://{at}");
+        return tokio::signal::ctrl_c().await.context("waiting for Ctrl-C");
+    }
     if args.oas == 0 || args.connections == 0 || args.duration.is_nan() || args.duration <= 0.0 {
         bail!("--oas, --connections and --duration must be positive");
     }

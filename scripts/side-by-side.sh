@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# fastreg next to httpmock, measured by one outside load generator (BENCHMARKS.md, "Side by
+# side"): wrk -t1 -c64 against
+#   - the static ceiling: an axum handler answering {"errcode":0,"errmsg":"ok"}, no middleware
+#     (`fastreg bench --serve-static`);
+#   - fastreg serve on a new SQLite file: fastregister with the demo OA's token and a ticket
+#     nobody issued, refused by the rules (61058) from its state;
+#   - httpmock standalone, answering fastregister's success from a canned mock.
+# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the three in turn, ROUNDS
+# (default 2) times.
+#
+# Needs: target/release/fastreg (cargo build --release -p fastreg), wrk (apt-get install wrk),
+# httpmock with its standalone server (cargo install httpmock --features standalone), curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FASTREG=${FASTREG:-target/release/fastreg}
+HTTPMOCK=${HTTPMOCK:-httpmock}
+ROUNDS=${ROUNDS:-2}
+WRK_SECONDS=${WRK_SECONDS:-8}
+dir=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+wait_for() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not answer" >&2; exit 1; }
+
+"$FASTREG" bench --serve-static 127.0.0.1:18081 2>/dev/null & pids+=($!)
+ADMIN=side-by-side-admin-token
+"$FASTREG" serve --addr 127.0.0.1:18080 --no-proxy --db "sqlite://$dir/fastreg.db" \
+    --admin-token "$ADMIN" >/dev/null 2>&1 & pids+=($!)
+mkdir -p "$dir/mocks"
+cat > "$dir/mocks/fastregister.yaml" <<'EOF'
+when:
+  method: POST
+  path: /cgi-bin/account/fastregister
+then:
+  status: 200
+  header:
+    - name: content-type
+      value: application/json
+  body: '{"errcode":0,"errmsg":"ok","appid":"wx3f6a1c0b5d2e4f70","authorization_code":"c0de","is_wx_verify_succ":true,"is_link_succ":true}'
+EOF
+"$HTTPMOCK" --port 18082 --mock-files-dir "$dir/mocks" --disable-access-log >/dev/null 2>&1 & pids+=($!)
+wait_for http://127.0.0.1:18081/
+wait_for http://127.0.0.1:18080/healthz
+wait_for http://127.0.0.1:18082/__httpmock__/ping || true
+
+# The demo OA's authorizer token, as the serve banner's walk-through gets it.
+B=http://127.0.0.1:18080; A="Authorization: Bearer $ADMIN"; C=wxc0ffee0000000001; OA=wx0a00000000000001
+j() { sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }
+SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
+VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
+CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}" | j component_access_token)
+CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}" | j auth_code)
+OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}" | j authorizer_access_token)
+check=$(curl -s "$B/cgi-bin/account/fastregister?access_token=$OAT" -d '{"ticket":"00000000000000000000000000000000"}')
+grep -q '"errcode":61058' <<<"$check" || { echo "fastreg did not refuse with 61058: $check" >&2; exit 1; }
+check=$(curl -s -X POST http://127.0.0.1:18082/cgi-bin/account/fastregister -d '{"ticket":"x"}')
+grep -q '"errcode":0' <<<"$check" || { echo "httpmock did not answer the mock: $check" >&2; exit 1; }
+
+cat > "$dir/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"ticket":"00000000000000000000000000000000"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+run() { # name url
+    wrk -t1 -c64 -d2s -s "$dir/post.lua" "$2" >/dev/null
+    wrk -t1 -c64 -d"${WRK_SECONDS}s" --latency -s "$dir/post.lua" "$2" >"$dir/out"
+    local rps p50 p99
+    rps=$(awk '/^Requests\/sec/ {print $2}' "$dir/out")
+    p50=$(awk '$1 == "50%" {print $2}' "$dir/out")
+    p99=$(awk '$1 == "99%" {print $2}' "$dir/out")
+    printf '%-28s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
+}
+for r in $(seq "$ROUNDS"); do
+    echo "round $r"
+    run "static ceiling" http://127.0.0.1:18081/
+    run "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
+    run "httpmock (canned success)" http://127.0.0.1:18082/cgi-bin/account/fastregister
+done
