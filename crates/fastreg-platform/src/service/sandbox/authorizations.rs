@@ -11,7 +11,8 @@ pub struct AuthorizationIn {
     pub component_appid: String,
     /// The OA (or MP) authorising it.
     pub authorizer_appid: String,
-    /// The sets the admin ticks.
+    /// The sets the admin ticks (at least one).
+    #[schemars(length(min = 1), inner(range(min = 1, max = PERMISSION_SET_MAX)))]
     pub permission_sets: Vec<i64>,
 }
 
@@ -97,10 +98,14 @@ pub fn authorize_with_pre_auth_code(
     if sets.is_empty() {
         // The holder is named: a stored appid (1-64 of [A-Za-z0-9_-]), not one this request
         // sent (it is another component than component_appid).
-        return Err(bad(format!(
-            "nothing to grant: component {} holds permission set 27 for authorizer_appid",
-            holder.as_deref().unwrap_or("(another)")
-        )));
+        return Err(Error::sandbox(
+            409,
+            ErrCode::DataFormatError,
+            format!(
+                "nothing to grant: component {} holds permission set 27 for authorizer_appid",
+                holder.as_deref().unwrap_or("(another)")
+            ),
+        ));
     }
     let mut withheld: Vec<i64> = input
         .permission_sets
@@ -232,8 +237,9 @@ pub struct ConfirmationIn {
     pub component_appid: String,
     /// The OA whose admin confirms.
     pub appid: String,
-    /// Reuse the OA's verification (0/1).
+    /// Reuse the OA's verification: `1` (or `"1"`, `true`) or `0` (or `"0"`, `false`).
     #[serde(deserialize_with = "de_zero_one")]
+    #[schemars(schema_with = "zero_one_schema")]
     pub copy_wx_verify: bool,
     /// Where the admin's browser goes next (host = the component's auth domain).
     pub redirect_uri: String,
@@ -269,9 +275,11 @@ pub fn check_fast_registration(
     let oa = tx
         .official_account(&input.appid)?
         .ok_or_else(|| not_found(ErrCode::DataFormatError, "appid names no Official Account"))?;
+    // 403, not 400: which hosts and which accounts are allowed is the world's state, which no
+    // schema can describe.
     rules::check_redirect_uri(&input.redirect_uri, &component.auth_domain).map_err(|code| {
         Error::sandbox(
-            400,
+            403,
             code,
             "redirect_uri's host must be the component's auth_domain",
         )
@@ -281,7 +289,7 @@ pub fn check_fast_registration(
         .is_some_and(|a| a.grants(FAST_REGISTER_SET));
     if !granted {
         return Err(Error::sandbox(
-            400,
+            403,
             ErrCode::ApiUnauthorizedToComponent,
             "the OA has not granted permission set 27 to this component",
         ));
