@@ -4,7 +4,7 @@
 //!
 //! - [`matches`]: a field's pattern is one string, declared in the document (`pattern`) and
 //!   checked here with it, not a second hand-written rule.
-//! - [`integral_floats_to_integers`] and [`integer`]: JSON has one kind of number and JSON
+//! - [`integral_floats_as_integers`] and [`integer`]: JSON has one kind of number and JSON
 //!   Schema counts `52.0` as the integer 52, so where an integer is asked for, `52.0` (in a
 //!   body, a query or a path) is read as 52.
 
@@ -29,42 +29,76 @@ pub fn matches(pattern: &'static str, text: &str) -> bool {
     regex.is_some_and(|r| r.is_match(text))
 }
 
-/// -2^63, `i64::MIN` as a float: also what an integer literal just below `i64::MIN` (which
-/// serde_json reads as a float) rounds to, so it is not taken for an integer.
+/// -2^63, `i64::MIN` as a float.
 const I64_MIN: f64 = -9_223_372_036_854_775_808.0;
 /// 2^63, the first float past `i64::MAX`.
 const I64_END: f64 = 9_223_372_036_854_775_808.0;
-/// 2^64, the first float past `u64::MAX` (and what a literal just past it rounds to).
+/// 2^64, the first float past `u64::MAX`.
 const U64_END: f64 = 18_446_744_073_709_551_616.0;
 
-/// Turns every number with a zero fraction strictly between -2^63 and 2^64 (`52.0`) into that
-/// integer; returns whether it changed any. (An integer literal outside `i64`/`u64` is read by
-/// serde_json as a float, rounded to -2^63 or 2^64 at the edges: those stay floats, and are
-/// refused where an integer is asked for, as their literal is out of range.)
-pub fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            if f.fract() != 0.0 || !(f > I64_MIN && f < U64_END) {
-                return false;
+/// The JSON text with every number written with a fraction or an exponent whose value is an
+/// integer from -2^63 up to (not including) 2^64 (`52.0`, `1e3`) written as that integer
+/// instead; `None` when there is none. Strings are left alone, and so are integer literals
+/// (one out of range stays what it is, and is refused where an integer is asked for). The
+/// text need not be valid JSON: what is not is refused by the parser afterwards.
+pub fn integral_floats_as_integers(json: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < json.len() {
+        let b = json[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
             }
-            // Exact: a float with no fraction in these ranges is one integer of the type.
-            *v = if f < I64_END {
-                Value::from(f as i64)
-            } else {
-                Value::from(f as u64)
-            };
-            true
+            i += 1;
+            continue;
         }
-        Value::Array(a) => a
-            .iter_mut()
-            .fold(false, |changed, v| integral_floats_to_integers(v) || changed),
-        Value::Object(m) => m
-            .values_mut()
-            .fold(false, |changed, v| integral_floats_to_integers(v) || changed),
-        _ => false,
+        match b {
+            b'"' => in_string = true,
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < json.len()
+                    && matches!(json[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = &json[start..i];
+                if let Some(integer) = integral_float(token) {
+                    let o = out.get_or_insert_with(|| Vec::with_capacity(json.len()));
+                    o.extend_from_slice(&json[copied..start]);
+                    o.extend_from_slice(integer.as_bytes());
+                    copied = i;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
     }
+    out.map(|mut o| {
+        o.extend_from_slice(&json[copied..]);
+        o
+    })
+}
+
+/// A number token with a fraction or an exponent whose value is an integer in range, as an
+/// integer's text.
+fn integral_float(token: &[u8]) -> Option<String> {
+    if !token.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let f: f64 = std::str::from_utf8(token).ok()?.parse().ok()?;
+    if f.fract() != 0.0 || !(I64_MIN..U64_END).contains(&f) {
+        return None;
+    }
+    // Exact: a float with no fraction in these ranges is one integer of the type.
+    Some(if f < I64_END {
+        (f as i64).to_string()
+    } else {
+        (f as u64).to_string()
+    })
 }
 
 /// A decimal integer as a URL or a form carries it: `52`, `-3`, and `52.0` (a fraction of
@@ -90,18 +124,29 @@ mod tests {
         assert!(!matches("\\S", " \t"));
         assert!(matches("^[a-z]{2}$", "ab"));
         assert!(!matches("^[a-z]{2}$", "abc"));
-        assert!(!matches("(", "anything"), "a broken pattern matches nothing");
+        assert!(
+            !matches("(", "anything"),
+            "a broken pattern matches nothing"
+        );
     }
 
     #[test]
-    fn integral_floats_become_integers_and_others_stay() {
-        let mut v = serde_json::json!({"a": 52.0, "b": [1.0, 1.5], "c": -9.223372036854776e18,
-                                       "d": 1e17, "e": 1.8446744073709552e19});
-        assert!(integral_floats_to_integers(&mut v));
+    fn integral_floats_become_integers_and_the_rest_stays_as_written() {
+        let text = br#"{"a": 52.0, "b": [1e2, 1.5], "c": -9.223372036854775808e18, "d": "7.0",
+                        "e": -9223372036854775809, "f": 1.8446744073709552e19, "g": 3}"#;
+        let out = integral_floats_as_integers(text).unwrap();
         assert_eq!(
-            v,
-            serde_json::json!({"a": 52, "b": [1, 1.5], "c": -9.223372036854776e18,
-                               "d": 100_000_000_000_000_000_u64, "e": 1.8446744073709552e19})
+            String::from_utf8(out).unwrap(),
+            r#"{"a": 52, "b": [100, 1.5], "c": -9223372036854775808, "d": "7.0",
+                        "e": -9223372036854775809, "f": 1.8446744073709552e19, "g": 3}"#
+        );
+        assert_eq!(
+            integral_floats_as_integers(br#"{"a": 1, "b": "2.0"}"#),
+            None
+        );
+        assert_eq!(
+            integral_floats_as_integers(br#"{"a": "\"", "b": 2.0}"#).unwrap(),
+            br#"{"a": "\"", "b": 2}"#
         );
     }
 

@@ -52,13 +52,9 @@ impl BodyRead {
                 // JSON has one kind of number, and JSON Schema counts `52.0` as the integer 52:
                 // read it so where an integer is asked for. Only when the plain reading failed,
                 // so a body without such a number is parsed once.
-                let mut v: serde_json::Value = serde_json::from_slice(b).map_err(|_| {
-                    (ErrCode::DataFormatError, crate::redact::serde_error(&e))
-                })?;
-                if !crate::input::integral_floats_to_integers(&mut v) {
-                    return Err((ErrCode::DataFormatError, crate::redact::serde_error(&e)));
-                }
-                serde_json::from_value(v)
+                let refused = || (ErrCode::DataFormatError, crate::redact::serde_error(&e));
+                let text = crate::input::integral_floats_as_integers(b).ok_or_else(refused)?;
+                serde_json::from_slice(&text)
                     .map_err(|e| (ErrCode::DataFormatError, crate::redact::serde_error(&e)))
             }),
         }

@@ -96,7 +96,11 @@ pub fn document(areas: &[Area]) -> Value {
         }
     }
     for item in paths.values_mut() {
-        for op in item.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
             if let Some(body) = op.get_mut("requestBody") {
                 to_input(body, &input);
             }
@@ -303,7 +307,11 @@ fn operation(
                     (p.name.to_string(), schema)
                 })
                 .collect();
-            let required: Vec<&str> = fields.iter().filter(|p| p.required).map(|p| p.name).collect();
+            let required: Vec<&str> = fields
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| p.name)
+                .collect();
             o.insert(
                 "requestBody".into(),
                 json!({"required": true, "content": {"application/x-www-form-urlencoded": {
@@ -372,7 +380,11 @@ fn operation(
         o.insert("description".into(), json!(WECHAT_CONVENTIONS));
     }
     if !op.links.is_empty() {
-        let links: Map<String, Value> = op.links.iter().map(|l| (l.name.to_string(), link(l))).collect();
+        let links: Map<String, Value> = op
+            .links
+            .iter()
+            .map(|l| (l.name.to_string(), link(l)))
+            .collect();
         if let Some(success) = responses
             .as_object_mut()
             .and_then(|m| m.iter_mut().find(|(status, _)| status.starts_with('2')))
@@ -392,11 +404,19 @@ const WECHAT_CONVENTIONS: &str = "WeChat's conventions: every answer is HTTP 200
 fn link(l: &Link) -> Value {
     let mut v = json!({"operationId": l.operation_id});
     if !l.parameters.is_empty() {
-        let p: Map<String, Value> = l.parameters.iter().map(|(k, e)| ((*k).to_string(), json!(e))).collect();
+        let p: Map<String, Value> = l
+            .parameters
+            .iter()
+            .map(|(k, e)| ((*k).to_string(), json!(e)))
+            .collect();
         v["parameters"] = Value::Object(p);
     }
     if !l.body.is_empty() {
-        let b: Map<String, Value> = l.body.iter().map(|(k, e)| ((*k).to_string(), json!(e))).collect();
+        let b: Map<String, Value> = l
+            .body
+            .iter()
+            .map(|(k, e)| ((*k).to_string(), json!(e)))
+            .collect();
         v["requestBody"] = Value::Object(b);
     }
     v

@@ -217,16 +217,13 @@ pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<
         )
     })?;
     let account = match &req.biz_appid {
-        Some(appid) => Some(
-            account_choice(tx, appid)?
-                .ok_or_else(|| {
-                    Error::sandbox(
-                        404,
-                        ErrCode::DataFormatError,
-                        "biz_appid names no account in this world",
-                    )
-                })?,
-        ),
+        Some(appid) => Some(account_choice(tx, appid)?.ok_or_else(|| {
+            Error::sandbox(
+                404,
+                ErrCode::DataFormatError,
+                "biz_appid names no account in this world",
+            )
+        })?),
         None => None,
     };
     let mut candidates = Vec::new();

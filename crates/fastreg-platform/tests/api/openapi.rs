@@ -233,7 +233,10 @@ fn every_bounded_query_and_path_parameter_has_the_bounds_the_server_checks() {
     }
     for method in ["get", "patch"] {
         let id = &parameter(&doc, "/sandbox/v1/entities/{id}", method, "id")["schema"];
-        assert_eq!((&id["type"], &id["minimum"]), (&json!("integer"), &json!(1)));
+        assert_eq!(
+            (&id["type"], &id["minimum"]),
+            (&json!("integer"), &json!(1))
+        );
     }
     let world = &parameter(&doc, "/sandbox/v1/worlds/{id}", "get", "id")["schema"];
     assert_eq!(world["pattern"], fastreg_platform::domain::WORLD_ID_PATTERN);
@@ -262,16 +265,22 @@ fn body_fields_carry_the_bounds_the_server_checks_taken_from_its_constants() {
         fastreg_platform::settings::MAX_PROCESSING_DELAY_MS
     );
     let rules = config["properties"]["rules"].to_string();
-    assert!(rules.contains("Policy"), "rules are the policy's keys: {rules}");
+    assert!(
+        rules.contains("Policy"),
+        "rules are the policy's keys: {rules}"
+    );
     let fault = body_schema(&doc, "/sandbox/v1/faults", "post");
     assert_eq!(fault["properties"]["times"]["minimum"], 1);
     assert_eq!(
         fault["properties"]["path"]["enum"],
         json!(fastreg_wire::paths::JSON_ENDPOINTS)
     );
-    assert_eq!(fault["properties"]["inject_errcode"]["not"], json!({"const": 0}));
-    let sets = &body_schema(&doc, "/sandbox/v1/authorizations", "post")["properties"]
-        ["permission_sets"];
+    assert_eq!(
+        fault["properties"]["inject_errcode"]["not"],
+        json!({"const": 0})
+    );
+    let sets =
+        &body_schema(&doc, "/sandbox/v1/authorizations", "post")["properties"]["permission_sets"];
     assert_eq!(sets["minItems"], 1);
     assert_eq!(sets["items"]["minimum"], 1);
     assert_eq!(
@@ -317,7 +326,13 @@ fn the_confirm_forms_and_the_console_login_declare_their_fields() {
         ),
         (
             "/cgi-bin/fastregisterauth/confirm",
-            &["appid", "component_appid", "copy_wx_verify", "redirect_uri", "csrf"][..],
+            &[
+                "appid",
+                "component_appid",
+                "copy_wx_verify",
+                "redirect_uri",
+                "csrf",
+            ][..],
         ),
         ("/console/login", &["token"][..]),
     ] {
@@ -357,7 +372,10 @@ fn every_wechat_endpoint_describes_the_errcode_answer_of_its_conventions() {
                 "{method} {path}"
             );
             let ok = op["responses"]["200"]["content"]["application/json"]["schema"].to_string();
-            assert!(ok.contains("WxError"), "{method} {path}: 200 may be an error");
+            assert!(
+                ok.contains("WxError"),
+                "{method} {path}: 200 may be an error"
+            );
             let says = op["description"].as_str().unwrap_or_default();
             assert!(
                 says.contains("43002") && says.contains("47001") && says.contains("HTTP 200"),
@@ -377,7 +395,11 @@ fn links_lead_to_documented_operations_and_walk_the_flow_from_the_component_toke
         for op in item.as_object().unwrap().values() {
             ids.insert(op["operationId"].as_str().unwrap().to_string());
             for response in op["responses"].as_object().unwrap().values() {
-                for link in response["links"].as_object().into_iter().flat_map(|m| m.values()) {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
                     let to = link["operationId"].as_str().unwrap().to_string();
                     links.push((op["operationId"].as_str().unwrap().to_string(), to));
                 }
@@ -386,7 +408,10 @@ fn links_lead_to_documented_operations_and_walk_the_flow_from_the_component_toke
     }
 
     for (_, to) in &links {
-        assert!(ids.contains(to), "a link leads to {to}, which is not documented");
+        assert!(
+            ids.contains(to),
+            "a link leads to {to}, which is not documented"
+        );
     }
     for step in [
         ("create_component", "get_verify_ticket"),
@@ -444,9 +469,7 @@ async fn the_verify_ticket_answer_is_the_body_api_component_token_takes() {
         .sandbox_ok("GET", &format!("/components/{C}/verify-ticket"), None)
         .await;
 
-    let token = app
-        .post("/cgi-bin/component/api_component_token", &t)
-        .await;
+    let token = app.post("/cgi-bin/component/api_component_token", &t).await;
 
     assert!(token["component_access_token"].is_string(), "{token}");
 }

@@ -41,20 +41,21 @@ use control::{
 /// Where the sandbox API is nested.
 pub const PREFIX: &str = "/sandbox/v1";
 
-const LIMIT: Param = optional("limit", "At most this many, newest first").schema(
-    ParamSchema::Integer {
+const LIMIT: Param =
+    optional("limit", "At most this many, newest first").schema(ParamSchema::Integer {
         min: 1,
         max: control::LIMIT_MAX as i64,
         default: Some(control::LIMIT_DEFAULT as i64),
-    },
-);
+    });
 
 /// `{id}` of `/entities/{id}`: an entity's id, a positive integer.
-const ENTITY_ID: &[Param] = &[required("id", "The entity's id").schema(ParamSchema::Integer {
-    min: 1,
-    max: i64::MAX,
-    default: None,
-})];
+const ENTITY_ID: &[Param] = &[
+    required("id", "The entity's id").schema(ParamSchema::Integer {
+        min: 1,
+        max: i64::MAX,
+        default: None,
+    }),
+];
 
 /// The sandbox API's routes (relative to [`PREFIX`]).
 pub const ROUTES: &[Route] = &[
@@ -175,10 +176,6 @@ pub const ROUTES: &[Route] = &[
                     link("confirm_fast_registration", "confirm_fast_registration").body(&[
                         ("component_appid", "$request.body#/component_appid"),
                         ("appid", "$request.body#/authorizer_appid"),
-                    ]),
-                    link("revoke", "revoke_authorization").body(&[
-                        ("component_appid", "$request.body#/component_appid"),
-                        ("authorizer_appid", "$request.body#/authorizer_appid"),
                     ]),
                 ]),
             Op::new(Method::Get, "list_authorizations", "Every authorisation (without refresh tokens)", Reply::Json(200, schema::<Vec<AuthorizationListed>>))
@@ -404,7 +401,12 @@ async fn verify_ticket(
 ) -> Result<Json<VerifyTicketOut>> {
     let (c, t) = w
         .store
-        .read(move |tx| Ok((svc::component(tx, &appid)?, svc::latest_verify_ticket(tx, &appid)?)))
+        .read(move |tx| {
+            Ok((
+                svc::component(tx, &appid)?,
+                svc::latest_verify_ticket(tx, &appid)?,
+            ))
+        })
         .await?;
     Ok(Json(VerifyTicketOut {
         component_appid: c.appid,

@@ -9,9 +9,9 @@ use axum::Json;
 use fastreg_wire::ErrCode;
 
 use super::{created, input, PathParam};
+use crate::domain::WORLD_ID_PATTERN;
 use crate::error::{Error, Result};
 use crate::http::extract::{parse_query, Call, Here};
-use crate::domain::WORLD_ID_PATTERN;
 use crate::http::route::{
     link, optional, required, schema, Auth, Method, Op, Param, ParamSchema, Reply, RequestBody,
     Route,
@@ -21,8 +21,10 @@ use crate::service::sandbox::SeedWorld;
 use crate::service::worlds::{self as svc, WorldIn, WorldOut};
 
 /// `{id}` of `/worlds/{id}`: a world id.
-const WORLD_ID: &[Param] = &[required("id", "The world's id (`default`: the default world)")
-    .schema(ParamSchema::Pattern(WORLD_ID_PATTERN))];
+const WORLD_ID: &[Param] = &[
+    required("id", "The world's id (`default`: the default world)")
+        .schema(ParamSchema::Pattern(WORLD_ID_PATTERN)),
+];
 
 /// The worlds API's routes (relative to the sandbox API's prefix).
 pub const ROUTES: &[Route] = &[

@@ -194,18 +194,25 @@ pub struct RevocationIn {
 /// token answers 61003, and an `unauthorized` push goes to the component.
 ///
 /// # Errors
-/// 404 when there is no live authorisation of that pair.
+/// 404 when that pair has no authorisation, 409 when it is revoked already.
 pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Authorization> {
     let component = component(tx, &input.component_appid)?;
     let mut auth = tx
         .authorization(&input.component_appid, &input.authorizer_appid)?
-        .filter(|a| !a.revoked)
         .ok_or_else(|| {
             not_found(
                 ErrCode::ComponentNotAuthorized,
-                "authorizer_appid has no live authorisation of component_appid",
+                "authorizer_appid has no authorisation of component_appid",
             )
         })?;
+    if auth.revoked {
+        // It exists, and is revoked already: the world's state, not a missing object.
+        return Err(Error::sandbox(
+            409,
+            ErrCode::ComponentNotAuthorized,
+            "the authorisation of component_appid by authorizer_appid is revoked already",
+        ));
+    }
     auth.revoked = true;
     tx.put_authorization(&auth)?;
     // Every access token of the authorisation stops now (superseded ones in their grace

@@ -47,6 +47,30 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// `rules` of a config patch: an object whose numbers are integers (every rule is). A float is
+/// refused here, so that the body is read again with `52.0` written as 52 (`http::body`),
+/// where a float is told from an integer literal out of range.
+fn integer_rules<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<serde_json::Map<String, serde_json::Value>>, D::Error> {
+    use serde::de::Error as _;
+    fn has_float(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) => n.is_f64(),
+            serde_json::Value::Array(a) => a.iter().any(has_float),
+            serde_json::Value::Object(m) => m.values().any(has_float),
+            _ => false,
+        }
+    }
+    let rules = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?;
+    if rules.as_ref().is_some_and(|m| m.values().any(has_float)) {
+        return Err(D::Error::custom(
+            "invalid type: floating point, expected an integer",
+        ));
+    }
+    Ok(rules)
+}
+
 /// An object only. serde's derived structs also read an array (fields by position); a seed's
 /// parts are objects in the document, so an array is refused where one is asked for.
 fn object<'de, T: serde::de::DeserializeOwned, D: Deserializer<'de>>(
@@ -290,7 +314,11 @@ pub struct RegistrationIn {
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     /// Rule numbers, by name (only the keys given change).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integer_rules"
+    )]
     #[schemars(with = "Option<rules::Policy>")]
     pub rules: Option<serde_json::Map<String, serde_json::Value>>,
     /// fastregister's processing delay, at most 600000.
@@ -328,10 +356,7 @@ impl ConfigPatch {
             return Err(bad("processing_delay_ms is at most 600000"));
         }
         let mut rt = base;
-        if let Some(mut changes) = self.rules {
-            for v in changes.values_mut() {
-                crate::input::integral_floats_to_integers(v);
-            }
+        if let Some(changes) = self.rules {
             let mut merged =
                 serde_json::to_value(&rt.rules).map_err(|e| Error::Internal(e.into()))?;
             if let Some(obj) = merged.as_object_mut() {
@@ -417,7 +442,11 @@ pub fn apply_seed(
                 // The request's seed is what is wrong: 400, unless the item was refused for
                 // what else is in the world (404 a reference to nothing, 409 a repeat), which
                 // no schema can rule out.
-                status: if matches!(status, 404 | 409) { status } else { 400 },
+                status: if matches!(status, 404 | 409) {
+                    status
+                } else {
+                    400
+                },
                 detail: Some(match detail {
                     Some(d) => format!("seed {item}: {d}"),
                     None => format!("seed {item}: {}", code.errmsg()),
