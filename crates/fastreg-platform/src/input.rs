@@ -2,7 +2,7 @@
 //! promises exactly what is accepted (issue 19: a schema-valid request is never refused, a
 //! schema-violating one never accepted):
 //!
-//! - [`matches`]: a field's pattern is one string, declared in the document (`pattern`) and
+//! - [`matches()`]: a field's pattern is one string, declared in the document (`pattern`) and
 //!   checked here with it, not a second hand-written rule.
 //! - [`integral_floats_as_integers`] and [`integer`]: JSON has one kind of number and JSON
 //!   Schema counts `52.0` as the integer 52, so where an integer is asked for, `52.0` (in a

@@ -129,10 +129,10 @@ pub const PERMISSION_SET_MAX: i64 = 1000;
 /// too.
 pub const MAX_ENTITY_ID: i64 = (1 << 53) - 1;
 
-/// An appid the caller may choose: what [`check_appid_shape`] accepts.
+/// An appid the caller may choose: what `check_appid_shape` accepts.
 pub const APPID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 
-/// An EncodingAESKey: what [`check_aes_key`] accepts.
+/// An EncodingAESKey: what `check_aes_key` accepts.
 pub const AES_KEY_PATTERN: &str = "^[A-Za-z0-9]{43}$";
 
 /// A name that is not blank: a character other than white space (Unicode's White_Space, what
@@ -142,7 +142,7 @@ pub const NOT_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-
 
 /// An event URL: `http` or `https`, a host (a dotted IPv4 address, or lowercase DNS labels whose
 /// last starts with a letter), an optional port (1 to 65535), an optional path and query. What
-/// [`check_event_url`] accepts (every such URL also parses as one).
+/// `check_event_url` accepts (every such URL also parses as one).
 pub const EVENT_URL_PATTERN: &str = concat!(
     "^https?://",
     "(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
