@@ -29,6 +29,12 @@ pub fn matches(pattern: &'static str, text: &str) -> bool {
     regex.is_some_and(|r| r.is_match(text))
 }
 
+/// Whether `pattern` compiles (every pattern the document declares must: [`matches()`] finds
+/// nothing with one that does not).
+pub fn is_pattern(pattern: &str) -> bool {
+    Regex::new(pattern).is_ok()
+}
+
 /// -2^63, `i64::MIN` as a float.
 const I64_MIN: f64 = -9_223_372_036_854_775_808.0;
 /// 2^63, the first float past `i64::MAX`.

@@ -3,9 +3,21 @@
 //!
 //! The schemas are derived from the Rust types the handlers read and write (`schemars`, JSON
 //! Schema 2020-12, which is what OpenAPI 3.1 uses); requests are described as they are read
-//! (fields with defaults are optional) and replies as they are written. The tests in
-//! `tests/api/openapi.rs` check the other direction: each documented method is routed, each
-//! undocumented one is refused, and `docs/openapi.json` is this document.
+//! (fields with defaults are optional; a type read differently from how it is written is
+//! `{name}Input`, and requests refer to that) and replies as they are written. What the server
+//! enforces is in the document, from the code that enforces it: the types' `schemars`
+//! attributes name the checks' constants and patterns, parameters carry a
+//! [`ParamSchema`], and every integer is bounded by its type.
+//!
+//! WeChat's conventions are described too: each WeChat-compatible operation's `default` is the
+//! shared `components/responses/WxError` (HTTP 200 with the errcode for malformed input,
+//! credentials and other methods, which its description spells out), and the flow is walked
+//! by OpenAPI `links` (the route tables' [`Link`]s).
+//!
+//! The tests in `tests/api/openapi.rs` check the other direction: each documented method is
+//! routed, each undocumented one is refused, the bounds and links are there, and
+//! `docs/openapi.json` is this document; `crates/fastreg/tests/cli/schemathesis.rs` checks the
+//! served document against the running server.
 
 use std::collections::BTreeSet;
 
@@ -190,7 +202,7 @@ fn fixed_schemas() -> Map<String, Value> {
             "description": "A WeChat-style error. The text is followed by ` rid: ` and the request id (3 groups of 8 lowercase hex).",
             "type": "object",
             "properties": {
-                "errcode": {"type": "integer", "description": "Non-zero; see `fastreg errcode --all`."},
+                "errcode": {"type": "integer", "not": {"const": 0}, "description": "Non-zero (a success is 0, which no error is); see `fastreg errcode --all`."},
                 "errmsg": {"type": "string", "examples": ["invalid credential, access_token is invalid or not latest rid: 6740a1b2-3c4d5e6f-00000001"]}
             },
             "required": ["errcode", "errmsg"]

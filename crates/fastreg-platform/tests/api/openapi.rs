@@ -304,6 +304,32 @@ fn body_fields_carry_the_bounds_the_server_checks_taken_from_its_constants() {
 }
 
 #[test]
+fn every_pattern_in_the_document_is_one_the_server_runs() {
+    fn patterns(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(p)) = m.get("pattern") {
+                    out.push(p.clone());
+                }
+                m.values().for_each(|v| patterns(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| patterns(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    patterns(&document(), &mut all);
+
+    assert!(all.len() >= 8, "{all:?}");
+    for p in all {
+        assert!(
+            fastreg_platform::input::is_pattern(&p),
+            "{p} does not compile"
+        );
+    }
+}
+
+#[test]
 fn request_bodies_refer_to_the_shape_that_is_read_not_the_one_that_is_written() {
     let doc = document();
 
@@ -355,6 +381,11 @@ fn the_confirm_forms_and_the_console_login_declare_their_fields() {
 fn every_wechat_endpoint_describes_the_errcode_answer_of_its_conventions() {
     let doc = document();
 
+    // A success (errcode 0) is never also an error: the 200's oneOf has one match.
+    assert_eq!(
+        doc["components"]["schemas"]["WxError"]["properties"]["errcode"]["not"],
+        json!({"const": 0})
+    );
     let shared = &doc["components"]["responses"]["WxError"];
     assert_eq!(
         shared["content"]["application/json"]["schema"]["$ref"],

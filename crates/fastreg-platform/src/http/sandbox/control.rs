@@ -195,6 +195,7 @@ pub(super) async fn clock(Here { w, .. }: Here) -> Json<ClockOut> {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"seconds": 1801}))]
 pub(super) struct AdvanceIn {
     /// Seconds to move the clock forward (at most 100 years).
     #[schemars(range(min = 0, max = crate::clock::MAX_ADVANCE_SECS))]
@@ -213,6 +214,7 @@ pub(super) async fn advance_clock(Here { app, w }: Here, call: Call) -> Result<J
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"path": "/cgi-bin/account/fastregister", "inject_errcode": -1, "times": 1, "when": "after"}))]
 pub(super) struct FaultIn {
     /// A WeChat-compatible JSON endpoint's path.
     #[schemars(schema_with = "fault_path_schema")]

@@ -6,6 +6,7 @@ use super::*;
 /// `POST /sandbox/v1/authorizations`: what confirming on componentloginpage does.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"component_appid": "wxc0ffee0000000001", "authorizer_appid": "wx0a00000000000001", "permission_sets": [1, 15, 27]}))]
 pub struct AuthorizationIn {
     /// The component.
     pub component_appid: String,
@@ -239,6 +240,7 @@ pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Aut
 /// `POST /sandbox/v1/fastregister-confirmations`: what confirming on fastregisterauth does.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"component_appid": "wxc0ffee0000000001", "appid": "wx0a00000000000001", "copy_wx_verify": 1, "redirect_uri": "https://localhost/cb"}))]
 pub struct ConfirmationIn {
     /// The component.
     pub component_appid: String,

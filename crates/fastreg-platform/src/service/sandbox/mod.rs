@@ -312,6 +312,7 @@ pub struct RegistrationIn {
 /// Settings as `PATCH /sandbox/v1/config` changes them: only the keys given change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"processing_delay_ms": 2000, "booleans": "json"}))]
 pub struct ConfigPatch {
     /// Rule numbers, by name (only the keys given change).
     #[serde(

@@ -6,6 +6,7 @@ use super::*;
 /// `POST /sandbox/v1/components` (and a seed's `[[components]]`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"auth_domain": "localhost", "published": true, "permission_sets": [3, 17, 18, 27, 30, 31]}))]
 pub struct ComponentIn {
     /// Generated when absent.
     #[serde(default)]
@@ -267,6 +268,7 @@ pub fn latest_verify_ticket(tx: &mut dyn Tx, appid: &str) -> Result<VerifyTicket
 /// `POST /sandbox/v1/entities`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"name": "Acme Trading Co., Ltd.", "type": "enterprise"}))]
 pub struct EntityIn {
     /// Seeds may fix the id so OAs can refer to it; assigned when absent.
     #[serde(default)]
@@ -404,6 +406,7 @@ pub fn entity(tx: &mut dyn Tx, id: i64) -> Result<Entity> {
 /// `POST /sandbox/v1/official-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"nickname": "Acme Official", "entity_id": 1, "verified": true}))]
 pub struct OfficialAccountIn {
     /// Generated when absent.
     #[serde(default)]
