@@ -78,10 +78,11 @@ pub const ROUTES: &[Route] = &[
         )
         .auth(Auth::ComponentToken)
         .body(RequestBody::Json(schema::<PreAuthCodeRequest>))
-        .links(&[link("login_page", "componentloginpage").parameters(&[
-            ("pre_auth_code", "$response.body#/pre_auth_code"),
-            ("component_appid", "$request.body#/component_appid"),
-        ])])],
+        // Only what the success answers: a WeChat refusal is HTTP 200 too, so the link is
+        // followed after one, and a value taken from the request may be anything the caller
+        // sent (an empty component_appid), which the page refuses.
+        .links(&[link("login_page", "componentloginpage")
+            .parameters(&[("pre_auth_code", "$response.body#/pre_auth_code")])])],
     },
     Route {
         path: paths::API_QUERY_AUTH,
