@@ -510,15 +510,22 @@ mod tests {
     #[test]
     fn every_schema_reference_in_the_document_resolves() {
         let doc = document(&crate::http::AREAS);
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
         let mut refs = Vec::new();
         collect_refs(&doc, &mut refs);
         assert!(refs.len() > 20, "{refs:?}");
         for r in refs {
-            let name = r
-                .strip_prefix("#/components/schemas/")
+            let (kind, name) = r
+                .strip_prefix("#/components/")
+                .and_then(|rest| rest.split_once('/'))
                 .unwrap_or_else(|| panic!("unexpected $ref {r}"));
-            assert!(schemas.contains_key(name), "{r} does not resolve");
+            assert!(
+                matches!(kind, "schemas" | "responses"),
+                "unexpected $ref {r}"
+            );
+            assert!(
+                doc["components"][kind][name].is_object(),
+                "{r} does not resolve"
+            );
         }
     }
 
