@@ -108,7 +108,7 @@ fn schemathesis_finds_no_failure_in_any_phase_against_the_served_document() {
         .args(["--seed", "19", "--generation-database", "none"])
         // One worker: the stateful phase's sequences must not interleave (a sequence's
         // objects are its own), and Python 3.11's parser is not safe in threads.
-        .args(["--workers", "1", "--no-color", "--request-timeout", "10"])
+        .args(["--workers", "1", "--no-color", "--request-timeout", "30"])
         .arg("--report-dir")
         .arg(&reports)
         .current_dir(dir.path())
