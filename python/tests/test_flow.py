@@ -48,7 +48,7 @@ def test_refusals_are_wechat_client_exceptions_with_wechats_errcode(wechat: Wech
     # The page refuses a redirect_uri outside the component's auth_domain, as WeChat does.
     with pytest.raises(FastregError) as page:
         fastreg_world.fastregister_ticket(redirect_uri="https://elsewhere.example/cb")
-    assert (page.value.errcode, page.value.status) == (61060, 400)
+    assert (page.value.errcode, page.value.status) == (61060, 403)
 
 
 def test_a_fault_armed_in_one_world_strikes_only_that_world(wechat: Wechat, fastreg_world: World,

@@ -13,6 +13,16 @@ use chrono_tz::Asia::Shanghai;
 
 use crate::domain::UnixTime;
 
+/// The most `POST /sandbox/v1/clock/advance` moves a clock at once: 100 years.
+pub const MAX_ADVANCE_SECS: i64 = 100 * 365 * 86_400;
+
+/// The earliest start a world's clock may have (2000-01-01): what the calendar and every
+/// expiry can count from.
+pub const EARLIEST_START: UnixTime = 946_684_800;
+
+/// The latest start a world's clock may have (2200-01-01).
+pub const LATEST_START: UnixTime = 7_258_118_400;
+
 /// A world's sandbox clock: running (the system clock plus an offset) or frozen (a time that
 /// moves only when advanced, for deterministic tests).
 #[derive(Debug, Default)]

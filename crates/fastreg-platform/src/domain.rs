@@ -481,6 +481,9 @@ pub type WorldKey = i64;
 /// The default world's key (platform.md §9: everything that exists without worlds).
 pub const DEFAULT_WORLD: WorldKey = 0;
 
+/// What [`is_world_id`] accepts, as a pattern.
+pub const WORLD_ID_PATTERN: &str = "^[a-z0-9]{1,40}$";
+
 /// Whether `id` can name a world (platform.md §9): 1 to 40 lowercase letters and digits.
 pub fn is_world_id(id: &str) -> bool {
     !id.is_empty()

@@ -7,7 +7,8 @@
 //! - Leaves: [`clock`] (the sandbox clock and the Asia/Shanghai quota month), [`secrets`]
 //!   (CSPRNG identifiers, hashing and constant-time comparison of credentials), [`redact`]
 //!   (masking credentials in logged URIs and printed database URLs), [`metrics`] (the
-//!   Prometheus metrics), [`error`] (the one error type and its errcode).
+//!   Prometheus metrics), [`error`] (the one error type and its errcode), [`input`] (what
+//!   every reader of client input shares with the OpenAPI document: patterns, integers).
 //! - [`rules`]: the spec's checks as pure functions, table-tested.
 //! - [`store`]: the storage trait with its SQLite and PostgreSQL backends, their migrations,
 //!   group commit and the in-process view.
@@ -29,6 +30,7 @@ pub mod domain;
 
 pub mod clock;
 pub mod error;
+pub mod input;
 pub mod metrics;
 pub mod redact;
 pub mod secrets;

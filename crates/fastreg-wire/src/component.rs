@@ -339,9 +339,16 @@ pub struct AuthorizerListRequest {
     pub component_appid: String,
     /// Index of the first authorizer to return.
     pub offset: u32,
-    /// How many to return (at most 500).
+    /// How many to return (1 to [`AUTHORIZER_LIST_MAX`]).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(required, range(min = 1, max = AUTHORIZER_LIST_MAX))
+    )]
     pub count: u32,
 }
+
+/// The most `api_get_authorizer_list` answers at once (`count`'s maximum).
+pub const AUTHORIZER_LIST_MAX: u32 = 500;
 
 /// `api_get_authorizer_list` reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,8 +48,15 @@ impl BodyRead {
             BodyRead::Bytes(b) if b.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') => {
                 Err((ErrCode::DataFormatError, "body is not a JSON object".into()))
             }
-            BodyRead::Bytes(b) => serde_json::from_slice(b)
-                .map_err(|e| (ErrCode::DataFormatError, crate::redact::serde_error(&e))),
+            BodyRead::Bytes(b) => serde_json::from_slice(b).or_else(|e| {
+                // JSON has one kind of number, and JSON Schema counts `52.0` as the integer 52:
+                // read it so where an integer is asked for. Only when the plain reading failed,
+                // so a body without such a number is parsed once.
+                let refused = || (ErrCode::DataFormatError, crate::redact::serde_error(&e));
+                let text = crate::input::integral_floats_as_integers(b).ok_or_else(refused)?;
+                serde_json::from_slice(&text)
+                    .map_err(|e| (ErrCode::DataFormatError, crate::redact::serde_error(&e)))
+            }),
         }
     }
 }

@@ -3,15 +3,29 @@
 //!
 //! The schemas are derived from the Rust types the handlers read and write (`schemars`, JSON
 //! Schema 2020-12, which is what OpenAPI 3.1 uses); requests are described as they are read
-//! (fields with defaults are optional) and replies as they are written. The tests in
-//! `tests/api/openapi.rs` check the other direction: each documented method is routed, each
-//! undocumented one is refused, and `docs/openapi.json` is this document.
+//! (fields with defaults are optional; a type read differently from how it is written is
+//! `{name}Input`, and requests refer to that) and replies as they are written. What the server
+//! enforces is in the document, from the code that enforces it: the types' `schemars`
+//! attributes name the checks' constants and patterns, parameters carry a
+//! [`ParamSchema`], and every integer is bounded by its type.
+//!
+//! WeChat's conventions are described too: each WeChat-compatible operation's `default` is the
+//! shared `components/responses/WxError` (HTTP 200 with the errcode for malformed input,
+//! credentials and other methods, which its description spells out), and the flow is walked
+//! by OpenAPI `links` (the route tables' [`Link`]s).
+//!
+//! The tests in `tests/api/openapi.rs` check the other direction: each documented method is
+//! routed, each undocumented one is refused, the bounds and links are there, and
+//! `docs/openapi.json` is this document; `crates/fastreg/tests/cli/schemathesis.rs` checks the
+//! served document against the running server.
+
+use std::collections::BTreeSet;
 
 use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-use super::route::{Area, Auth, Op, Reply, RequestBody, Route};
+use super::route::{Area, Auth, Link, Op, Param, ParamSchema, Reply, RequestBody, Route};
 
 /// Every served path (prefixed) with its route, in document order.
 pub fn routes(areas: &[Area]) -> Vec<(String, &'static Route)> {
@@ -62,18 +76,53 @@ pub fn document(areas: &[Area]) -> Value {
         }
     }
     let mut schemas = replies.take_definitions(true);
-    for (name, schema) in requests.take_definitions(true) {
-        match schemas.get(&name) {
-            // One name, two shapes: the reading and the writing of a type differ. Keep both.
-            Some(existing) if *existing != schema => {
-                schemas.insert(format!("{name}Input"), schema);
-            }
-            _ => {
-                schemas.insert(name, schema);
+    let read = requests.take_definitions(true);
+    // One name, two shapes: the reading and the writing of a type differ (fields with defaults
+    // are optional when read, always there when written). Both are kept, the reading as
+    // `{name}Input`, and every request's reference is pointed at it: so is a type whose shape
+    // is the same both ways but which refers to one that differs.
+    let mut input: BTreeSet<String> = read
+        .iter()
+        .filter(|(name, schema)| schemas.get(*name).is_some_and(|s| s != *schema))
+        .map(|(name, _)| name.clone())
+        .collect();
+    loop {
+        let more: Vec<String> = read
+            .iter()
+            .filter(|(name, schema)| {
+                !input.contains(*name) && schemas.contains_key(*name) && refers_to(schema, &input)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        input.extend(more);
+    }
+    for (name, mut schema) in read {
+        to_input(&mut schema, &input);
+        if input.contains(&name) {
+            schemas.insert(format!("{name}Input"), schema);
+        } else {
+            schemas.entry(name).or_insert(schema);
+        }
+    }
+    for item in paths.values_mut() {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(body) = op.get_mut("requestBody") {
+                to_input(body, &input);
             }
         }
     }
     schemas.extend(fixed_schemas());
+    let mut schemas = Value::Object(schemas);
+    bound_integers(&mut schemas);
+    let mut paths = Value::Object(paths);
+    bound_integers(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -95,6 +144,12 @@ pub fn document(areas: &[Area]) -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "responses": {
+                "WxError": {
+                    "description": "A WeChat error, as WeChat answers it: the errcode JSON, with HTTP 200 for every refusal of a WeChat-compatible endpoint (a malformed body 44002/47001, a credential 41001/40001/42001, another method 43002/43001, a rule of the endpoint) and HTTP 404 for an unknown path (40066).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WxError"}}}
+                }
+            },
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "The sandbox API's admin token: the server's (`--admin-token`, `FASTREG_ADMIN_TOKEN`; generated and printed at start when unset), or under `/w/{world}` that world's own (answered once, when the world was created)."},
                 "metricsToken": {"type": "http", "scheme": "bearer", "description": "`metrics_token` from the settings; /metrics is open when it is unset."},
@@ -103,6 +158,39 @@ pub fn document(areas: &[Area]) -> Value {
             }
         }
     })
+}
+
+/// Whether `schema` refers to one of `names` (in `components/schemas`).
+fn refers_to(schema: &Value, names: &BTreeSet<String>) -> bool {
+    match schema {
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            (k == "$ref" && v.as_str().is_some_and(|r| names.contains(schema_name(r))))
+                || refers_to(v, names)
+        }),
+        Value::Array(a) => a.iter().any(|v| refers_to(v, names)),
+        _ => false,
+    }
+}
+
+/// Points `schema`'s references to one of `names` at its reading (`{name}Input`).
+fn to_input(schema: &mut Value, names: &BTreeSet<String>) {
+    match schema {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get_mut("$ref") {
+                if names.contains(schema_name(r)) {
+                    r.push_str("Input");
+                }
+            }
+            m.values_mut().for_each(|v| to_input(v, names));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| to_input(v, names)),
+        _ => {}
+    }
+}
+
+/// The name in a `#/components/schemas/{name}` reference.
+fn schema_name(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap_or(reference)
 }
 
 /// Schemas of shapes the handlers write by hand.
@@ -114,7 +202,7 @@ fn fixed_schemas() -> Map<String, Value> {
             "description": "A WeChat-style error. The text is followed by ` rid: ` and the request id (3 groups of 8 lowercase hex).",
             "type": "object",
             "properties": {
-                "errcode": {"type": "integer", "description": "Non-zero; see `fastreg errcode --all`."},
+                "errcode": {"type": "integer", "not": {"const": 0}, "description": "Non-zero (a success is 0, which no error is); see `fastreg errcode --all`."},
                 "errmsg": {"type": "string", "examples": ["invalid credential, access_token is invalid or not latest rid: 6740a1b2-3c4d5e6f-00000001"]}
             },
             "required": ["errcode", "errmsg"]
@@ -174,6 +262,10 @@ fn operation(
     requests: &mut SchemaGenerator,
     replies: &mut SchemaGenerator,
 ) -> Value {
+    let wechat = matches!(
+        op.reply,
+        Reply::WxToken(_) | Reply::WxOk(_) | Reply::WxFastRegister
+    );
     let mut o = Map::new();
     o.insert("operationId".into(), json!(op.id));
     o.insert("summary".into(), json!(op.summary));
@@ -188,13 +280,17 @@ fn operation(
     o.insert("security".into(), security);
 
     let mut parameters: Vec<Value> = path_params(path)
-        .map(|name| {
-            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+        .map(|name| match op.path.iter().find(|p| p.name == name) {
+            Some(p) => json!({"name": name, "in": "path", "required": true,
+                              "description": p.description, "schema": param_schema(p)}),
+            None => {
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            }
         })
         .collect();
     parameters.extend(op.query.iter().map(|p| {
         json!({"name": p.name, "in": "query", "required": p.required,
-               "description": p.description, "schema": {"type": "string"}})
+               "description": p.description, "schema": param_schema(p)})
     }));
     if !parameters.is_empty() {
         o.insert("parameters".into(), Value::Array(parameters));
@@ -208,11 +304,30 @@ fn operation(
                 json!({"required": true, "content": json_content(f(requests).to_value())}),
             );
         }
-        RequestBody::Form => {
+        RequestBody::OptionalJson(f) => {
+            o.insert(
+                "requestBody".into(),
+                json!({"required": false, "content": json_content(f(requests).to_value())}),
+            );
+        }
+        RequestBody::Form(fields) => {
+            let properties: Map<String, Value> = fields
+                .iter()
+                .map(|p| {
+                    let mut schema = param_schema(p);
+                    schema["description"] = json!(p.description);
+                    (p.name.to_string(), schema)
+                })
+                .collect();
+            let required: Vec<&str> = fields
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| p.name)
+                .collect();
             o.insert(
                 "requestBody".into(),
                 json!({"required": true, "content": {"application/x-www-form-urlencoded": {
-                    "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}}),
+                    "schema": {"type": "object", "properties": properties, "required": required}}}}),
             );
         }
     }
@@ -240,6 +355,11 @@ fn operation(
             m.insert("4XX".into(), client_error);
             Value::Object(m)
         }
+        Reply::JsonOrToml(f) => json!({
+            "200": {"description": "Success: JSON, or with `format=toml` the same document as TOML.",
+                    "content": {"application/json": {"schema": f(replies).to_value()},
+                                "application/toml": {"schema": {"type": "string"}}}},
+            "4XX": client_error}),
         Reply::NoContent => json!({"204": {"description": "Done."}, "4XX": client_error}),
         Reply::Html => json!({
             "200": {"description": "The page.", "content": html_content()},
@@ -263,8 +383,99 @@ fn operation(
         Reply::OpenApi => json!({"200": {"description": "This document.",
                                          "content": json_content(json!({"type": "object"}))}}),
     };
+    let mut responses = responses;
+    if wechat {
+        // WeChat's conventions: every refusal is HTTP 200 with the errcode JSON, whatever went
+        // wrong (a malformed body, a credential, another method); any other status (404 for an
+        // unknown path) has the same body.
+        responses["default"] = json!({"$ref": "#/components/responses/WxError"});
+        o.insert("description".into(), json!(WECHAT_CONVENTIONS));
+    }
+    if !op.links.is_empty() {
+        let links: Map<String, Value> = op
+            .links
+            .iter()
+            .map(|l| (l.name.to_string(), link(l)))
+            .collect();
+        if let Some(success) = responses
+            .as_object_mut()
+            .and_then(|m| m.iter_mut().find(|(status, _)| status.starts_with('2')))
+            .map(|(_, r)| r)
+        {
+            success["links"] = Value::Object(links);
+        }
+    }
     o.insert("responses".into(), responses);
     Value::Object(o)
+}
+
+/// What every WeChat-compatible operation's description says.
+const WECHAT_CONVENTIONS: &str = "WeChat's conventions: every answer is HTTP 200 with `Content-Type: application/json`. A refusal is the errcode JSON (`WxError`), whatever was wrong: an empty body 44002, a body that is not JSON or has a field of the wrong type 47001, a missing token 41001, an unknown one 40001, an expired one 42001, another HTTP method than the documented ones 43002 (`require POST method`; 43001 `require GET method` for getaccountbasicinfo). A client reads `errcode`, not the status.";
+
+/// An OpenAPI link object.
+fn link(l: &Link) -> Value {
+    let mut v = json!({"operationId": l.operation_id});
+    if !l.parameters.is_empty() {
+        let p: Map<String, Value> = l
+            .parameters
+            .iter()
+            .map(|(k, e)| ((*k).to_string(), json!(e)))
+            .collect();
+        v["parameters"] = Value::Object(p);
+    }
+    if !l.body.is_empty() {
+        let b: Map<String, Value> = l
+            .body
+            .iter()
+            .map(|(k, e)| ((*k).to_string(), json!(e)))
+            .collect();
+        v["requestBody"] = Value::Object(b);
+    }
+    v
+}
+
+/// Adds the bounds of its `format` to every integer schema that has none (`int64`, `uint32`,
+/// …): what the handler's type can hold, so a larger number is known to be refused.
+fn bound_integers(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let bounds: Option<(Value, Value)> = match m.get("format").and_then(Value::as_str) {
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64") => Some((json!(0), json!(u64::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = bounds {
+                m.entry("minimum").or_insert(min);
+                m.entry("maximum").or_insert(max);
+            }
+            m.values_mut().for_each(bound_integers);
+        }
+        Value::Array(a) => a.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// The schema of a parameter's values. An empty value counts as absent, so a required text
+/// has at least one character.
+fn param_schema(p: &Param) -> Value {
+    match p.schema {
+        ParamSchema::Text if p.required => json!({"type": "string", "minLength": 1}),
+        ParamSchema::Text => json!({"type": "string"}),
+        ParamSchema::Integer { min, max, default } => {
+            let mut s = json!({"type": "integer", "minimum": min, "maximum": max});
+            if let Some(d) = default {
+                s["default"] = json!(d);
+            }
+            s
+        }
+        ParamSchema::IntegerOf(values) => json!({"type": "integer", "enum": values}),
+        ParamSchema::OneOf(words) => json!({"type": "string", "enum": words}),
+        ParamSchema::Pattern(pattern) => json!({"type": "string", "pattern": pattern}),
+        ParamSchema::Integers { min, max } => json!({"type": "array",
+            "items": {"type": "integer", "minimum": min, "maximum": max}}),
+    }
 }
 
 /// The `{name}` segments of a path template.
@@ -299,15 +510,22 @@ mod tests {
     #[test]
     fn every_schema_reference_in_the_document_resolves() {
         let doc = document(&crate::http::AREAS);
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
         let mut refs = Vec::new();
         collect_refs(&doc, &mut refs);
         assert!(refs.len() > 20, "{refs:?}");
         for r in refs {
-            let name = r
-                .strip_prefix("#/components/schemas/")
+            let (kind, name) = r
+                .strip_prefix("#/components/")
+                .and_then(|rest| rest.split_once('/'))
                 .unwrap_or_else(|| panic!("unexpected $ref {r}"));
-            assert!(schemas.contains_key(name), "{r} does not resolve");
+            assert!(
+                matches!(kind, "schemas" | "responses"),
+                "unexpected $ref {r}"
+            );
+            assert!(
+                doc["components"][kind][name].is_object(),
+                "{r} does not resolve"
+            );
         }
     }
 

@@ -73,7 +73,7 @@ pub enum Auth {
     MetricsToken,
 }
 
-/// A query parameter.
+/// A query or path parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
     /// Its name.
@@ -82,6 +82,38 @@ pub struct Param {
     pub required: bool,
     /// What it is.
     pub description: &'static str,
+    /// The values the handler accepts (the document's `schema`).
+    pub schema: ParamSchema,
+}
+
+/// The values a parameter may take: what its handler enforces, taken from the same constants
+/// the handler checks against, so the document cannot promise more than is accepted.
+#[derive(Debug, Clone, Copy)]
+pub enum ParamSchema {
+    /// Any text.
+    Text,
+    /// A decimal integer in `min..=max`; absent (or empty) means `default`, when there is one.
+    Integer {
+        /// The smallest accepted.
+        min: i64,
+        /// The largest accepted.
+        max: i64,
+        /// The value of an absent parameter.
+        default: Option<i64>,
+    },
+    /// One of these integers.
+    IntegerOf(&'static [i64]),
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// Text matching this regular expression (ECMA 262, anchored).
+    Pattern(&'static str),
+    /// The name repeated, each a decimal integer in `min..=max` (`set=3&set=27`).
+    Integers {
+        /// The smallest accepted.
+        min: i64,
+        /// The largest accepted.
+        max: i64,
+    },
 }
 
 /// A query parameter the operation needs.
@@ -90,6 +122,7 @@ pub const fn required(name: &'static str, description: &'static str) -> Param {
         name,
         required: true,
         description,
+        schema: ParamSchema::Text,
     }
 }
 
@@ -99,6 +132,14 @@ pub const fn optional(name: &'static str, description: &'static str) -> Param {
         name,
         required: false,
         description,
+        schema: ParamSchema::Text,
+    }
+}
+
+impl Param {
+    /// Taking only these values.
+    pub const fn schema(self, schema: ParamSchema) -> Param {
+        Param { schema, ..self }
     }
 }
 
@@ -109,8 +150,11 @@ pub enum RequestBody {
     None,
     /// A JSON object of this type.
     Json(SchemaFn),
-    /// An HTML form (`application/x-www-form-urlencoded`), as its page posts it.
-    Form,
+    /// A JSON object of this type, or no body at all (every field's default).
+    OptionalJson(SchemaFn),
+    /// An HTML form (`application/x-www-form-urlencoded`) of these fields, as its page posts
+    /// it.
+    Form(&'static [Param]),
 }
 
 /// What an operation answers.
@@ -126,6 +170,9 @@ pub enum Reply {
     WxFastRegister,
     /// JSON of this type with this status; failures are errcode JSON with a 4xx status.
     Json(u16, SchemaFn),
+    /// JSON of this type with status 200, or the same as TOML (`?format=toml`); failures are
+    /// errcode JSON with a 4xx status.
+    JsonOrToml(SchemaFn),
     /// 204, no body.
     NoContent,
     /// An HTML page; refusals are HTML pages with a 4xx status.
@@ -140,6 +187,44 @@ pub enum Reply {
     OpenApi,
 }
 
+/// An OpenAPI link: where a success of one operation leads, with the values it gives the
+/// next (runtime expressions such as `$response.body#/pre_auth_code`), so that a tool can walk
+/// the flow.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// The link's name.
+    pub name: &'static str,
+    /// The operation it leads to (its `operationId`).
+    pub operation_id: &'static str,
+    /// Its parameters: (name, expression); a name may be `query.x` or `path.x` where the
+    /// target has one of each.
+    pub parameters: &'static [(&'static str, &'static str)],
+    /// Its JSON body's fields: (name, expression).
+    pub body: &'static [(&'static str, &'static str)],
+}
+
+/// A link to `operation_id`.
+pub const fn link(name: &'static str, operation_id: &'static str) -> Link {
+    Link {
+        name,
+        operation_id,
+        parameters: &[],
+        body: &[],
+    }
+}
+
+impl Link {
+    /// With these parameters.
+    pub const fn parameters(self, parameters: &'static [(&'static str, &'static str)]) -> Link {
+        Link { parameters, ..self }
+    }
+
+    /// With these body fields.
+    pub const fn body(self, body: &'static [(&'static str, &'static str)]) -> Link {
+        Link { body, ..self }
+    }
+}
+
 /// One method of one path.
 #[derive(Clone, Copy)]
 pub struct Op {
@@ -151,12 +236,17 @@ pub struct Op {
     pub summary: &'static str,
     /// The credential it needs.
     pub auth: Auth,
-    /// Its query parameters (path parameters come from the path template).
+    /// Its query parameters.
     pub query: &'static [Param],
+    /// Its path parameters with a narrower schema than any text (the others come from the
+    /// path template as text).
+    pub path: &'static [Param],
     /// What it reads.
     pub body: RequestBody,
     /// What it answers.
     pub reply: Reply,
+    /// Where its success leads.
+    pub links: &'static [Link],
 }
 
 impl Op {
@@ -168,9 +258,16 @@ impl Op {
             summary,
             auth: Auth::None,
             query: &[],
+            path: &[],
             body: RequestBody::None,
             reply,
+            links: &[],
         }
+    }
+
+    /// Leading to these operations.
+    pub const fn links(self, links: &'static [Link]) -> Op {
+        Op { links, ..self }
     }
 
     /// With this credential.
@@ -181,6 +278,11 @@ impl Op {
     /// With these query parameters.
     pub const fn query(self, query: &'static [Param]) -> Op {
         Op { query, ..self }
+    }
+
+    /// With these path parameters' schemas.
+    pub const fn path(self, path: &'static [Param]) -> Op {
+        Op { path, ..self }
     }
 
     /// Reading this body.

@@ -19,7 +19,7 @@ use fastreg_wire::{paths, ErrCode};
 
 use super::extract::{Call, Here};
 use super::reply::{json_bytes, token_ok, wx_ok};
-use super::route::{schema, Auth, Method, Op, Reply, RequestBody, Route};
+use super::route::{link, schema, Auth, Method, Op, Reply, RequestBody, Route};
 use crate::error::{Error, Result};
 use crate::metrics::{self, IssuedToken, RegistrationOutcome};
 use crate::rules::TicketBody;
@@ -42,7 +42,19 @@ pub const ROUTES: &[Route] = &[
             "A component_access_token, from the component's secret and an unexpired verify ticket",
             Reply::WxToken(schema::<ComponentTokenResponse>),
         )
-        .body(RequestBody::Json(schema::<ComponentTokenRequest>))],
+        .body(RequestBody::Json(schema::<ComponentTokenRequest>))
+        .links(&[
+            link("pre_auth_code", "api_create_preauthcode")
+                .parameters(&[("component_access_token", "$response.body#/component_access_token")])
+                .body(&[("component_appid", "$request.body#/component_appid")]),
+            link("authorizer_list", "api_get_authorizer_list")
+                .parameters(&[("component_access_token", "$response.body#/component_access_token")])
+                .body(&[("component_appid", "$request.body#/component_appid")]),
+            link("start_push_ticket", "api_start_push_ticket").body(&[
+                ("component_appid", "$request.body#/component_appid"),
+                ("component_secret", "$request.body#/component_appsecret"),
+            ]),
+        ])],
     },
     Route {
         path: paths::API_START_PUSH_TICKET,
@@ -65,7 +77,12 @@ pub const ROUTES: &[Route] = &[
             Reply::WxToken(schema::<PreAuthCodeResponse>),
         )
         .auth(Auth::ComponentToken)
-        .body(RequestBody::Json(schema::<PreAuthCodeRequest>))],
+        .body(RequestBody::Json(schema::<PreAuthCodeRequest>))
+        // Only what the success answers: a WeChat refusal is HTTP 200 too, so the link is
+        // followed after one, and a value taken from the request may be anything the caller
+        // sent (an empty component_appid), which the page refuses.
+        .links(&[link("login_page", "componentloginpage")
+            .parameters(&[("pre_auth_code", "$response.body#/pre_auth_code")])])],
     },
     Route {
         path: paths::API_QUERY_AUTH,
@@ -77,7 +94,37 @@ pub const ROUTES: &[Route] = &[
             Reply::WxToken(schema::<QueryAuthResponse>),
         )
         .auth(Auth::ComponentToken)
-        .body(RequestBody::Json(schema::<QueryAuthRequest>))],
+        .body(RequestBody::Json(schema::<QueryAuthRequest>))
+        .links(&[
+            link("fastregister", "fastregister").parameters(&[(
+                "access_token",
+                "$response.body#/authorization_info/authorizer_access_token",
+            )]),
+            link("linked_mini_programs", "wxamplinkget").parameters(&[(
+                "access_token",
+                "$response.body#/authorization_info/authorizer_access_token",
+            )]),
+            link("account_basic_info", "getaccountbasicinfo").parameters(&[(
+                "access_token",
+                "$response.body#/authorization_info/authorizer_access_token",
+            )]),
+            link("refresh", "api_authorizer_token")
+                .parameters(&[("component_access_token", "$request.query.component_access_token")])
+                .body(&[
+                    ("component_appid", "$request.body#/component_appid"),
+                    ("authorizer_appid", "$response.body#/authorization_info/authorizer_appid"),
+                    (
+                        "authorizer_refresh_token",
+                        "$response.body#/authorization_info/authorizer_refresh_token",
+                    ),
+                ]),
+            link("authorizer_info", "api_get_authorizer_info")
+                .parameters(&[("component_access_token", "$request.query.component_access_token")])
+                .body(&[
+                    ("component_appid", "$request.body#/component_appid"),
+                    ("authorizer_appid", "$response.body#/authorization_info/authorizer_appid"),
+                ]),
+        ])],
     },
     Route {
         path: paths::API_AUTHORIZER_TOKEN,
@@ -89,7 +136,13 @@ pub const ROUTES: &[Route] = &[
             Reply::WxToken(schema::<AuthorizerTokenResponse>),
         )
         .auth(Auth::ComponentToken)
-        .body(RequestBody::Json(schema::<AuthorizerTokenRequest>))],
+        .body(RequestBody::Json(schema::<AuthorizerTokenRequest>))
+        .links(&[
+            link("fastregister", "fastregister")
+                .parameters(&[("access_token", "$response.body#/authorizer_access_token")]),
+            link("linked_mini_programs", "wxamplinkget")
+                .parameters(&[("access_token", "$response.body#/authorizer_access_token")]),
+        ])],
     },
     Route {
         path: paths::API_GET_AUTHORIZER_INFO,
@@ -113,7 +166,14 @@ pub const ROUTES: &[Route] = &[
             Reply::WxOk(schema::<AuthorizerListResponse>),
         )
         .auth(Auth::ComponentToken)
-        .body(RequestBody::Json(schema::<AuthorizerListRequest>))],
+        .body(RequestBody::Json(schema::<AuthorizerListRequest>))
+        .links(&[link("refresh_first", "api_authorizer_token")
+            .parameters(&[("component_access_token", "$request.query.component_access_token")])
+            .body(&[
+                ("component_appid", "$request.body#/component_appid"),
+                ("authorizer_appid", "$response.body#/list/0/authorizer_appid"),
+                ("authorizer_refresh_token", "$response.body#/list/0/refresh_token"),
+            ])])],
     },
     Route {
         path: paths::FAST_REGISTER,
@@ -125,7 +185,9 @@ pub const ROUTES: &[Route] = &[
             Reply::WxFastRegister,
         )
         .auth(Auth::AccessToken)
-        .body(RequestBody::Json(schema::<FastRegisterRequest>))],
+        .body(RequestBody::Json(schema::<FastRegisterRequest>))
+        .links(&[link("query_auth", "api_query_auth")
+            .body(&[("authorization_code", "$response.body#/authorization_code")])])],
     },
     Route {
         path: paths::WXAMP_LINK_GET,

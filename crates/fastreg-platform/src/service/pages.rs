@@ -28,6 +28,13 @@ fn required<'a>(q: &'a HashMap<String, String>, name: &str) -> Result<&'a str> {
         .ok_or_else(|| bad(format!("the link has no {name}")))
 }
 
+/// The `auth_type`s componentloginpage accepts (1 OAs, 2 MPs, 3 both, 4/5/6/8 other kinds);
+/// a missing, empty or `0` one is 3.
+pub const AUTH_TYPES: &[i64] = &[1, 2, 3, 4, 5, 6, 8];
+
+/// `category_id_list`: permission set ids separated by `|` (each parsed as an `i64`).
+pub const CATEGORY_ID_LIST_PATTERN: &str = "^[0-9]{1,18}(\\|[0-9]{1,18})*$";
+
 /// componentloginpage's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginRequest {
@@ -58,21 +65,26 @@ impl LoginRequest {
             .get("auth_type")
             .map(String::as_str)
             .filter(|v| !v.is_empty() && *v != "0")
-            .unwrap_or("3")
-            .parse::<u8>()
-            .ok()
-            .filter(|t| matches!(t, 1..=6 | 8))
+            .unwrap_or("3");
+        let auth_type = crate::input::integer(auth_type)
+            .filter(|t| AUTH_TYPES.contains(t))
+            .and_then(|t| u8::try_from(t).ok())
             .ok_or_else(|| bad("auth_type must be 1, 2, 3, 4, 5, 6 or 8"))?;
         let category_id_list = match q.get("category_id_list").filter(|v| !v.is_empty()) {
             None => None,
-            Some(list) => Some(
+            Some(list) if crate::input::matches(CATEGORY_ID_LIST_PATTERN, list) => Some(
                 list.split('|')
-                    .map(|s| s.trim().parse::<i64>())
+                    .map(|s| s.parse::<i64>())
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(|_| {
                         bad("category_id_list must be permission set ids separated by |")
                     })?,
             ),
+            Some(_) => {
+                return Err(bad(
+                    "category_id_list must be permission set ids separated by |",
+                ))
+            }
         };
         Ok(LoginRequest {
             component_appid: required(q, "component_appid")?.into(),
@@ -185,30 +197,33 @@ pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<
         })
         .ok_or_else(|| {
             Error::sandbox(
-                400,
+                403,
                 ErrCode::CodeInvalid,
                 "the pre_auth_code is unknown, used or another component's",
             )
         })?;
     if now >= code.expires_at {
         return Err(Error::sandbox(
-            400,
+            403,
             ErrCode::CodeExpired,
             "the pre_auth_code has expired",
         ));
     }
     rules::check_redirect_uri(&req.redirect_uri, &component.auth_domain).map_err(|c| {
         Error::sandbox(
-            400,
+            403,
             c,
             "redirect_uri must be on the component's auth_domain",
         )
     })?;
     let account = match &req.biz_appid {
-        Some(appid) => Some(
-            account_choice(tx, appid)?
-                .ok_or_else(|| bad("biz_appid names no account in this world"))?,
-        ),
+        Some(appid) => Some(account_choice(tx, appid)?.ok_or_else(|| {
+            Error::sandbox(
+                404,
+                ErrCode::DataFormatError,
+                "biz_appid names no account in this world",
+            )
+        })?),
         None => None,
     };
     let mut candidates = Vec::new();
@@ -312,9 +327,9 @@ pub fn confirm_login(
 /// # Errors
 /// 47001 for a missing parameter or another `copy_wx_verify`.
 pub fn fast_register_request(q: &HashMap<String, String>) -> Result<ConfirmationIn> {
-    let copy = match required(q, "copy_wx_verify")? {
-        "1" => true,
-        "0" => false,
+    let copy = match crate::input::integer(required(q, "copy_wx_verify")?) {
+        Some(1) => true,
+        Some(0) => false,
         _ => return Err(bad("copy_wx_verify must be 0 or 1")),
     };
     Ok(ConfirmationIn {

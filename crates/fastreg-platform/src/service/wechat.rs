@@ -330,7 +330,7 @@ pub fn authorizer_list(
     policy: &Policy,
 ) -> Result<AuthorizerListResponse> {
     let (record, req) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
-    if req.count == 0 || req.count > 500 {
+    if req.count == 0 || req.count > fastreg_wire::component::AUTHORIZER_LIST_MAX {
         return Err(Error::wx_detail(
             ErrCode::DataFormatError,
             "count must be between 1 and 500",

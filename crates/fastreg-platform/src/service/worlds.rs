@@ -44,22 +44,27 @@ pub fn server_seed(settings: &crate::settings::Settings) -> Result<SeedWorld> {
 /// Longest world name.
 pub const MAX_NAME_CHARS: usize = 200;
 
+/// Text without control characters (what `char::is_control` finds: U+0000 to U+001F and
+/// U+007F to U+009F), as a pattern.
+pub const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
 /// `POST /sandbox/v1/worlds`: every field optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorldIn {
-    /// Free text for people (at most 200 characters); default: the id.
+    /// Free text for people (at most 200 characters, no control characters); default: the id.
     #[serde(default)]
+    #[schemars(length(max = MAX_NAME_CHARS), regex(pattern = NO_CONTROL_CHARACTERS))]
     pub name: Option<String>,
     /// Its clock: start time and whether it is frozen (overrides the seed's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::sandbox::optional_object")]
     pub clock: Option<ClockIn>,
     /// Its settings, as `PATCH /sandbox/v1/config` (over the seed's, over the server's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::sandbox::optional_object")]
     pub config: Option<ConfigPatch>,
     /// What it starts with: a seed document (a seed file's shapes as JSON, or an export).
     /// Without one the world is empty.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::service::sandbox::optional_object")]
     pub seed: Option<SeedWorld>,
 }
 
@@ -115,7 +120,7 @@ fn plan(app: &AppState, input: &WorldIn) -> Result<Plan> {
     let clock = input.clock.or(seed.clock.take()).unwrap_or_default();
     if let Some(start) = clock.start {
         // What the calendar and every expiry can count from: 2000 to 2200.
-        if !(946_684_800..=7_258_118_400).contains(&start) {
+        if !(crate::clock::EARLIEST_START..=crate::clock::LATEST_START).contains(&start) {
             return Err(bad("clock.start must be a unix time between 2000 and 2200"));
         }
     }
@@ -149,9 +154,11 @@ fn apply_plan(tx: &mut dyn Tx, plan: Plan, lifetimes: &Lifetimes) -> Result<()> 
         // An item the store refused (a repeated ticket or appid, say): named by its place, not
         // by the store's text, which may quote the values.
         Error::Internal(e) => match e.downcast_ref::<sandbox_svc::SeedItem>() {
-            Some(item) => bad(format!(
-                "seed {item} could not be stored: it repeats or contradicts another item"
-            )),
+            Some(item) => Error::sandbox(
+                409,
+                ErrCode::DataFormatError,
+                format!("seed {item} could not be stored: it repeats or contradicts another item"),
+            ),
             None => Error::Internal(e),
         },
         other => other,
@@ -216,7 +223,9 @@ pub async fn create(app: &AppState, input: WorldIn) -> Result<(Arc<World>, Strin
 /// 400 for the default world, 404 for an unknown one; storage faults.
 pub async fn delete(app: &AppState, id: &str) -> Result<()> {
     if id == "default" {
-        return Err(bad(
+        return Err(Error::sandbox(
+            403,
+            ErrCode::DataFormatError,
             "the default world cannot be deleted (reset it: POST /sandbox/v1/reset)",
         ));
     }

@@ -310,7 +310,7 @@ impl World {
     /// # Errors
     /// 47001 for a step out of range; storage faults.
     pub async fn advance_clock(&self, seconds: i64) -> Result<UnixTime> {
-        if !(0..=100 * 365 * 86_400).contains(&seconds) {
+        if !(0..=crate::clock::MAX_ADVANCE_SECS).contains(&seconds) {
             return Err(Error::sandbox(
                 400,
                 fastreg_wire::ErrCode::DataFormatError,

@@ -2,7 +2,7 @@
 //!
 //! `app → http → jobs → service → state → settings → store → rules → leaves → domain`,
 //!
-//! where the leaves (`clock`, `secrets`, `redact`, `metrics`, `error`) import nothing but
+//! where the leaves (`clock`, `secrets`, `redact`, `metrics`, `error`, `input`) import nothing but
 //! `domain`, and `settings` sits just above `store` because it names the store's durability and
 //! the rules' policy. A file may import its own top-level module and anything below it; an
 //! import of anything above it is named with the file and the path, so a newcomer who reads
@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("redact", 1),
     ("metrics", 1),
     ("error", 1),
+    ("input", 1),
     ("rules", 2),
     ("store", 3),
     ("settings", 4),

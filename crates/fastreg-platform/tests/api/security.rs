@@ -615,7 +615,7 @@ async fn hostile_redirect_uris_are_refused_with_61060_on_both_pages_and_the_sand
                 ),
             )
             .await;
-        assert_sandbox_refused(&got, 400, 61060);
+        assert_sandbox_refused(&got, 403, 61060);
     }
     // The pre_auth_code was never spent by a refusal.
     let (status, _, _) = get(&app, &login_link(&code, "https://localhost/cb")).await;

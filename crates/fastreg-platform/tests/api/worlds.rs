@@ -331,7 +331,7 @@ async fn a_deleted_worlds_credentials_are_unknown_at_once_and_the_others_carry_o
             .0,
         404
     );
-    assert_eq!(app.sandbox("DELETE", "/worlds/default", None).await.0, 400);
+    assert_eq!(app.sandbox("DELETE", "/worlds/default", None).await.0, 403);
     // Its rows go in the background.
     let gone = async {
         loop {
@@ -410,16 +410,24 @@ async fn a_world_starts_empty_without_a_seed_and_running_without_a_frozen_clock(
             json!({"config": {"processing_delay_ms": 10_000_000}}),
             "processing_delay_ms",
         ),
-        (
-            json!({"seed": {"official_accounts": [{"nickname": "n", "entity_id": 9, "verified": true}]}}),
-            "official_accounts[0]",
-        ),
         (json!({"colour": "red"}), "colour"),
+        (json!({"seed": [null, null]}), "object"),
     ] {
         let (status, v) = app.sandbox("POST", "/worlds", Some(&body)).await;
         assert_eq!(status, 400, "{body} -> {v}");
         assert!(v["errmsg"].as_str().unwrap().contains(needle), "{v}");
     }
+    // A seed item that refers to nothing conflicts with the rest of the seed: 409, named.
+    let body = json!({"seed": {"official_accounts": [{"nickname": "n", "entity_id": 9, "verified": true}]}});
+    let (status, v) = app.sandbox("POST", "/worlds", Some(&body)).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["errmsg"]
+            .as_str()
+            .unwrap()
+            .contains("official_accounts[0]"),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod instances;
 mod logs;
 mod operations;
 mod proxy;
+mod schemathesis;
 mod soak;
 mod wheel;
 mod worlds;

@@ -22,10 +22,11 @@ use maud::html;
 use super::body::{read_body, BodyRead};
 use super::envelope::Rid;
 use super::extract::{parse_query, Here};
-use super::route::{optional, required, Method, Op, Param, Reply, RequestBody, Route};
+use super::route::{optional, required, Method, Op, Param, ParamSchema, Reply, RequestBody, Route};
 use crate::error::Error;
 use crate::secrets;
 use crate::service::pages::{self as svc, LoginRequest};
+use crate::service::sandbox::PERMISSION_SET_MAX;
 use crate::state::AppState;
 
 mod console;
@@ -48,8 +49,9 @@ const LOGIN_PAGE_QUERY: &[Param] = &[
     ),
     optional(
         "auth_type",
-        "1 Official Accounts, 2 Mini Programs, 3 both (default)",
-    ),
+        "1 Official Accounts, 2 Mini Programs, 3 both (the default: absent, empty or 0 is 3), 4, 5, 6, 8 other kinds",
+    )
+    .schema(ParamSchema::IntegerOf(svc::AUTH_TYPES)),
     optional(
         "biz_appid",
         "Fixes the account instead of letting the admin choose",
@@ -57,8 +59,33 @@ const LOGIN_PAGE_QUERY: &[Param] = &[
     optional(
         "category_id_list",
         "Permission sets offered, separated by |",
-    ),
+    )
+    .schema(ParamSchema::Pattern(svc::CATEGORY_ID_LIST_PATTERN)),
 ];
+
+/// What the confirm button of componentloginpage posts: the link's parameters, the sets
+/// ticked and the form's token.
+const LOGIN_CONFIRM_FORM: &[Param] = &[
+    LOGIN_PAGE_QUERY[0],
+    LOGIN_PAGE_QUERY[1],
+    LOGIN_PAGE_QUERY[2],
+    LOGIN_PAGE_QUERY[3],
+    LOGIN_PAGE_QUERY[4],
+    LOGIN_PAGE_QUERY[5],
+    optional("set", "A permission set ticked (repeated: set=3&set=27)").schema(
+        ParamSchema::Integers {
+            min: 1,
+            max: PERMISSION_SET_MAX,
+        },
+    ),
+    CSRF,
+];
+
+/// The token a confirmation form carries (bound to the parameters the page showed).
+const CSRF: Param = required(
+    "csrf",
+    "The token the page put in its form: bound to the parameters shown, valid 30 minutes",
+);
 
 const FAST_REGISTER_PAGE_QUERY: &[Param] = &[
     required("appid", "The Official Account"),
@@ -66,11 +93,22 @@ const FAST_REGISTER_PAGE_QUERY: &[Param] = &[
     required(
         "copy_wx_verify",
         "1 to reuse the Official Account's WeChat verification, 0 not to",
-    ),
+    )
+    .schema(ParamSchema::IntegerOf(&[0, 1])),
     required(
         "redirect_uri",
         "Where to send the admin back with the ticket (URL-encoded)",
     ),
+];
+
+/// What the confirm button of fastregisterauth posts: the link's parameters and the form's
+/// token.
+const FAST_REGISTER_CONFIRM_FORM: &[Param] = &[
+    FAST_REGISTER_PAGE_QUERY[0],
+    FAST_REGISTER_PAGE_QUERY[1],
+    FAST_REGISTER_PAGE_QUERY[2],
+    FAST_REGISTER_PAGE_QUERY[3],
+    CSRF,
 ];
 
 /// The pages.
@@ -120,7 +158,7 @@ pub const ROUTES: &[Route] = &[
             "The admin confirms (the page's form): 302 to redirect_uri with auth_code and expires_in",
             Reply::Redirect,
         )
-        .body(RequestBody::Form)],
+        .body(RequestBody::Form(LOGIN_CONFIRM_FORM))],
     },
     Route {
         path: paths::FAST_REGISTER_AUTH,
@@ -142,7 +180,7 @@ pub const ROUTES: &[Route] = &[
             "The admin confirms (the page's form): 302 to redirect_uri with the ticket",
             Reply::Redirect,
         )
-        .body(RequestBody::Form)],
+        .body(RequestBody::Form(FAST_REGISTER_CONFIRM_FORM))],
     },
     Route {
         path: "/cgi-bin/cancelled",
@@ -173,7 +211,7 @@ pub const ROUTES: &[Route] = &[
             "Log in to the console with the admin token (form field `token`)",
             Reply::Redirect,
         )
-        .body(RequestBody::Form)],
+        .body(RequestBody::Form(&[required("token", "The admin token")]))],
     },
     Route {
         path: "/console/logout",
@@ -191,7 +229,7 @@ fn ticked_sets(form: &[(String, String)]) -> Result<Vec<i64>, Error> {
     form.iter()
         .filter(|(k, _)| k == "set")
         .map(|(_, v)| {
-            v.parse::<i64>().map_err(|_| {
+            crate::input::integer(v).ok_or_else(|| {
                 Error::sandbox(
                     400,
                     ErrCode::DataFormatError,

@@ -85,16 +85,26 @@ pub(super) async fn revoke(Here { app, w }: Here, call: Call) -> Result<Json<Aut
     Ok(Json(a.into()))
 }
 
-/// The `limit` query parameter of the listings: 1..=10000, default 100.
+/// The most a listing answers at once (`limit`'s maximum).
+pub(super) const LIMIT_MAX: u32 = 10_000;
+/// What a listing answers without `limit`.
+pub(super) const LIMIT_DEFAULT: u32 = 100;
+
+/// The `limit` query parameter of the listings: 1..=[`LIMIT_MAX`]; absent, [`LIMIT_DEFAULT`].
+/// An empty one is refused with the rest of what is not such a number: the document says
+/// `integer`, and so does the check.
 pub(super) fn limit_param(call: &Call) -> Result<u32> {
     match call.query("limit") {
-        None => Ok(100),
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|&l| (1..=10_000).contains(&l))
+        None => Ok(LIMIT_DEFAULT),
+        Some(l) => crate::input::integer(&l)
+            .and_then(|l| u32::try_from(l).ok())
+            .filter(|&l| (1..=LIMIT_MAX).contains(&l))
             .ok_or_else(|| {
-                Error::sandbox(400, ErrCode::DataFormatError, "limit must be 1..=10000")
+                Error::sandbox(
+                    400,
+                    ErrCode::DataFormatError,
+                    format!("limit must be 1..={LIMIT_MAX}"),
+                )
             }),
     }
 }
@@ -185,7 +195,10 @@ pub(super) async fn clock(Here { w, .. }: Here) -> Json<ClockOut> {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"seconds": 1801}))]
 pub(super) struct AdvanceIn {
+    /// Seconds to move the clock forward (at most 100 years).
+    #[schemars(range(min = 0, max = crate::clock::MAX_ADVANCE_SECS))]
     seconds: i64,
 }
 
@@ -201,12 +214,19 @@ pub(super) async fn advance_clock(Here { app, w }: Here, call: Call) -> Result<J
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"path": "/cgi-bin/account/fastregister", "inject_errcode": -1, "times": 1, "when": "after"}))]
 pub(super) struct FaultIn {
+    /// A WeChat-compatible JSON endpoint's path.
+    #[schemars(schema_with = "fault_path_schema")]
     path: String,
-    /// The errcode the faulted calls answer; `errcode`, its earlier name, is still accepted.
+    /// The errcode the faulted calls answer (not 0); `errcode`, its earlier name, is still
+    /// accepted.
     #[serde(rename = "inject_errcode", alias = "errcode")]
+    #[schemars(extend("not" = {"const": 0}))]
     errcode: i64,
+    /// How many calls it answers (at least 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1))]
     times: u32,
     #[serde(default)]
     when: FaultWhen,
@@ -214,6 +234,14 @@ pub(super) struct FaultIn {
 
 pub(super) fn one() -> u32 {
     1
+}
+
+/// `path` of a fault: one of the paths `add_fault` accepts.
+fn fault_path_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": fastreg_wire::paths::JSON_ENDPOINTS,
+    })
 }
 
 pub(super) async fn add_fault(Here { w, .. }: Here, call: Call) -> Result<Response> {

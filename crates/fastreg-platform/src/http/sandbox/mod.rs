@@ -18,7 +18,10 @@ use fastreg_wire::ErrCode;
 use serde::Serialize;
 
 use super::extract::{Call, Here};
-use super::route::{self, optional, schema, Auth, Method, Op, Param, Reply, RequestBody, Route};
+use super::route::{
+    self, link, optional, required, schema, Auth, Method, Op, Param, ParamSchema, Reply,
+    RequestBody, Route,
+};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::secrets;
@@ -38,10 +41,21 @@ use control::{
 /// Where the sandbox API is nested.
 pub const PREFIX: &str = "/sandbox/v1";
 
-const LIMIT: Param = optional(
-    "limit",
-    "At most this many, newest first: 1..=10000 (default 100)",
-);
+const LIMIT: Param =
+    optional("limit", "At most this many, newest first").schema(ParamSchema::Integer {
+        min: 1,
+        max: control::LIMIT_MAX as i64,
+        default: Some(control::LIMIT_DEFAULT as i64),
+    });
+
+/// `{id}` of `/entities/{id}`: an entity's id, a positive integer.
+const ENTITY_ID: &[Param] = &[
+    required("id", "The entity's id").schema(ParamSchema::Integer {
+        min: 1,
+        max: i64::MAX,
+        default: None,
+    }),
+];
 
 /// The sandbox API's routes (relative to [`PREFIX`]).
 pub const ROUTES: &[Route] = &[
@@ -51,7 +65,14 @@ pub const ROUTES: &[Route] = &[
         ops: &[
             Op::new(Method::Post, "create_component", "Create a component; generated fields (appid, secret, token, key) are filled in", Reply::Json(201, schema::<Component>))
                 .auth(Auth::Admin)
-                .body(RequestBody::Json(schema::<ComponentIn>)),
+                .body(RequestBody::Json(schema::<ComponentIn>))
+                .links(&[
+                    link("verify_ticket", "get_verify_ticket").parameters(&[("appid", "$response.body#/appid")]),
+                    link("component", "get_component").parameters(&[("appid", "$response.body#/appid")]),
+                    link("change", "patch_component").parameters(&[("appid", "$response.body#/appid")]),
+                    link("token_counts", "get_token_counts").parameters(&[("appid", "$response.body#/appid")]),
+                    link("authorize", "authorize").body(&[("component_appid", "$response.body#/appid")]),
+                ]),
             Op::new(Method::Get, "list_components", "Every component", Reply::Json(200, schema::<Vec<Component>>))
                 .auth(Auth::Admin),
         ],
@@ -70,8 +91,13 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/components/{appid}/verify-ticket",
         methods: || get(verify_ticket),
-        ops: &[Op::new(Method::Get, "get_verify_ticket", "The component's latest component_verify_ticket (for callers without a reachable event URL)", Reply::Json(200, schema::<VerifyTicketOut>))
-            .auth(Auth::Admin)],
+        ops: &[Op::new(Method::Get, "get_verify_ticket", "The component's latest component_verify_ticket (for callers without a reachable event URL), with the component's appid and secret: api_component_token's body", Reply::Json(200, schema::<VerifyTicketOut>))
+            .auth(Auth::Admin)
+            .links(&[link("component_token", "api_component_token").body(&[
+                ("component_appid", "$response.body#/component_appid"),
+                ("component_appsecret", "$response.body#/component_appsecret"),
+                ("component_verify_ticket", "$response.body#/component_verify_ticket"),
+            ])])],
     },
     Route {
         path: "/components/{appid}/token-counts",
@@ -85,7 +111,12 @@ pub const ROUTES: &[Route] = &[
         ops: &[
             Op::new(Method::Post, "create_entity", "Create a legal entity", Reply::Json(201, schema::<Entity>))
                 .auth(Auth::Admin)
-                .body(RequestBody::Json(schema::<EntityIn>)),
+                .body(RequestBody::Json(schema::<EntityIn>))
+                .links(&[
+                    link("entity", "get_entity").parameters(&[("id", "$response.body#/id")]),
+                    link("change", "patch_entity").parameters(&[("id", "$response.body#/id")]),
+                    link("official_account", "create_official_account").body(&[("entity_id", "$response.body#/id")]),
+                ]),
             Op::new(Method::Get, "list_entities", "Every entity", Reply::Json(200, schema::<Vec<Entity>>))
                 .auth(Auth::Admin),
         ],
@@ -95,9 +126,11 @@ pub const ROUTES: &[Route] = &[
         methods: || get(get_entity).patch(patch_entity),
         ops: &[
             Op::new(Method::Get, "get_entity", "An entity", Reply::Json(200, schema::<Entity>))
-                .auth(Auth::Admin),
+                .auth(Auth::Admin)
+                .path(ENTITY_ID),
             Op::new(Method::Patch, "patch_entity", "Change the fields given", Reply::Json(200, schema::<Entity>))
                 .auth(Auth::Admin)
+                .path(ENTITY_ID)
                 .body(RequestBody::Json(schema::<EntityPatch>)),
         ],
     },
@@ -107,7 +140,12 @@ pub const ROUTES: &[Route] = &[
         ops: &[
             Op::new(Method::Post, "create_official_account", "Create an Official Account", Reply::Json(201, schema::<OfficialAccount>))
                 .auth(Auth::Admin)
-                .body(RequestBody::Json(schema::<OfficialAccountIn>)),
+                .body(RequestBody::Json(schema::<OfficialAccountIn>))
+                .links(&[
+                    link("official_account", "get_official_account").parameters(&[("appid", "$response.body#/appid")]),
+                    link("change", "patch_official_account").parameters(&[("appid", "$response.body#/appid")]),
+                    link("authorize", "authorize").body(&[("authorizer_appid", "$response.body#/appid")]),
+                ]),
             Op::new(Method::Get, "list_official_accounts", "Every Official Account", Reply::Json(200, schema::<Vec<OfficialAccount>>))
                 .auth(Auth::Admin),
         ],
@@ -129,7 +167,17 @@ pub const ROUTES: &[Route] = &[
         ops: &[
             Op::new(Method::Post, "authorize", "What confirming on componentloginpage does: grant sets, issue an auth_code, push authorized/updateauthorized", Reply::Json(201, schema::<AuthorizationOut>))
                 .auth(Auth::Admin)
-                .body(RequestBody::Json(schema::<AuthorizationIn>)),
+                .body(RequestBody::Json(schema::<AuthorizationIn>))
+                .links(&[
+                    link("query_auth", "api_query_auth").body(&[
+                        ("component_appid", "$request.body#/component_appid"),
+                        ("authorization_code", "$response.body#/auth_code"),
+                    ]),
+                    link("confirm_fast_registration", "confirm_fast_registration").body(&[
+                        ("component_appid", "$request.body#/component_appid"),
+                        ("appid", "$request.body#/authorizer_appid"),
+                    ]),
+                ]),
             Op::new(Method::Get, "list_authorizations", "Every authorisation (without refresh tokens)", Reply::Json(200, schema::<Vec<AuthorizationListed>>))
                 .auth(Auth::Admin),
         ],
@@ -153,7 +201,11 @@ pub const ROUTES: &[Route] = &[
         methods: || post(confirm),
         ops: &[Op::new(Method::Post, "confirm_fast_registration", "What confirming on fastregisterauth does: a ticket and the redirect URL, with the page's refusals", Reply::Json(201, schema::<ConfirmationOut>))
             .auth(Auth::Admin)
-            .body(RequestBody::Json(schema::<ConfirmationIn>))],
+            .body(RequestBody::Json(schema::<ConfirmationIn>))
+            .links(&[
+                link("fastregister", "fastregister").body(&[("ticket", "$response.body#/ticket")]),
+                link("registrations", "list_registrations").parameters(&[("appid", "$request.body#/appid")]),
+            ])],
     },
     Route {
         path: "/registrations",
@@ -327,10 +379,19 @@ async fn patch_component(
     ))
 }
 
+/// A component's latest verify ticket, with what else api_component_token's body needs: the
+/// three fields are that body, ready to send.
 #[derive(Serialize, schemars::JsonSchema)]
 struct VerifyTicketOut {
+    /// The component's appid.
+    component_appid: String,
+    /// The component's secret.
+    component_appsecret: String,
+    /// Its latest component_verify_ticket.
     component_verify_ticket: String,
+    /// When the ticket was issued.
     create_time: UnixTime,
+    /// When it stops being accepted.
     expires_at: UnixTime,
 }
 
@@ -338,11 +399,18 @@ async fn verify_ticket(
     Here { w, .. }: Here,
     PathParam(appid): PathParam,
 ) -> Result<Json<VerifyTicketOut>> {
-    let t = w
+    let (c, t) = w
         .store
-        .read(move |tx| svc::latest_verify_ticket(tx, &appid))
+        .read(move |tx| {
+            Ok((
+                svc::component(tx, &appid)?,
+                svc::latest_verify_ticket(tx, &appid)?,
+            ))
+        })
         .await?;
     Ok(Json(VerifyTicketOut {
+        component_appid: c.appid,
+        component_appsecret: c.appsecret,
         component_verify_ticket: t.ticket,
         create_time: t.create_time,
         expires_at: t.expires_at,
@@ -379,7 +447,7 @@ async fn token_counts(
 }
 
 fn entity_id(raw: &str) -> Result<i64> {
-    raw.parse().map_err(|_| {
+    crate::input::integer(raw).ok_or_else(|| {
         Error::sandbox(
             400,
             ErrCode::DataFormatError,

@@ -9,12 +9,22 @@ use axum::Json;
 use fastreg_wire::ErrCode;
 
 use super::{created, input, PathParam};
+use crate::domain::WORLD_ID_PATTERN;
 use crate::error::{Error, Result};
 use crate::http::extract::{parse_query, Call, Here};
-use crate::http::route::{optional, schema, Auth, Method, Op, Reply, RequestBody, Route};
+use crate::http::route::{
+    link, optional, required, schema, Auth, Method, Op, Param, ParamSchema, Reply, RequestBody,
+    Route,
+};
 use crate::secrets;
 use crate::service::sandbox::SeedWorld;
 use crate::service::worlds::{self as svc, WorldIn, WorldOut};
+
+/// `{id}` of `/worlds/{id}`: a world id.
+const WORLD_ID: &[Param] = &[
+    required("id", "The world's id (`default`: the default world)")
+        .schema(ParamSchema::Pattern(WORLD_ID_PATTERN)),
+];
 
 /// The worlds API's routes (relative to the sandbox API's prefix).
 pub const ROUTES: &[Route] = &[
@@ -24,7 +34,11 @@ pub const ROUTES: &[Route] = &[
         ops: &[
             Op::new(Method::Post, "create_world", "Create a world: empty, or from a seed document or an export; with its own clock (a start time, frozen or running) and settings. Answers its id, base path and admin token (shown once). Server's admin token, at the root only", Reply::Json(201, schema::<WorldOut>))
                 .auth(Auth::Admin)
-                .body(RequestBody::Json(schema::<WorldIn>)),
+                .body(RequestBody::OptionalJson(schema::<WorldIn>))
+                .links(&[
+                    link("world", "get_world").parameters(&[("id", "$response.body#/id")]),
+                    link("delete", "delete_world").parameters(&[("id", "$response.body#/id")]),
+                ]),
             Op::new(Method::Get, "list_worlds", "Every world, the default one first", Reply::Json(200, schema::<Vec<WorldOut>>))
                 .auth(Auth::Admin),
         ],
@@ -34,9 +48,11 @@ pub const ROUTES: &[Route] = &[
         methods: || get(get_world).delete(delete_world),
         ops: &[
             Op::new(Method::Get, "get_world", "A world", Reply::Json(200, schema::<WorldOut>))
-                .auth(Auth::Admin),
+                .auth(Auth::Admin)
+                .path(WORLD_ID),
             Op::new(Method::Delete, "delete_world", "Delete a world: its credentials stop working at once, its undelivered pushes are dropped, its rows are removed in the background. The default world cannot be deleted", Reply::NoContent)
-                .auth(Auth::Admin),
+                .auth(Auth::Admin)
+                .path(WORLD_ID),
         ],
     },
     Route {
@@ -48,9 +64,9 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/export",
         methods: || get(export_world),
-        ops: &[Op::new(Method::Get, "export_world", "This world as a seed document: its objects, clock, settings, Mini Programs and successful registrations (no credentials). `POST /sandbox/v1/worlds {\"seed\": …}` creates a world that refuses exactly what this one refuses", Reply::Json(200, schema::<SeedWorld>))
+        ops: &[Op::new(Method::Get, "export_world", "This world as a seed document: its objects, clock, settings, Mini Programs and successful registrations (no credentials). `POST /sandbox/v1/worlds {\"seed\": …}` creates a world that refuses exactly what this one refuses", Reply::JsonOrToml(schema::<SeedWorld>))
             .auth(Auth::Admin)
-            .query(&[optional("format", "`json` (default) or `toml`")])],
+            .query(&[optional("format", "`json` (the default) or `toml`").schema(ParamSchema::OneOf(&["json", "toml"]))])],
     },
 ];
 

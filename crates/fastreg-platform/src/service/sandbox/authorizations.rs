@@ -6,12 +6,14 @@ use super::*;
 /// `POST /sandbox/v1/authorizations`: what confirming on componentloginpage does.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"component_appid": "wxc0ffee0000000001", "authorizer_appid": "wx0a00000000000001", "permission_sets": [1, 15, 27]}))]
 pub struct AuthorizationIn {
     /// The component.
     pub component_appid: String,
     /// The OA (or MP) authorising it.
     pub authorizer_appid: String,
-    /// The sets the admin ticks.
+    /// The sets the admin ticks (at least one).
+    #[schemars(length(min = 1), inner(range(min = 1, max = PERMISSION_SET_MAX)))]
     pub permission_sets: Vec<i64>,
 }
 
@@ -97,10 +99,14 @@ pub fn authorize_with_pre_auth_code(
     if sets.is_empty() {
         // The holder is named: a stored appid (1-64 of [A-Za-z0-9_-]), not one this request
         // sent (it is another component than component_appid).
-        return Err(bad(format!(
-            "nothing to grant: component {} holds permission set 27 for authorizer_appid",
-            holder.as_deref().unwrap_or("(another)")
-        )));
+        return Err(Error::sandbox(
+            409,
+            ErrCode::DataFormatError,
+            format!(
+                "nothing to grant: component {} holds permission set 27 for authorizer_appid",
+                holder.as_deref().unwrap_or("(another)")
+            ),
+        ));
     }
     let mut withheld: Vec<i64> = input
         .permission_sets
@@ -189,18 +195,25 @@ pub struct RevocationIn {
 /// token answers 61003, and an `unauthorized` push goes to the component.
 ///
 /// # Errors
-/// 404 when there is no live authorisation of that pair.
+/// 404 when that pair has no authorisation, 409 when it is revoked already.
 pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Authorization> {
     let component = component(tx, &input.component_appid)?;
     let mut auth = tx
         .authorization(&input.component_appid, &input.authorizer_appid)?
-        .filter(|a| !a.revoked)
         .ok_or_else(|| {
             not_found(
                 ErrCode::ComponentNotAuthorized,
-                "authorizer_appid has no live authorisation of component_appid",
+                "authorizer_appid has no authorisation of component_appid",
             )
         })?;
+    if auth.revoked {
+        // It exists, and is revoked already: the world's state, not a missing object.
+        return Err(Error::sandbox(
+            409,
+            ErrCode::ComponentNotAuthorized,
+            "the authorisation of component_appid by authorizer_appid is revoked already",
+        ));
+    }
     auth.revoked = true;
     tx.put_authorization(&auth)?;
     // Every access token of the authorisation stops now (superseded ones in their grace
@@ -227,13 +240,15 @@ pub fn revoke(tx: &mut dyn Tx, input: RevocationIn, now: UnixTime) -> Result<Aut
 /// `POST /sandbox/v1/fastregister-confirmations`: what confirming on fastregisterauth does.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"component_appid": "wxc0ffee0000000001", "appid": "wx0a00000000000001", "copy_wx_verify": 1, "redirect_uri": "https://localhost/cb"}))]
 pub struct ConfirmationIn {
     /// The component.
     pub component_appid: String,
     /// The OA whose admin confirms.
     pub appid: String,
-    /// Reuse the OA's verification (0/1).
+    /// Reuse the OA's verification: `1` (or `"1"`, `true`) or `0` (or `"0"`, `false`).
     #[serde(deserialize_with = "de_zero_one")]
+    #[schemars(schema_with = "zero_one_schema")]
     pub copy_wx_verify: bool,
     /// Where the admin's browser goes next (host = the component's auth domain).
     pub redirect_uri: String,
@@ -269,9 +284,11 @@ pub fn check_fast_registration(
     let oa = tx
         .official_account(&input.appid)?
         .ok_or_else(|| not_found(ErrCode::DataFormatError, "appid names no Official Account"))?;
+    // 403, not 400: which hosts and which accounts are allowed is the world's state, which no
+    // schema can describe.
     rules::check_redirect_uri(&input.redirect_uri, &component.auth_domain).map_err(|code| {
         Error::sandbox(
-            400,
+            403,
             code,
             "redirect_uri's host must be the component's auth_domain",
         )
@@ -281,7 +298,7 @@ pub fn check_fast_registration(
         .is_some_and(|a| a.grants(FAST_REGISTER_SET));
     if !granted {
         return Err(Error::sandbox(
-            400,
+            403,
             ErrCode::ApiUnauthorizedToComponent,
             "the OA has not granted permission set 27 to this component",
         ));

@@ -47,6 +47,67 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// `rules` of a config patch: an object whose numbers are integers (every rule is). A float is
+/// refused here, so that the body is read again with `52.0` written as 52 (`http::body`),
+/// where a float is told from an integer literal out of range.
+fn integer_rules<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<serde_json::Map<String, serde_json::Value>>, D::Error> {
+    use serde::de::Error as _;
+    fn has_float(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) => n.is_f64(),
+            serde_json::Value::Array(a) => a.iter().any(has_float),
+            serde_json::Value::Object(m) => m.values().any(has_float),
+            _ => false,
+        }
+    }
+    let rules = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?;
+    if rules.as_ref().is_some_and(|m| m.values().any(has_float)) {
+        return Err(D::Error::custom(
+            "invalid type: floating point, expected an integer",
+        ));
+    }
+    Ok(rules)
+}
+
+/// An object only. serde's derived structs also read an array (fields by position); a seed's
+/// parts are objects in the document, so an array is refused where one is asked for.
+fn object<'de, T: serde::de::DeserializeOwned, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    use serde::de::Error as _;
+    match serde_json::Value::deserialize(d)? {
+        v @ serde_json::Value::Object(_) => T::deserialize(v).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("expected an object")),
+    }
+}
+
+/// [`object`], or `null` (absent).
+pub(crate) fn optional_object<'de, T: serde::de::DeserializeOwned, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => {
+            T::deserialize(v).map(Some).map_err(D::Error::custom)
+        }
+        Some(_) => Err(D::Error::custom("expected an object")),
+    }
+}
+
+/// A list of [`object`]s.
+fn objects<'de, T: serde::de::DeserializeOwned, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<T>, D::Error> {
+    use serde::de::Error as _;
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(|v| object(v).map_err(D::Error::custom))
+        .collect()
+}
+
 /// Accepts `0`/`1`, `"0"`/`"1"` and `false`/`true` for copy_wx_verify.
 fn de_zero_one<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
     use serde::de::Error as _;
@@ -60,13 +121,48 @@ fn de_zero_one<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::
     }
 }
 
+/// The highest permission set id (sets are 1 to this).
+pub const PERMISSION_SET_MAX: i64 = 1000;
+
+/// The largest entity id a caller may choose: 2^53 − 1, what a JavaScript number holds
+/// exactly, and far enough from `i64::MAX` that the id drawn after it (the largest + 1) is one
+/// too.
+pub const MAX_ENTITY_ID: i64 = (1 << 53) - 1;
+
+/// An appid the caller may choose: what `check_appid_shape` accepts.
+pub const APPID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
+/// An EncodingAESKey: what `check_aes_key` accepts.
+pub const AES_KEY_PATTERN: &str = "^[A-Za-z0-9]{43}$";
+
+/// A name that is not blank: a character other than white space (Unicode's White_Space, what
+/// `str::trim` removes, spelled out so that every regex dialect reads it alike). What the
+/// checks of `name`, `nickname` and `auth_domain` accept.
+pub const NOT_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
+/// An event URL: `http` or `https`, a host (a dotted IPv4 address, or lowercase DNS labels whose
+/// last starts with a letter), an optional port (1 to 65535), an optional path and query. What
+/// `check_event_url` accepts (every such URL also parses as one).
+pub const EVENT_URL_PATTERN: &str = concat!(
+    "^https?://",
+    "(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    "|([a-z0-9]+(-[a-z0-9]+)*\\.)*[a-z][a-z0-9]*(-[a-z0-9]+)*)",
+    "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    "(/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?$",
+);
+
+/// Whether `s` has a character other than white space ([`NOT_BLANK`]).
+fn not_blank(s: &str) -> bool {
+    crate::input::matches(NOT_BLANK, s)
+}
+
+/// What [`de_zero_one`] accepts.
+fn zero_one_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"enum": [0, 1, "0", "1", false, true]})
+}
+
 fn check_appid_shape(appid: &str) -> Result<()> {
-    let ok = !appid.is_empty()
-        && appid.len() <= 64
-        && appid
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
+    if crate::input::matches(APPID_PATTERN, appid) {
         Ok(())
     } else {
         Err(bad("appid must be 1-64 of [A-Za-z0-9_-]"))
@@ -74,7 +170,7 @@ fn check_appid_shape(appid: &str) -> Result<()> {
 }
 
 fn check_aes_key(key: &str) -> Result<()> {
-    if key.len() == 43 && key.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if crate::input::matches(AES_KEY_PATTERN, key) {
         Ok(())
     } else {
         Err(bad("encoding_aes_key must be 43 characters of [A-Za-z0-9]"))
@@ -83,14 +179,22 @@ fn check_aes_key(key: &str) -> Result<()> {
 
 fn check_event_url(url: &str) -> Result<()> {
     match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        Ok(u)
+            if crate::input::matches(EVENT_URL_PATTERN, url)
+                && matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some() =>
+        {
+            Ok(())
+        }
         // Not echoed: a URL may carry credentials, and refusals are logged.
-        _ => Err(bad("event_url must be an absolute http(s) URL")),
+        _ => Err(bad(
+            "event_url must be an absolute http(s) URL with a lowercase host or an IPv4 address",
+        )),
     }
 }
 
 fn check_sets(sets: &[i64]) -> Result<()> {
-    if sets.iter().all(|&s| (1..=1000).contains(&s)) {
+    if sets.iter().all(|&s| (1..=PERMISSION_SET_MAX).contains(&s)) {
         Ok(())
     } else {
         Err(bad("permission set ids are between 1 and 1000"))
@@ -117,32 +221,52 @@ fn given_or_fresh_appid(tx: &mut dyn Tx, given: Option<String>, kind: &str) -> R
 #[serde(deny_unknown_fields)]
 pub struct SeedWorld {
     /// The world's clock (a world created from this seed; `fastreg serve --seed` ignores it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_object"
+    )]
     pub clock: Option<ClockIn>,
     /// The world's settings (as `PATCH /sandbox/v1/config`; `fastreg serve --seed` ignores
     /// them: its flags set the default world's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_object"
+    )]
     pub config: Option<ConfigPatch>,
     /// Components.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub components: Vec<ComponentIn>,
     /// Entities (give them ids so OAs can refer to them).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub entities: Vec<EntityIn>,
     /// Official Accounts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub official_accounts: Vec<OfficialAccountIn>,
     /// Mini Programs (fast-registered ones, as exported).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
     pub mini_programs: Vec<MiniProgram>,
     /// Authorisations.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub authorizations: Vec<AuthorizationIn>,
     /// Fastregister tickets spent by the registrations below (as exported).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
     pub fastregister_tickets: Vec<FastRegisterTicket>,
     /// Successful fast registrations (as exported): the quota months and replays they hold.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
     pub registrations: Vec<RegistrationIn>,
 }
 
@@ -150,8 +274,9 @@ pub struct SeedWorld {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockIn {
-    /// Its time at creation (unix seconds); default: now.
+    /// Its time at creation (unix seconds, 2000 to 2200); default: now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::clock::EARLIEST_START, max = crate::clock::LATEST_START))]
     pub start: Option<UnixTime>,
     /// Whether it moves only when advanced; default: false (it runs with real time).
     #[serde(default)]
@@ -187,12 +312,19 @@ pub struct RegistrationIn {
 /// Settings as `PATCH /sandbox/v1/config` changes them: only the keys given change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"processing_delay_ms": 2000, "booleans": "json"}))]
 pub struct ConfigPatch {
     /// Rule numbers, by name (only the keys given change).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integer_rules"
+    )]
+    #[schemars(with = "Option<rules::Policy>")]
     pub rules: Option<serde_json::Map<String, serde_json::Value>>,
     /// fastregister's processing delay, at most 600000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::settings::MAX_PROCESSING_DELAY_MS))]
     pub processing_delay_ms: Option<u64>,
     /// How fastregister writes its booleans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,10 +434,20 @@ pub fn apply_seed(
     let ctx = |what: &'static str, i: usize, e: Error| {
         let item = SeedItem { what, i };
         match e {
-            Error::Wx { code, detail, .. } => Error::Wx {
+            Error::Wx {
                 code,
-                // The request's seed is what is wrong, whatever the item's own refusal.
-                status: 400,
+                detail,
+                status,
+            } => Error::Wx {
+                code,
+                // The request's seed is what is wrong: 400, unless the item was refused for
+                // what else is in the world (404 a reference to nothing, 409 a repeat), which
+                // no schema can rule out.
+                status: if matches!(status, 404 | 409) {
+                    status
+                } else {
+                    400
+                },
                 detail: Some(match detail {
                     Some(d) => format!("seed {item}: {d}"),
                     None => format!("seed {item}: {}", code.errmsg()),

@@ -6,9 +6,11 @@ use super::*;
 /// `POST /sandbox/v1/components` (and a seed's `[[components]]`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"auth_domain": "localhost", "published": true, "permission_sets": [3, 17, 18, 27, 30, 31]}))]
 pub struct ComponentIn {
     /// Generated when absent.
     #[serde(default)]
+    #[schemars(regex(pattern = APPID_PATTERN))]
     pub appid: Option<String>,
     /// Generated when absent.
     #[serde(default)]
@@ -18,18 +20,23 @@ pub struct ComponentIn {
     pub token: Option<String>,
     /// Generated when absent.
     #[serde(default)]
+    #[schemars(regex(pattern = AES_KEY_PATTERN))]
     pub encoding_aes_key: Option<String>,
-    /// Where pushes go.
+    /// Where pushes go: an absolute http(s) URL.
     #[serde(default)]
+    #[schemars(regex(pattern = EVENT_URL_PATTERN))]
     pub event_url: Option<String>,
-    /// The host redirect_uris must use.
+    /// The host redirect_uris must use (not blank).
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub auth_domain: String,
     /// Fully released.
     pub published: bool,
     /// Sets the component holds.
+    #[schemars(inner(range(min = 1, max = PERMISSION_SET_MAX)))]
     pub permission_sets: Vec<i64>,
     /// Sets its fast-registered Mini Programs grant it; defaults to `permission_sets`.
     #[serde(default)]
+    #[schemars(inner(range(min = 1, max = PERMISSION_SET_MAX)))]
     pub mp_permission_sets: Option<Vec<i64>>,
     /// IPs allowed to call api_component_token; empty = any.
     #[serde(default)]
@@ -48,21 +55,26 @@ pub struct ComponentPatch {
     pub token: Option<String>,
     /// New EncodingAESKey.
     #[serde(default)]
+    #[schemars(regex(pattern = AES_KEY_PATTERN))]
     pub encoding_aes_key: Option<String>,
     /// New event URL (`null` removes it).
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(regex(pattern = EVENT_URL_PATTERN))]
     pub event_url: Option<Option<String>>,
-    /// New auth domain.
+    /// New auth domain (not blank).
     #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub auth_domain: Option<String>,
     /// Published or not.
     #[serde(default)]
     pub published: Option<bool>,
     /// New sets.
     #[serde(default)]
+    #[schemars(inner(range(min = 1, max = PERMISSION_SET_MAX)))]
     pub permission_sets: Option<Vec<i64>>,
     /// New MP sets.
     #[serde(default)]
+    #[schemars(inner(range(min = 1, max = PERMISSION_SET_MAX)))]
     pub mp_permission_sets: Option<Vec<i64>>,
     /// New whitelist.
     #[serde(default)]
@@ -79,7 +91,7 @@ pub fn create_component(
     now: UnixTime,
     lifetimes: &Lifetimes,
 ) -> Result<Component> {
-    if input.auth_domain.trim().is_empty() {
+    if !not_blank(&input.auth_domain) {
         return Err(bad("auth_domain is required"));
     }
     check_sets(&input.permission_sets)?;
@@ -139,7 +151,7 @@ pub fn patch_component(tx: &mut dyn Tx, appid: &str, p: ComponentPatch) -> Resul
         c.event_url = v;
     }
     if let Some(v) = p.auth_domain {
-        if v.trim().is_empty() {
+        if !not_blank(&v) {
             return Err(bad("auth_domain cannot be empty"));
         }
         c.auth_domain = v.trim().to_string();
@@ -256,11 +268,14 @@ pub fn latest_verify_ticket(tx: &mut dyn Tx, appid: &str) -> Result<VerifyTicket
 /// `POST /sandbox/v1/entities`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"name": "Acme Trading Co., Ltd.", "type": "enterprise"}))]
 pub struct EntityIn {
     /// Seeds may fix the id so OAs can refer to it; assigned when absent.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_ENTITY_ID))]
     pub id: Option<i64>,
-    /// Registered name.
+    /// Registered name (not blank).
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub name: String,
     /// Legal form.
     #[serde(rename = "type")]
@@ -280,8 +295,9 @@ pub struct EntityIn {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntityPatch {
-    /// New name.
+    /// New name (not blank).
     #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub name: Option<String>,
     /// New legal form.
     #[serde(default, rename = "type")]
@@ -300,14 +316,14 @@ pub struct EntityPatch {
 /// Creates an entity.
 ///
 /// # Errors
-/// 47001 empty name or non-positive id, 409 id taken.
+/// 47001 empty name or an id outside 1..=[`MAX_ENTITY_ID`], 409 id taken.
 pub fn create_entity(tx: &mut dyn Tx, input: EntityIn) -> Result<Entity> {
-    if input.name.trim().is_empty() {
+    if !not_blank(&input.name) {
         return Err(bad("name is required"));
     }
     if let Some(id) = input.id {
-        if id <= 0 {
-            return Err(bad("id must be positive"));
+        if !(1..=MAX_ENTITY_ID).contains(&id) {
+            return Err(bad("id must be between 1 and 2^53 - 1"));
         }
         if tx.entity(id)?.is_some() {
             return Err(Error::sandbox(
@@ -326,6 +342,15 @@ pub fn create_entity(tx: &mut dyn Tx, input: EntityIn) -> Result<Entity> {
         mini_program_cap: input.mini_program_cap,
     };
     e.id = tx.insert_entity(&e)?;
+    if e.id > MAX_ENTITY_ID {
+        // The next id after the largest would be past the bound every id keeps to (and past
+        // what an export could be read back with): refused, and nothing is stored.
+        return Err(Error::sandbox(
+            409,
+            ErrCode::DataFormatError,
+            "no entity id is left: ids are at most 2^53 - 1; give one",
+        ));
+    }
     Ok(e)
 }
 
@@ -334,6 +359,9 @@ pub fn create_entity(tx: &mut dyn Tx, input: EntityIn) -> Result<Entity> {
 /// # Errors
 /// 404 unknown entity.
 pub fn patch_entity(tx: &mut dyn Tx, id: i64, p: EntityPatch) -> Result<Entity> {
+    if p.name.as_deref().is_some_and(|n| !not_blank(n)) {
+        return Err(bad("name cannot be blank"));
+    }
     let mut e = entity(tx, id)?;
     if let Some(v) = p.name {
         e.name = v;
@@ -354,6 +382,18 @@ pub fn patch_entity(tx: &mut dyn Tx, id: i64, p: EntityPatch) -> Result<Entity> 
     Ok(e)
 }
 
+/// The entity a body refers to: 409 when there is none (the body conflicts with the world; a
+/// 404 would say the path named nothing).
+fn referenced_entity(tx: &mut dyn Tx, id: i64) -> Result<Entity> {
+    tx.entity(id)?.ok_or_else(|| {
+        Error::sandbox(
+            409,
+            ErrCode::DataFormatError,
+            "entity_id names no entity in this world",
+        )
+    })
+}
+
 /// An entity by id.
 ///
 /// # Errors
@@ -366,14 +406,17 @@ pub fn entity(tx: &mut dyn Tx, id: i64) -> Result<Entity> {
 /// `POST /sandbox/v1/official-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"nickname": "Acme Official", "entity_id": 1, "verified": true}))]
 pub struct OfficialAccountIn {
     /// Generated when absent.
     #[serde(default)]
+    #[schemars(regex(pattern = APPID_PATTERN))]
     pub appid: Option<String>,
     /// Original id; generated when absent.
     #[serde(default)]
     pub user_name: Option<String>,
-    /// Display name.
+    /// Display name (not blank).
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub nickname: String,
     /// Owning entity.
     pub entity_id: i64,
@@ -391,8 +434,9 @@ pub struct OfficialAccountIn {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficialAccountPatch {
-    /// New name.
+    /// New name (not blank).
     #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub nickname: Option<String>,
     /// New entity.
     #[serde(default)]
@@ -411,16 +455,16 @@ pub struct OfficialAccountPatch {
 /// Creates an OA.
 ///
 /// # Errors
-/// 404 unknown entity, 409 appid taken, 47001 malformed fields.
+/// 409 unknown entity or appid taken, 47001 malformed fields.
 pub fn create_official_account(
     tx: &mut dyn Tx,
     input: OfficialAccountIn,
     now: UnixTime,
 ) -> Result<OfficialAccount> {
-    if input.nickname.trim().is_empty() {
+    if !not_blank(&input.nickname) {
         return Err(bad("nickname is required"));
     }
-    entity(tx, input.entity_id)?;
+    referenced_entity(tx, input.entity_id)?;
     let appid = given_or_fresh_appid(tx, input.appid, "oa")?;
     let oa = OfficialAccount {
         appid,
@@ -439,18 +483,21 @@ pub fn create_official_account(
 /// Applies a PATCH to an OA.
 ///
 /// # Errors
-/// 404 unknown OA or entity.
+/// 404 unknown OA, 409 unknown entity.
 pub fn patch_official_account(
     tx: &mut dyn Tx,
     appid: &str,
     p: OfficialAccountPatch,
 ) -> Result<OfficialAccount> {
+    if p.nickname.as_deref().is_some_and(|n| !not_blank(n)) {
+        return Err(bad("nickname cannot be blank"));
+    }
     let mut oa = official_account(tx, appid)?;
     if let Some(v) = p.nickname {
         oa.nickname = v;
     }
     if let Some(v) = p.entity_id {
-        entity(tx, v)?;
+        referenced_entity(tx, v)?;
         oa.entity_id = v;
     }
     if let Some(v) = p.verified {

@@ -45,7 +45,7 @@ async fn set_27_goes_to_one_component_at_a_time_and_a_second_grant_withholds_it(
             ),
         )
         .await;
-    assert_sandbox_refused(&got, 400, 61007);
+    assert_sandbox_refused(&got, 403, 61007);
 
     // Once the first component gives 27 up, the second can have it.
     let v = grant(&app, C, OA, &[1, 15]).await;
@@ -154,8 +154,8 @@ async fn a_confirmation_refuses_a_redirect_outside_the_auth_domain_with_61060() 
         "",
     ] {
         let got = confirm_raw(&app, confirmation(uri)).await;
-        assert_eq!(got.0, 400, "{uri:?}: {}", got.1);
-        assert_sandbox_refused(&got, 400, 61060);
+        assert_eq!(got.0, 403, "{uri:?}: {}", got.1);
+        assert_sandbox_refused(&got, 403, 61060);
     }
     // Only the host matters (any path, port, scheme http/https, host case).
     for uri in [
@@ -175,7 +175,7 @@ async fn a_confirmation_refuses_an_oa_without_set_27_with_61007() {
     let app = spawn_app().await;
     grant(&app, C, OA, &[1, 15]).await;
     let got = confirm_raw(&app, confirmation("https://localhost/cb")).await;
-    assert_sandbox_refused(&got, 400, 61007);
+    assert_sandbox_refused(&got, 403, 61007);
     // An OA that never authorised the component at all.
     let oa = app
         .sandbox_ok(
@@ -186,7 +186,7 @@ async fn a_confirmation_refuses_an_oa_without_set_27_with_61007() {
         .await;
     let mut body = confirmation("https://localhost/cb");
     body["appid"] = oa["appid"].clone();
-    assert_sandbox_refused(&confirm_raw(&app, body).await, 400, 61007);
+    assert_sandbox_refused(&confirm_raw(&app, body).await, 403, 61007);
 }
 
 #[tokio::test]
@@ -325,3 +325,25 @@ async fn registrations_are_listed_newest_first_with_their_status() {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_second_revocation_is_a_conflict_and_a_pair_never_authorised_is_not_found() {
+    let app = spawn_app().await;
+    grant(&app, C, OA, &[1, 27]).await;
+    let pair = json!({"component_appid": C, "authorizer_appid": OA});
+    let never = json!({"component_appid": C, "authorizer_appid": "wx00000000000000ff"});
+
+    let first = app
+        .sandbox("POST", "/authorizations/revoke", Some(&pair))
+        .await;
+    let second = app
+        .sandbox("POST", "/authorizations/revoke", Some(&pair))
+        .await;
+    let missing = app
+        .sandbox("POST", "/authorizations/revoke", Some(&never))
+        .await;
+
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_sandbox_refused(&second, 409, 61003);
+    assert_sandbox_refused(&missing, 404, 61003);
+}

@@ -271,7 +271,7 @@ async fn an_authorisation_that_would_grant_nothing_but_a_withheld_set_27_is_refu
         )
         .await;
 
-    assert_eq!(status, 400, "{v}");
+    assert_eq!(status, 409, "{v}");
     assert_eq!(errcode(&v), 47001);
     assert!(errmsg_text(&v).contains(C), "names the holder: {v}");
     let listed = app.sandbox_ok("GET", "/authorizations", None).await;

@@ -194,7 +194,7 @@ async fn malformed_component_input_answers_400_with_47001() {
 }
 
 #[tokio::test]
-async fn unknown_ids_answer_404() {
+async fn unknown_ids_in_the_path_answer_404_and_in_the_body_409() {
     let app = spawn_app().await;
     let nobody = "wx00000000000000ff";
     for (method, path, body) in [
@@ -216,16 +216,6 @@ async fn unknown_ids_answer_404() {
         ),
         (
             "POST",
-            "/official-accounts".into(),
-            Some(json!({"nickname": "X", "entity_id": 999, "verified": true})),
-        ),
-        (
-            "PATCH",
-            format!("/official-accounts/{OA}"),
-            Some(json!({"entity_id": 999})),
-        ),
-        (
-            "POST",
             "/authorizations".into(),
             Some(json!({"component_appid": nobody, "authorizer_appid": OA,
                         "permission_sets": [1]})),
@@ -241,6 +231,24 @@ async fn unknown_ids_answer_404() {
         assert_eq!(status, 404, "{method} {path}: {v}");
         assert_ne!(errcode(&v), 0, "{v}");
         errmsg_text(&v);
+    }
+    // An entity_id in a body that names no entity: the body conflicts with the world (the
+    // path names something that exists, or nothing at all).
+    for (method, path, body) in [
+        (
+            "POST",
+            "/official-accounts".to_string(),
+            json!({"nickname": "X", "entity_id": 999, "verified": true}),
+        ),
+        (
+            "PATCH",
+            format!("/official-accounts/{OA}"),
+            json!({"entity_id": 999}),
+        ),
+    ] {
+        let (status, v) = app.sandbox(method, &path, Some(&body)).await;
+        assert_eq!(status, 409, "{method} {path}: {v}");
+        assert_eq!(errcode(&v), 47001, "{v}");
     }
     let got = app.sandbox("GET", "/entities/not-a-number", None).await;
     assert_sandbox_refused(&got, 400, 47001);
