@@ -9,3 +9,10 @@ CREATE INDEX fastregister_tickets_by_oa ON fastregister_tickets (world, oa_appid
 CREATE INDEX registrations_by_ticket ON registrations (world, ticket);
 CREATE INDEX registrations_by_entity ON registrations (world, entity_id);
 CREATE INDEX registrations_by_component ON registrations (world, component_appid);
+
+-- Superseding a token (every token issued) names (world, component, authorizer, kind); with no
+-- statistics yet (a new world, a busy new database) the planner took tokens_by_component and
+-- walked every token of the component. With the authorizer in that index too, either index
+-- finds the one row.
+DROP INDEX tokens_by_component;
+CREATE INDEX tokens_by_component ON tokens (world, component_appid, kind, authorizer_appid);

@@ -118,13 +118,8 @@ impl Conn {
             Durability::Full => "on",
         };
         client
-            // Generic plans: every statement is prepared once per connection and its plan
-            // does not depend on the values bound (point lookups by key), so planning each
-            // execution again (PostgreSQL's choice for some) is only cost: fastregister's
-            // one-statement read took 1-3 ms to plan.
             .batch_execute(&format!(
-                "SET synchronous_commit = {commit}; SET TIME ZONE 'UTC';
-                 SET plan_cache_mode = force_generic_plan;"
+                "SET synchronous_commit = {commit}; SET TIME ZONE 'UTC';"
             ))
             .map_err(fault)?;
         Ok(Conn {
