@@ -8,6 +8,21 @@ use serde_json::Value;
 
 use crate::common::fastreg;
 
+/// The report of a soak that exited 0 with no violation.
+fn passed(out: &std::process::Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}\n{stderr}"));
+    let seed = &report["seed"];
+    assert!(
+        out.status.success(),
+        "soak failed (replay with --seed {seed}): {stderr}\n{report:#}"
+    );
+    assert_eq!(report["violations"], 0, "{report:#}");
+    report
+}
+
 #[test]
 fn kill_9_under_contested_load_loses_no_answered_success_and_breaks_no_invariant() {
     let started = Instant::now();
@@ -27,16 +42,7 @@ fn kill_9_under_contested_load_loses_no_answered_success_and_breaks_no_invariant
         .output()
         .expect("fastreg runs");
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}\n{stderr}"));
-    let seed = &report["seed"];
-    assert!(
-        out.status.success(),
-        "soak failed (replay with --seed {seed}): {stderr}\n{report:#}"
-    );
-    assert_eq!(report["violations"], 0, "{report:#}");
+    let report = passed(&out);
     assert_eq!(report["violation_list"], Value::Array(vec![]), "{report:#}");
     assert!(report["aborted"].is_null(), "{report:#}");
 
@@ -113,16 +119,7 @@ fn two_instances_on_postgresql_each_killed_under_load_lose_and_duplicate_nothing
         .args(["--connections", "16", "--json"])
         .output()
         .expect("fastreg runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}\n{stderr}"));
-    let seed = &report["seed"];
-    assert!(
-        out.status.success(),
-        "soak failed (replay with --seed {seed}): {stderr}\n{report:#}"
-    );
-    assert_eq!(report["violations"], 0, "{report:#}");
+    let report = passed(&out);
     // Both instances were killed every round, and started again: 4 × 2 kills, 5 × 2 starts.
     assert_eq!(report["kills"], 8, "{report:#}");
     assert_eq!(

@@ -7,11 +7,14 @@
 //! On PostgreSQL (a database that may hold other data) the run works in a world of its own,
 //! seeded with the demo world, and deletes it at the end.
 
+use std::sync::Arc;
+
 use fastreg_platform::app::Application;
 use fastreg_platform::clock::shanghai_month;
 use fastreg_platform::domain::WorldKey;
 use fastreg_platform::secrets;
 use fastreg_platform::settings::Settings;
+use fastreg_platform::state::AppState;
 
 use super::{SoakArgs, FILLS_UP, NEAR_FULL};
 use crate::lab::world::{self, demo_world, SeedOa, OAS_PER_ENTITY};
@@ -32,12 +35,8 @@ impl Place {
     }
 }
 
-/// Deletes the run's world (`id`, `key`) and its rows.
-pub(super) async fn delete_world(
-    db: &str,
-    args: &SoakArgs,
-    (id, key): &(String, WorldKey),
-) -> anyhow::Result<()> {
+/// The platform's state on `db` (opened, migrated, seeded if new), without serving it.
+async fn platform(db: &str, args: &SoakArgs) -> anyhow::Result<Arc<AppState>> {
     let settings = Settings {
         addr: "127.0.0.1:0".into(),
         db: db.into(),
@@ -45,9 +44,16 @@ pub(super) async fn delete_world(
         admin_token: Some(secrets::alnum(32)),
         ..Settings::default()
     };
-    let app = Application::build(settings).await?;
-    let state = app.state();
-    drop(app);
+    Ok(Application::build(settings).await?.state())
+}
+
+/// Deletes the run's world (`id`, `key`) and its rows.
+pub(super) async fn delete_world(
+    db: &str,
+    args: &SoakArgs,
+    (id, key): &(String, WorldKey),
+) -> anyhow::Result<()> {
+    let state = platform(db, args).await?;
     fastreg_platform::service::worlds::delete(&state, id).await?;
     fastreg_platform::service::worlds::purge(&state.store, *key).await?;
     Ok(())
@@ -57,16 +63,7 @@ pub(super) async fn delete_world(
 /// and seeds the soak's OAs, entities and nearly full caps: in its default world, or in a world
 /// created for the run when `in_world`.
 pub(super) async fn seed_world(db: &str, args: &SoakArgs, in_world: bool) -> anyhow::Result<Place> {
-    let settings = Settings {
-        addr: "127.0.0.1:0".into(),
-        db: db.into(),
-        durability: args.durability.store(),
-        admin_token: Some(secrets::alnum(32)),
-        ..Settings::default()
-    };
-    let app = Application::build(settings).await?;
-    let state = app.state();
-    drop(app);
+    let state = platform(db, args).await?;
     let (w, world) = if in_world {
         let (w, _) = fastreg_platform::service::worlds::create(&state, demo_world()?).await?;
         let id = (w.id.clone(), w.key);
