@@ -18,7 +18,7 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
-use crate::cmds::one_line;
+use crate::cmds::{error_chain, one_line};
 
 /// Writes a line to stdout, ignoring a closed pipe.
 macro_rules! out {
@@ -371,20 +371,6 @@ fn check_id(id: &str) -> anyhow::Result<()> {
         bail!("{id:?} is not a world id (lowercase letters and digits, at most 40)");
     }
     Ok(())
-}
-
-/// An error and its sources, joined with ": ".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(s) = next {
-        let text = s.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = s.source();
-    }
-    parts.join(": ")
 }
 
 /// `--start`: unix seconds or an RFC 3339 time.

@@ -159,6 +159,21 @@ pub(crate) fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// An error and its sources, joined with ": " (a source already in the text before it is
+/// left out).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = s.source();
+    }
+    parts.join(": ")
+}
+
 /// Unix seconds as Asia/Shanghai wall-clock time, from the time-zone database.
 fn shanghai_time(unix: i64) -> String {
     use chrono::TimeZone as _;

@@ -12,7 +12,7 @@ use fastreg_client::store::SqliteStore;
 use fastreg_client::{Client, ClientBuilder, Error as SdkError, WECHAT_API};
 use serde::Deserialize;
 
-use super::one_line;
+use super::{error_chain, one_line};
 
 /// Connection and credential flags shared by the commands that talk to WeChat.
 #[derive(Debug, Args)]
@@ -290,18 +290,4 @@ impl Profile {
         };
         one_line(&line)
     }
-}
-
-/// An error and its sources, joined with ": ".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(s) = next {
-        let text = s.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = s.source();
-    }
-    parts.join(": ")
 }

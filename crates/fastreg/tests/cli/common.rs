@@ -1,5 +1,5 @@
 //! What the tests of the `fastreg` binary share: the binary without the caller's settings, a
-//! sandbox API call, and a platform run in-process on port 0 with the demo world
+//! sandbox API call, a scratch PostgreSQL database, and a platform run in-process on port 0 with the demo world
 //! (`fastreg_platform::testing`, the one spawn helper every crate's tests use).
 
 use std::process::Command;
@@ -19,6 +19,18 @@ pub fn fastreg() -> Command {
     c.env("FASTREG_LOG", "warn");
     c.env("FASTREG_PROXY", "false");
     c
+}
+
+/// A new empty database on the PostgreSQL server `FASTREG_TEST_PG` names, dropped with the
+/// value; `None`, with the skip printed, when it is unset. A set but unusable URL panics.
+pub fn scratch_postgres() -> Option<fastreg_platform::testing::ScratchDatabase> {
+    let Ok(base_url) = std::env::var("FASTREG_TEST_PG") else {
+        eprintln!("skipped: FASTREG_TEST_PG is not set");
+        return None;
+    };
+    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
+        .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
+    Some(scratch)
 }
 
 /// A sandbox API call to the platform at `base` that must succeed with a JSON answer, which it

@@ -89,12 +89,9 @@ fn errcode(v: &Value) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_database_keep_every_rule_and_honour_each_others_tokens() {
-    let Ok(base_url) = std::env::var("FASTREG_TEST_PG") else {
-        eprintln!("skipped: FASTREG_TEST_PG is not set");
+    let Some(scratch) = common::scratch_postgres() else {
         return;
     };
-    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
-        .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
     let db = scratch.url();
     let dir = tempfile::tempdir().unwrap();
     // A seeds the new database; B starts on a seeded one.
@@ -103,25 +100,9 @@ async fn two_instances_on_one_postgres_database_keep_every_rule_and_honour_each_
     let api = Api {
         http: reqwest::Client::new(),
     };
-    // The component's token from A; every later credential is used on the other instance.
-    let comp = api
-        .sandbox(&a, "GET", &format!("/components/{C}"), None)
-        .await;
-    let vt = api
-        .sandbox(&b, "GET", &format!("/components/{C}/verify-ticket"), None)
-        .await;
-    let (_, tok) = api
-        .wx(
-            &a,
-            "/cgi-bin/component/api_component_token",
-            json!({"component_appid": C, "component_appsecret": comp["appsecret"],
-                   "component_verify_ticket": vt["component_verify_ticket"]}),
-        )
-        .await;
-    let ct = tok["component_access_token"]
-        .as_str()
-        .expect("a token")
-        .to_string();
+    // The component's token from A (its verify ticket read through B); every later credential
+    // is used on the other instance.
+    let ct = api.component_token(&a, &b).await;
 
     // An entity with room for 4 more Mini Programs, 12 OAs of it with 3 tickets each, and an
     // uncapped OA with 10 tickets (its monthly quota is 5).
@@ -470,7 +451,7 @@ impl Api {
         .1
     }
 
-    /// The component token, from `at`.
+    /// The component token, from `at`, with the verify ticket read through `other`.
     async fn component_token(&self, at: &Instance, other: &Instance) -> String {
         let comp = self
             .sandbox(at, "GET", &format!("/components/{C}"), None)
@@ -501,12 +482,9 @@ impl Api {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_never_answers_from_state_older_than_a_write_another_instance_answered_before()
 {
-    let Ok(base_url) = std::env::var("FASTREG_TEST_PG") else {
-        eprintln!("skipped: FASTREG_TEST_PG is not set");
+    let Some(scratch) = common::scratch_postgres() else {
         return;
     };
-    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
-        .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
     let dir = tempfile::tempdir().unwrap();
     let a = start(scratch.url(), dir.path());
     let b = start(scratch.url(), dir.path());

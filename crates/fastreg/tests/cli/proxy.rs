@@ -472,36 +472,21 @@ async fn the_proxy_user_name_chooses_the_world_a_client_with_wechats_urls_acts_i
     });
     let url = "https://api.weixin.qq.com/cgi-bin/component/api_component_token";
 
+    // The answer to `call` sent through the proxy by `client`.
+    let answer = |client: reqwest::Client| {
+        let call = call.clone();
+        async move {
+            let resp = client.post(url).json(&call).send().await.unwrap();
+            resp.text().await.unwrap()
+        }
+    };
+
     // The world's credentials work through the proxy as that world...
-    let in_world = through_proxy_as(&served, id)
-        .post(url)
-        .json(&call)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let in_world = answer(through_proxy_as(&served, id)).await;
     assert!(in_world.contains("component_access_token"), "{in_world}");
     // ...and not without the user name (the default world), nor as a world that does not exist.
-    let default = through_proxy(&served)
-        .post(url)
-        .json(&call)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let default = answer(through_proxy(&served)).await;
     assert!(!default.contains("component_access_token"), "{default}");
-    let nowhere = through_proxy_as(&served, "nosuchworld00000")
-        .post(url)
-        .json(&call)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let nowhere = answer(through_proxy_as(&served, "nosuchworld00000")).await;
     assert!(nowhere.contains("40001"), "{nowhere}");
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::fastreg;
+use crate::common::{self, fastreg};
 
 /// The report of a soak that exited 0 with no violation.
 fn passed(out: &std::process::Output) -> Value {
@@ -107,12 +107,9 @@ fn soak_refuses_nonsense_flags() {
 
 #[test]
 fn two_instances_on_postgresql_each_killed_under_load_lose_and_duplicate_nothing() {
-    let Ok(base_url) = std::env::var("FASTREG_TEST_PG") else {
-        eprintln!("skipped: FASTREG_TEST_PG is not set");
+    let Some(scratch) = common::scratch_postgres() else {
         return;
     };
-    let scratch = fastreg_platform::testing::ScratchDatabase::create(&base_url)
-        .unwrap_or_else(|e| panic!("FASTREG_TEST_PG is set but unusable: {e:#}"));
     let out = fastreg()
         .args(["soak", "--db", scratch.url(), "--instances", "2"])
         .args(["--rounds", "4", "--seconds", "1.5", "--oas", "200"])
