@@ -168,7 +168,7 @@ pub struct View {
     epoch: AtomicU64,
     slots: Box<[AtomicU64]>,
     hasher: ViewHasher,
-    /// The slot of [`Key::All`].
+    /// The slot of [`Key::All`]: the last one, which no key hashes to.
     all_slot: usize,
     /// Slots the writer's open transaction touched (writer thread only; a mutex for `Sync`).
     pending: Mutex<Vec<usize>>,
@@ -198,10 +198,12 @@ impl View {
     /// An empty view.
     pub fn new() -> View {
         let hasher = ViewHasher::new();
-        let all_slot = slot_of(&hasher, DEFAULT_WORLD, Key::All);
+        // A slot of its own, past the hashed ones: a key that hashed to the same slot as
+        // `Key::All` would otherwise make every value look changed whenever it is written.
+        let all_slot = SLOTS;
         View {
             epoch: AtomicU64::new(1),
-            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            slots: (0..=SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher,
             all_slot,
             pending: Mutex::new(Vec::new()),
