@@ -82,6 +82,10 @@ pub struct Readiness {
     pub status: &'static str,
     /// The storage backend (`sqlite` or `postgres`).
     pub backend: &'static str,
+    /// PostgreSQL only: whether this instance is the only one on its database at the moment
+    /// (it then answers fastregister from memory without asking the change feed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alone: Option<bool>,
     /// Why it is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -89,6 +93,7 @@ pub struct Readiness {
 
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     let backend = app.store.backend_name();
+    let alone = app.store.alone();
     let unavailable = |reason: String| {
         tracing::warn!(reason, "not ready");
         (
@@ -96,6 +101,7 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
             Json(Readiness {
                 status: "unavailable",
                 backend,
+                alone,
                 reason: Some(reason),
             }),
         )
@@ -110,6 +116,7 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
         Ok(Ok(true)) => Json(Readiness {
             status: "ready",
             backend,
+            alone,
             reason: None,
         })
         .into_response(),

@@ -300,6 +300,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn synced_view(&self) -> Option<&view::View> {
         self.view()
     }
+    /// For a backend other instances may share: whether this instance is, at the moment,
+    /// the only one on its database.
+    fn alone(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// A database URL with any password masked, for logs, errors and the console.
@@ -460,6 +465,12 @@ impl Store {
     /// database (see [`view`]).
     pub fn view(&self) -> Option<&view::View> {
         self.backend.view()
+    }
+
+    /// Whether this instance is the only one on a shared database (`None` for a backend that
+    /// is never shared; see [`Backend::alone`]).
+    pub fn alone(&self) -> Option<bool> {
+        self.backend.alone()
     }
 
     /// The in-process view, current as of this call across every instance sharing the

@@ -542,3 +542,83 @@ async fn an_instance_never_answers_from_state_older_than_a_write_another_instanc
     );
     assert_eq!(errcode(&on_b), errcode(&on_a), "B: {on_b}, A: {on_a}");
 }
+
+/// What `/readyz` of `at` says of the instance being alone on its database.
+async fn alone(api: &Api, at: &Instance) -> bool {
+    let v: Value = api
+        .http
+        .get(format!("{}/readyz", at.base))
+        .send()
+        .await
+        .expect("readyz answers")
+        .json()
+        .await
+        .expect("readyz is JSON");
+    v["alone"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("readyz of a PostgreSQL instance says whether it is alone: {v}"))
+}
+
+/// Waits up to 5 s for `at` to say it is (or is not) alone; whether it did.
+async fn becomes_alone(api: &Api, at: &Instance, want: bool) -> bool {
+    for _ in 0..100 {
+        if alone(api, at).await == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_instance_answers_from_memory_and_still_sees_at_once_what_a_newcomer_writes() {
+    let Some(scratch) = common::scratch_postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api {
+        http: reqwest::Client::new(),
+    };
+    let a = start(scratch.url(), dir.path());
+    assert!(becomes_alone(&api, &a, true).await, "A alone says so");
+    let ct = api.component_token(&a, &a).await;
+    let oa = api.oa(&a, &ct).await;
+    // A's view now answers for the OA, without asking the database.
+    for _ in 0..3 {
+        let v = api
+            .register(&a, &oa, "no-such-ticket-0000000000000000")
+            .await;
+        assert_eq!(errcode(&v), 61058, "{v}");
+    }
+
+    // B's first writes, right after it starts, are seen by A at once: a success on B is
+    // replayed by A, and a ticket issued through B is known to A.
+    let b = start(scratch.url(), dir.path());
+    let first = api.ticket(&b, &oa).await;
+    let on_b = api.register(&b, &oa, &first).await;
+    assert_eq!(errcode(&on_b), 0, "{on_b}");
+    let on_a = api.register(&a, &oa, &first).await;
+    assert_eq!(
+        (errcode(&on_a), &on_a["appid"]),
+        (0, &on_b["appid"]),
+        "A replays B's success: {on_a}"
+    );
+    let second = api.ticket(&b, &oa).await;
+    let on_a = api.register(&a, &oa, &second).await;
+    assert_eq!(errcode(&on_a), 0, "A registers a ticket B issued: {on_a}");
+    assert!(!alone(&api, &a).await, "A knows B is there");
+    assert!(!alone(&api, &b).await, "B knows A is there");
+
+    // B gone, A is alone again, and B's last writes are still seen.
+    let third = api.ticket(&b, &oa).await;
+    let on_b = api.register(&b, &oa, &third).await;
+    assert_eq!(errcode(&on_b), 0, "{on_b}");
+    drop(b);
+    assert!(becomes_alone(&api, &a, true).await, "A alone again says so");
+    let on_a = api.register(&a, &oa, &third).await;
+    assert_eq!(
+        (errcode(&on_a), &on_a["appid"]),
+        (0, &on_b["appid"]),
+        "A replays what B registered before it left: {on_a}"
+    );
+}

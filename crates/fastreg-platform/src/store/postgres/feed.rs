@@ -18,6 +18,9 @@
 //! - the writer catches up after it takes the write lock, so its view holds every commit but
 //!   its own open batch (which is pending there, as on SQLite).
 //!
+//! While the instance is alone on the database ([`super::alone`]), its own writer is the only
+//! one committing: the fence is immediate and readers skip their catch-up.
+//!
 //! Rows older than [`KEEP`] numbers are deleted by the writers. An instance that finds a hole
 //! (it fell further behind, or has just started) starts over: it empties its view, scans every
 //! ticket into the filter, and goes on from the counter it read before the scan.
@@ -29,6 +32,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use tokio::sync::oneshot;
 
+use super::alone::Alone;
 use super::{fault, Conn};
 use crate::domain::WorldKey;
 use crate::error::{Error, Result};
@@ -108,6 +112,8 @@ type Waiter = oneshot::Sender<bool>;
 /// queue of fences.
 pub(super) struct Feed {
     pub(super) view: Arc<View>,
+    /// Whether this instance is alone on the database (then no fence is needed).
+    pub(super) alone: Alone,
     /// The last number applied; `None` until the first catch-up (or after a hole).
     applied: Mutex<Option<i64>>,
     fences: mpsc::Sender<Waiter>,
@@ -119,6 +125,7 @@ impl Feed {
         let (fences, rx) = mpsc::channel();
         let feed = Feed {
             view,
+            alone: Alone::new(),
             applied: Mutex::new(None),
             fences,
         };
@@ -131,7 +138,11 @@ impl Feed {
 
     /// Waits until the view holds every write committed before this call, on any instance;
     /// `false` if the feed could not be read (the caller then reads the database instead).
+    /// Immediate while the instance is alone (see [`super::alone`]).
     pub(super) async fn fence(&self) -> bool {
+        if self.alone.holds() {
+            return true;
+        }
         let (tx, rx) = oneshot::channel();
         if self.fences.send(tx).is_err() {
             return false;

@@ -8,7 +8,8 @@
 //! checked in a write transaction holds until its commit, whichever instance checks it. The
 //! cost is that writes do not run in parallel across instances; for a sandbox, correctness
 //! wins. Reads run on a small pool of reader threads in `REPEATABLE READ READ ONLY`
-//! snapshots and never take the lock.
+//! snapshots and never take the lock. An instance that finds itself alone on the database
+//! (`alone`) answers fastregister from its in-process view without asking the change feed.
 //!
 //! The client is the synchronous `postgres` crate, used only on this module's own threads
 //! (it runs its own small runtime, which must not be nested in tokio's).
@@ -22,6 +23,7 @@ use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -33,6 +35,7 @@ use super::{Backend, Durability, Job};
 use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
+mod alone;
 mod feed;
 mod prefetch;
 mod query;
@@ -97,6 +100,8 @@ pub struct PgBackend {
     writer: mpsc::Sender<Request>,
     readers: mpsc::Sender<Request>,
     feed: Arc<Feed>,
+    /// Dropped with the backend: the thread watching for other instances then stops.
+    _alone: mpsc::Sender<()>,
     /// Dropped with the backend: the thread holding this instance's lock then closes its
     /// session (a client of the `postgres` crate is dropped on its own thread, never in tokio).
     _instance: mpsc::Sender<()>,
@@ -167,17 +172,39 @@ struct Lazy {
     config: postgres::Config,
     durability: Durability,
     conn: Option<Conn>,
+    /// For the writer: the instance's standing, whose lock each new session takes (see
+    /// [`alone`]), and when that session may begin its first transaction.
+    writer: Option<(Arc<Feed>, Instant)>,
 }
 
 impl Lazy {
     fn get(&mut self) -> Result<&mut Conn> {
         if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
             self.conn = None;
+            if let Some((feed, _)) = &self.writer {
+                feed.alone.set_writer(0);
+            }
         }
         if self.conn.is_none() {
-            self.conn = Some(Conn::connect(&self.config, self.durability)?);
+            let mut conn = Conn::connect(&self.config, self.durability)?;
+            if let Some((feed, not_before)) = &mut self.writer {
+                let pid = alone::hold_writers_lock(&mut conn)?;
+                feed.alone.set_writer(pid);
+                *not_before = Instant::now() + alone::GRACE;
+            }
+            self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// A writer's new session waits out [`alone::GRACE`] before its first transaction.
+    fn wait_grace(&self) {
+        if let Some((_, not_before)) = &self.writer {
+            let wait = not_before.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
     }
 
     /// Opens a transaction with `begin`, on a new connection if the current one turns out to be
@@ -185,10 +212,14 @@ impl Lazy {
     /// terminated backend) is only noticed at its next statement; this is the first statement
     /// of a transaction, before any job ran, so the reconnect costs no job its answer.
     fn begin(&mut self, begin: &str) -> Result<&mut Conn> {
+        self.get()?;
+        self.wait_grace();
         let first = self.get()?.client.batch_execute(begin);
         if let Err(e) = first {
             tracing::warn!(error = %causes(&e), "a PostgreSQL connection failed; reconnecting");
             self.conn = None;
+            self.get()?;
+            self.wait_grace();
             self.get()?.client.batch_execute(begin).map_err(fault)?;
         }
         Ok(self.conn.as_mut().expect("connected above"))
@@ -225,7 +256,8 @@ impl PgBackend {
     /// fails.
     pub fn open(url: &str, durability: Durability) -> Result<PgBackend> {
         let mut config = parse_config(url)?;
-        let (instance, number) = hold_instance_lock(&config)?;
+        let (feed, fences) = Feed::new(Arc::new(View::new()));
+        let (instance, number) = hold_instance_lock(&config, &feed)?;
         // Every session of this instance knows its number (`claimed_by` of its claims).
         let options = match config.get_options() {
             Some(o) => format!("{o} -c fastreg.instance={number}"),
@@ -236,7 +268,6 @@ impl PgBackend {
         // the outcome so that a bad URL fails start-up with its cause.
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let (writer, writer_rx) = mpsc::channel::<Request>();
-        let (feed, fences) = Feed::new(Arc::new(View::new()));
         let wconfig = config.clone();
         let wfeed = feed.clone();
         std::thread::Builder::new()
@@ -246,6 +277,7 @@ impl PgBackend {
                     config: wconfig,
                     durability,
                     conn: None,
+                    writer: Some((wfeed.clone(), Instant::now())),
                 };
                 let first = lazy.get().and_then(|c| migrate(&mut c.client));
                 let ok = first.is_ok();
@@ -278,10 +310,20 @@ impl PgBackend {
                 feed::fence_loop(ffeed, connect, fences);
             })
             .context("starting the PostgreSQL change-feed thread")?;
+        let (alone, stop) = mpsc::channel::<()>();
+        let (aconfig, afeed) = (config.clone(), feed.clone());
+        std::thread::Builder::new()
+            .name("fastreg-pg-alone".into())
+            .spawn(move || {
+                let connect = || Conn::connect(&aconfig, durability);
+                alone::watch(&afeed, connect, &stop);
+            })
+            .context("starting the PostgreSQL instance-watching thread")?;
         Ok(PgBackend {
             writer,
             readers,
             feed,
+            _alone: alone,
             _instance: instance,
         })
     }
@@ -289,10 +331,14 @@ impl PgBackend {
 
 /// Starts the thread whose session holds an instance lock of a number no live instance holds,
 /// until the returned sender is dropped; the number.
-fn hold_instance_lock(config: &postgres::Config) -> Result<(mpsc::Sender<()>, i32)> {
+fn hold_instance_lock(
+    config: &postgres::Config,
+    feed: &Arc<Feed>,
+) -> Result<(mpsc::Sender<()>, i32)> {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<i32>>();
     let (stop, stopped) = mpsc::channel::<()>();
     let config = config.clone();
+    let feed = feed.clone();
     std::thread::Builder::new()
         .name("fastreg-pg-instance".into())
         .spawn(move || {
@@ -301,7 +347,18 @@ fn hold_instance_lock(config: &postgres::Config) -> Result<(mpsc::Sender<()>, i3
                 .map_err(|e| Error::Internal(anyhow!("connecting to PostgreSQL: {}", causes(&e))))
                 .and_then(|mut client| Ok((instance_lock(&mut client)?, client)));
             match held {
-                Ok((number, client)) => {
+                Ok((number, mut client)) => {
+                    // Its session is one of the instance's own (see `alone`).
+                    let pid = client
+                        .query_one("SELECT pg_backend_pid()", &[])
+                        .and_then(|row| row.try_get(0));
+                    match pid {
+                        Ok(pid) => feed.alone.set_instance(pid),
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(fault(e)));
+                            return;
+                        }
+                    }
                     let _ = ready_tx.send(Ok(number));
                     // Until the backend is dropped (the sender with it).
                     let _ = stopped.recv();
@@ -401,6 +458,7 @@ fn reader_loop(
         config,
         durability,
         conn: None,
+        writer: None,
     };
     loop {
         // The jobs queued at this moment share one snapshot, which begins after each of them
@@ -413,11 +471,13 @@ fn reader_loop(
             batch
         };
         // Before the snapshot begins (see the view's docs); the catch-up is its first read, so
-        // the view then holds every ticket the snapshot holds.
+        // the view then holds every ticket the snapshot holds. An instance alone needs none:
+        // only its own writer commits, and publishes as on SQLite.
         let epoch = feed.view.epoch();
+        let alone = feed.alone.holds();
         let begun = lazy
             .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .and_then(|conn| feed.catch_up(conn));
+            .and_then(|conn| if alone { Ok(()) } else { feed.catch_up(conn) });
         let conn = match begun {
             Ok(()) => lazy.conn(),
             Err(e) => Err(e),
@@ -539,6 +599,10 @@ impl Backend for PgBackend {
 
     async fn synced_view(&self) -> Option<&View> {
         self.feed.fence().await.then_some(&*self.feed.view)
+    }
+
+    fn alone(&self) -> Option<bool> {
+        Some(self.feed.alone.holds())
     }
 }
 

@@ -2,6 +2,7 @@
 //! tickets and OAs, concurrent calls, the in-process view's answers, and what survives a
 //! restart.
 
+mod alone;
 mod concurrency;
 mod contested;
 mod refusals;

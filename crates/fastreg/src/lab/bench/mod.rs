@@ -276,13 +276,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         admin_token: Some(secrets::alnum(32)),
         ..Settings::default()
     };
-    let app = Application::build(settings).await?;
-    let addr = app.local_addr();
-    let state = app.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let platform = InProcess::start(settings.clone()).await?;
+    let (addr, state) = (platform.addr, platform.state.clone());
+    let backend = state.store.backend_name();
 
     progress(
         &args,
@@ -306,6 +302,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         &args,
         format_args!("seeded {} rows in {:.1} s", seeded.rows, seeded.secs),
     );
+    let (world_id, world_key, base_path) = (world.id.clone(), world.key, world.base_path.clone());
+    drop(world);
+    // The instances are then the database's only sessions, so that one of them alone is
+    // measured as alone (it answers from memory without asking the change feed): the bench's
+    // own platform closes, and opens again at the end to delete the run's world.
+    let mut platform = Some(platform);
+    let mut state = Some(state);
+    if args.instances > 0 {
+        drop(state.take());
+        if let Some(p) = platform.take() {
+            p.stop().await;
+        }
+    }
     let mut instances = Vec::with_capacity(args.instances);
     for _ in 0..args.instances {
         instances.push(Instance::spawn(&args, dir.path(), &admin).await?);
@@ -323,7 +332,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let static_addr = start_static().await?;
     // The proxy, with a CA of the run's own, in front of the same platform.
     let (stop_proxy, proxy_stopped) = tokio::sync::watch::channel(false);
-    let proxy = if args.scenarios.contains(&Scenario::RefusalTicketProxy) {
+    let proxied = state
+        .as_ref()
+        .filter(|_| args.scenarios.contains(&Scenario::RefusalTicketProxy));
+    if proxied.is_none() && args.scenarios.contains(&Scenario::RefusalTicketProxy) {
+        progress(
+            &args,
+            format_args!("refusal_ticket_proxy skipped: the proxy runs in the bench's process, whose platform is closed while instances serve"),
+        );
+    }
+    let proxy = if let Some(state) = proxied {
         let ca = crate::proxy::ca::Ca::load_or_create(dir.path())?;
         let proxy = crate::proxy::Proxy::bind(
             "127.0.0.1:0",
@@ -343,10 +361,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let seeded = Arc::new(seeded);
     for &scenario in &args.scenarios {
         progress(&args, format_args!("running {}…", scenario.name()));
-        let work = Work::new(scenario, &seeded, &world.base_path);
+        let work = Work::new(scenario, &seeded, &base_path);
         let targets = match (scenario, &proxy) {
             (Scenario::Static, _) => vec![Target::Direct(static_addr)],
             (Scenario::RefusalTicketProxy, Some(p)) => vec![p.clone()],
+            (Scenario::RefusalTicketProxy, None) => continue,
             _ => served.clone(),
         };
         // Successes use up their (token, ticket) pairs: none are spent unmeasured.
@@ -360,19 +379,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let world_creation = if args.stored_worlds > 0 {
         progress(&args, format_args!("timing world creation…"));
-        Some(time_world_creation(addr, &admin, args.stored_worlds, store_secs).await?)
+        let at = instances.first().map_or(addr, |i| i.addr);
+        Some(time_world_creation(at, &admin, args.stored_worlds, store_secs).await?)
     } else {
         None
     };
     drop(instances);
+    let _ = stop_proxy.send(true);
+    drop(proxy);
     if args.db.is_some() {
         progress(&args, format_args!("deleting the run's world…"));
-        fastreg_platform::service::worlds::delete(&state, &world.id).await?;
-        fastreg_platform::service::worlds::purge(&state.store, world.key).await?;
+        if platform.is_none() {
+            platform = Some(InProcess::start(settings).await?);
+        }
+        let state = platform
+            .as_ref()
+            .map(|p| p.state.clone())
+            .expect("started above");
+        fastreg_platform::service::worlds::delete(&state, &world_id).await?;
+        fastreg_platform::service::worlds::purge(&state.store, world_key).await?;
     }
-    let _ = stop_proxy.send(true);
-    let _ = stop.send(());
-    let _ = server.await;
+    drop(state);
+    if let Some(p) = platform {
+        p.stop().await;
+    }
 
     let static_tput = figures
         .iter()
@@ -409,7 +439,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             durability: args.durability.name(),
             world: in_world,
             stored_worlds: args.stored_worlds,
-            backend: state.store.backend_name(),
+            backend,
             instances: args.instances,
         },
         seeding: Seeding {
@@ -433,6 +463,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// A `fastreg serve` child process on the run's database, killed when dropped.
+/// The platform in the bench's own process, serving on a port of its own.
+struct InProcess {
+    addr: std::net::SocketAddr,
+    state: Arc<fastreg_platform::state::AppState>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcess {
+    async fn start(settings: Settings) -> anyhow::Result<InProcess> {
+        let app = Application::build(settings).await?;
+        let (addr, state) = (app.local_addr(), app.state());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(InProcess {
+            addr,
+            state,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops serving and closes the store (with the last handle to the platform's state).
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+        drop(self.state);
+    }
+}
+
 struct Instance {
     _child: tokio::process::Child,
     addr: std::net::SocketAddr,
