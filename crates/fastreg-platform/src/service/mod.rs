@@ -38,9 +38,8 @@ pub fn issue_token(
     now: UnixTime,
     lifetime: i64,
 ) -> Result<String> {
-    tx.supersede_tokens(kind, component_appid, authorizer_appid, now)?;
     let token = secrets::access_token();
-    tx.insert_token(&TokenRecord {
+    tx.replace_token(&TokenRecord {
         hash: secrets::hash(&token),
         kind,
         component_appid: component_appid.into(),

@@ -180,6 +180,13 @@ pub trait Tx {
         authorizer_appid: &str,
         now: UnixTime,
     ) -> Result<()>;
+    /// Records `t` as the one current token of its (kind, component, authorizer): every
+    /// earlier unsuperseded one is superseded at its `issued_at`. A backend may do both in one
+    /// statement.
+    fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.supersede_tokens(t.kind, &t.component_appid, &t.authorizer_appid, t.issued_at)?;
+        self.insert_token(t)
+    }
     /// Makes every token of (kind, component, authorizer) unusable now, whatever its state and
     /// whatever the grace period (revocation).
     fn invalidate_tokens(

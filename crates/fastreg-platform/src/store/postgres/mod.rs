@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_feed.sql"),
     include_str!("../../../migrations/postgres/0004_foreign_key_indexes.sql"),
     include_str!("../../../migrations/postgres/0005_claims_by_instance.sql"),
+    include_str!("../../../migrations/postgres/0006_authorization_lookup.sql"),
 ];
 
 /// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).

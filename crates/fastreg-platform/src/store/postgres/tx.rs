@@ -19,6 +19,15 @@ use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells as _};
 use crate::store::view::{Key, View};
 use crate::store::{sql, Tx};
 
+/// `Tx::replace_token`: the SQLite statements `SUPERSEDE_TOKENS` and `INSERT_TOKEN` as one.
+const REPLACE_TOKEN: &str = "WITH superseded AS (
+        UPDATE tokens SET superseded_at = $5
+        WHERE world = fw() AND component_appid = $3 AND authorizer_appid = $4 AND kind = $2
+        AND superseded_at IS NULL)
+    INSERT INTO tokens (world, hash, kind, component_appid, authorizer_appid, issued_at,
+        expires_at, superseded_at)
+    VALUES (fw(), $1, $2, $3, $4, $5, $6, $7)";
+
 /// What a transaction is to the in-process view.
 pub(super) enum Role<'c> {
     /// The writer's: what it changes is pending in the view, and collected for the feed.
@@ -516,6 +525,25 @@ impl Tx for PgTx<'_> {
         self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
         self.exec(
             sql::INSERT_TOKEN,
+            &[
+                &t.hash,
+                &t.kind.as_str(),
+                &t.component_appid,
+                &t.authorizer_appid,
+                &t.issued_at,
+                &t.expires_at,
+                &t.superseded_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// One round trip instead of two: the update and the insert see the same snapshot, so
+    /// the new token is not superseded by its own statement.
+    fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
+        self.exec(
+            REPLACE_TOKEN,
             &[
                 &t.hash,
                 &t.kind.as_str(),
