@@ -111,7 +111,8 @@ pub(crate) const INSERT_MINI_PROGRAM: &str = concat!(
     ") VALUES (fw(),?1,?2,?3,?4,?5,?6,?7,?8)"
 );
 
-/// `Tx::insert_mini_program`, second statement: the entity's Mini Program count.
+/// `Tx::insert_mini_program`, second statement: the entity's Mini Program count (SQLite; PostgreSQL
+/// runs both as one statement, in its `tx.rs`).
 pub(crate) const COUNT_ENTITY_MINI_PROGRAM: &str =
     "UPDATE entities SET mini_program_count = mini_program_count + 1 WHERE world = fw() AND id = ?1";
 

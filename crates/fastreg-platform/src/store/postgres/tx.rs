@@ -19,6 +19,17 @@ use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells as _};
 use crate::store::view::{Key, View};
 use crate::store::{sql, Tx};
 
+/// `Tx::insert_mini_program`: the SQLite statements `INSERT_MINI_PROGRAM` and
+/// `COUNT_ENTITY_MINI_PROGRAM` as one (one round trip instead of two).
+const INSERT_MINI_PROGRAM: &str = concat!(
+    "WITH counted AS (
+        UPDATE entities SET mini_program_count = mini_program_count + 1
+        WHERE world = fw() AND id = $4)
+    INSERT INTO mini_programs (world, ",
+    cols!(mini_program),
+    ") VALUES (fw(), $1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
 /// `Tx::replace_token`: the SQLite statements `SUPERSEDE_TOKENS` and `INSERT_TOKEN` as one.
 const REPLACE_TOKEN: &str = "WITH superseded AS (
         UPDATE tokens SET superseded_at = $5
@@ -382,7 +393,7 @@ impl Tx for PgTx<'_> {
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
         self.touch(Key::Entity(mp.entity_id));
         self.exec(
-            sql::INSERT_MINI_PROGRAM,
+            INSERT_MINI_PROGRAM,
             &[
                 &mp.appid,
                 &mp.user_name,
@@ -394,7 +405,6 @@ impl Tx for PgTx<'_> {
                 &mp.created_at,
             ],
         )?;
-        self.exec(sql::COUNT_ENTITY_MINI_PROGRAM, &[&mp.entity_id])?;
         Ok(())
     }
 
