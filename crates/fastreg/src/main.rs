@@ -182,6 +182,14 @@ fn main() -> ExitCode {
 /// among them) under `span`.
 fn init_tracing(format: LogFormat, filter: EnvFilter) {
     use std::io::IsTerminal as _;
+    // tokio-postgres logs every statement's parameters at debug level (tickets, refresh tokens,
+    // secrets, hashes of tokens): never, whatever the filter asks. A directive for the same
+    // target replaces the user's.
+    let filter = filter.add_directive(
+        "tokio_postgres::query=info"
+            .parse()
+            .expect("a valid directive"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

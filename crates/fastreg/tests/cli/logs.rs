@@ -44,11 +44,11 @@ impl Drop for Server {
 }
 
 /// Starts `fastreg serve` on port 0 with trace logging; returns it and its base URL.
-fn serve(dir: &std::path::Path, log_format: &str) -> (Server, String) {
+fn serve(dir: &std::path::Path, log_format: &str, db: &str) -> (Server, String) {
     let mut child = common::fastreg()
         .env_remove("RUST_LOG")
         .args(["--log-format", log_format, "serve", "--addr", "127.0.0.1:0"])
-        .args(["--db", "sqlite://logs.db"])
+        .args(["--db", db])
         .env("FASTREG_LOG", "trace")
         .env("RUST_LOG", "trace")
         .env("FASTREG_ADMIN_TOKEN", ADMIN)
@@ -423,9 +423,9 @@ async fn walk_the_flow(base: &str) -> Vec<(&'static str, String)> {
     secrets
 }
 
-async fn nothing_secret_is_logged(log_format: &str, trace_marker: &str) {
+async fn nothing_secret_is_logged(log_format: &str, trace_marker: &str, db: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (server, base) = serve(dir.path(), log_format);
+    let (server, base) = serve(dir.path(), log_format, db);
     let secrets = walk_the_flow(&base).await;
     let output = server.stop();
 
@@ -460,10 +460,20 @@ async fn nothing_secret_is_logged(log_format: &str, trace_marker: &str) {
 
 #[tokio::test]
 async fn no_secret_appears_in_the_pretty_logs_at_trace_level_during_a_whole_flow() {
-    nothing_secret_is_logged("pretty", "TRACE").await;
+    nothing_secret_is_logged("pretty", "TRACE", "sqlite://logs.db").await;
+}
+
+/// The PostgreSQL client logs each statement's parameters at debug level, where the tickets,
+/// refresh tokens and secrets are.
+#[tokio::test]
+async fn no_secret_appears_in_the_logs_at_trace_level_on_postgresql() {
+    let Some(scratch) = common::scratch_postgres() else {
+        return;
+    };
+    nothing_secret_is_logged("pretty", "TRACE", scratch.url()).await;
 }
 
 #[tokio::test]
 async fn no_secret_appears_in_the_json_logs_at_trace_level_during_a_whole_flow() {
-    nothing_secret_is_logged("json", r#""level":"TRACE""#).await;
+    nothing_secret_is_logged("json", r#""level":"TRACE""#, "sqlite://logs.db").await;
 }
