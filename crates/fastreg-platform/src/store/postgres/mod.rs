@@ -11,8 +11,11 @@
 //! snapshots and never take the lock. An instance that finds itself alone on the database
 //! (`alone`) answers fastregister from its in-process view without asking the change feed.
 //!
-//! The client is the synchronous `postgres` crate, used only on this module's own threads
-//! (it runs its own small runtime, which must not be nested in tokio's).
+//! The client is tokio-postgres driven from this module's own threads, each with a small
+//! runtime of its own (which must not be nested in tokio's), with the synchronous `postgres`
+//! crate's calls (`client.rs`). The writer sends a job's savepoint and its writes whose answer
+//! nothing reads without waiting for them, so they share the round trip of the next statement
+//! that is waited for.
 //!
 //! Durability: `process` commits with `synchronous_commit = off` (the commit is in the
 //! server's memory and visible to everyone when fastreg answers, so `kill -9` of fastreg loses
@@ -29,6 +32,8 @@ use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use postgres::{Client, NoTls, Statement};
 
+use client::PgClient;
+
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::View;
 use super::{Backend, Durability, Job};
@@ -36,6 +41,7 @@ use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
 mod alone;
+mod client;
 mod feed;
 mod prefetch;
 mod query;
@@ -110,14 +116,13 @@ pub struct PgBackend {
 
 /// A connection and its prepared statements.
 struct Conn {
-    client: Client,
+    client: PgClient,
     statements: HashMap<String, Statement>,
 }
 
 impl Conn {
-    fn connect(config: &postgres::Config, durability: Durability) -> Result<Conn> {
-        let mut client = config
-            .connect(NoTls)
+    fn connect(config: &tokio_postgres::Config, durability: Durability) -> Result<Conn> {
+        let mut client = PgClient::connect(config)
             .map_err(|e| Error::Internal(anyhow!("connecting to PostgreSQL: {}", causes(&e))))?;
         let commit = match durability {
             Durability::Process => "off",
@@ -170,7 +175,7 @@ fn placeholders(sql: &str) -> String {
 /// A connection that is (re)opened on demand: a thread outlives a dropped connection or a
 /// PostgreSQL restart, failing only the jobs that met the fault.
 struct Lazy {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     durability: Durability,
     conn: Option<Conn>,
     /// For the writer: the instance's standing, whose lock each new session takes (see
@@ -233,8 +238,8 @@ impl Lazy {
     }
 }
 
-fn parse_config(url: &str) -> Result<postgres::Config> {
-    let mut config = postgres::Config::from_str(url).map_err(|e| {
+fn parse_config(url: &str) -> Result<tokio_postgres::Config> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
         Error::Internal(anyhow!(
             "invalid PostgreSQL URL {}: {e}",
             super::redact_url(url)
@@ -333,12 +338,13 @@ impl PgBackend {
 /// Starts the thread whose session holds an instance lock of a number no live instance holds,
 /// until the returned sender is dropped; the number.
 fn hold_instance_lock(
-    config: &postgres::Config,
+    config: &tokio_postgres::Config,
     feed: &Arc<Feed>,
 ) -> Result<(mpsc::Sender<()>, i32)> {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<i32>>();
     let (stop, stopped) = mpsc::channel::<()>();
-    let config = config.clone();
+    // The synchronous client: this session only holds a lock.
+    let config = postgres::Config::from(config.clone());
     let feed = feed.clone();
     std::thread::Builder::new()
         .name("fastreg-pg-instance".into())
@@ -395,8 +401,18 @@ fn instance_lock(client: &mut Client) -> Result<i32> {
     }
 }
 
-fn migrate(client: &mut Client) -> Result<()> {
-    let mut tx = client.transaction().map_err(fault)?;
+fn migrate(client: &mut PgClient) -> Result<()> {
+    client.batch_execute("BEGIN").map_err(fault)?;
+    match migrate_in(client) {
+        Ok(()) => client.batch_execute("COMMIT").map_err(fault),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn migrate_in(tx: &mut PgClient) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
         .map_err(fault)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS fastreg_schema (version BIGINT NOT NULL)")
@@ -425,7 +441,6 @@ fn migrate(client: &mut Client) -> Result<()> {
         tx.execute("UPDATE fastreg_schema SET version = $1", &[&n])
             .map_err(fault)?;
     }
-    tx.commit().map_err(fault)?;
     Ok(())
 }
 
@@ -450,7 +465,7 @@ fn writer_loop(mut lazy: Lazy, feed: &Arc<Feed>, rx: mpsc::Receiver<Request>) {
 }
 
 fn reader_loop(
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     durability: Durability,
     feed: &Feed,
     rx: Arc<Mutex<mpsc::Receiver<Request>>>,
@@ -536,9 +551,18 @@ impl BatchConn for Writer<'_> {
                 // batch reads through it.
                 return self.feed.catch_up(conn);
             }
-            Control::Savepoint => "SAVEPOINT job",
+            // A job's opening travels with its first statement (`client.rs`); should it fail,
+            // that statement fails, and with it the job.
+            Control::Savepoint | Control::ReleaseThenSavepoint => {
+                let sql = if matches!(what, Control::Savepoint) {
+                    "SAVEPOINT job"
+                } else {
+                    "RELEASE job; SAVEPOINT job"
+                };
+                self.lazy.conn()?.client.batch_execute_later(sql);
+                return Ok(());
+            }
             Control::Release => "RELEASE job",
-            Control::ReleaseThenSavepoint => "RELEASE job; SAVEPOINT job",
             Control::RollbackTo => "ROLLBACK TO job",
             Control::Commit => {
                 let conn = self.lazy.conn()?;
@@ -556,9 +580,10 @@ impl BatchConn for Writer<'_> {
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
-        run_caught(
+        let conn = self.lazy.conn()?;
+        let out = run_caught(
             &mut PgTx {
-                conn: self.lazy.conn()?,
+                conn: &mut *conn,
                 world: DEFAULT_WORLD,
                 role: Role::Writer {
                     view: &self.feed.view,
@@ -567,7 +592,14 @@ impl BatchConn for Writer<'_> {
                 prefetched: None,
             },
             job,
-        )
+        );
+        // Every write the job sent without waiting is answered before the job is: a failed one
+        // fails the job, whose savepoint is then rolled back.
+        let settled = conn.client.settle().map_err(fault);
+        match (out, settled) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+        }
     }
 
     fn ended(&mut self) {

@@ -97,4 +97,14 @@ impl PgTx<'_> {
         let p = Self::with_world(&st, p, &world);
         self.conn.client.execute(&st, &p).map_err(fault)
     }
+
+    /// [`Self::exec`] for a write whose row count nobody reads: sent now, its outcome checked
+    /// with the next statement that is waited for, or when the job ends (`client.rs`).
+    pub(super) fn exec_later(&mut self, sql: &str, p: Params) -> Result<()> {
+        self.prefetched = None;
+        let st = self.conn.statement(sql)?;
+        let world = self.world;
+        let p = Self::with_world(&st, p, &world);
+        self.conn.client.execute_later(&st, &p)
+    }
 }

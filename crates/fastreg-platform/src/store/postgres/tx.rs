@@ -194,7 +194,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.exec(sql::SET_META, &[&key, &value])?;
+        self.exec_later(sql::SET_META, &[&key, &value])?;
         Ok(())
     }
 
@@ -392,7 +392,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
         self.touch(Key::Entity(mp.entity_id));
-        self.exec(
+        self.exec_later(
             INSERT_MINI_PROGRAM,
             &[
                 &mp.appid,
@@ -446,7 +446,7 @@ impl Tx for PgTx<'_> {
 
     fn put_authorization(&mut self, a: &Authorization) -> Result<()> {
         self.touch(Key::Authorization(&a.component_appid, &a.authorizer_appid));
-        self.exec(
+        self.exec_later(
             sql::PUT_AUTHORIZATION,
             &[
                 &a.component_appid,
@@ -533,7 +533,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
         self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
-        self.exec(
+        self.exec_later(
             sql::INSERT_TOKEN,
             &[
                 &t.hash,
@@ -552,7 +552,7 @@ impl Tx for PgTx<'_> {
     /// the new token is not superseded by its own statement.
     fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
         self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
-        self.exec(
+        self.exec_later(
             REPLACE_TOKEN,
             &[
                 &t.hash,
@@ -609,7 +609,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_code(&mut self, c: &CodeRecord) -> Result<()> {
-        self.exec(
+        self.exec_later(
             sql::INSERT_CODE,
             &[
                 &c.hash,
@@ -629,7 +629,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn spend_code(&mut self, hash: &str, now: UnixTime) -> Result<()> {
-        self.exec(sql::SPEND_CODE, &[&hash, &now])?;
+        self.exec_later(sql::SPEND_CODE, &[&hash, &now])?;
         Ok(())
     }
 
@@ -648,7 +648,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_fastregister_ticket(&mut self, t: &FastRegisterTicket) -> Result<()> {
         self.touch(Key::Ticket(&t.ticket));
-        self.exec(
+        self.exec_later(
             sql::INSERT_FASTREGISTER_TICKET,
             &[
                 &t.ticket,

@@ -1,0 +1,233 @@
+//! A connection's client: tokio-postgres driven from the connection's own thread, with the
+//! calls of the synchronous `postgres` crate, plus *later* calls that pipeline.
+//!
+//! The writer spends most of a job waiting for round trips, one per statement, though many of
+//! its statements need no answer before the job ends (a savepoint, an insert whose row count
+//! nobody reads). [`PgClient::execute_later`] and [`PgClient::batch_execute_later`] send such a
+//! statement at once and do not wait for it: it travels with the next statement that needs an
+//! answer, or with [`PgClient::settle`], and its outcome is checked then. Statements still run
+//! in the order they were sent, on one session, so nothing reads differently; only the error of
+//! a later statement surfaces at the next call (whose own error it replaces: it happened
+//! first), which the writer makes the failing job's by settling before the job is answered.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use postgres::{Row, Statement};
+use tokio::runtime::Runtime;
+use tokio_postgres::ToStatement;
+
+use crate::error::{Error, Result};
+
+/// A statement sent and not yet answered.
+type Pending = Pin<Box<dyn Future<Output = std::result::Result<(), postgres::Error>> + Send>>;
+
+/// See the module docs.
+pub(super) struct PgClient {
+    rt: Runtime,
+    client: Arc<tokio_postgres::Client>,
+    pending: Vec<Pending>,
+}
+
+/// A parameter already encoded for its statement's type, so that a later statement owns its
+/// parameters. Its `Debug` shows the size only: a parameter may be a token's hash.
+struct Raw(Option<Bytes>);
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("Raw(NULL)"),
+            Some(b) => write!(f, "Raw({} bytes)", b.len()),
+        }
+    }
+}
+
+impl ToSql for Raw {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            None => Ok(IsNull::Yes),
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    /// Encoded for the statement's own parameter type by [`PgClient::execute_later`].
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl PgClient {
+    /// Connects on a runtime of the calling thread's own (never inside tokio's).
+    pub(super) fn connect(
+        config: &tokio_postgres::Config,
+    ) -> std::result::Result<PgClient, ConnectError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ConnectError::Runtime)?;
+        let (client, connection) = rt
+            .block_on(config.connect(tokio_postgres::NoTls))
+            .map_err(ConnectError::Postgres)?;
+        // Driven whenever the thread waits for an answer (`block_on` runs spawned tasks).
+        rt.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(PgClient {
+            rt,
+            client: Arc::new(client),
+            pending: Vec::new(),
+        })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Waits for every statement sent later; the first error among them.
+    pub(super) fn settle(&mut self) -> std::result::Result<(), postgres::Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.rt.block_on(async {
+            let mut first = Ok(());
+            for p in pending {
+                if let Err(e) = p.await {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                }
+            }
+            first
+        })
+    }
+
+    /// Runs `f` and waits for its answer; an error of a statement sent earlier wins.
+    fn now<T>(
+        &mut self,
+        f: impl Future<Output = std::result::Result<T, postgres::Error>>,
+    ) -> std::result::Result<T, postgres::Error> {
+        let out = self.rt.block_on(f);
+        self.settle()?;
+        out
+    }
+
+    pub(super) fn prepare(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        let c = self.client.clone();
+        self.now(async move { c.prepare(sql).await })
+    }
+
+    pub(super) fn query<T: ?Sized + ToStatement + Sync>(
+        &mut self,
+        st: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Vec<Row>, postgres::Error> {
+        let c = self.client.clone();
+        self.now(async move { c.query(st, params).await })
+    }
+
+    pub(super) fn query_one<T: ?Sized + ToStatement + Sync>(
+        &mut self,
+        st: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Row, postgres::Error> {
+        let c = self.client.clone();
+        self.now(async move { c.query_one(st, params).await })
+    }
+
+    pub(super) fn query_opt<T: ?Sized + ToStatement + Sync>(
+        &mut self,
+        st: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Option<Row>, postgres::Error> {
+        let c = self.client.clone();
+        self.now(async move { c.query_opt(st, params).await })
+    }
+
+    pub(super) fn execute<T: ?Sized + ToStatement + Sync>(
+        &mut self,
+        st: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<u64, postgres::Error> {
+        let c = self.client.clone();
+        self.now(async move { c.execute(st, params).await })
+    }
+
+    pub(super) fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        let c = self.client.clone();
+        self.now(async move { c.batch_execute(sql).await })
+    }
+
+    /// Sends `st` now and checks its outcome later (see the module docs).
+    ///
+    /// # Errors
+    /// A parameter that cannot be encoded for its type (the statement is then not sent).
+    pub(super) fn execute_later(
+        &mut self,
+        st: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<()> {
+        if st.params().len() != params.len() {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "a statement of {} parameters was given {}",
+                st.params().len(),
+                params.len()
+            )));
+        }
+        let mut raw = Vec::with_capacity(params.len());
+        for (p, ty) in params.iter().zip(st.params()) {
+            let mut buf = BytesMut::new();
+            let encoded = p.to_sql_checked(ty, &mut buf).map_err(|e| {
+                Error::Internal(anyhow::anyhow!("encoding a parameter of type {ty}: {e}"))
+            })?;
+            raw.push(Raw(match encoded {
+                IsNull::Yes => None,
+                IsNull::No => Some(buf.freeze()),
+            }));
+        }
+        let (c, st) = (self.client.clone(), st.clone());
+        self.send(Box::pin(async move {
+            c.execute_raw(&st, raw.iter()).await.map(|_| ())
+        }));
+        Ok(())
+    }
+
+    /// Sends `sql` (simple query protocol) now and checks its outcome later.
+    pub(super) fn batch_execute_later(&mut self, sql: &'static str) {
+        let c = self.client.clone();
+        self.send(Box::pin(async move { c.batch_execute(sql).await }));
+    }
+
+    /// Polls `p` once: tokio-postgres queues a request for the connection on a call's first
+    /// poll, so requests go out in the order of the calls.
+    fn send(&mut self, mut p: Pending) {
+        let mut cx = Context::from_waker(Waker::noop());
+        match p.as_mut().poll(&mut cx) {
+            Poll::Pending => self.pending.push(p),
+            // Refused before it was sent (a closed connection): reported when settled.
+            Poll::Ready(r) => self.pending.push(Box::pin(async move { r })),
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ConnectError {
+    #[error("starting the connection's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Postgres(postgres::Error),
+}
