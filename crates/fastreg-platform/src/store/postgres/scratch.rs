@@ -49,7 +49,7 @@ impl Drop for ScratchDatabase {
 }
 
 fn scratch_database(base_url: &str) -> Result<String> {
-    let config = parse_config(base_url)?;
+    let config = postgres::Config::from(parse_config(base_url)?);
     let name = format!(
         "fastreg_scratch_{}",
         crate::secrets::alnum(12).to_lowercase()
@@ -67,7 +67,7 @@ fn scratch_database(base_url: &str) -> Result<String> {
 }
 
 fn drop_scratch_database(base_url: &str, scratch_url: &str) -> Result<()> {
-    let config = parse_config(base_url)?;
+    let config = postgres::Config::from(parse_config(base_url)?);
     let name = url::Url::parse(scratch_url)
         .map_err(|e| Error::Internal(anyhow!("invalid PostgreSQL URL: {e}")))?
         .path()
