@@ -76,6 +76,23 @@ impl PgTx<'_> {
         self.touch(Key::Entity(r.entity_id));
         self.touch(Key::Ticket(&r.ticket));
     }
+
+    /// Runs `sql`, an insert of `t` in `INSERT_TOKEN`'s parameter order.
+    fn write_token(&mut self, sql: &str, t: &TokenRecord) -> Result<()> {
+        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
+        self.exec_later(
+            sql,
+            &[
+                &t.hash,
+                &t.kind.as_str(),
+                &t.component_appid,
+                &t.authorizer_appid,
+                &t.issued_at,
+                &t.expires_at,
+                &t.superseded_at,
+            ],
+        )
+    }
 }
 
 impl Tx for PgTx<'_> {
@@ -532,39 +549,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
-        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
-        self.exec_later(
-            sql::INSERT_TOKEN,
-            &[
-                &t.hash,
-                &t.kind.as_str(),
-                &t.component_appid,
-                &t.authorizer_appid,
-                &t.issued_at,
-                &t.expires_at,
-                &t.superseded_at,
-            ],
-        )?;
-        Ok(())
+        self.write_token(sql::INSERT_TOKEN, t)
     }
 
     /// One round trip instead of two: the update and the insert see the same snapshot, so
     /// the new token is not superseded by its own statement.
     fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
-        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
-        self.exec_later(
-            REPLACE_TOKEN,
-            &[
-                &t.hash,
-                &t.kind.as_str(),
-                &t.component_appid,
-                &t.authorizer_appid,
-                &t.issued_at,
-                &t.expires_at,
-                &t.superseded_at,
-            ],
-        )?;
-        Ok(())
+        self.write_token(REPLACE_TOKEN, t)
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
