@@ -1,6 +1,6 @@
 //! Whether this instance is alone on its database. While it is, nothing but its own writer
-//! commits, so its in-process view is current without the change feed's fence (and its
-//! readers need not catch up): a warm fastregister is answered from memory, as on SQLite.
+//! commits, so its in-process view is current without the change feed's fence: a warm
+//! fastregister is answered from memory, as on SQLite.
 //!
 //! The rule, with no message between instances:
 //! - every writer's session holds a shared advisory lock ([`WRITERS_LOCK`]) from its connect

@@ -19,7 +19,9 @@
 //!   its own open batch (which is pending there, as on SQLite).
 //!
 //! While the instance is alone on the database ([`super::alone`]), its own writer is the only
-//! one committing: the fence is immediate and readers skip their catch-up.
+//! one committing: the fence is immediate. (A request answered from the view alone reads one
+//! consistent state, whose age the lease bounds; a reader mixes the view with a snapshot that
+//! begins later, so it still catches up.)
 //!
 //! Rows older than [`KEEP`] numbers are deleted by the writers. An instance that finds a hole
 //! (it fell further behind, or has just started) starts over: it empties its view, scans every

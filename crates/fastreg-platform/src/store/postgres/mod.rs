@@ -487,13 +487,13 @@ fn reader_loop(
             batch
         };
         // Before the snapshot begins (see the view's docs); the catch-up is its first read, so
-        // the view then holds every ticket the snapshot holds. An instance alone needs none:
-        // only its own writer commits, and publishes as on SQLite.
+        // the view then holds every ticket the snapshot holds. Even an instance alone catches
+        // up here: its snapshot begins later than a check of being alone, and a newcomer's
+        // first commit could fall between the two after a long enough stall.
         let epoch = feed.view.epoch();
-        let alone = feed.alone.holds();
         let begun = lazy
             .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .and_then(|conn| if alone { Ok(()) } else { feed.catch_up(conn) });
+            .and_then(|conn| feed.catch_up(conn));
         let conn = match begun {
             Ok(()) => lazy.conn(),
             Err(e) => Err(e),
