@@ -213,22 +213,35 @@ impl Lazy {
         }
     }
 
-    /// Opens a transaction with `begin`, on a new connection if the current one turns out to be
-    /// dead. A connection dropped while idle (a PostgreSQL restart, an idle timeout, a
-    /// terminated backend) is only noticed at its next statement; this is the first statement
-    /// of a transaction, before any job ran, so the reconnect costs no job its answer.
-    fn begin(&mut self, begin: &str) -> Result<&mut Conn> {
+    /// Opens a transaction with `begin` and runs `first` in it, on a new connection if that
+    /// fails (once). A connection dropped while idle (a PostgreSQL restart, an idle timeout, a
+    /// terminated backend) is only noticed at its next statement; these are the first of a
+    /// transaction, before any job ran, so the reconnect costs no job its answer. `begin` is
+    /// sent without waiting (`client.rs`): it shares the round trip of `first`'s first
+    /// statement.
+    fn begin(
+        &mut self,
+        begin: &'static str,
+        mut first: impl FnMut(&mut Conn) -> Result<()>,
+    ) -> Result<&mut Conn> {
+        if let Err(e) = self.open(begin, &mut first) {
+            tracing::warn!(error = %e, "a PostgreSQL transaction could not begin; retrying on a new connection");
+            self.conn = None;
+            self.open(begin, &mut first)?;
+        }
+        self.conn()
+    }
+
+    fn open(
+        &mut self,
+        begin: &'static str,
+        first: &mut impl FnMut(&mut Conn) -> Result<()>,
+    ) -> Result<()> {
         self.get()?;
         self.wait_grace();
-        let first = self.get()?.client.batch_execute(begin);
-        if let Err(e) = first {
-            tracing::warn!(error = %causes(&e), "a PostgreSQL connection failed; reconnecting");
-            self.conn = None;
-            self.get()?;
-            self.wait_grace();
-            self.get()?.client.batch_execute(begin).map_err(fault)?;
-        }
-        Ok(self.conn.as_mut().expect("connected above"))
+        let conn = self.get()?;
+        conn.client.batch_execute_later(begin);
+        first(conn)
     }
 
     fn conn(&mut self) -> Result<&mut Conn> {
@@ -492,8 +505,10 @@ fn reader_loop(
         // first commit could fall between the two after a long enough stall.
         let epoch = feed.view.epoch();
         let begun = lazy
-            .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .and_then(|conn| feed.catch_up(conn));
+            .begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", |conn| {
+                feed.catch_up(conn)
+            })
+            .map(|_| ());
         let conn = match begun {
             Ok(()) => lazy.conn(),
             Err(e) => Err(e),
@@ -544,12 +559,16 @@ impl BatchConn for Writer<'_> {
     fn control(&mut self, what: Control) -> Result<()> {
         let sql = match what {
             Control::Begin => {
-                let conn = self.lazy.begin("BEGIN")?;
-                let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
-                conn.client.execute(&lock, &[&WRITE_LOCK]).map_err(fault)?;
-                // Under the lock no other instance commits: the view is made current, and the
-                // batch reads through it.
-                return self.feed.catch_up(conn);
+                let feed = self.feed;
+                // One round trip: BEGIN, the lock and the catch-up run in that order.
+                self.lazy.begin("BEGIN", |conn| {
+                    let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
+                    conn.client.execute_later(&lock, &[&WRITE_LOCK])?;
+                    // Under the lock no other instance commits: the view is made current,
+                    // and the batch reads through it.
+                    feed.catch_up(conn)
+                })?;
+                return Ok(());
             }
             // A job's opening travels with its first statement (`client.rs`); should it fail,
             // that statement fails, and with it the job.
