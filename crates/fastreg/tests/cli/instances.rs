@@ -451,6 +451,17 @@ impl Api {
         .1
     }
 
+    /// Three refusals of a ticket nobody issued, for `oa` on `at`: `at`'s view then holds
+    /// what its checks read about the OA.
+    async fn warm(&self, at: &Instance, oa: &Oa) {
+        for _ in 0..3 {
+            let v = self
+                .register(at, oa, "no-such-ticket-0000000000000000")
+                .await;
+            assert_eq!(errcode(&v), 61058, "{v}");
+        }
+    }
+
     /// The component token, from `at`, with the verify ticket read through `other`.
     async fn component_token(&self, at: &Instance, other: &Instance) -> String {
         let comp = self
@@ -495,12 +506,7 @@ async fn an_instance_never_answers_from_state_older_than_a_write_another_instanc
     let oa = api.oa(&a, &ct).await;
 
     // B remembers what its checks read about the OA (its view answers the next ones).
-    for _ in 0..3 {
-        let v = api
-            .register(&b, &oa, "no-such-ticket-0000000000000000")
-            .await;
-        assert_eq!(errcode(&v), 61058, "{v}");
-    }
+    api.warm(&b, &oa).await;
     // A ticket issued through A and registered on A is replayed by B at once, not refused as
     // unknown nor registered again.
     let first = api.ticket(&a, &oa).await;
@@ -584,12 +590,7 @@ async fn a_lone_instance_answers_from_memory_and_still_sees_at_once_what_a_newco
     let ct = api.component_token(&a, &a).await;
     let oa = api.oa(&a, &ct).await;
     // A's view now answers for the OA, without asking the database.
-    for _ in 0..3 {
-        let v = api
-            .register(&a, &oa, "no-such-ticket-0000000000000000")
-            .await;
-        assert_eq!(errcode(&v), 61058, "{v}");
-    }
+    api.warm(&a, &oa).await;
 
     // B's first writes, right after it starts, are seen by A at once: a success on B is
     // replayed by A, and a ticket issued through B is known to A.

@@ -303,14 +303,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         format_args!("seeded {} rows in {:.1} s", seeded.rows, seeded.secs),
     );
     let (world_id, world_key, base_path) = (world.id.clone(), world.key, world.base_path.clone());
-    drop(world);
+    // From here on the platform's own handle is the only one.
+    drop((world, state));
     // The instances are then the database's only sessions, so that one of them alone is
     // measured as alone (it answers from memory without asking the change feed): the bench's
     // own platform closes, and opens again at the end to delete the run's world.
     let mut platform = Some(platform);
-    let mut state = Some(state);
     if args.instances > 0 {
-        drop(state.take());
         if let Some(p) = platform.take() {
             p.stop().await;
         }
@@ -332,8 +331,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let static_addr = start_static().await?;
     // The proxy, with a CA of the run's own, in front of the same platform.
     let (stop_proxy, proxy_stopped) = tokio::sync::watch::channel(false);
-    let proxied = state
+    let proxied = platform
         .as_ref()
+        .map(|p| &p.state)
         .filter(|_| args.scenarios.contains(&Scenario::RefusalTicketProxy));
     if proxied.is_none() && args.scenarios.contains(&Scenario::RefusalTicketProxy) {
         progress(
@@ -389,17 +389,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(proxy);
     if args.db.is_some() {
         progress(&args, format_args!("deleting the run's world…"));
-        if platform.is_none() {
-            platform = Some(InProcess::start(settings).await?);
-        }
-        let state = platform
-            .as_ref()
-            .map(|p| p.state.clone())
-            .expect("started above");
-        fastreg_platform::service::worlds::delete(&state, &world_id).await?;
-        fastreg_platform::service::worlds::purge(&state.store, world_key).await?;
+        let p = match platform.take() {
+            Some(p) => p,
+            None => InProcess::start(settings).await?,
+        };
+        fastreg_platform::service::worlds::delete(&p.state, &world_id).await?;
+        fastreg_platform::service::worlds::purge(&p.state.store, world_key).await?;
+        platform = Some(p);
     }
-    drop(state);
     if let Some(p) = platform {
         p.stop().await;
     }
