@@ -215,6 +215,15 @@ fn hostile_requests_to_the_sandbox_api_get_a_4xx_errcode_json_or_a_success_never
                 },
                 400 | 404 | 405 | 409 if req.method == "HEAD" => Ok(()),
                 400 | 404 | 405 | 409 => check_errcode_json(req, &resp).map(drop),
+                // A confirmation the world's state refuses (a redirect off the component's auth
+                // domain, set 27 not granted) is a 403, as `check_fast_registration` decided and
+                // the document's 4XX covers; no other route and no other errcode.
+                403 if template == "/fastregister-confirmations" => {
+                    match check_errcode_json(req, &resp)? {
+                        61060 | 61007 => Ok(()),
+                        code => fail(req, &resp, format!("403 with errcode {code}")),
+                    }
+                }
                 _ => fail(req, &resp, "a status the sandbox API does not document"),
             }
         });
