@@ -123,6 +123,7 @@ async fn every_backend_passes_the_storage_story() {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
+        a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_lost(&store).await;
         pushes_are_claimed_once(&store).await;
         eprintln!("{name}: ok");
     }
@@ -525,6 +526,44 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
             .unwrap();
         assert_eq!(v.is_some(), i % 2 == 0, "job {i}");
     }
+}
+
+/// A write the database refuses only when its batch is settled (PostgreSQL sends a drawn
+/// appid's reservation without waiting): concurrent jobs, some of which reserve an appid that
+/// is taken. Whatever batches form, each of those fails, every job answered with a success is
+/// written, and every job answered with an error wrote nothing.
+async fn a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_lost(store: &Store) {
+    store
+        .write(|tx| tx.reserve_appid("wxtakenappid00001", "mp"))
+        .await
+        .unwrap();
+    let jobs = (0..120).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .write(move |tx| {
+                    tx.set_meta(&format!("settled{i}"), "written")?;
+                    if i % 10 == 3 && !tx.reserve_drawn_appid("wxtakenappid00001", "mp")? {
+                        return Err(Error::wx(ErrCode::InvalidTicket));
+                    }
+                    Ok(i)
+                })
+                .await
+        }
+    });
+    let results = join_all(jobs).await;
+    for (i, r) in results.iter().enumerate() {
+        if i % 10 == 3 {
+            assert!(r.is_err(), "job {i} reserved a taken appid: {r:?}");
+        }
+        let written = store
+            .read(move |tx| tx.meta(&format!("settled{i}")))
+            .await
+            .unwrap();
+        assert_eq!(written.is_some(), r.is_ok(), "job {i}: {r:?}");
+    }
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert!(ok >= 1, "every job failed");
 }
 
 #[tokio::test]

@@ -291,9 +291,12 @@ async fn query_auth(Here { app, w }: Here, call: Call) -> Result<Response> {
 async fn authorizer_token(Here { app, w }: Here, call: Call) -> Result<Response> {
     let (token, req, now) = (call.component_token(), parse(&call), w.clock.now());
     let (lifetimes, policy) = (app.settings.lifetimes.clone(), w.runtime().rules.clone());
+    let ahead = svc::authorizer_token_reads(token.as_deref(), &req);
     let out = w
         .store
-        .write(move |tx| svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy))
+        .write_reading(ahead, move |tx| {
+            svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy)
+        })
         .await?;
     metrics::token_issued(
         IssuedToken::AuthorizerAccessToken,

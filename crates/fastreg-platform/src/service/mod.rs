@@ -81,7 +81,7 @@ pub fn issue_code(
 pub fn fresh_appid(tx: &mut dyn Tx, kind: &str) -> Result<String> {
     for _ in 0..16 {
         let appid = secrets::appid();
-        if tx.reserve_appid(&appid, kind)? {
+        if tx.reserve_drawn_appid(&appid, kind)? {
             return Ok(appid);
         }
     }

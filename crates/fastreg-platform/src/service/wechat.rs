@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::rules::Policy;
 use crate::secrets;
 use crate::settings::Lifetimes;
-use crate::store::Tx;
+use crate::store::{ReadAhead, Tx};
 
 /// A parsed body, or the errcode its parsing earned.
 pub type Body<T> = std::result::Result<T, ErrCode>;
@@ -215,6 +215,25 @@ pub fn query_auth(
             func_info: FuncInfo::list(&auth.permission_sets),
         },
     })
+}
+
+/// What [`authorizer_token`] reads, for the writer to read ahead ([`ReadAhead`]): the
+/// component token and the authorisation the body names.
+pub fn authorizer_token_reads(
+    token: Option<&str>,
+    req: &Body<AuthorizerTokenRequest>,
+) -> ReadAhead {
+    let mut ahead = ReadAhead::default();
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        ahead.tokens.push(secrets::hash(t));
+    }
+    if let Ok(r) = req {
+        if !r.authorizer_appid.is_empty() {
+            let pair = (r.component_appid.clone(), r.authorizer_appid.clone());
+            ahead.authorizations.push(pair);
+        }
+    }
+    ahead
 }
 
 /// `api_authorizer_token`: a fresh authorizer_access_token from the refresh token.

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use anyhow::anyhow;
 use tokio::sync::oneshot;
 
-use super::{Job, Tx};
+use super::{Job, ReadAhead, Tx};
 use crate::error::{Error, Result};
 
 /// Where a job's answer goes.
@@ -18,6 +18,9 @@ pub(crate) type Reply = oneshot::Sender<Result<Box<dyn Any + Send>>>;
 /// A job queued for a backend's thread.
 pub(crate) struct Request {
     pub job: Job,
+    /// What the job is going to read ([`ReadAhead`]): a backend may read it for the whole
+    /// batch at once before the first job runs.
+    pub ahead: ReadAhead,
     pub reply: Reply,
 }
 
@@ -26,11 +29,12 @@ pub(crate) struct Request {
 pub(crate) async fn submit(
     queue: &std::sync::mpsc::Sender<Request>,
     job: Job,
+    ahead: ReadAhead,
     who: &str,
 ) -> Result<Box<dyn Any + Send>> {
     let (reply, rx) = oneshot::channel();
     queue
-        .send(Request { job, reply })
+        .send(Request { job, ahead, reply })
         .map_err(|_| Error::Internal(anyhow!("{who} has stopped")))?;
     rx.await
         .map_err(|_| Error::Internal(anyhow!("{who} dropped a job")))?
@@ -55,10 +59,22 @@ pub(crate) enum Control {
 pub(crate) trait BatchConn {
     /// Runs a transaction statement.
     fn control(&mut self, what: Control) -> Result<()>;
+    /// After `Begin`: reads at once, for the batch, what its jobs said they will read (the
+    /// jobs then find it in memory). A backend whose reads are cheap ignores it.
+    fn read_ahead(&mut self, _ahead: &[&ReadAhead]) -> Result<()> {
+        Ok(())
+    }
     /// Runs one job on a [`Tx`] over this connection.
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>>;
     /// The batch's transaction ended, committed or not, and no job is answered yet.
     fn ended(&mut self) {}
+    /// After a commit: the first job (by its place in the batch) from which on nothing was
+    /// written, because a statement of that job failed after the job had returned (a backend
+    /// that checks a job's statements only at the commit), with that failure. That job and
+    /// every later one are answered with an error.
+    fn failed_from(&mut self) -> Option<(usize, String)> {
+        None
+    }
 }
 
 /// Runs a job, turning a panic into an internal error (the backend's thread must live on).
@@ -87,6 +103,24 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
                 .send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
         }
         return;
+    }
+    let ahead: Vec<&ReadAhead> = batch
+        .iter()
+        .map(|r| &r.ahead)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if !ahead.is_empty() {
+        if let Err(e) = conn.read_ahead(&ahead) {
+            let _ = conn.control(Control::Rollback);
+            conn.ended();
+            let why = format!("{e}");
+            for r in batch {
+                let _ = r
+                    .reply
+                    .send(Err(Error::Internal(anyhow!("reading ahead failed: {why}"))));
+            }
+            return;
+        }
     }
     let single = batch.len() == 1;
     let mut done: Vec<(Reply, Result<Box<dyn Any + Send>>)> = Vec::with_capacity(batch.len());
@@ -134,7 +168,15 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
     conn.ended();
     match commit {
         Ok(()) => {
-            for (reply, out) in done {
+            let failed = conn.failed_from();
+            for (i, (reply, out)) in done.into_iter().enumerate() {
+                let out = match &failed {
+                    Some((first, why)) if i == *first => Err(Error::Internal(anyhow!("{why}"))),
+                    Some((first, _)) if i > *first => Err(Error::Internal(anyhow!(
+                        "not written: a statement of an earlier job of its batch failed"
+                    ))),
+                    _ => out,
+                };
                 let _ = reply.send(out);
             }
         }

@@ -81,6 +81,13 @@ pub trait Tx {
     // --- appids (unique across components, OAs and MPs) ---
     /// Reserves an appid; `false` if it is taken.
     fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool>;
+    /// Reserves an appid drawn at random ([`crate::secrets::appid`], 64 bits): as
+    /// [`Tx::reserve_appid`], except that a backend may send the reservation without waiting
+    /// and answer `true`; the job then fails at its end if the appid was taken (about once in
+    /// 10^12 draws with ten million appids stored).
+    fn reserve_drawn_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
+        self.reserve_appid(appid, kind)
+    }
 
     // --- components ---
     /// Inserts a component whose appid is already reserved.
@@ -267,6 +274,13 @@ pub trait Tx {
         Ok(())
     }
 
+    /// fastregister is about to read an entity's row and counts, and the number of Mini
+    /// Programs linked to `oa_appid` (whose entity it is), having found the rest in the view:
+    /// as [`Tx::prefetch_fast_register`], for those reads alone. Nothing, by default.
+    fn prefetch_entity(&mut self, _entity_id: i64, _oa_appid: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// On a reader of a backend with an in-process [`view::View`]: the view, and the epoch
     /// published before this snapshot began (what it reads may be remembered under it).
     fn view(&self) -> Option<(Arc<view::View>, u64)> {
@@ -285,11 +299,47 @@ pub trait Tx {
 /// A unit of work for a backend: runs in a transaction, returns a type-erased value.
 pub type Job = Box<dyn FnOnce(&mut dyn Tx) -> Result<Box<dyn Any + Send>> + Send>;
 
+/// What a write job is going to read, named when it is queued: a backend whose reads cost a
+/// round trip (PostgreSQL) reads, for a whole batch at once, what its view does not hold yet,
+/// and the jobs find it there. Only a hint: a job reads what it reads as usual, and a read
+/// named wrongly costs nothing but the reading.
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct ReadAhead {
+    /// The world of every read.
+    pub world: WorldKey,
+    /// Tokens, by hash.
+    pub tokens: Vec<String>,
+    /// Authorisations, by (component, authorizer).
+    pub authorizations: Vec<(String, String)>,
+    /// How many registrations the job may insert (their ids can be drawn for the batch).
+    pub registrations: u32,
+}
+
+impl ReadAhead {
+    /// Whether nothing is named.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty() && self.authorizations.is_empty() && self.registrations == 0
+    }
+}
+
+impl std::fmt::Debug for ReadAhead {
+    // Token hashes are credentials' fingerprints: counted, not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead")
+            .field("world", &self.world)
+            .field("tokens", &self.tokens.len())
+            .field("authorizations", &self.authorizations)
+            .field("registrations", &self.registrations)
+            .finish()
+    }
+}
+
 /// What a storage backend provides: running jobs in transactions.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Runs `job` in a write transaction; the result arrives after the commit.
-    async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>>;
+    /// Runs `job` in a write transaction; the result arrives after the commit. `ahead` names
+    /// what it will read ([`ReadAhead`]).
+    async fn write(&self, job: Job, ahead: ReadAhead) -> Result<Box<dyn Any + Send>>;
     /// Runs `job` in a read-only snapshot.
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>>;
     /// A short name for logs (`sqlite`, `postgres`).
@@ -417,14 +467,31 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
     {
+        self.write_reading(ReadAhead::default(), f).await
+    }
+
+    /// [`Store::write`] of a job that says what it will read (`ahead`'s world is this
+    /// handle's): see [`ReadAhead`].
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a storage fault.
+    pub async fn write_reading<R, F>(&self, mut ahead: ReadAhead, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
+    {
         let started = std::time::Instant::now();
         let world = self.world;
+        ahead.world = world;
         let out = self
             .backend
-            .write(Box::new(move |tx| {
-                tx.set_world(world);
-                f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
-            }))
+            .write(
+                Box::new(move |tx| {
+                    tx.set_world(world);
+                    f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
+                }),
+                ahead,
+            )
             .await;
         crate::metrics::storage("write", started.elapsed());
         let out = out?;

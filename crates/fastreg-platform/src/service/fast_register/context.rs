@@ -53,6 +53,10 @@ pub struct Source<'a> {
     /// What to ask the transaction to read at once before its first read (token hash,
     /// ticket, month): see [`Tx::prefetch_fast_register`].
     prefetch: Option<(String, Option<String>, String)>,
+    /// The same for the entity's reads alone (entity, OA): see [`Tx::prefetch_entity`].
+    prefetch_entity: Option<(i64, String)>,
+    /// Whether the transaction has been read (the view lacked something).
+    missed: bool,
 }
 
 impl<'a> Source<'a> {
@@ -62,6 +66,8 @@ impl<'a> Source<'a> {
             view: Some(view),
             tx: None,
             prefetch: None,
+            prefetch_entity: None,
+            missed: false,
         }
     }
 
@@ -71,6 +77,8 @@ impl<'a> Source<'a> {
             view: Some(view),
             tx: Some(tx),
             prefetch: None,
+            prefetch_entity: None,
+            missed: false,
         }
     }
 
@@ -80,6 +88,8 @@ impl<'a> Source<'a> {
             view: None,
             tx: Some(tx),
             prefetch: None,
+            prefetch_entity: None,
+            missed: false,
         }
     }
 
@@ -94,8 +104,11 @@ impl<'a> Source<'a> {
         }
         match self.tx.as_deref_mut() {
             Some(tx) => {
+                self.missed = true;
                 if let Some((hash, ticket, month)) = self.prefetch.take() {
                     tx.prefetch_fast_register(&hash, ticket.as_deref(), &month)?;
+                } else if let Some((entity_id, oa_appid)) = self.prefetch_entity.take() {
+                    tx.prefetch_entity(entity_id, &oa_appid)?;
                 }
                 Ok(from_tx(tx)?)
             }
@@ -152,6 +165,14 @@ pub fn load_context(
     let Some(record) = ctx.token.clone() else {
         return Ok(ctx);
     };
+    // A token the view holds says the rest is likely there too: what it lacks then is what a
+    // write changed since (on the writer, most often an entity's counts, which successes of
+    // the same entity in one batch keep changing), and reading the whole context again would
+    // re-read everything else. Those reads go one by one, the entity's together.
+    let whole = src.missed;
+    if !whole {
+        src.prefetch = None;
+    }
     if record.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
         return Ok(ctx);
     }
@@ -185,6 +206,9 @@ pub fn load_context(
     )?;
     if let Some(oa) = &ctx.official_account {
         let entity_id = oa.entity_id;
+        if !whole && src.tx.is_some() {
+            src.prefetch_entity = Some((entity_id, oa_appid.to_string()));
+        }
         src.lock(|tx| tx.lock_entity(entity_id))?;
         ctx.entity = src.get(
             |v| v.entity(entity_id),

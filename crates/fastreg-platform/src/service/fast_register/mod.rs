@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::metrics::RegistrationOutcome;
 use crate::rules::{Decision, TicketBody};
 use crate::state::{AppState, World};
+use crate::store::ReadAhead;
 
 pub use steps::{abandon, answer, begin, complete, precheck, precheck_in_view, FastRegisterStep};
 
@@ -93,8 +94,15 @@ pub async fn register(
     let step = match early_step {
         Some(step) => step,
         None => {
+            // The go-ahead inserts one registration: its id can be drawn for the batch.
+            let ahead = ReadAhead {
+                registrations: 1,
+                ..ReadAhead::default()
+            };
             w.store
-                .write(move |tx| begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0))
+                .write_reading(ahead, move |tx| {
+                    begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0)
+                })
                 .await?
         }
     };

@@ -8,7 +8,13 @@
 //! answer, or with [`PgClient::settle`], and its outcome is checked then. Statements still run
 //! in the order they were sent, on one session, so nothing reads differently; only the error of
 //! a later statement surfaces at the next call (whose own error it replaces: it happened
-//! first), which the writer makes the failing job's by settling before the job is answered.
+//! first).
+//!
+//! Every statement carries the number of the job that sent it ([`PgClient::tag`]), and the
+//! client remembers the first job whose statement failed ([`PgClient::failed`]): the writer
+//! does not wait for a job's later statements before running the next job, and settles them
+//! all at its commit, so that a job whose last statements need no answer costs no round trip
+//! of its own. Which jobs a failure undoes is the writer's business (`Writer` in `mod.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +36,12 @@ type Pending = Pin<Box<dyn Future<Output = std::result::Result<(), postgres::Err
 pub(super) struct PgClient {
     rt: Runtime,
     client: Arc<tokio_postgres::Client>,
-    pending: Vec<Pending>,
+    /// Each with the tag it was sent under.
+    pending: Vec<(usize, Pending)>,
+    /// The tag statements are sent under now.
+    tag: usize,
+    /// The first tag a failed statement was sent under, and the failure, until cleared.
+    failed: Option<(usize, String)>,
 }
 
 /// A parameter already encoded for its statement's type, so that a later statement owns its
@@ -89,11 +100,35 @@ impl PgClient {
             rt,
             client: Arc::new(client),
             pending: Vec::new(),
+            tag: 0,
+            failed: None,
         })
     }
 
     pub(super) fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+
+    /// From now on, statements are sent under `tag` (a job's number in its batch).
+    pub(super) fn tag(&mut self, tag: usize) {
+        self.tag = tag;
+    }
+
+    /// The first tag a statement failed under since [`PgClient::clear_failed`], with the
+    /// failure (its causes, as the platform's errors show them).
+    pub(super) fn failed(&self) -> Option<&(usize, String)> {
+        self.failed.as_ref()
+    }
+
+    /// Forgets the failures recorded so far (the transaction was rolled back past them).
+    pub(super) fn clear_failed(&mut self) {
+        self.failed = None;
+    }
+
+    fn record_failure(&mut self, tag: usize, e: &postgres::Error) {
+        if self.failed.as_ref().is_none_or(|(first, _)| tag < *first) {
+            self.failed = Some((tag, super::causes(e)));
+        }
     }
 
     /// Waits for every statement sent later; the first error among them.
@@ -102,17 +137,16 @@ impl PgClient {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        self.rt.block_on(async {
-            let mut first = Ok(());
-            for p in pending {
-                if let Err(e) = p.await {
-                    if first.is_ok() {
-                        first = Err(e);
-                    }
+        let mut first = Ok(());
+        for (tag, p) in pending {
+            if let Err(e) = self.rt.block_on(p) {
+                self.record_failure(tag, &e);
+                if first.is_ok() {
+                    first = Err(e);
                 }
             }
-            first
-        })
+        }
+        first
     }
 
     /// Runs `f` and waits for its answer; an error of a statement sent earlier wins.
@@ -122,6 +156,10 @@ impl PgClient {
     ) -> std::result::Result<T, postgres::Error> {
         let out = self.rt.block_on(f);
         self.settle()?;
+        if let Err(e) = &out {
+            let tag = self.tag;
+            self.record_failure(tag, e);
+        }
         out
     }
 
@@ -206,19 +244,20 @@ impl PgClient {
     }
 
     /// Sends `sql` (simple query protocol) now and checks its outcome later.
-    pub(super) fn batch_execute_later(&mut self, sql: &'static str) {
-        let c = self.client.clone();
-        self.send(Box::pin(async move { c.batch_execute(sql).await }));
+    pub(super) fn batch_execute_later(&mut self, sql: impl Into<String>) {
+        let (c, sql) = (self.client.clone(), sql.into());
+        self.send(Box::pin(async move { c.batch_execute(&sql).await }));
     }
 
     /// Polls `p` once: tokio-postgres queues a request for the connection on a call's first
     /// poll, so requests go out in the order of the calls.
     fn send(&mut self, mut p: Pending) {
         let mut cx = Context::from_waker(Waker::noop());
+        let tag = self.tag;
         match p.as_mut().poll(&mut cx) {
-            Poll::Pending => self.pending.push(p),
+            Poll::Pending => self.pending.push((tag, p)),
             // Refused before it was sent (a closed connection): reported when settled.
-            Poll::Ready(r) => self.pending.push(Box::pin(async move { r })),
+            Poll::Ready(r) => self.pending.push((tag, Box::pin(async move { r }))),
         }
     }
 }

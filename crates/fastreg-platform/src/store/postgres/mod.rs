@@ -23,7 +23,7 @@
 //! waits for PostgreSQL's WAL flush before answering.
 
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
@@ -36,10 +36,11 @@ use client::PgClient;
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::View;
-use super::{Backend, Durability, Job};
+use super::{Backend, Durability, Job, ReadAhead};
 use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
+mod ahead;
 mod alone;
 mod client;
 mod feed;
@@ -60,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_foreign_key_indexes.sql"),
     include_str!("../../../migrations/postgres/0005_claims_by_instance.sql"),
     include_str!("../../../migrations/postgres/0006_authorization_lookup.sql"),
+    include_str!("../../../migrations/postgres/0007_hot_tables_without_foreign_keys.sql"),
 ];
 
 /// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).
@@ -464,6 +466,10 @@ fn writer_loop(mut lazy: Lazy, feed: &Arc<Feed>, rx: mpsc::Receiver<Request>) {
         changed: BTreeSet::new(),
         appended: None,
         committed: None,
+        next: 0,
+        savepoints: false,
+        failed_from: None,
+        ids: VecDeque::new(),
     };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -553,10 +559,21 @@ struct Writer<'c> {
     appended: Option<i64>,
     /// The feed row of the batch that just committed.
     committed: Option<i64>,
+    /// The place in the batch of the job that runs next.
+    next: usize,
+    /// Whether the batch's jobs run in savepoints (a batch of one job does not).
+    savepoints: bool,
+    /// After a commit: the first job not written, and why (see `BatchConn::failed_from`).
+    failed_from: Option<(usize, String)>,
+    /// Registration ids drawn for the open batch and not used yet (`ahead.rs`).
+    ids: VecDeque<i64>,
 }
 
 impl BatchConn for Writer<'_> {
     fn control(&mut self, what: Control) -> Result<()> {
+        // The job a savepoint statement belongs to: the next one for an opening, the one that
+        // just ran for its rollback or release.
+        let last = self.next.saturating_sub(1);
         let sql = match what {
             Control::Begin => {
                 let feed = self.feed;
@@ -568,23 +585,62 @@ impl BatchConn for Writer<'_> {
                     // and the batch reads through it.
                     feed.catch_up(conn)
                 })?;
+                let client = &mut self.lazy.conn()?.client;
+                client.clear_failed();
+                client.tag(0);
+                self.next = 0;
+                self.savepoints = false;
+                self.failed_from = None;
                 return Ok(());
             }
             // A job's opening travels with its first statement (`client.rs`); should it fail,
             // that statement fails, and with it the job.
             Control::Savepoint | Control::ReleaseThenSavepoint => {
+                let n = self.next;
                 let sql = if matches!(what, Control::Savepoint) {
-                    "SAVEPOINT job"
+                    format!("SAVEPOINT j{n}")
                 } else {
-                    "RELEASE job; SAVEPOINT job"
+                    format!("RELEASE j{}; SAVEPOINT j{n}", n.saturating_sub(1))
                 };
-                self.lazy.conn()?.client.batch_execute_later(sql);
+                let client = &mut self.lazy.conn()?.client;
+                client.tag(n);
+                client.batch_execute_later(sql);
+                self.savepoints = true;
                 return Ok(());
             }
-            Control::Release => "RELEASE job",
-            Control::RollbackTo => "ROLLBACK TO job",
+            Control::Release => format!("RELEASE j{last}"),
+            Control::RollbackTo => {
+                let client = &mut self.lazy.conn()?.client;
+                // What the jobs before sent without waiting is settled first: a failure of an
+                // earlier job's has aborted the transaction, which no rollback to this job's
+                // savepoint (never made) repairs; the commit then undoes from that job on.
+                let _ = client.settle();
+                if let Some((first, why)) = client.failed() {
+                    if *first < last {
+                        return Err(Error::Internal(anyhow!("{why}")));
+                    }
+                }
+                client.clear_failed();
+                format!("ROLLBACK TO j{last}")
+            }
             Control::Commit => {
                 let conn = self.lazy.conn()?;
+                // Every job's statements are checked here, once for the batch.
+                let _ = conn.client.settle();
+                if let Some((first, why)) = conn.client.failed().cloned() {
+                    // Nothing from that job on was written: back to its savepoint, and the
+                    // jobs before it commit. A lone job has none: the batch fails.
+                    let healed = self.savepoints
+                        && conn
+                            .client
+                            .batch_execute(&format!("ROLLBACK TO j{first}"))
+                            .is_ok();
+                    if !healed {
+                        return Err(Error::Internal(anyhow!("{why}")));
+                    }
+                    conn.client.clear_failed();
+                    self.failed_from = Some((first, why));
+                }
                 self.appended = Feed::append(conn, &self.changed)?;
                 conn.client.batch_execute("COMMIT").map_err(fault)?;
                 self.committed = self.appended.take();
@@ -592,36 +648,58 @@ impl BatchConn for Writer<'_> {
             }
             Control::Rollback => {
                 self.appended = None;
-                "ROLLBACK"
+                self.failed_from = None;
+                "ROLLBACK".to_string()
             }
         };
-        self.lazy.conn()?.client.batch_execute(sql).map_err(fault)
+        self.lazy.conn()?.client.batch_execute(&sql).map_err(fault)
+    }
+
+    fn failed_from(&mut self) -> Option<(usize, String)> {
+        self.failed_from.take()
+    }
+
+    fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
+        let feed = self.feed;
+        let conn = self.lazy.conn()?;
+        let view = &feed.view;
+        PgTx {
+            conn,
+            world: DEFAULT_WORLD,
+            role: Role::Writer {
+                view,
+                changed: &mut self.changed,
+                ids: &mut self.ids,
+            },
+            prefetched: None,
+        }
+        .read_ahead(view, ahead)
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
         let conn = self.lazy.conn()?;
-        let out = run_caught(
+        conn.client.tag(self.next);
+        self.next += 1;
+        // What the job sends without waiting is checked with the next job's first answer, or
+        // at the commit (`Control::Commit`): a job costs no round trip of its own when its last
+        // statements need no answer.
+        run_caught(
             &mut PgTx {
                 conn: &mut *conn,
                 world: DEFAULT_WORLD,
                 role: Role::Writer {
                     view: &self.feed.view,
                     changed: &mut self.changed,
+                    ids: &mut self.ids,
                 },
                 prefetched: None,
             },
             job,
-        );
-        // Every write the job sent without waiting is answered before the job is: a failed one
-        // fails the job, whose savepoint is then rolled back.
-        let settled = conn.client.settle().map_err(fault);
-        match (out, settled) {
-            (Ok(v), Ok(())) => Ok(v),
-            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
-        }
+        )
     }
 
     fn ended(&mut self) {
+        self.ids.clear();
         self.feed.view.publish();
         if let Some(seq) = self.committed.take() {
             self.feed.committed(seq);
@@ -633,12 +711,18 @@ impl BatchConn for Writer<'_> {
 
 #[async_trait]
 impl Backend for PgBackend {
-    async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        submit(&self.writer, job, "the PostgreSQL writer thread").await
+    async fn write(&self, job: Job, ahead: ReadAhead) -> Result<Box<dyn Any + Send>> {
+        submit(&self.writer, job, ahead, "the PostgreSQL writer thread").await
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        submit(&self.readers, job, "the PostgreSQL reader pool").await
+        submit(
+            &self.readers,
+            job,
+            ReadAhead::default(),
+            "the PostgreSQL reader pool",
+        )
+        .await
     }
 
     fn name(&self) -> &'static str {

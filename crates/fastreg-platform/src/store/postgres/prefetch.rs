@@ -16,7 +16,7 @@ use crate::store::rows::{self, cols, to_u32, Cells};
 /// none. Each lookup is a lateral join on the values found before it, so that every one is a
 /// point lookup by an index, whatever plan is cached.
 const STATEMENT: &str = concat!(
-    "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, en.*, c1.n, c2.n, c3.n FROM (SELECT 1) AS one
+    "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, en.*, c1.n, c2.n, c3.n, c4.n FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
     cols!(token),
     " FROM tokens WHERE world = fw() AND hash = $1) AS tk ON TRUE
@@ -46,7 +46,21 @@ const STATEMENT: &str = concat!(
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
         AND oa_appid = tk.authorizer_appid AND month = $3 AND status = 'succeeded') AS c2 ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
-        AND entity_id = oa.entity_id AND status = 'in_progress') AS c3 ON TRUE"
+        AND entity_id = oa.entity_id AND status = 'in_progress') AS c3 ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
+        AND linked_oa = tk.authorizer_appid) AS c4 ON TRUE"
+);
+
+/// [`Tx::prefetch_entity`](crate::store::Tx::prefetch_entity): `$1` the entity, `$2` the OA.
+const ENTITY_STATEMENT: &str = concat!(
+    "SELECT en.*, c3.n, c4.n FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(entity),
+    ", mini_program_count FROM entities WHERE world = fw() AND id = $1) AS en ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
+        AND entity_id = $1 AND status = 'in_progress') AS c3 ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
+        AND linked_oa = $2) AS c4 ON TRUE"
 );
 
 /// Columns of each part, after its `found` column (the lists of `cols!`).
@@ -114,8 +128,10 @@ impl<'r> Parts<'r> {
     }
 }
 
-/// What the statement read, for the arguments it was read with.
+/// What the statement read, for the arguments it was read with (or, read by
+/// [`Prefetched::read_entity`], an entity's part alone).
 pub(super) struct Prefetched {
+    /// Empty for an entity's part alone (no token hashes to it).
     hash: String,
     ticket_arg: Option<String>,
     month: String,
@@ -129,6 +145,11 @@ pub(super) struct Prefetched {
     oa_in_progress: i64,
     oa_successes: i64,
     entity_in_progress: i64,
+    /// The Mini Programs linked to the OA (which a success counts before it links one).
+    linked: i64,
+    /// The entity the entity's part is of, and the OA the linked count is of.
+    entity_id: Option<i64>,
+    linked_oa: Option<String>,
 }
 
 impl Prefetched {
@@ -141,7 +162,7 @@ impl Prefetched {
     ) -> Result<Prefetched> {
         let row = tx.one(STATEMENT, &[&hash, &ticket, &month], |row| {
             let mut p = Parts { row, next: 0 };
-            Ok(Prefetched {
+            let read = Prefetched {
                 hash: hash.to_string(),
                 ticket_arg: ticket.map(str::to_string),
                 month: month.to_string(),
@@ -155,10 +176,51 @@ impl Prefetched {
                 oa_in_progress: p.count()?,
                 oa_successes: p.count()?,
                 entity_in_progress: p.count()?,
+                linked: p.count()?,
+                entity_id: None,
+                linked_oa: None,
+            };
+            Ok(Prefetched {
+                entity_id: read.official_account.as_ref().map(|oa| oa.entity_id),
+                linked_oa: read.token.as_ref().map(|t| t.authorizer_appid.clone()),
+                ..read
             })
         })?;
         row.ok_or_else(|| {
             crate::error::Error::Internal(anyhow::anyhow!("the fastregister read returned no row"))
+        })
+    }
+
+    /// Runs the entity's part alone in `tx`: the entity and its counts, and the Mini
+    /// Programs linked to `oa_appid`.
+    pub(super) fn read_entity(
+        tx: &mut PgTx<'_>,
+        entity_id: i64,
+        oa_appid: &str,
+    ) -> Result<Prefetched> {
+        let row = tx.one(ENTITY_STATEMENT, &[&entity_id, &oa_appid], |row| {
+            let mut p = Parts { row, next: 0 };
+            Ok(Prefetched {
+                hash: String::new(),
+                ticket_arg: None,
+                month: String::new(),
+                token: None,
+                authorization: None,
+                component: None,
+                ticket: None,
+                live_registration: None,
+                official_account: None,
+                entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
+                oa_in_progress: 0,
+                oa_successes: 0,
+                entity_in_progress: p.count()?,
+                linked: p.count()?,
+                entity_id: Some(entity_id),
+                linked_oa: Some(oa_appid.to_string()),
+            })
+        })?;
+        row.ok_or_else(|| {
+            crate::error::Error::Internal(anyhow::anyhow!("the entity read returned no row"))
         })
     }
 
@@ -170,11 +232,11 @@ impl Prefetched {
     }
 
     fn entity_id(&self) -> Option<i64> {
-        self.official_account.as_ref().map(|oa| oa.entity_id)
+        self.entity_id
     }
 
     pub(super) fn token(&self, hash: &str) -> Option<Option<TokenRecord>> {
-        (self.hash == hash).then(|| self.token.clone())
+        (!self.hash.is_empty() && self.hash == hash).then(|| self.token.clone())
     }
 
     pub(super) fn authorization(&self, c: &str, a: &str) -> Option<Option<Authorization>> {
@@ -211,6 +273,10 @@ impl Prefetched {
 
     pub(super) fn entity_mini_programs(&self, id: i64) -> Option<u32> {
         (self.entity_id()? == id).then(|| self.entity.as_ref().map_or(0, |(_, n)| *n))
+    }
+
+    pub(super) fn linked(&self, oa_appid: &str) -> Option<u32> {
+        (self.linked_oa.as_deref()? == oa_appid).then_some(to_u32(self.linked))
     }
 
     pub(super) fn entity_in_progress(&self, id: i64) -> Option<u32> {

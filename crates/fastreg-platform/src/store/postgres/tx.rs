@@ -7,7 +7,7 @@
 //!
 //! How a statement is run and its rows read (`one`, `all`, `count`, `exec`) is in `query.rs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::prefetch::Prefetched;
@@ -39,12 +39,32 @@ const REPLACE_TOKEN: &str = "WITH superseded AS (
         expires_at, superseded_at)
     VALUES (fw(), $1, $2, $3, $4, $5, $6, $7)";
 
+/// `Tx::insert_registration`, the id drawn by the sequence.
+const INSERT_REGISTRATION: &str = concat!(
+    "INSERT INTO registrations (world, ",
+    cols!(registration_fields),
+    ", claimed_at_ms, claimed_by)
+     VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
+       current_setting('fastreg.instance', TRUE)::INTEGER) RETURNING id"
+);
+
+/// `Tx::insert_registration` with an id the writer drew beforehand.
+const INSERT_REGISTRATION_WITH_ID: &str = concat!(
+    "INSERT INTO registrations (world, ",
+    cols!(registration_fields),
+    ", claimed_at_ms, claimed_by, id)
+     VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
+       current_setting('fastreg.instance', TRUE)::INTEGER, $14)"
+);
+
 /// What a transaction is to the in-process view.
 pub(super) enum Role<'c> {
     /// The writer's: what it changes is pending in the view, and collected for the feed.
     Writer {
         view: &'c Arc<View>,
         changed: &'c mut BTreeSet<String>,
+        /// Registration ids drawn for the batch, in the sequence's order (`ahead.rs`).
+        ids: &'c mut VecDeque<i64>,
     },
     /// A reader's snapshot, which began after `epoch` was published.
     Reader { view: &'c Arc<View>, epoch: u64 },
@@ -65,7 +85,7 @@ impl PgTx<'_> {
     /// Writer: this transaction changes values under `key`.
     fn touch(&mut self, key: Key<'_>) {
         self.prefetched = None;
-        if let Role::Writer { view, changed } = &mut self.role {
+        if let Role::Writer { view, changed, .. } = &mut self.role {
             view.touch_in(self.world, key);
             changed.insert(feed::encode(self.world, key));
         }
@@ -192,6 +212,12 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn prefetch_entity(&mut self, entity_id: i64, oa_appid: &str) -> Result<()> {
+        let read = Prefetched::read_entity(self, entity_id, oa_appid)?;
+        self.prefetched = Some(Box::new(read));
+        Ok(())
+    }
+
     fn view(&self) -> Option<(Arc<View>, u64)> {
         match &self.role {
             Role::Reader { view, epoch } => Some(((*view).clone(), *epoch)),
@@ -217,6 +243,15 @@ impl Tx for PgTx<'_> {
 
     fn reserve_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
         Ok(self.exec(sql::RESERVE_APPID, &[&appid, &kind])? == 1)
+    }
+
+    /// Sent without waiting: the plain insert fails on a taken appid, and with it the job.
+    fn reserve_drawn_appid(&mut self, appid: &str, kind: &str) -> Result<bool> {
+        self.exec_later(
+            "INSERT INTO appids (world, appid, kind) VALUES (fw(), $1, $2)",
+            &[&appid, &kind],
+        )?;
+        Ok(true)
     }
 
     fn insert_component(&mut self, c: &Component) -> Result<()> {
@@ -456,6 +491,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn count_linked_mini_programs(&mut self, oa_appid: &str) -> Result<u32> {
+        if let Some(n) = self.prefetched.as_ref().and_then(|p| p.linked(oa_appid)) {
+            return Ok(n);
+        }
         Ok(to_u32(
             self.count(sql::COUNT_LINKED_MINI_PROGRAMS, &[&oa_appid])?,
         ))
@@ -487,11 +525,27 @@ impl Tx for PgTx<'_> {
         if let Some(a) = memo.and_then(|p| p.authorization(component_appid, authorizer_appid)) {
             return Ok(a);
         }
-        self.one(
+        let view = self.writer_view();
+        if let Some(view) = &view {
+            let lookup = view.lookup_in(self.world);
+            if let Some(a) = lookup.any_authorization(component_appid, authorizer_appid) {
+                return Ok(a);
+            }
+        }
+        let read = self.one(
             sql::AUTHORIZATION,
             &[&component_appid, &authorizer_appid],
             rows::authorization,
-        )
+        )?;
+        if let Some(view) = view {
+            view.remember_settled_authorization(
+                self.world,
+                component_appid,
+                authorizer_appid,
+                read.clone(),
+            );
+        }
+        Ok(read)
     }
 
     fn set_holder(
@@ -562,7 +616,19 @@ impl Tx for PgTx<'_> {
         if let Some(t) = self.prefetched.as_ref().and_then(|p| p.token(hash)) {
             return Ok(t);
         }
-        self.one(sql::TOKEN, &[&hash], rows::token)
+        let view = self.writer_view();
+        if let Some(t) = view
+            .as_ref()
+            .and_then(|v| v.lookup_in(self.world).token(hash))
+        {
+            return Ok(Some((*t).clone()));
+        }
+        let read = self.one(sql::TOKEN, &[&hash], rows::token)?;
+        // An unknown token is not remembered: it names no key a write would touch.
+        if let (Some(view), Some(t)) = (view, &read) {
+            view.remember_settled_token(self.world, Arc::new(t.clone()));
+        }
+        Ok(read)
     }
 
     fn supersede_tokens(
@@ -666,30 +732,34 @@ impl Tx for PgTx<'_> {
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
         self.touch_registration(r);
-        self.count(
-            concat!(
-                "INSERT INTO registrations (world, ",
-                cols!(registration_fields),
-                ", claimed_at_ms, claimed_by)
-                 VALUES (fw(),$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
-                   current_setting('fastreg.instance', TRUE)::INTEGER) RETURNING id"
-            ),
-            &[
-                &r.ticket,
-                &r.oa_appid,
-                &r.entity_id,
-                &r.component_appid,
-                &r.status.as_str(),
-                &r.mp_appid,
-                &r.authorization_code,
-                &r.is_wx_verify_succ,
-                &r.is_link_succ,
-                &r.created_at,
-                &r.completed_at,
-                &r.month,
-                &system_now_ms(),
-            ],
-        )
+        let claimed_at_ms = system_now_ms();
+        let fields: [&(dyn postgres::types::ToSql + Sync); 13] = [
+            &r.ticket,
+            &r.oa_appid,
+            &r.entity_id,
+            &r.component_appid,
+            &r.status.as_str(),
+            &r.mp_appid,
+            &r.authorization_code,
+            &r.is_wx_verify_succ,
+            &r.is_link_succ,
+            &r.created_at,
+            &r.completed_at,
+            &r.month,
+            &claimed_at_ms,
+        ];
+        // An id the writer drew for its batch (`ahead.rs`) lets the insert go without waiting.
+        let drawn = match &mut self.role {
+            Role::Writer { ids, .. } => ids.pop_front(),
+            Role::Reader { .. } => None,
+        };
+        if let Some(id) = drawn {
+            let mut params = fields.to_vec();
+            params.push(&id);
+            self.exec_later(INSERT_REGISTRATION_WITH_ID, &params)?;
+            return Ok(id);
+        }
+        self.count(INSERT_REGISTRATION, &fields)
     }
 
     fn update_registration(&mut self, r: &Registration) -> Result<()> {

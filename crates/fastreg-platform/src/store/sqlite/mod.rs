@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::{ticket_hash, View};
-use super::{Backend, Durability, Job};
+use super::{Backend, Durability, Job, ReadAhead};
 use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
@@ -542,14 +542,29 @@ fn scan_tickets(conn: &Connection, view: &View) -> rusqlite::Result<()> {
 
 #[async_trait]
 impl Backend for SqliteBackend {
-    async fn write(&self, job: Job) -> Result<Box<dyn Any + Send>> {
-        submit(&self.writer, job, "the SQLite writer thread").await
+    async fn write(&self, job: Job, _ahead: ReadAhead) -> Result<Box<dyn Any + Send>> {
+        // The writer's reads are in-process calls: nothing to gain by reading ahead.
+        submit(
+            &self.writer,
+            job,
+            ReadAhead::default(),
+            "the SQLite writer thread",
+        )
+        .await
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
         match &self.readers {
-            Some(readers) => submit(readers, job, "the SQLite reader threads").await,
-            None => self.write(job).await,
+            Some(readers) => {
+                submit(
+                    readers,
+                    job,
+                    ReadAhead::default(),
+                    "the SQLite reader threads",
+                )
+                .await
+            }
+            None => self.write(job, ReadAhead::default()).await,
         }
     }
 

@@ -90,6 +90,15 @@ fn in_world(world: WorldKey, key: &str) -> String {
     out
 }
 
+/// The map key of (component, authorizer) within a world: appids hold no `/`.
+fn pair_key(component: &str, authorizer: &str) -> String {
+    let mut key = String::with_capacity(component.len() + authorizer.len() + 1);
+    key.push_str(component);
+    key.push('/');
+    key.push_str(authorizer);
+    key
+}
+
 /// The view's hasher: keyed at random once per view, so a key's slot stays put while the
 /// view lives.
 type ViewHasher = ahash::RandomState;
@@ -178,6 +187,9 @@ pub struct View {
     oas: Map<String, Arc<OaRead>>,
     /// By ticket: the ticket and the registration holding it.
     tickets: Map<String, Arc<TicketRead>>,
+    /// By (component, authorizer): an authorisation, or its absence, as the writer read it
+    /// ([`View::remember_settled_authorization`]); fastregister's reads keep theirs in `oas`.
+    authorizations: Map<String, Arc<Option<Authorization>>>,
 }
 
 impl std::fmt::Debug for View {
@@ -211,6 +223,7 @@ impl View {
             tokens: Map::new(),
             oas: Map::new(),
             tickets: Map::new(),
+            authorizations: Map::new(),
         }
     }
 
@@ -309,6 +322,48 @@ impl View {
         self.tokens.clear();
         self.oas.clear();
         self.tickets.clear();
+        self.authorizations.clear();
+    }
+
+    /// Writer: whether no change to `key` is pending, so that a value under it read in the
+    /// write transaction now is the committed one (the write lock keeps every other writer
+    /// out, and whatever the transaction itself changed is pending until it publishes).
+    fn settled(&self, world: WorldKey, key: Key<'_>) -> bool {
+        self.slots[slot_of(&self.hasher, world, key)].load(Ordering::SeqCst) != PENDING
+            && self.slots[self.all_slot].load(Ordering::SeqCst) != PENDING
+    }
+
+    /// Writer, holding the write lock with the change feed caught up: remembers a token its
+    /// transaction just read, unless a change to its (component, authorizer) is pending. The
+    /// value is the committed one as of the epoch published now, so it serves as a reader's
+    /// would (stamped with that epoch, then outdated by the next write under its key).
+    pub fn remember_settled_token(&self, world: WorldKey, token: Arc<TokenRecord>) {
+        // The epoch is read before the check: a change published between the two stamps a
+        // later epoch, which outdates the value rather than hiding behind it.
+        let epoch = self.epoch();
+        let key = Key::Tokens(&token.component_appid, &token.authorizer_appid);
+        if self.settled(world, key) {
+            self.tokens.put(in_world(world, &token.hash), token, epoch);
+        }
+    }
+
+    /// Writer: [`View::remember_settled_token`] for the authorisation of (component,
+    /// authorizer), or its absence.
+    pub fn remember_settled_authorization(
+        &self,
+        world: WorldKey,
+        component: &str,
+        authorizer: &str,
+        authorization: Option<Authorization>,
+    ) {
+        let epoch = self.epoch();
+        if self.settled(world, Key::Authorization(component, authorizer)) {
+            self.authorizations.put(
+                in_world(world, &pair_key(component, authorizer)),
+                Arc::new(authorization),
+                epoch,
+            );
+        }
     }
 
     /// Whether a value of `world` read at `read_at` under `key` is current, and as of `as_of`.
@@ -479,6 +534,24 @@ impl Lookup<'_> {
             .filter(|(read, _)| read.component_appid == component)
             .map(|(read, at)| (read.authorization.clone(), at));
         self.fresh(Key::Authorization(component, authorizer), found)
+    }
+
+    /// The authorisation of (component, authorizer), or its absence, from what a check of the
+    /// OA read or else what the writer remembered.
+    pub fn any_authorization(
+        &self,
+        component: &str,
+        authorizer: &str,
+    ) -> Option<Option<Authorization>> {
+        if let Some(found) = self.authorization(component, authorizer) {
+            return Some(found.map(|a| (*a).clone()));
+        }
+        let found = self
+            .view
+            .authorizations
+            .get(in_world(self.world, &pair_key(component, authorizer)).as_str());
+        self.fresh(Key::Authorization(component, authorizer), found)
+            .map(|a| (*a).clone())
     }
 
     /// A component, or its absence.

@@ -1,0 +1,115 @@
+//! The writer's read-ahead ([`crate::store::ReadAhead`]): before a batch's first job runs, the
+//! tokens and authorisations its jobs said they will read, and the view does not hold, are read
+//! in one statement each and remembered in the view. A job of the batch then reads them from
+//! memory instead of waiting for a round trip of its own: the writer runs its jobs one after
+//! another, so a round trip per job is a round trip per answer.
+//!
+//!
+//! It also draws, from the registrations' sequence, an id for each registration the jobs may
+//! insert, so that an insert need not wait for the id it is given. The ids are drawn under the
+//! write lock and those left over are dropped with the batch, so that ids still grow in the
+//! order batches commit, across instances.
+//!
+//! Remembering is safe here for the reason the writer's own reads are
+//! ([`View::remember_settled_token`]): under the write lock, with the change feed caught up and
+//! nothing of the batch pending yet, what the database holds is what every instance committed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::tx::{PgTx, Role};
+use crate::domain::WorldKey;
+use crate::error::Result;
+use crate::store::rows::{self, cols, Cells as _};
+use crate::store::view::View;
+use crate::store::ReadAhead;
+
+const TOKENS: &str = concat!(
+    "SELECT ",
+    cols!(token),
+    " FROM tokens WHERE world = fw() AND hash = ANY($1)"
+);
+
+const NEXT_IDS: &str = "SELECT nextval(pg_get_serial_sequence('registrations', 'id'))
+    FROM generate_series(1, $1::BIGINT)";
+
+const AUTHORIZATIONS: &str = concat!(
+    "SELECT ",
+    cols!(authorization),
+    " FROM authorizations AS a
+     JOIN unnest($1::TEXT[], $2::TEXT[]) AS q(c, z)
+       ON a.world = fw() AND a.component_appid = q.c AND a.authorizer_appid = q.z"
+);
+
+/// What to read in one world: the reads of every job, without repeats.
+#[derive(Default)]
+struct Wanted {
+    tokens: BTreeSet<String>,
+    authorizations: BTreeSet<(String, String)>,
+}
+
+/// The reads of `ahead` the view does not hold, by world.
+fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
+    let mut by_world: BTreeMap<WorldKey, Wanted> = BTreeMap::new();
+    for a in ahead {
+        let lookup = view.lookup_in(a.world);
+        for hash in &a.tokens {
+            if lookup.token(hash).is_none() {
+                by_world
+                    .entry(a.world)
+                    .or_default()
+                    .tokens
+                    .insert(hash.clone());
+            }
+        }
+        for (c, z) in &a.authorizations {
+            if lookup.any_authorization(c, z).is_none() {
+                let w = by_world.entry(a.world).or_default();
+                w.authorizations.insert((c.clone(), z.clone()));
+            }
+        }
+    }
+    by_world
+}
+
+impl PgTx<'_> {
+    /// Reads what `ahead` names and the view lacks, and remembers it there (the writer's
+    /// transaction, before its batch's first job).
+    pub(super) fn read_ahead(&mut self, view: &View, ahead: &[&ReadAhead]) -> Result<()> {
+        let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
+        if wanted_ids > 0 {
+            let drawn = self.all(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?;
+            if let Role::Writer { ids, .. } = &mut self.role {
+                ids.extend(drawn);
+            }
+        }
+        for (world, w) in wanted(view, ahead) {
+            self.world = world;
+            if !w.tokens.is_empty() {
+                let hashes: Vec<&str> = w.tokens.iter().map(String::as_str).collect();
+                for t in self.all(TOKENS, &[&hashes], rows::token)? {
+                    view.remember_settled_token(world, std::sync::Arc::new(t));
+                }
+            }
+            if !w.authorizations.is_empty() {
+                let (cs, zs): (Vec<&str>, Vec<&str>) = w
+                    .authorizations
+                    .iter()
+                    .map(|(c, z)| (c.as_str(), z.as_str()))
+                    .unzip();
+                let found = self.all(AUTHORIZATIONS, &[&cs, &zs], rows::authorization)?;
+                let mut missing = w.authorizations;
+                for a in found {
+                    missing.remove(&(a.component_appid.clone(), a.authorizer_appid.clone()));
+                    let (c, z) = (a.component_appid.clone(), a.authorizer_appid.clone());
+                    view.remember_settled_authorization(world, &c, &z, Some(a));
+                }
+                // An absence is remembered too: the authorisation's key is touched by the
+                // write that would create it.
+                for (c, z) in missing {
+                    view.remember_settled_authorization(world, &c, &z, None);
+                }
+            }
+        }
+        Ok(())
+    }
+}
