@@ -1,7 +1,12 @@
 //! Group commit, shared by the backends: a batch of jobs runs in one transaction, each job in
-//! its own savepoint (a failing job rolls back alone), the batch commits once, and only then
+//! its own savepoint (a job that fails rolls back alone), the batch commits once, and only then
 //! is any job answered. A backend supplies the transaction statements and a [`Tx`] over its
-//! connection.
+//! connection, and may read ahead for the batch what its jobs named ([`ReadAhead`]).
+//!
+//! A backend that checks the writes a job sent without waiting only at the commit
+//! (PostgreSQL's writer, `postgres/client.rs`) learns there that a job which returned a success
+//! did not write: that job and the later ones of the batch are then answered with an error, and
+//! the earlier ones are committed ([`BatchConn::failed_from`]).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -342,3 +342,29 @@ async fn refreshing_keeps_the_refresh_token_and_the_previous_access_token_works_
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// PostgreSQL's writer remembers the authorisations it reads (and reads a batch's at once):
+/// another instance's re-authorisation must reach it before its next answer.
+#[tokio::test]
+async fn on_a_shared_postgresql_database_a_refresh_token_replaced_on_one_instance_is_refused_at_once_by_the_other(
+) {
+    let Some(a) = spawn_app_on(Db::Postgres, |_| {}).await else {
+        return;
+    };
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let b = spawn_on_pg(dir, a.pg.clone().unwrap(), |_| {}).await;
+    let ct = a.component_token(C).await;
+    let (_, old_refresh) = a.authorize(&ct, C, OA, &[1, 15, 27]).await;
+    // A's writer reads the authorisation, and remembers it, a few times over.
+    for _ in 0..3 {
+        let ok = refresh_call(&a, &ct, OA, &old_refresh).await;
+        assert!(ok["authorizer_access_token"].is_string(), "{ok}");
+    }
+    // B re-authorises the OA: a new refresh token, the old one replaced.
+    let (_, new_refresh) = b.authorize(&ct, C, OA, &[1, 15, 27]).await;
+    assert_ne!(new_refresh, old_refresh);
+    assert_refused(&refresh_call(&a, &ct, OA, &old_refresh).await, 61023);
+    let ok = refresh_call(&a, &ct, OA, &new_refresh).await;
+    assert!(ok["authorizer_access_token"].is_string(), "{ok}");
+    b.stop().await;
+}

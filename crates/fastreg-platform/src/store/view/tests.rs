@@ -210,3 +210,90 @@ fn a_world_key_is_its_digits_a_colon_and_the_key() {
     assert_eq!(in_world(-1, ""), "-1:");
     assert_eq!(in_world(i64::MIN, "x"), format!("{}:x", i64::MIN));
 }
+
+fn component_token(hash: &str) -> TokenRecord {
+    TokenRecord {
+        hash: hash.into(),
+        kind: TokenKind::Component,
+        component_appid: "wxcomponent".into(),
+        authorizer_appid: String::new(),
+        issued_at: 0,
+        expires_at: 7200,
+        superseded_at: None,
+    }
+}
+
+fn authorization(refresh_token: &str) -> Authorization {
+    Authorization {
+        component_appid: "wxcomponent".into(),
+        authorizer_appid: "wxoa1".into(),
+        authorizer_kind: AuthorizerKind::OfficialAccount,
+        permission_sets: vec![1, 27],
+        refresh_token: refresh_token.into(),
+        auth_time: 0,
+        revoked: false,
+    }
+}
+
+#[test]
+fn what_the_writer_read_while_its_key_was_settled_is_used_until_a_write_touches_it() {
+    let view = View::new();
+    view.remember_settled_token(DEFAULT_WORLD, Arc::new(component_token("h1")));
+    view.remember_settled_authorization(
+        DEFAULT_WORLD,
+        "wxcomponent",
+        "wxoa1",
+        Some(authorization("r1")),
+    );
+    view.remember_settled_authorization(DEFAULT_WORLD, "wxcomponent", "wxoa2", None);
+    let lookup = view.lookup();
+    assert_eq!(
+        lookup.token("h1").map(|t| t.hash.clone()),
+        Some("h1".into())
+    );
+    assert_eq!(
+        lookup.any_authorization("wxcomponent", "wxoa1"),
+        Some(Some(authorization("r1")))
+    );
+    assert_eq!(
+        lookup.any_authorization("wxcomponent", "wxoa2"),
+        Some(None),
+        "an absence is remembered too"
+    );
+    // A new authorisation of wxoa1 (a re-authorisation replaces the refresh token).
+    view.touch(Key::Authorization("wxcomponent", "wxoa1"));
+    assert_eq!(
+        view.lookup().any_authorization("wxcomponent", "wxoa1"),
+        None
+    );
+    view.publish();
+    assert_eq!(
+        view.lookup().any_authorization("wxcomponent", "wxoa1"),
+        None
+    );
+    // A new component token supersedes the old one.
+    view.touch(Key::Tokens("wxcomponent", ""));
+    view.publish();
+    assert!(view.lookup().token("h1").is_none());
+}
+
+#[test]
+fn what_the_writer_reads_while_its_own_batch_changes_the_key_is_not_remembered() {
+    let view = View::new();
+    view.touch(Key::Authorization("wxcomponent", "wxoa1"));
+    // Read inside the batch that is changing it: possibly the batch's own uncommitted value.
+    view.remember_settled_authorization(
+        DEFAULT_WORLD,
+        "wxcomponent",
+        "wxoa1",
+        Some(authorization("uncommitted")),
+    );
+    view.touch(Key::Tokens("wxcomponent", ""));
+    view.remember_settled_token(DEFAULT_WORLD, Arc::new(component_token("h2")));
+    view.publish();
+    assert_eq!(
+        view.lookup().any_authorization("wxcomponent", "wxoa1"),
+        None
+    );
+    assert!(view.lookup().token("h2").is_none());
+}
