@@ -3,7 +3,10 @@
 //!
 //! As on SQLite, the writer names the keys each write changes ([`PgTx::touch`]) to the
 //! in-process [`View`], before the commit; here it also collects them for the change feed
-//! (`feed.rs`), which tells the other instances.
+//! (`feed.rs`), which tells the other instances. The writer also reads tokens and
+//! authorisations through the view and remembers there what it read from the database
+//! (`ahead.rs` says why that is safe), and inserts a registration under an id drawn for its
+//! batch, so that neither waits for a round trip.
 //!
 //! How a statement is run and its rows read (`one`, `all`, `count`, `exec`) is in `query.rs`.
 
