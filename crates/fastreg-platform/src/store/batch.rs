@@ -82,6 +82,13 @@ pub(crate) trait BatchConn {
     }
 }
 
+/// Answers every job of `batch` with an internal error saying `why` (nothing of it ran).
+pub(crate) fn fail_all(batch: Vec<Request>, why: &str) {
+    for r in batch {
+        let _ = r.reply.send(Err(Error::Internal(anyhow!("{why}"))));
+    }
+}
+
 /// Runs a job, turning a panic into an internal error (the backend's thread must live on).
 pub(crate) fn run_caught(tx: &mut dyn Tx, job: Job) -> Result<Box<dyn Any + Send>> {
     match catch_unwind(AssertUnwindSafe(|| job(tx))) {
@@ -102,11 +109,7 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
     if let Err(e) = conn.control(Control::Begin) {
         // A failed BEGIN may leave a transaction open on some servers.
         let _ = conn.control(Control::Rollback);
-        for r in batch {
-            let _ = r
-                .reply
-                .send(Err(Error::Internal(anyhow!("BEGIN failed: {e}"))));
-        }
+        fail_all(batch, &format!("BEGIN failed: {e}"));
         return;
     }
     let ahead: Vec<&ReadAhead> = batch
@@ -118,12 +121,7 @@ pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
         if let Err(e) = conn.read_ahead(&ahead) {
             let _ = conn.control(Control::Rollback);
             conn.ended();
-            let why = format!("{e}");
-            for r in batch {
-                let _ = r
-                    .reply
-                    .send(Err(Error::Internal(anyhow!("reading ahead failed: {why}"))));
-            }
+            fail_all(batch, &format!("reading ahead failed: {e}"));
             return;
         }
     }

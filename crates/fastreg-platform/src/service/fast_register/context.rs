@@ -55,42 +55,31 @@ pub struct Source<'a> {
     prefetch: Option<(String, Option<String>, String)>,
     /// The same for the entity's reads alone (entity, OA): see [`Tx::prefetch_entity`].
     prefetch_entity: Option<(i64, String)>,
-    /// Whether the transaction has been read (the view lacked something).
-    missed: bool,
 }
 
 impl<'a> Source<'a> {
-    /// The view alone: a value it does not hold is a [`Stop::Miss`]; locks are not taken.
-    pub fn view(view: Lookup<'a>) -> Source<'a> {
+    fn new(view: Option<Lookup<'a>>, tx: Option<&'a mut dyn Tx>) -> Source<'a> {
         Source {
-            view: Some(view),
-            tx: None,
+            view,
+            tx,
             prefetch: None,
             prefetch_entity: None,
-            missed: false,
         }
+    }
+
+    /// The view alone: a value it does not hold is a [`Stop::Miss`]; locks are not taken.
+    pub fn view(view: Lookup<'a>) -> Source<'a> {
+        Source::new(Some(view), None)
     }
 
     /// The view, then the transaction for what the view does not hold.
     pub fn view_then_tx(view: Lookup<'a>, tx: &'a mut dyn Tx) -> Source<'a> {
-        Source {
-            view: Some(view),
-            tx: Some(tx),
-            prefetch: None,
-            prefetch_entity: None,
-            missed: false,
-        }
+        Source::new(Some(view), Some(tx))
     }
 
     /// The transaction alone.
     pub fn tx(tx: &'a mut dyn Tx) -> Source<'a> {
-        Source {
-            view: None,
-            tx: Some(tx),
-            prefetch: None,
-            prefetch_entity: None,
-            missed: false,
-        }
+        Source::new(None, Some(tx))
     }
 
     /// The view's value if it holds one, else the transaction's.
@@ -104,7 +93,6 @@ impl<'a> Source<'a> {
         }
         match self.tx.as_deref_mut() {
             Some(tx) => {
-                self.missed = true;
                 if let Some((hash, ticket, month)) = self.prefetch.take() {
                     tx.prefetch_fast_register(&hash, ticket.as_deref(), &month)?;
                 } else if let Some((entity_id, oa_appid)) = self.prefetch_entity.take() {
@@ -165,14 +153,12 @@ pub fn load_context(
     let Some(record) = ctx.token.clone() else {
         return Ok(ctx);
     };
-    // A token the view holds says the rest is likely there too: what it lacks then is what a
-    // write changed since (on the writer, most often an entity's counts, which successes of
-    // the same entity in one batch keep changing), and reading the whole context again would
-    // re-read everything else. Those reads go one by one, the entity's together.
-    let whole = src.missed;
-    if !whole {
-        src.prefetch = None;
-    }
+    // The whole-context read is still unsent when the token came from the view, which then
+    // likely holds the rest too: what it lacks is what a write changed since (on the writer,
+    // most often an entity's counts, which successes of the same entity in one batch keep
+    // changing), and reading the whole context again would re-read everything else. Those
+    // reads go one by one, the entity's together.
+    let token_from_view = src.prefetch.take().is_some();
     if record.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
         return Ok(ctx);
     }
@@ -206,7 +192,7 @@ pub fn load_context(
     )?;
     if let Some(oa) = &ctx.official_account {
         let entity_id = oa.entity_id;
-        if !whole && src.tx.is_some() {
+        if token_from_view {
             src.prefetch_entity = Some((entity_id, oa_appid.to_string()));
         }
         src.lock(|tx| tx.lock_entity(entity_id))?;

@@ -21,7 +21,7 @@ use crate::domain::WorldKey;
 use crate::error::Result;
 use crate::store::rows::{self, cols, Cells as _};
 use crate::store::view::View;
-use crate::store::ReadAhead;
+use crate::store::{ReadAhead, Tx as _};
 
 const TOKENS: &str = concat!(
     "SELECT ",
@@ -74,7 +74,10 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
 impl PgTx<'_> {
     /// Reads what `ahead` names and the view lacks, and remembers it there (the writer's
     /// transaction, before its batch's first job).
-    pub(super) fn read_ahead(&mut self, view: &View, ahead: &[&ReadAhead]) -> Result<()> {
+    pub(super) fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
+        let Some(view) = self.writer_view() else {
+            return Ok(());
+        };
         let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
         if wanted_ids > 0 {
             let drawn = self.all(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?;
@@ -82,7 +85,7 @@ impl PgTx<'_> {
                 ids.extend(drawn);
             }
         }
-        for (world, w) in wanted(view, ahead) {
+        for (world, w) in wanted(&view, ahead) {
             self.world = world;
             if !w.tokens.is_empty() {
                 let hashes: Vec<&str> = w.tokens.iter().map(String::as_str).collect();
@@ -99,9 +102,9 @@ impl PgTx<'_> {
                 let found = self.all(AUTHORIZATIONS, &[&cs, &zs], rows::authorization)?;
                 let mut missing = w.authorizations;
                 for a in found {
-                    missing.remove(&(a.component_appid.clone(), a.authorizer_appid.clone()));
                     let (c, z) = (a.component_appid.clone(), a.authorizer_appid.clone());
                     view.remember_settled_authorization(world, &c, &z, Some(a));
+                    missing.remove(&(c, z));
                 }
                 // An absence is remembered too: the authorisation's key is touched by the
                 // write that would create it.

@@ -34,7 +34,7 @@ use postgres::{Client, NoTls, Statement};
 
 use client::PgClient;
 
-use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
+use super::batch::{fail_all, run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::View;
 use super::{Backend, Durability, Job, ReadAhead};
 use crate::domain::DEFAULT_WORLD;
@@ -522,10 +522,7 @@ fn reader_loop(
         let conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
-                let why = e.to_string();
-                for r in batch {
-                    let _ = r.reply.send(Err(Error::Internal(anyhow!("{why}"))));
-                }
+                fail_all(batch, &e.to_string());
                 if let Ok(conn) = lazy.conn() {
                     let _ = conn.client.batch_execute("ROLLBACK");
                 }
@@ -567,6 +564,23 @@ struct Writer<'c> {
     failed_from: Option<(usize, String)>,
     /// Registration ids drawn for the open batch and not used yet (`ahead.rs`).
     ids: VecDeque<i64>,
+}
+
+impl Writer<'_> {
+    /// The writer's transaction on its connection, in the writer's role.
+    fn tx(&mut self) -> Result<PgTx<'_>> {
+        let feed = self.feed;
+        Ok(PgTx {
+            conn: self.lazy.conn()?,
+            world: DEFAULT_WORLD,
+            role: Role::Writer {
+                view: &feed.view,
+                changed: &mut self.changed,
+                ids: &mut self.ids,
+            },
+            prefetched: None,
+        })
+    }
 }
 
 impl BatchConn for Writer<'_> {
@@ -660,42 +674,18 @@ impl BatchConn for Writer<'_> {
     }
 
     fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
-        let feed = self.feed;
-        let conn = self.lazy.conn()?;
-        let view = &feed.view;
-        PgTx {
-            conn,
-            world: DEFAULT_WORLD,
-            role: Role::Writer {
-                view,
-                changed: &mut self.changed,
-                ids: &mut self.ids,
-            },
-            prefetched: None,
-        }
-        .read_ahead(view, ahead)
+        self.tx()?.read_ahead(ahead)
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
-        let conn = self.lazy.conn()?;
-        conn.client.tag(self.next);
+        let n = self.next;
         self.next += 1;
+        let mut tx = self.tx()?;
+        tx.conn.client.tag(n);
         // What the job sends without waiting is checked with the next job's first answer, or
         // at the commit (`Control::Commit`): a job costs no round trip of its own when its last
         // statements need no answer.
-        run_caught(
-            &mut PgTx {
-                conn: &mut *conn,
-                world: DEFAULT_WORLD,
-                role: Role::Writer {
-                    view: &self.feed.view,
-                    changed: &mut self.changed,
-                    ids: &mut self.ids,
-                },
-                prefetched: None,
-            },
-            job,
-        )
+        run_caught(&mut tx, job)
     }
 
     fn ended(&mut self) {

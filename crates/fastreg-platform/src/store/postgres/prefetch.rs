@@ -128,10 +128,17 @@ impl<'r> Parts<'r> {
     }
 }
 
-/// What the statement read, for the arguments it was read with (or, read by
-/// [`Prefetched::read_entity`], an entity's part alone).
+/// What a read found, for the arguments it was read with: the whole context
+/// ([`Prefetched::read`]), or an entity's part alone ([`Prefetched::read_entity`]).
 pub(super) struct Prefetched {
-    /// Empty for an entity's part alone (no token hashes to it).
+    /// From the token to the OA's counts; `None` for an entity's part alone.
+    whole: Option<Whole>,
+    /// The entity's part (with the whole context, only when the OA exists).
+    entity: Option<EntityPart>,
+}
+
+/// The whole context but the entity's part.
+struct Whole {
     hash: String,
     ticket_arg: Option<String>,
     month: String,
@@ -141,15 +148,19 @@ pub(super) struct Prefetched {
     ticket: Option<FastRegisterTicket>,
     live_registration: Option<Registration>,
     official_account: Option<OfficialAccount>,
-    entity: Option<(Entity, u32)>,
     oa_in_progress: i64,
     oa_successes: i64,
-    entity_in_progress: i64,
-    /// The Mini Programs linked to the OA (which a success counts before it links one).
+}
+
+/// An entity's row and counts, and the Mini Programs linked to its OA (which a success counts
+/// before it links one).
+struct EntityPart {
+    id: i64,
+    oa_appid: String,
+    /// The row and its Mini Program count.
+    entity: Option<(Entity, u32)>,
+    in_progress: i64,
     linked: i64,
-    /// The entity the entity's part is of, and the OA the linked count is of.
-    entity_id: Option<i64>,
-    linked_oa: Option<String>,
 }
 
 impl Prefetched {
@@ -162,28 +173,39 @@ impl Prefetched {
     ) -> Result<Prefetched> {
         let row = tx.one(STATEMENT, &[&hash, &ticket, &month], |row| {
             let mut p = Parts { row, next: 0 };
-            let read = Prefetched {
+            // In the statement's column order.
+            let token = p.part(TOKEN, rows::token)?;
+            let authorization = p.part(AUTHORIZATION, rows::authorization)?;
+            let component = p.part(COMPONENT, rows::component)?;
+            let ticket_row = p.part(TICKET, rows::fastregister_ticket)?;
+            let live_registration = p.part(REGISTRATION, rows::registration)?;
+            let official_account = p.part(OFFICIAL_ACCOUNT, rows::official_account)?;
+            let entity = p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?;
+            let (oa_in_progress, oa_successes) = (p.count()?, p.count()?);
+            let (in_progress, linked) = (p.count()?, p.count()?);
+            let entity = official_account.as_ref().map(|oa| EntityPart {
+                id: oa.entity_id,
+                oa_appid: oa.appid.clone(),
+                entity,
+                in_progress,
+                linked,
+            });
+            let whole = Whole {
                 hash: hash.to_string(),
                 ticket_arg: ticket.map(str::to_string),
                 month: month.to_string(),
-                token: p.part(TOKEN, rows::token)?,
-                authorization: p.part(AUTHORIZATION, rows::authorization)?,
-                component: p.part(COMPONENT, rows::component)?,
-                ticket: p.part(TICKET, rows::fastregister_ticket)?,
-                live_registration: p.part(REGISTRATION, rows::registration)?,
-                official_account: p.part(OFFICIAL_ACCOUNT, rows::official_account)?,
-                entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
-                oa_in_progress: p.count()?,
-                oa_successes: p.count()?,
-                entity_in_progress: p.count()?,
-                linked: p.count()?,
-                entity_id: None,
-                linked_oa: None,
+                token,
+                authorization,
+                component,
+                ticket: ticket_row,
+                live_registration,
+                official_account,
+                oa_in_progress,
+                oa_successes,
             };
             Ok(Prefetched {
-                entity_id: read.official_account.as_ref().map(|oa| oa.entity_id),
-                linked_oa: read.token.as_ref().map(|t| t.authorizer_appid.clone()),
-                ..read
+                whole: Some(whole),
+                entity,
             })
         })?;
         row.ok_or_else(|| {
@@ -200,86 +222,91 @@ impl Prefetched {
     ) -> Result<Prefetched> {
         let row = tx.one(ENTITY_STATEMENT, &[&entity_id, &oa_appid], |row| {
             let mut p = Parts { row, next: 0 };
-            Ok(Prefetched {
-                hash: String::new(),
-                ticket_arg: None,
-                month: String::new(),
-                token: None,
-                authorization: None,
-                component: None,
-                ticket: None,
-                live_registration: None,
-                official_account: None,
+            Ok(EntityPart {
+                id: entity_id,
+                oa_appid: oa_appid.to_string(),
                 entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
-                oa_in_progress: 0,
-                oa_successes: 0,
-                entity_in_progress: p.count()?,
+                in_progress: p.count()?,
                 linked: p.count()?,
-                entity_id: Some(entity_id),
-                linked_oa: Some(oa_appid.to_string()),
             })
         })?;
-        row.ok_or_else(|| {
+        let part = row.ok_or_else(|| {
             crate::error::Error::Internal(anyhow::anyhow!("the entity read returned no row"))
+        })?;
+        Ok(Prefetched {
+            whole: None,
+            entity: Some(part),
         })
     }
 
-    /// The token's (component, authorizer), if it exists.
-    fn pair(&self) -> Option<(&str, &str)> {
-        self.token
-            .as_ref()
-            .map(|t| (t.component_appid.as_str(), t.authorizer_appid.as_str()))
+    /// The token's (component, authorizer), if it exists, with the whole context.
+    fn pair(&self) -> Option<(&Whole, &str, &str)> {
+        let w = self.whole.as_ref()?;
+        let t = w.token.as_ref()?;
+        Some((w, &t.component_appid, &t.authorizer_appid))
     }
 
-    fn entity_id(&self) -> Option<i64> {
-        self.entity_id
+    /// The entity's part, if it is of entity `id`.
+    fn entity_part(&self, id: i64) -> Option<&EntityPart> {
+        self.entity.as_ref().filter(|e| e.id == id)
     }
 
     pub(super) fn token(&self, hash: &str) -> Option<Option<TokenRecord>> {
-        (!self.hash.is_empty() && self.hash == hash).then(|| self.token.clone())
+        let w = self.whole.as_ref()?;
+        (w.hash == hash).then(|| w.token.clone())
     }
 
     pub(super) fn authorization(&self, c: &str, a: &str) -> Option<Option<Authorization>> {
-        (self.pair()? == (c, a)).then(|| self.authorization.clone())
+        let (w, pc, pa) = self.pair()?;
+        ((pc, pa) == (c, a)).then(|| w.authorization.clone())
     }
 
     pub(super) fn component(&self, appid: &str) -> Option<Option<Component>> {
-        (self.pair()?.0 == appid).then(|| self.component.clone())
+        let (w, pc, _) = self.pair()?;
+        (pc == appid).then(|| w.component.clone())
     }
 
     pub(super) fn ticket(&self, ticket: &str) -> Option<Option<FastRegisterTicket>> {
-        (self.ticket_arg.as_deref() == Some(ticket)).then(|| self.ticket.clone())
+        let w = self.whole.as_ref()?;
+        (w.ticket_arg.as_deref() == Some(ticket)).then(|| w.ticket.clone())
     }
 
     pub(super) fn live_registration(&self, ticket: &str) -> Option<Option<Registration>> {
-        (self.ticket_arg.as_deref() == Some(ticket)).then(|| self.live_registration.clone())
+        let w = self.whole.as_ref()?;
+        (w.ticket_arg.as_deref() == Some(ticket)).then(|| w.live_registration.clone())
     }
 
     pub(super) fn official_account(&self, appid: &str) -> Option<Option<OfficialAccount>> {
-        (self.pair()?.1 == appid).then(|| self.official_account.clone())
+        let (w, _, pa) = self.pair()?;
+        (pa == appid).then(|| w.official_account.clone())
     }
 
     pub(super) fn oa_in_progress(&self, appid: &str) -> Option<bool> {
-        (self.pair()?.1 == appid).then_some(self.oa_in_progress > 0)
+        let (w, _, pa) = self.pair()?;
+        (pa == appid).then_some(w.oa_in_progress > 0)
     }
 
     pub(super) fn oa_successes(&self, appid: &str, month: &str) -> Option<u32> {
-        (self.pair()?.1 == appid && self.month == month).then_some(to_u32(self.oa_successes))
+        let (w, _, pa) = self.pair()?;
+        (pa == appid && w.month == month).then_some(to_u32(w.oa_successes))
     }
 
     pub(super) fn entity(&self, id: i64) -> Option<Option<Entity>> {
-        (self.entity_id()? == id).then(|| self.entity.as_ref().map(|(e, _)| e.clone()))
+        let e = self.entity_part(id)?;
+        Some(e.entity.as_ref().map(|(e, _)| e.clone()))
     }
 
     pub(super) fn entity_mini_programs(&self, id: i64) -> Option<u32> {
-        (self.entity_id()? == id).then(|| self.entity.as_ref().map_or(0, |(_, n)| *n))
+        let e = self.entity_part(id)?;
+        Some(e.entity.as_ref().map_or(0, |(_, n)| *n))
     }
 
     pub(super) fn linked(&self, oa_appid: &str) -> Option<u32> {
-        (self.linked_oa.as_deref()? == oa_appid).then_some(to_u32(self.linked))
+        let e = self.entity.as_ref().filter(|e| e.oa_appid == oa_appid)?;
+        Some(to_u32(e.linked))
     }
 
     pub(super) fn entity_in_progress(&self, id: i64) -> Option<u32> {
-        (self.entity_id()? == id).then_some(to_u32(self.entity_in_progress))
+        Some(to_u32(self.entity_part(id)?.in_progress))
     }
 }

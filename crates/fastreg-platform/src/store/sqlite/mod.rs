@@ -26,7 +26,7 @@ use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 
-use super::batch::{run_batch, run_caught, submit, BatchConn, Control, Request};
+use super::batch::{fail_all, run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::{ticket_hash, View};
 use super::{Backend, Durability, Job, ReadAhead};
 use crate::domain::DEFAULT_WORLD;
@@ -502,12 +502,7 @@ fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<Request>>>, view: 
         });
         if let Err(e) = begun {
             let _ = control(&conn, "ROLLBACK");
-            let why = format!("{e}");
-            for r in batch {
-                let _ = r
-                    .reply
-                    .send(Err(Error::Internal(anyhow!("BEGIN failed: {why}"))));
-            }
+            fail_all(batch, &format!("BEGIN failed: {e}"));
             continue;
         }
         for r in batch {
