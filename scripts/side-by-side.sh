@@ -4,10 +4,13 @@
 #   - the static ceiling: an axum handler answering {"errcode":0,"errmsg":"ok"}, no middleware
 #     (`fastreg bench --serve-static`);
 #   - fastreg serve on a new SQLite file: fastregister with the demo OA's token and a ticket
-#     nobody issued, refused by the rules (61058) from its state;
+#     nobody issued, refused by the rules (61058) from its state; twice: as it starts by
+#     default (an access-log line per request, on stderr), and with the access log off
+#     (FASTREG_LOG=warn), as httpmock runs here (--disable-access-log);
 #   - httpmock standalone, answering fastregister's success from a canned mock.
-# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the three in turn, ROUNDS
-# (default 2) times.
+# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the four in turn, ROUNDS
+# (default 2) times. WORKERS=N gives every server N runtime threads (TOKIO_WORKER_THREADS,
+# which all three read: tokio's own setting); unset, each takes one per core.
 #
 # Needs: target/release/fastreg (cargo build --release -p fastreg), wrk (apt-get install wrk),
 # httpmock with its standalone server (cargo install httpmock --features standalone), curl.
@@ -17,6 +20,8 @@ FASTREG=${FASTREG:-target/release/fastreg}
 HTTPMOCK=${HTTPMOCK:-httpmock}
 ROUNDS=${ROUNDS:-2}
 WRK_SECONDS=${WRK_SECONDS:-8}
+WORKERS=${WORKERS:-}
+if [ -n "$WORKERS" ]; then export TOKIO_WORKER_THREADS=$WORKERS; fi
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -26,6 +31,9 @@ wait_for() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; slee
 "$FASTREG" bench --serve-static 127.0.0.1:18081 2>/dev/null & pids+=($!)
 ADMIN=side-by-side-admin-token
 "$FASTREG" serve --addr 127.0.0.1:18080 --no-proxy --db "sqlite://$dir/fastreg.db" \
+    --admin-token "$ADMIN" >/dev/null 2>&1 & pids+=($!)
+mkdir -p "$dir/quiet"
+FASTREG_LOG=warn "$FASTREG" serve --addr 127.0.0.1:18083 --no-proxy --db "sqlite://$dir/quiet/fastreg.db" \
     --admin-token "$ADMIN" >/dev/null 2>&1 & pids+=($!)
 mkdir -p "$dir/mocks"
 cat > "$dir/mocks/fastregister.yaml" <<'EOF'
@@ -44,16 +52,23 @@ wait_for http://127.0.0.1:18081/
 wait_for http://127.0.0.1:18080/healthz
 wait_for http://127.0.0.1:18082/__httpmock__/ping || true
 
-# The demo OA's authorizer token, as the serve banner's walk-through gets it.
-B=http://127.0.0.1:18080; A="Authorization: Bearer $ADMIN"; C=wxc0ffee0000000001; OA=wx0a00000000000001
+# The demo OA's authorizer token on the fastreg at $1, as the serve banner's walk-through gets it.
+C=wxc0ffee0000000001; OA=wx0a00000000000001
 j() { sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }
-SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
-VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
-CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}" | j component_access_token)
-CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}" | j auth_code)
-OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}" | j authorizer_access_token)
-check=$(curl -s "$B/cgi-bin/account/fastregister?access_token=$OAT" -d '{"ticket":"00000000000000000000000000000000"}')
-grep -q '"errcode":61058' <<<"$check" || { echo "fastreg did not refuse with 61058: $check" >&2; exit 1; }
+oa_token() {
+    local B=$1 A="Authorization: Bearer $ADMIN" SECRET VT CT CODE OAT check
+    SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
+    VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
+    CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}" | j component_access_token)
+    CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}" | j auth_code)
+    OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}" | j authorizer_access_token)
+    check=$(curl -s "$B/cgi-bin/account/fastregister?access_token=$OAT" -d '{"ticket":"00000000000000000000000000000000"}')
+    grep -q '"errcode":61058' <<<"$check" || { echo "fastreg at $B did not refuse with 61058: $check" >&2; exit 1; }
+    echo "$OAT"
+}
+wait_for http://127.0.0.1:18083/healthz
+B=http://127.0.0.1:18080; OAT=$(oa_token $B)
+Q=http://127.0.0.1:18083; QOAT=$(oa_token $Q)
 check=$(curl -s -X POST http://127.0.0.1:18082/cgi-bin/account/fastregister -d '{"ticket":"x"}')
 grep -q '"errcode":0' <<<"$check" || { echo "httpmock did not answer the mock: $check" >&2; exit 1; }
 
@@ -69,11 +84,12 @@ run() { # name url
     rps=$(awk '/^Requests\/sec/ {print $2}' "$dir/out")
     p50=$(awk '$1 == "50%" {print $2}' "$dir/out")
     p99=$(awk '$1 == "99%" {print $2}' "$dir/out")
-    printf '%-28s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
+    printf '%-30s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
 }
 for r in $(seq "$ROUNDS"); do
     echo "round $r"
     run "static ceiling" http://127.0.0.1:18081/
     run "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
+    run "fastreg 61058, no access log" "$Q/cgi-bin/account/fastregister?access_token=$QOAT"
     run "httpmock (canned success)" http://127.0.0.1:18082/cgi-bin/account/fastregister
 done

@@ -3,9 +3,12 @@
 //! which read what the checks need through [`context`].
 //!
 //! Unlike every other operation, a call is not one transaction. Most refused calls are decided
-//! by a read: from the in-process view when it holds everything the checks read (no hop to
-//! another thread), else on a reader thread, in parallel. Only a go-ahead queues for the
-//! single writer, which checks again before committing. A configured processing delay makes
+//! from the in-process view when it holds everything the checks read (no hop to another
+//! thread). What the view cannot decide goes, on a database this process alone writes
+//! (SQLite), straight to the single writer, whose checks decide it and whose reads the view
+//! then remembers; on a shared database (PostgreSQL) it is first decided by a read on a
+//! reader connection, in parallel, and only a go-ahead queues for the writer, which checks
+//! again before committing. A configured processing delay makes
 //! the registration observable "in progress": the writer then only claims the ticket, and the
 //! completion runs after the delay in its own task.
 
@@ -76,19 +79,28 @@ pub async fn register(
         )
     };
     let lifetimes = app.settings.lifetimes.clone();
+    // Where this process alone writes the database (SQLite), the writer reads as cheaply as a
+    // reader, and a go-ahead checked on a reader first was read twice (once there, once by the
+    // writer's own checks): a call the view cannot decide goes straight to the writer, which
+    // decides it and remembers what it read, so a refusal repeated is decided in the view.
+    // On a shared database the writer is the cluster's bottleneck and keeps to go-aheads.
+    let to_writer = in_view.is_none() && view.is_some() && !w.store.shared();
     let early = match in_view {
-        Some(decision) => decision,
+        _ if to_writer => None,
+        Some(decision) => Some(decision),
         None => {
             let (t1, b1, p1) = (token.clone(), body.clone(), policy.clone());
-            w.store
-                .read(move |tx| precheck(tx, t1.as_deref(), b1, now, &p1))
-                .await?
+            Some(
+                w.store
+                    .read(move |tx| precheck(tx, t1.as_deref(), b1, now, &p1))
+                    .await?,
+            )
         }
     };
     let early_step = match early {
-        Decision::Refuse(code) => return Err(Error::wx(code)),
-        Decision::Replay(reg) => Some(FastRegisterStep::Replay(reg)),
-        Decision::Proceed(_) => None,
+        Some(Decision::Refuse(code)) => return Err(Error::wx(code)),
+        Some(Decision::Replay(reg)) => Some(FastRegisterStep::Replay(reg)),
+        Some(Decision::Proceed(_)) | None => None,
     };
     let (l2, p2) = (lifetimes.clone(), policy.clone());
     let step = match early_step {

@@ -48,12 +48,18 @@ pub fn begin(
     // unchanged since the last commit is the committed one, and whatever this batch changed
     // is pending there, so read from the database.
     let ctx = match tx.writer_view() {
-        Some(view) => load_context(
-            &mut Source::view_then_tx(view.lookup_in(tx.world()), tx),
-            token,
-            body,
-            now,
-        )?,
+        Some(view) => {
+            let ctx = load_context(
+                &mut Source::view_then_tx(view.lookup_in(tx.world()), tx),
+                token,
+                body,
+                now,
+            )?;
+            // Whatever this batch has not changed is the committed state: the calls after
+            // this one (a refusal repeated, say) are then decided in the view.
+            view.remember_settled_context(tx.world(), &ctx, &shanghai_month(now));
+            ctx
+        }
         None => load_context(&mut Source::tx(tx), token, body, now)?,
     };
     match rules::check_fast_register(&ctx, now, policy) {

@@ -366,6 +366,42 @@ impl View {
         }
     }
 
+    /// Writer: [`View::remember_settled_token`] for everything one fastregister check read in
+    /// the write transaction, so that the calls after it are decided here. Nothing is stored
+    /// unless every key its values live under is settled: one value read while its key is
+    /// pending would be this batch's uncommitted state.
+    pub fn remember_settled_context(
+        &self,
+        world: WorldKey,
+        ctx: &FastRegisterContext,
+        month: &str,
+    ) {
+        let Some(token) = &ctx.token else {
+            return;
+        };
+        let epoch = self.epoch();
+        let (component, authorizer) = (&token.component_appid, &token.authorizer_appid);
+        let ticket = ctx.ticket.as_ref().map(|t| Key::Ticket(&t.ticket));
+        let entity = ctx
+            .official_account
+            .as_ref()
+            .map(|oa| Key::Entity(oa.entity_id));
+        let settled = [
+            Some(Key::Tokens(component, authorizer)),
+            Some(Key::Authorization(component, authorizer)),
+            Some(Key::Component(component)),
+            Some(Key::OfficialAccount(authorizer)),
+            entity,
+            ticket,
+        ]
+        .into_iter()
+        .flatten()
+        .all(|key| self.settled(world, key));
+        if settled {
+            self.remember_in(world, ctx, month, epoch);
+        }
+    }
+
     /// Whether a value of `world` read at `read_at` under `key` is current, and as of `as_of`.
     fn fresh(&self, world: WorldKey, key: Key<'_>, read_at: u64, as_of: u64) -> bool {
         let limit = read_at.min(as_of);

@@ -297,3 +297,54 @@ fn what_the_writer_reads_while_its_own_batch_changes_the_key_is_not_remembered()
     );
     assert!(view.lookup().token("h2").is_none());
 }
+
+/// What one fastregister check of wxoa1 (entity 1) read: its token, authorisation and the OA.
+fn oa_context() -> FastRegisterContext {
+    let mut token = component_token("oa-h1");
+    token.kind = TokenKind::Authorizer(AuthorizerKind::OfficialAccount);
+    token.authorizer_appid = "wxoa1".into();
+    FastRegisterContext {
+        token_present: true,
+        token: Some(Arc::new(token)),
+        authorization: Some(Arc::new(authorization("r1"))),
+        official_account: Some(Arc::new(oa("wxoa1", true))),
+        oa_successes_this_month: 2,
+        ..FastRegisterContext::default()
+    }
+}
+
+#[test]
+fn a_check_the_writer_made_on_settled_keys_is_remembered_until_a_write_touches_one() {
+    let view = View::new();
+    view.remember_settled_context(DEFAULT_WORLD, &oa_context(), "2026-12");
+    let lookup = view.lookup();
+    assert!(lookup.token("oa-h1").is_some());
+    assert_eq!(lookup.oa_successes("wxoa1", "2026-12"), Some(2));
+    assert_eq!(
+        lookup.official_account("wxoa1"),
+        Some(Some(Arc::new(oa("wxoa1", true))))
+    );
+    // A success of wxoa1 changes its counts; its token stays as it was.
+    view.touch(Key::OfficialAccount("wxoa1"));
+    view.publish();
+    assert_eq!(view.lookup().oa_successes("wxoa1", "2026-12"), None);
+    assert!(
+        view.lookup().token("oa-h1").is_some(),
+        "the token is unchanged"
+    );
+}
+
+#[test]
+fn a_check_the_writer_made_while_its_batch_changes_any_key_it_read_is_not_remembered() {
+    // One pending key among those the check read is enough: the entity, here.
+    let view = View::new();
+    view.touch(Key::Entity(1));
+    view.remember_settled_context(DEFAULT_WORLD, &oa_context(), "2026-12");
+    view.publish();
+    let lookup = view.lookup();
+    assert!(lookup.token("oa-h1").is_none());
+    assert_eq!(lookup.official_account("wxoa1"), None);
+    // The same check with nothing pending is remembered.
+    view.remember_settled_context(DEFAULT_WORLD, &oa_context(), "2026-12");
+    assert!(view.lookup().token("oa-h1").is_some());
+}
