@@ -313,12 +313,18 @@ pub struct ReadAhead {
     pub authorizations: Vec<(String, String)>,
     /// How many registrations the job may insert (their ids can be drawn for the batch).
     pub registrations: u32,
+    /// Entities and OAs, as (entity id, OA appid): the entity's row and counts and the OA's
+    /// linked Mini Programs, which a fastregister go-ahead reads.
+    pub entities: Vec<(i64, String)>,
 }
 
 impl ReadAhead {
     /// Whether nothing is named.
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty() && self.authorizations.is_empty() && self.registrations == 0
+        self.tokens.is_empty()
+            && self.authorizations.is_empty()
+            && self.registrations == 0
+            && self.entities.is_empty()
     }
 }
 
@@ -330,6 +336,7 @@ impl std::fmt::Debug for ReadAhead {
             .field("tokens", &self.tokens.len())
             .field("authorizations", &self.authorizations)
             .field("registrations", &self.registrations)
+            .field("entities", &self.entities)
             .finish()
     }
 }

@@ -97,18 +97,24 @@ pub async fn register(
             )
         }
     };
-    let early_step = match early {
+    let (early_step, approved) = match early {
         Some(Decision::Refuse(code)) => return Err(Error::wx(code)),
-        Some(Decision::Replay(reg)) => Some(FastRegisterStep::Replay(reg)),
-        Some(Decision::Proceed(_)) | None => None,
+        Some(Decision::Replay(reg)) => (Some(FastRegisterStep::Replay(reg)), None),
+        Some(Decision::Proceed(ok)) => (None, Some(ok)),
+        None => (None, None),
     };
     let (l2, p2) = (lifetimes.clone(), policy.clone());
     let step = match early_step {
         Some(step) => step,
         None => {
-            // The go-ahead inserts one registration: its id can be drawn for the batch.
+            // The go-ahead inserts one registration (its id can be drawn for the batch), and
+            // reads its entity and its OA's linked count (which an earlier success of the
+            // batch may have changed).
             let ahead = ReadAhead {
                 registrations: 1,
+                entities: approved
+                    .map(|ok| vec![(ok.entity_id, ok.oa_appid)])
+                    .unwrap_or_default(),
                 ..ReadAhead::default()
             };
             w.store

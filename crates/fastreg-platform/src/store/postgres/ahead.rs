@@ -4,6 +4,10 @@
 //! memory instead of waiting for a round trip of its own: the writer runs its jobs one after
 //! another, so a round trip per job is a round trip per answer.
 //!
+//! The entities (row and counts) and OAs' linked counts that fastregister go-ahead jobs named
+//! are read in one statement too, into the batch's own memory of them (`prefetch::Known`),
+//! which the batch's writes keep current: a success whose entity an earlier success of the
+//! batch changed then reads nothing.
 //!
 //! It also draws, from the registrations' sequence, an id for each registration the jobs may
 //! insert, so that an insert need not wait for the id it is given. The ids are drawn under the
@@ -16,6 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::prefetch::Prefetched;
 use super::tx::{PgTx, Role};
 use crate::domain::WorldKey;
 use crate::error::Result;
@@ -45,6 +50,7 @@ const AUTHORIZATIONS: &str = concat!(
 struct Wanted {
     tokens: BTreeSet<String>,
     authorizations: BTreeSet<(String, String)>,
+    entities: BTreeSet<(i64, String)>,
 }
 
 /// The reads of `ahead` the view does not hold, by world.
@@ -66,6 +72,15 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
                 let w = by_world.entry(a.world).or_default();
                 w.authorizations.insert((c.clone(), z.clone()));
             }
+        }
+        // The view's copy may be current now, but a success of the entity earlier in the
+        // batch makes it pending: the batch's own memory (`Known`) follows it instead.
+        for pair in &a.entities {
+            by_world
+                .entry(a.world)
+                .or_default()
+                .entities
+                .insert(pair.clone());
         }
     }
     by_world
@@ -110,6 +125,15 @@ impl PgTx<'_> {
                 // write that would create it.
                 for (c, z) in missing {
                     view.remember_settled_authorization(world, &c, &z, None);
+                }
+            }
+            if !w.entities.is_empty() {
+                let pairs: Vec<(i64, String)> = w.entities.into_iter().collect();
+                let parts = Prefetched::read_entities(self, &pairs)?;
+                if let Role::Writer { known, .. } = &mut self.role {
+                    for part in &parts {
+                        known.learn(world, part);
+                    }
                 }
             }
         }

@@ -51,6 +51,7 @@ mod query;
 pub(crate) mod scratch;
 mod tx;
 use feed::Feed;
+use prefetch::Known;
 use tx::{PgTx, Role};
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
@@ -470,6 +471,7 @@ fn writer_loop(mut lazy: Lazy, feed: &Arc<Feed>, rx: mpsc::Receiver<Request>) {
         savepoints: false,
         failed_from: None,
         ids: VecDeque::new(),
+        known: Known::default(),
     };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -564,6 +566,8 @@ struct Writer<'c> {
     failed_from: Option<(usize, String)>,
     /// Registration ids drawn for the open batch and not used yet (`ahead.rs`).
     ids: VecDeque<i64>,
+    /// Entities and linked counts as the open batch has left them (`prefetch.rs`).
+    known: Known,
 }
 
 impl Writer<'_> {
@@ -577,6 +581,7 @@ impl Writer<'_> {
                 view: &feed.view,
                 changed: &mut self.changed,
                 ids: &mut self.ids,
+                known: &mut self.known,
             },
             prefetched: None,
         })
@@ -635,6 +640,8 @@ impl BatchConn for Writer<'_> {
                     }
                 }
                 client.clear_failed();
+                // What the job changed is undone, and what the writer knew may have followed it.
+                self.known.clear();
                 format!("ROLLBACK TO j{last}")
             }
             Control::Commit => {
@@ -690,6 +697,7 @@ impl BatchConn for Writer<'_> {
 
     fn ended(&mut self) {
         self.ids.clear();
+        self.known.clear();
         self.feed.view.publish();
         if let Some(seq) = self.committed.take() {
             self.feed.committed(seq);

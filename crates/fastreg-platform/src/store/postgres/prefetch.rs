@@ -4,6 +4,8 @@
 //! ten. [`PgTx`] answers the reads that follow from it ([`Prefetched`]) until its next write;
 //! any read it does not cover (other arguments) goes to the database as before.
 
+use std::collections::HashMap;
+
 use postgres::Row;
 
 use super::tx::PgTx;
@@ -61,6 +63,19 @@ const ENTITY_STATEMENT: &str = concat!(
         AND entity_id = $1 AND status = 'in_progress') AS c3 ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
         AND linked_oa = $2) AS c4 ON TRUE"
+);
+
+/// [`ENTITY_STATEMENT`] for many (entity, OA) pairs at once (`$1` the entities, `$2` the
+/// OAs), each row ending with its pair: the writer's read-ahead.
+const ENTITIES_STATEMENT: &str = concat!(
+    "SELECT en.*, c3.n, c4.n, q.e, q.o FROM unnest($1::BIGINT[], $2::TEXT[]) AS q(e, o)
+    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+    cols!(entity),
+    ", mini_program_count FROM entities WHERE world = fw() AND id = q.e) AS en ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
+        AND entity_id = q.e AND status = 'in_progress') AS c3 ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
+        AND linked_oa = q.o) AS c4 ON TRUE"
 );
 
 /// Columns of each part, after its `found` column (the lists of `cols!`).
@@ -154,7 +169,8 @@ struct Whole {
 
 /// An entity's row and counts, and the Mini Programs linked to its OA (which a success counts
 /// before it links one).
-struct EntityPart {
+#[derive(Clone)]
+pub(super) struct EntityPart {
     id: i64,
     oa_appid: String,
     /// The row and its Mini Program count.
@@ -219,24 +235,35 @@ impl Prefetched {
         tx: &mut PgTx<'_>,
         entity_id: i64,
         oa_appid: &str,
-    ) -> Result<Prefetched> {
+    ) -> Result<EntityPart> {
         let row = tx.one(ENTITY_STATEMENT, &[&entity_id, &oa_appid], |row| {
-            let mut p = Parts { row, next: 0 };
-            Ok(EntityPart {
-                id: entity_id,
-                oa_appid: oa_appid.to_string(),
-                entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
-                in_progress: p.count()?,
-                linked: p.count()?,
-            })
+            entity_part(row, entity_id, oa_appid)
         })?;
-        let part = row.ok_or_else(|| {
+        row.ok_or_else(|| {
             crate::error::Error::Internal(anyhow::anyhow!("the entity read returned no row"))
-        })?;
-        Ok(Prefetched {
+        })
+    }
+
+    /// [`Prefetched::read_entity`] for every pair in `pairs` (of `tx`'s world), in one
+    /// statement.
+    pub(super) fn read_entities(
+        tx: &mut PgTx<'_>,
+        pairs: &[(i64, String)],
+    ) -> Result<Vec<EntityPart>> {
+        let (ids, oas): (Vec<i64>, Vec<&str>) = pairs.iter().map(|(e, o)| (*e, o.as_str())).unzip();
+        tx.all(ENTITIES_STATEMENT, &[&ids, &oas], |row| {
+            // The pair closes the row, after the part's 1 + ENTITY columns and two counts.
+            let at = ENTITY + 3;
+            entity_part(row, row.int(at)?, &row.text(at + 1)?)
+        })
+    }
+
+    /// An entity's part alone, as read (or as the writer knows it).
+    pub(super) fn entity_only(part: EntityPart) -> Prefetched {
+        Prefetched {
             whole: None,
             entity: Some(part),
-        })
+        }
     }
 
     /// The token's (component, authorizer), if it exists, with the whole context.
@@ -308,5 +335,120 @@ impl Prefetched {
 
     pub(super) fn entity_in_progress(&self, id: i64) -> Option<u32> {
         Some(to_u32(self.entity_part(id)?.in_progress))
+    }
+}
+
+/// The entity's part of a row of [`ENTITY_STATEMENT`] or [`ENTITIES_STATEMENT`].
+fn entity_part(row: &Row, entity_id: i64, oa_appid: &str) -> Result<EntityPart> {
+    let mut p = Parts { row, next: 0 };
+    Ok(EntityPart {
+        id: entity_id,
+        oa_appid: oa_appid.to_string(),
+        entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
+        in_progress: p.count()?,
+        linked: p.count()?,
+    })
+}
+
+/// What the writer knows, in its open batch, of entities (the row, its Mini Program count,
+/// its registrations in progress) and of OAs' linked Mini Programs: read ahead for the batch
+/// or by one of its jobs, then kept current through the batch's own writes, so that a
+/// success whose entity an earlier success of the batch changed need not read it again (the
+/// view misses there: the key is pending).
+///
+/// Exact because every change to these values goes through the writer's transaction: an
+/// entity is forgotten whenever a write touches it ([`Known::forget_entity`]), except that the
+/// two writes of a success adjust it as their statements do ([`Known::mini_program_inserted`],
+/// [`Known::registration_inserted`]); a Mini Program's link changes only when it is inserted.
+/// Forgotten entirely when a job rolls back and when the batch ends.
+#[derive(Default)]
+pub(super) struct Known {
+    entities: HashMap<(WorldKey, i64), KnownEntity>,
+    linked: HashMap<(WorldKey, String), i64>,
+}
+
+/// An entity as [`Known`] holds it: the row and its Mini Program count (none if it does not
+/// exist), and its registrations in progress.
+pub(super) struct KnownEntity {
+    entity: Option<(Entity, u32)>,
+    in_progress: i64,
+}
+
+impl Known {
+    /// The part of (entity, OA), if both are known.
+    pub(super) fn part(&self, world: WorldKey, id: i64, oa_appid: &str) -> Option<EntityPart> {
+        let known = self.entities.get(&(world, id))?;
+        let linked = self.linked.get(&(world, oa_appid.to_string()))?;
+        Some(EntityPart {
+            id,
+            oa_appid: oa_appid.to_string(),
+            entity: known.entity.clone(),
+            in_progress: known.in_progress,
+            linked: *linked,
+        })
+    }
+
+    /// Records a part read in the batch's transaction now.
+    pub(super) fn learn(&mut self, world: WorldKey, part: &EntityPart) {
+        let known = KnownEntity {
+            entity: part.entity.clone(),
+            in_progress: part.in_progress,
+        };
+        self.entities.insert((world, part.id), known);
+        self.linked
+            .insert((world, part.oa_appid.clone()), part.linked);
+    }
+
+    /// A write changes the entity in a way not followed here.
+    pub(super) fn forget_entity(&mut self, world: WorldKey, id: i64) {
+        self.entities.remove(&(world, id));
+    }
+
+    /// Forgets everything (a job rolled back, the batch ended, a write touched every key).
+    pub(super) fn clear(&mut self) {
+        self.entities.clear();
+        self.linked.clear();
+    }
+
+    /// Takes the entity out, to be put back adjusted by [`Known::mini_program_inserted`] or
+    /// [`Known::registration_inserted`] after the write touched it.
+    pub(super) fn take_entity(&mut self, world: WorldKey, id: i64) -> Option<KnownEntity> {
+        self.entities.remove(&(world, id))
+    }
+
+    /// The insert of `mp` (`INSERT_MINI_PROGRAM`): its entity's count grows by one (if the
+    /// entity exists), and its linked OA's linked count by one.
+    pub(super) fn mini_program_inserted(
+        &mut self,
+        world: WorldKey,
+        mp: &MiniProgram,
+        taken: Option<KnownEntity>,
+    ) {
+        if let Some(mut known) = taken {
+            if let Some((_, count)) = &mut known.entity {
+                *count += 1;
+            }
+            self.entities.insert((world, mp.entity_id), known);
+        }
+        if let Some(oa) = &mp.linked_oa {
+            if let Some(n) = self.linked.get_mut(&(world, oa.clone())) {
+                *n += 1;
+            }
+        }
+    }
+
+    /// The insert of `r`: one more registration in progress of its entity, if it is one.
+    pub(super) fn registration_inserted(
+        &mut self,
+        world: WorldKey,
+        r: &Registration,
+        taken: Option<KnownEntity>,
+    ) {
+        if let Some(mut known) = taken {
+            if r.status == RegistrationStatus::InProgress {
+                known.in_progress += 1;
+            }
+            self.entities.insert((world, r.entity_id), known);
+        }
     }
 }

@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use super::prefetch::Prefetched;
+use super::prefetch::{Known, KnownEntity, Prefetched};
 use super::{feed, Conn};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -68,6 +68,8 @@ pub(super) enum Role<'c> {
         changed: &'c mut BTreeSet<String>,
         /// Registration ids drawn for the batch, in the sequence's order (`ahead.rs`).
         ids: &'c mut VecDeque<i64>,
+        /// Entities and linked counts as the batch has left them (`prefetch.rs`).
+        known: &'c mut Known,
     },
     /// A reader's snapshot, which began after `epoch` was published.
     Reader { view: &'c Arc<View>, epoch: u64 },
@@ -88,9 +90,29 @@ impl PgTx<'_> {
     /// Writer: this transaction changes values under `key`.
     fn touch(&mut self, key: Key<'_>) {
         self.prefetched = None;
-        if let Role::Writer { view, changed, .. } = &mut self.role {
+        if let Role::Writer {
+            view,
+            changed,
+            known,
+            ..
+        } = &mut self.role
+        {
             view.touch_in(self.world, key);
             changed.insert(feed::encode(self.world, key));
+            match key {
+                Key::Entity(id) => known.forget_entity(self.world, id),
+                Key::All => known.clear(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Writer: what it knows of entity `id` in this batch, taken out until the write that
+    /// changes it puts it back adjusted.
+    fn take_known_entity(&mut self, id: i64) -> Option<KnownEntity> {
+        match &mut self.role {
+            Role::Writer { known, .. } => known.take_entity(self.world, id),
+            Role::Reader { .. } => None,
         }
     }
 
@@ -216,8 +238,18 @@ impl Tx for PgTx<'_> {
     }
 
     fn prefetch_entity(&mut self, entity_id: i64, oa_appid: &str) -> Result<()> {
-        let read = Prefetched::read_entity(self, entity_id, oa_appid)?;
-        self.prefetched = Some(Box::new(read));
+        // The writer may know it from its read-ahead, or from an earlier job of the batch.
+        if let Role::Writer { known, .. } = &self.role {
+            if let Some(part) = known.part(self.world, entity_id, oa_appid) {
+                self.prefetched = Some(Box::new(Prefetched::entity_only(part)));
+                return Ok(());
+            }
+        }
+        let part = Prefetched::read_entity(self, entity_id, oa_appid)?;
+        if let Role::Writer { known, .. } = &mut self.role {
+            known.learn(self.world, &part);
+        }
+        self.prefetched = Some(Box::new(Prefetched::entity_only(part)));
         Ok(())
     }
 
@@ -446,7 +478,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
+        let taken = self.take_known_entity(mp.entity_id);
         self.touch(Key::Entity(mp.entity_id));
+        if let Role::Writer { known, .. } = &mut self.role {
+            known.mini_program_inserted(self.world, mp, taken);
+        }
         self.exec_later(
             INSERT_MINI_PROGRAM,
             &[
@@ -734,7 +770,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
+        let taken = self.take_known_entity(r.entity_id);
         self.touch_registration(r);
+        if let Role::Writer { known, .. } = &mut self.role {
+            known.registration_inserted(self.world, r, taken);
+        }
         let claimed_at_ms = system_now_ms();
         let fields: [&(dyn postgres::types::ToSql + Sync); 13] = [
             &r.ticket,
