@@ -3,6 +3,11 @@
 //! ([`crate::service::fast_register::context`]) as one row, in one round trip instead of about
 //! ten. [`PgTx`] answers the reads that follow from it ([`Prefetched`]) until its next write;
 //! any read it does not cover (other arguments) goes to the database as before.
+//!
+//! Also the writer's memory, for its open batch, of the entities and linked counts the
+//! batch's go-aheads read ([`Known`]): a success changes its entity's counts, which the view
+//! then holds pending until the batch commits, and the next success of the same entity in the
+//! batch would otherwise read them again.
 
 use std::collections::HashMap;
 
