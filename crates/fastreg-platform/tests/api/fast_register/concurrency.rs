@@ -15,6 +15,9 @@ crate::on_every_backend!(
     simultaneous_calls_with_one_ticket_in_progress_get_61058_and_a_later_call_replays,
     simultaneous_calls_with_one_ticket_create_one_mini_program_and_replay_it,
     simultaneous_calls_for_one_entity_never_exceed_its_cap,
+    calls_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap,
+    claims_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap,
+    successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap,
     registrations_in_progress_count_toward_the_entity_cap,
 );
 
@@ -176,6 +179,89 @@ async fn simultaneous_calls_for_one_entity_never_exceed_its_cap(db: Db) {
         BTreeMap::from([(0, 3), (61053, 9)]),
         "{answers:?}"
     );
+}
+
+/// [`fire`], with the writer held until every call has had time to queue behind it, so that
+/// the go-aheads are decided in one batch: each success there changes what the next call
+/// checks (its entity's counts, its OA's linked Mini Programs), which the writer then knows
+/// only from its own writes, the view holding those keys pending.
+async fn fire_into_one_write_batch(app: &TestApp, calls: Vec<(String, String)>) -> Vec<Value> {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let state = app.state.clone();
+    let hold = tokio::spawn(async move {
+        state
+            .store
+            .write(move |_tx| {
+                let _ = held.recv_timeout(std::time::Duration::from_secs(10));
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let _ = release.send(());
+    });
+    let answers = fire(app, calls).await;
+    hold.await.unwrap().unwrap();
+    answers
+}
+
+async fn calls_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
+    let calls = capped_entity_with_oas(&app, 3, 12).await;
+
+    let answers = fire_into_one_write_batch(&app, calls).await;
+
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 3), (61053, 9)]),
+        "{answers:?}"
+    );
+}
+
+async fn claims_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap(db: Db) {
+    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = 300).await else {
+        return;
+    };
+    let calls = capped_entity_with_oas(&app, 3, 12).await;
+
+    let answers = fire_into_one_write_batch(&app, calls).await;
+
+    assert_eq!(
+        tally(&answers),
+        BTreeMap::from([(0, 3), (61053, 9)]),
+        "{answers:?}"
+    );
+}
+
+async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
+    app.sandbox_ok(
+        "PATCH",
+        &format!("/official-accounts/{OA}"),
+        Some(&json!({"link_cap": 2})),
+    )
+    .await;
+    let token = app.oa_token(OA).await;
+    let tickets = fresh_tickets(&app, OA, 5).await;
+
+    let answers = fire_into_one_write_batch(
+        &app,
+        tickets.into_iter().map(|t| (token.clone(), t)).collect(),
+    )
+    .await;
+
+    assert_eq!(tally(&answers), BTreeMap::from([(0, 5)]), "{answers:?}");
+    let linked = answers
+        .iter()
+        .filter(|a| a["is_link_succ"] == "true")
+        .count();
+    assert_eq!(linked, 2, "{answers:?}");
 }
 
 async fn registrations_in_progress_count_toward_the_entity_cap(db: Db) {
