@@ -58,20 +58,9 @@ const STATEMENT: &str = concat!(
         AND linked_oa = tk.authorizer_appid) AS c4 ON TRUE"
 );
 
-/// [`Tx::prefetch_entity`](crate::store::Tx::prefetch_entity): `$1` the entity, `$2` the OA.
-const ENTITY_STATEMENT: &str = concat!(
-    "SELECT en.*, c3.n, c4.n FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(entity),
-    ", mini_program_count FROM entities WHERE world = fw() AND id = $1) AS en ON TRUE
-    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
-        AND entity_id = $1 AND status = 'in_progress') AS c3 ON TRUE
-    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
-        AND linked_oa = $2) AS c4 ON TRUE"
-);
-
-/// [`ENTITY_STATEMENT`] for many (entity, OA) pairs at once (`$1` the entities, `$2` the
-/// OAs), each row ending with its pair: the writer's read-ahead.
+/// An entity's part for each (entity, OA) pair (`$1` the entities, `$2` the OAs), each row
+/// ending with its pair: [`Tx::prefetch_entity`](crate::store::Tx::prefetch_entity) with one
+/// pair, the writer's read-ahead with every pair its batch named.
 const ENTITIES_STATEMENT: &str = concat!(
     "SELECT en.*, c3.n, c4.n, q.e, q.o FROM unnest($1::BIGINT[], $2::TEXT[]) AS q(e, o)
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
@@ -241,12 +230,11 @@ impl Prefetched {
         entity_id: i64,
         oa_appid: &str,
     ) -> Result<EntityPart> {
-        let row = tx.one(ENTITY_STATEMENT, &[&entity_id, &oa_appid], |row| {
-            entity_part(row, entity_id, oa_appid)
-        })?;
-        row.ok_or_else(|| {
-            crate::error::Error::Internal(anyhow::anyhow!("the entity read returned no row"))
-        })
+        Prefetched::read_entities(tx, &[(entity_id, oa_appid.to_string())])?
+            .pop()
+            .ok_or_else(|| {
+                crate::error::Error::Internal(anyhow::anyhow!("the entity read returned no row"))
+            })
     }
 
     /// [`Prefetched::read_entity`] for every pair in `pairs` (of `tx`'s world), in one
@@ -343,7 +331,7 @@ impl Prefetched {
     }
 }
 
-/// The entity's part of a row of [`ENTITY_STATEMENT`] or [`ENTITIES_STATEMENT`].
+/// The entity's part of a row of [`ENTITIES_STATEMENT`].
 fn entity_part(row: &Row, entity_id: i64, oa_appid: &str) -> Result<EntityPart> {
     let mut p = Parts { row, next: 0 };
     Ok(EntityPart {

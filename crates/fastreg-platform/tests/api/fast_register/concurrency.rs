@@ -166,19 +166,30 @@ async fn capped_entity_with_oas(app: &TestApp, cap: u32, n: usize) -> Vec<(Strin
     calls
 }
 
-async fn simultaneous_calls_for_one_entity_never_exceed_its_cap(db: Db) {
-    let Some(app) = spawn_app_on(db, |_| {}).await else {
+/// Twelve calls, one per OA of an entity with room for three more Mini Programs, sent at once
+/// (`one_batch`: queued behind a held writer, [`fire_into_one_write_batch`]): exactly three
+/// succeed (or, with a processing delay, are claimed), and nine are refused with 61053.
+async fn twelve_calls_for_an_entity_with_room_for_three(db: Db, delay_ms: u64, one_batch: bool) {
+    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = delay_ms).await else {
         return;
     };
     let calls = capped_entity_with_oas(&app, 3, 12).await;
 
-    let answers = fire(&app, calls).await;
+    let answers = if one_batch {
+        fire_into_one_write_batch(&app, calls).await
+    } else {
+        fire(&app, calls).await
+    };
 
     assert_eq!(
         tally(&answers),
         BTreeMap::from([(0, 3), (61053, 9)]),
         "{answers:?}"
     );
+}
+
+async fn simultaneous_calls_for_one_entity_never_exceed_its_cap(db: Db) {
+    twelve_calls_for_an_entity_with_room_for_three(db, 0, false).await;
 }
 
 /// [`fire`], with the writer held until every call has had time to queue behind it, so that
@@ -208,33 +219,11 @@ async fn fire_into_one_write_batch(app: &TestApp, calls: Vec<(String, String)>) 
 }
 
 async fn calls_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap(db: Db) {
-    let Some(app) = spawn_app_on(db, |_| {}).await else {
-        return;
-    };
-    let calls = capped_entity_with_oas(&app, 3, 12).await;
-
-    let answers = fire_into_one_write_batch(&app, calls).await;
-
-    assert_eq!(
-        tally(&answers),
-        BTreeMap::from([(0, 3), (61053, 9)]),
-        "{answers:?}"
-    );
+    twelve_calls_for_an_entity_with_room_for_three(db, 0, true).await;
 }
 
 async fn claims_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap(db: Db) {
-    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = 300).await else {
-        return;
-    };
-    let calls = capped_entity_with_oas(&app, 3, 12).await;
-
-    let answers = fire_into_one_write_batch(&app, calls).await;
-
-    assert_eq!(
-        tally(&answers),
-        BTreeMap::from([(0, 3), (61053, 9)]),
-        "{answers:?}"
-    );
+    twelve_calls_for_an_entity_with_room_for_three(db, 300, true).await;
 }
 
 async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: Db) {
@@ -265,16 +254,5 @@ async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: D
 }
 
 async fn registrations_in_progress_count_toward_the_entity_cap(db: Db) {
-    let Some(app) = spawn_app_on(db, |s| s.processing_delay_ms = 300).await else {
-        return;
-    };
-    let calls = capped_entity_with_oas(&app, 3, 12).await;
-
-    let answers = fire(&app, calls).await;
-
-    assert_eq!(
-        tally(&answers),
-        BTreeMap::from([(0, 3), (61053, 9)]),
-        "{answers:?}"
-    );
+    twelve_calls_for_an_entity_with_room_for_three(db, 300, false).await;
 }
