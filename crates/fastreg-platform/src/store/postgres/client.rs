@@ -15,6 +15,10 @@
 //! does not wait for a job's later statements before running the next job, and settles them
 //! all at its commit, so that a job whose last statements need no answer costs no round trip
 //! of its own. Which jobs a failure undoes is the writer's business (`Writer` in `mod.rs`).
+//!
+//! A later statement is queued for the connection's task, which runs only while this thread
+//! waits on the runtime; the writer lets it write them out after each job
+//! ([`PgClient::push`]), so that the database works on one job while the writer runs the next.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -241,6 +245,17 @@ impl PgClient {
             c.execute_raw(&st, raw.iter()).await.map(|_| ())
         }));
         Ok(())
+    }
+
+    /// Lets the connection write what was sent later to the socket now, without waiting for
+    /// any answer. A later statement is only queued for the connection, whose task runs when
+    /// this thread waits on the runtime: without this, a batch whose jobs wait for nothing
+    /// would reach the database all at once at its commit, the database idle while the writer
+    /// ran the jobs and the writer idle while the database ran them.
+    pub(super) fn push(&mut self) {
+        if !self.pending.is_empty() {
+            self.rt.block_on(tokio::task::yield_now());
+        }
     }
 
     /// Sends `sql` (simple query protocol) now and checks its outcome later.

@@ -691,8 +691,11 @@ impl BatchConn for Writer<'_> {
         tx.conn.client.tag(n);
         // What the job sends without waiting is checked with the next job's first answer, or
         // at the commit (`Control::Commit`): a job costs no round trip of its own when its last
-        // statements need no answer.
-        run_caught(&mut tx, job)
+        // statements need no answer. It goes out now, so that the database runs it while the
+        // writer runs the next job.
+        let out = run_caught(&mut tx, job);
+        tx.conn.client.push();
+        out
     }
 
     fn ended(&mut self) {
