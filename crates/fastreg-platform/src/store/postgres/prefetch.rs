@@ -18,12 +18,36 @@ use crate::domain::*;
 use crate::error::Result;
 use crate::store::rows::{self, cols, to_u32, Cells};
 
+/// An entity's part of a read: its row with its Mini Program count (`en`), its registrations
+/// in progress (`c3`) and its OA's linked Mini Programs (`c4`), for the entity and the OA the
+/// SQL expressions `$entity` and `$oa` name. Selected as `en.*, c3.n, c4.n` and decoded by
+/// [`entity_columns`]; one text for the whole-context read and the entities' read.
+macro_rules! entity_part_joins {
+    ($entity:literal, $oa:literal) => {
+        concat!(
+            "LEFT JOIN LATERAL (SELECT TRUE AS found, ",
+            cols!(entity),
+            ", mini_program_count FROM entities WHERE world = fw() AND id = ",
+            $entity,
+            ") AS en ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
+        AND entity_id = ",
+            $entity,
+            " AND status = 'in_progress') AS c3 ON TRUE
+    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
+        AND linked_oa = ",
+            $oa,
+            ") AS c4 ON TRUE"
+        )
+    };
+}
+
 /// `$1` the token's hash, `$2` the ticket (or NULL), `$3` the month, `fw()` the world. Each
 /// part is one row or none (keys are unique), led by a `found` column that is NULL when it is
 /// none. Each lookup is a lateral join on the values found before it, so that every one is a
 /// point lookup by an index, whatever plan is cached.
 const STATEMENT: &str = concat!(
-    "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, en.*, c1.n, c2.n, c3.n, c4.n FROM (SELECT 1) AS one
+    "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, c1.n, c2.n, en.*, c3.n, c4.n FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
     cols!(token),
     " FROM tokens WHERE world = fw() AND hash = $1) AS tk ON TRUE
@@ -45,17 +69,12 @@ const STATEMENT: &str = concat!(
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
     cols!(official_account),
     " FROM official_accounts WHERE world = fw() AND appid = tk.authorizer_appid) AS oa ON TRUE
-    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(entity),
-    ", mini_program_count FROM entities WHERE world = fw() AND id = oa.entity_id) AS en ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
         AND oa_appid = tk.authorizer_appid AND status = 'in_progress') AS c1 ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
         AND oa_appid = tk.authorizer_appid AND month = $3 AND status = 'succeeded') AS c2 ON TRUE
-    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
-        AND entity_id = oa.entity_id AND status = 'in_progress') AS c3 ON TRUE
-    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
-        AND linked_oa = tk.authorizer_appid) AS c4 ON TRUE"
+    ",
+    entity_part_joins!("oa.entity_id", "tk.authorizer_appid")
 );
 
 /// An entity's part for each (entity, OA) pair (`$1` the entities, `$2` the OAs), each row
@@ -63,13 +82,8 @@ const STATEMENT: &str = concat!(
 /// pair, the writer's read-ahead with every pair its batch named.
 const ENTITIES_STATEMENT: &str = concat!(
     "SELECT en.*, c3.n, c4.n, q.e, q.o FROM unnest($1::BIGINT[], $2::TEXT[]) AS q(e, o)
-    LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(entity),
-    ", mini_program_count FROM entities WHERE world = fw() AND id = q.e) AS en ON TRUE
-    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
-        AND entity_id = q.e AND status = 'in_progress') AS c3 ON TRUE
-    LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM mini_programs WHERE world = fw()
-        AND linked_oa = q.o) AS c4 ON TRUE"
+    ",
+    entity_part_joins!("q.e", "q.o")
 );
 
 /// Columns of each part, after its `found` column (the lists of `cols!`).
@@ -168,7 +182,7 @@ pub(super) struct EntityPart {
     id: i64,
     oa_appid: String,
     /// The row and its Mini Program count.
-    entity: Option<(Entity, u32)>,
+    entity: EntityRow,
     in_progress: i64,
     linked: i64,
 }
@@ -190,9 +204,8 @@ impl Prefetched {
             let ticket_row = p.part(TICKET, rows::fastregister_ticket)?;
             let live_registration = p.part(REGISTRATION, rows::registration)?;
             let official_account = p.part(OFFICIAL_ACCOUNT, rows::official_account)?;
-            let entity = p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?;
             let (oa_in_progress, oa_successes) = (p.count()?, p.count()?);
-            let (in_progress, linked) = (p.count()?, p.count()?);
+            let (entity, in_progress, linked) = entity_columns(&mut p)?;
             let entity = official_account.as_ref().map(|oa| EntityPart {
                 id: oa.entity_id,
                 oa_appid: oa.appid.clone(),
@@ -331,15 +344,25 @@ impl Prefetched {
     }
 }
 
+/// An entity's row and its Mini Program count; `None` if it does not exist.
+type EntityRow = Option<(Entity, u32)>;
+
+/// The columns [`entity_part_joins`] selects (`en.*, c3.n, c4.n`), from where `p` stands: the
+/// entity's row and Mini Program count, its registrations in progress, its OA's linked count.
+fn entity_columns(p: &mut Parts<'_>) -> Result<(EntityRow, i64, i64)> {
+    let entity = p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?;
+    Ok((entity, p.count()?, p.count()?))
+}
+
 /// The entity's part of a row of [`ENTITIES_STATEMENT`].
 fn entity_part(row: &Row, entity_id: i64, oa_appid: &str) -> Result<EntityPart> {
-    let mut p = Parts { row, next: 0 };
+    let (entity, in_progress, linked) = entity_columns(&mut Parts { row, next: 0 })?;
     Ok(EntityPart {
         id: entity_id,
         oa_appid: oa_appid.to_string(),
-        entity: p.part(ENTITY, |r| Ok((rows::entity(r)?, to_u32(r.int(6)?))))?,
-        in_progress: p.count()?,
-        linked: p.count()?,
+        entity,
+        in_progress,
+        linked,
     })
 }
 
@@ -363,7 +386,7 @@ pub(super) struct Known {
 /// An entity as [`Known`] holds it: the row and its Mini Program count (none if it does not
 /// exist), and its registrations in progress.
 pub(super) struct KnownEntity {
-    entity: Option<(Entity, u32)>,
+    entity: EntityRow,
     in_progress: i64,
 }
 
