@@ -53,7 +53,8 @@ struct Wanted {
     entities: BTreeSet<(i64, String)>,
 }
 
-/// The reads of `ahead` the view does not hold, by world.
+/// The reads of `ahead` to make, by world: the tokens and authorisations the view does not
+/// hold, and every entity named (the view's copy may turn pending within the batch).
 fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
     let mut by_world: BTreeMap<WorldKey, Wanted> = BTreeMap::new();
     for a in ahead {
