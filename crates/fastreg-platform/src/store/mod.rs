@@ -316,7 +316,15 @@ pub struct ReadAhead {
     /// Entities and OAs, as (entity id, OA appid): the entity's row and counts and the OA's
     /// linked Mini Programs, which a fastregister go-ahead reads.
     pub entities: Vec<(i64, String)>,
+    /// Whole fastregister contexts, as (token hash, ticket, month): what a call the view could
+    /// not decide reads, for a backend whose writer reads them for its batch at once.
+    pub contexts: Vec<ContextRead>,
 }
+
+/// A whole fastregister context to read: the token's hash, the ticket sent (if the body is
+/// one) and the Asia/Shanghai month its successes are counted in (see
+/// [`Tx::prefetch_fast_register`]).
+pub type ContextRead = (String, Option<String>, String);
 
 impl ReadAhead {
     /// Whether nothing is named.
@@ -325,6 +333,7 @@ impl ReadAhead {
             && self.authorizations.is_empty()
             && self.registrations == 0
             && self.entities.is_empty()
+            && self.contexts.is_empty()
     }
 }
 
@@ -337,6 +346,7 @@ impl std::fmt::Debug for ReadAhead {
             .field("authorizations", &self.authorizations)
             .field("registrations", &self.registrations)
             .field("entities", &self.entities)
+            .field("contexts", &self.contexts.len())
             .finish()
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::rules::{FastRegisterContext, TicketBody};
 use crate::secrets;
 use crate::store::view::Lookup;
-use crate::store::Tx;
+use crate::store::{ContextRead, Tx};
 
 /// Why a load stopped before the end.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ pub struct Source<'a> {
     tx: Option<&'a mut dyn Tx>,
     /// What to ask the transaction to read at once before its first read (token hash,
     /// ticket, month): see [`Tx::prefetch_fast_register`].
-    prefetch: Option<(String, Option<String>, String)>,
+    prefetch: Option<ContextRead>,
     /// The same for the entity's reads alone (entity, OA): see [`Tx::prefetch_entity`].
     prefetch_entity: Option<(i64, String)>,
 }
@@ -117,6 +117,17 @@ impl<'a> Source<'a> {
     }
 }
 
+/// What [`load_context`] reads with a non-empty `token`, named as
+/// [`Tx::prefetch_fast_register`] takes it: the token's hash, the ticket sent (if the body
+/// is one) and the Asia/Shanghai month of `now`.
+pub fn whole_read(token: &str, body: Option<&TicketBody>, now: UnixTime) -> ContextRead {
+    let ticket = match body {
+        Some(TicketBody::Ticket(t)) => Some(t.clone()),
+        _ => None,
+    };
+    (secrets::hash(token), ticket, shanghai_month(now))
+}
+
 /// Loads everything [`crate::rules::check_fast_register`] reads. Stops loading where a missing
 /// piece makes the rest irrelevant: the rules then refuse on that piece.
 ///
@@ -136,14 +147,10 @@ pub fn load_context(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(ctx);
     };
-    let hash = secrets::hash(token);
-    let month = shanghai_month(now);
+    let whole = whole_read(token, ctx.body.as_ref(), now);
+    let (hash, month) = (whole.0.clone(), whole.2.clone());
     if src.tx.is_some() {
-        let ticket = match &ctx.body {
-            Some(TicketBody::Ticket(t)) => Some(t.clone()),
-            _ => None,
-        };
-        src.prefetch = Some((hash.clone(), ticket, month.clone()));
+        src.prefetch = Some(whole);
     }
     // An unknown token is not remembered by the view (it names no key a write would touch).
     ctx.token = src.get(

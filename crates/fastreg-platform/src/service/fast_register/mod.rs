@@ -4,11 +4,9 @@
 //!
 //! Unlike every other operation, a call is not one transaction. Most refused calls are decided
 //! from the in-process view when it holds everything the checks read (no hop to another
-//! thread). What the view cannot decide goes, on a database this process alone writes
-//! (SQLite), straight to the single writer, whose checks decide it and whose reads the view
-//! then remembers; on a shared database (PostgreSQL) it is first decided by a read on a
-//! reader connection, in parallel, and only a go-ahead queues for the writer, which checks
-//! again before committing. A configured processing delay makes
+//! thread). What the view cannot decide goes straight to the writer, whose checks decide it
+//! and whose reads the view then remembers (on PostgreSQL the writer reads what its batch's
+//! calls name in one statement before its first job). A configured processing delay makes
 //! the registration observable "in progress": the writer then only claims the ticket, and the
 //! completion runs after the delay in its own task.
 
@@ -79,12 +77,17 @@ pub async fn register(
         )
     };
     let lifetimes = app.settings.lifetimes.clone();
-    // Where this process alone writes the database (SQLite), the writer reads as cheaply as a
-    // reader, and a go-ahead checked on a reader first was read twice (once there, once by the
-    // writer's own checks): a call the view cannot decide goes straight to the writer, which
-    // decides it and remembers what it read, so a refusal repeated is decided in the view.
-    // On a shared database the writer is the cluster's bottleneck and keeps to go-aheads.
-    let to_writer = in_view.is_none() && view.is_some() && !w.store.shared();
+    // A call the view cannot decide goes straight to the writer, which decides it with its own
+    // checks and remembers what it read, so that a refusal repeated is decided in the view.
+    // Checked on a reader first, a go-ahead was read twice (there, then by the writer's
+    // checks), and on a shared database (PostgreSQL) each reader's check was a transaction of
+    // its own: the writer instead reads the contexts of its whole batch in one statement
+    // (`ReadAhead::contexts`).
+    let to_writer = in_view.is_none() && view.is_some();
+    let contexts = match token.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) if to_writer => vec![context::whole_read(t, Some(&body), now)],
+        _ => Vec::new(),
+    };
     let early = match in_view {
         _ if to_writer => None,
         Some(decision) => Some(decision),
@@ -115,6 +118,7 @@ pub async fn register(
                 entities: approved
                     .map(|ok| vec![(ok.entity_id, ok.oa_appid)])
                     .unwrap_or_default(),
+                contexts,
                 ..ReadAhead::default()
             };
             w.store

@@ -4,7 +4,10 @@
 //! memory instead of waiting for a round trip of its own: the writer runs its jobs one after
 //! another, so a round trip per job is a round trip per answer.
 //!
-//! The entities (row and counts) and OAs' linked counts that fastregister go-ahead jobs named
+//! The whole contexts of the fastregister calls the view could not decide (token,
+//! authorisation, component, ticket, OA, entity and counts) are read in one statement and
+//! remembered in the view, where each call's checks then find them; and the entities (row and
+//! counts) and OAs' linked counts that fastregister jobs named, or that those contexts hold,
 //! are read in one statement too, into the batch's own memory of them (`prefetch::Known`),
 //! which the batch's writes keep current: a success whose entity an earlier success of the
 //! batch changed then reads nothing.
@@ -22,11 +25,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::prefetch::Prefetched;
 use super::tx::{PgTx, Role};
-use crate::domain::WorldKey;
+use crate::domain::{AuthorizerKind, TokenKind, WorldKey};
 use crate::error::Result;
 use crate::store::rows::{self, cols, Cells as _};
-use crate::store::view::View;
-use crate::store::{ReadAhead, Tx as _};
+use crate::store::view::{Lookup, View};
+use crate::store::{ContextRead, ReadAhead, Tx as _};
 
 const TOKENS: &str = concat!(
     "SELECT ",
@@ -51,10 +54,13 @@ struct Wanted {
     tokens: BTreeSet<String>,
     authorizations: BTreeSet<(String, String)>,
     entities: BTreeSet<(i64, String)>,
+    contexts: BTreeSet<ContextRead>,
 }
 
 /// The reads of `ahead` to make, by world: the tokens and authorisations the view does not
-/// hold, and every entity named (the view's copy may turn pending within the batch).
+/// hold, and every entity and whole fastregister context named (the view's copy of an entity
+/// may turn pending within the batch; a context is named only when the view lacked some of
+/// it).
 fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
     let mut by_world: BTreeMap<WorldKey, Wanted> = BTreeMap::new();
     for a in ahead {
@@ -83,11 +89,86 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
                 .entities
                 .insert(pair.clone());
         }
+        // Named only by calls the view could not decide; most were read outside the lock
+        // just before ([`PgTx::read_contexts_ahead`]), and read again only if a write has
+        // changed some of them since.
+        for read in a.contexts.iter().filter(|r| !covered(&lookup, r)) {
+            by_world
+                .entry(a.world)
+                .or_default()
+                .contexts
+                .insert(read.clone());
+        }
     }
     by_world
 }
 
+/// Whether the view holds, current, what fastregister's checks read for the whole-context
+/// read `read` names, but the entity's part (which the batch reads with the entities named).
+/// A miss the check does not foresee only costs the call a read of its own.
+fn covered(lookup: &Lookup<'_>, (hash, ticket, month): &ContextRead) -> bool {
+    let Some(token) = lookup.token(hash) else {
+        return false;
+    };
+    if token.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
+        return true;
+    }
+    let (c, a) = (&token.component_appid, &token.authorizer_appid);
+    let ticket = match ticket.as_deref().map(|t| (t, lookup.ticket(t))) {
+        None | Some((_, Some(None))) => true,
+        Some((t, Some(Some(_)))) => lookup.ticket_registration(t).is_some(),
+        Some((_, None)) => false,
+    };
+    ticket
+        && lookup.authorization(c, a).is_some()
+        && lookup.component(c).is_some()
+        && lookup.official_account(a).is_some()
+        && lookup.oa_in_progress(a).is_some()
+        && lookup.oa_successes(a, month).is_some()
+}
+
 impl PgTx<'_> {
+    /// A reader's transaction, outside the write lock, for the writer's next batch: reads the
+    /// whole fastregister contexts `aheads` name in one statement per world, remembers them in
+    /// the view as of this snapshot (as a reader's check does), and names each context's
+    /// (entity, OA) in its `ReadAhead`, so that the writer reads again, under the lock, only
+    /// the entities' counts and whatever a write has changed since this snapshot.
+    pub(super) fn read_contexts_ahead(&mut self, aheads: &mut [&mut ReadAhead]) -> Result<()> {
+        let Some((view, epoch)) = self.view() else {
+            return Ok(());
+        };
+        let mut by_world: BTreeMap<WorldKey, BTreeSet<ContextRead>> = BTreeMap::new();
+        for a in aheads.iter() {
+            by_world
+                .entry(a.world)
+                .or_default()
+                .extend(a.contexts.iter().cloned());
+        }
+        let mut pairs: BTreeMap<(WorldKey, ContextRead), (i64, String)> = BTreeMap::new();
+        for (world, reads) in by_world {
+            self.world = world;
+            let reads: Vec<_> = reads.into_iter().collect();
+            for read in Prefetched::read_contexts(self, &reads)? {
+                if let Some((ctx, month)) = read.context() {
+                    view.remember_in(world, &ctx, month, epoch);
+                }
+                if let Some((args, Some(pair))) = read.read_with() {
+                    pairs.insert((world, args), pair);
+                }
+            }
+        }
+        for a in aheads.iter_mut() {
+            for args in &a.contexts {
+                if let Some(pair) = pairs.get(&(a.world, args.clone())) {
+                    if !a.entities.contains(pair) {
+                        a.entities.push(pair.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads what `ahead` names and the view lacks, and remembers it there (the writer's
     /// transaction, before its batch's first job).
     pub(super) fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
@@ -126,6 +207,19 @@ impl PgTx<'_> {
                 // write that would create it.
                 for (c, z) in missing {
                     view.remember_settled_authorization(world, &c, &z, None);
+                }
+            }
+            if !w.contexts.is_empty() {
+                let reads: Vec<_> = w.contexts.into_iter().collect();
+                for read in Prefetched::read_contexts(self, &reads)? {
+                    if let Some((ctx, month)) = read.context() {
+                        view.remember_settled_context(world, &ctx, month);
+                    }
+                    if let (Some(part), Role::Writer { known, .. }) =
+                        (read.entity_part_read(), &mut self.role)
+                    {
+                        known.learn(world, part);
+                    }
                 }
             }
             if !w.entities.is_empty() {

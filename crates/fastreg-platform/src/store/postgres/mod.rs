@@ -8,8 +8,12 @@
 //! checked in a write transaction holds until its commit, whichever instance checks it. The
 //! cost is that writes do not run in parallel across instances; for a sandbox, correctness
 //! wins. Reads run on a small pool of reader threads in `REPEATABLE READ READ ONLY`
-//! snapshots and never take the lock. An instance that finds itself alone on the database
-//! (`alone`) answers fastregister from its in-process view without asking the change feed.
+//! snapshots and never take the lock. A fastregister call the in-process view cannot decide
+//! goes to the writer through one more such thread (`ahead_loop`), which reads the whole
+//! contexts of every call queued there in one statement, beside the writer's running batch,
+//! so that the serial chain reads only what changed since. An instance that finds itself
+//! alone on the database (`alone`) answers fastregister from its in-process view without
+//! asking the change feed.
 //!
 //! The client is tokio-postgres driven from this module's own threads, each with a small
 //! runtime of its own (which must not be nested in tokio's), with the synchronous `postgres`
@@ -108,6 +112,9 @@ fn causes(e: &dyn std::error::Error) -> String {
 /// The PostgreSQL backend.
 pub struct PgBackend {
     writer: mpsc::Sender<Request>,
+    /// Write jobs that name whole fastregister contexts: read ahead outside the lock first
+    /// ([`ahead_loop`]), then queued for the writer.
+    ahead: mpsc::Sender<Request>,
     readers: mpsc::Sender<Request>,
     feed: Arc<Feed>,
     /// Dropped with the backend: the thread watching for other instances then stops.
@@ -324,6 +331,12 @@ impl PgBackend {
                 .spawn(move || reader_loop(config, durability, &feed, rx))
                 .context("starting a PostgreSQL reader thread")?;
         }
+        let (ahead, ahead_rx) = mpsc::channel::<Request>();
+        let (hconfig, hfeed, hwriter) = (config.clone(), feed.clone(), writer.clone());
+        std::thread::Builder::new()
+            .name("fastreg-pg-ahead".into())
+            .spawn(move || ahead_loop(hconfig, durability, &hfeed, &ahead_rx, &hwriter))
+            .context("starting the PostgreSQL read-ahead thread")?;
         let (fconfig, ffeed) = (config.clone(), feed.clone());
         std::thread::Builder::new()
             .name("fastreg-pg-feed".into())
@@ -343,6 +356,7 @@ impl PgBackend {
             .context("starting the PostgreSQL instance-watching thread")?;
         Ok(PgBackend {
             writer,
+            ahead,
             readers,
             feed,
             _alone: alone,
@@ -548,6 +562,62 @@ fn reader_loop(
     }
 }
 
+/// Reads ahead, on a connection of its own and outside the write lock, the whole fastregister
+/// contexts that the write jobs queued here name, for as many as are queued at once, then
+/// passes the jobs on to the writer (see [`PgTx::read_contexts_ahead`]). The writer's
+/// batch then finds them in the view, and its own transaction, the cluster's one serial chain,
+/// reads only what changed since (the reading here runs beside the writer's previous batch).
+/// Should the read fail, the jobs go on as they are, and the writer reads the contexts itself.
+fn ahead_loop(
+    config: tokio_postgres::Config,
+    durability: Durability,
+    feed: &Feed,
+    rx: &mpsc::Receiver<Request>,
+    writer: &mpsc::Sender<Request>,
+) {
+    let mut lazy = Lazy {
+        config,
+        durability,
+        conn: None,
+        writer: None,
+    };
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+        let mut aheads: Vec<&mut ReadAhead> = batch.iter_mut().map(|r| &mut r.ahead).collect();
+        if let Err(e) = read_contexts_ahead(&mut lazy, feed, &mut aheads) {
+            tracing::warn!(error = %e, "reading fastregister contexts ahead failed; the writer reads them");
+        }
+        for r in batch {
+            if let Err(mpsc::SendError(r)) = writer.send(r) {
+                let _ = r.reply.send(Err(Error::Internal(anyhow!(
+                    "the PostgreSQL writer thread has stopped"
+                ))));
+            }
+        }
+    }
+}
+
+/// One read-ahead transaction of [`ahead_loop`], begun as a reader's is.
+fn read_contexts_ahead(lazy: &mut Lazy, feed: &Feed, aheads: &mut [&mut ReadAhead]) -> Result<()> {
+    let epoch = feed.view.epoch();
+    let conn = lazy.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", |conn| {
+        feed.catch_up(conn)
+    })?;
+    let mut tx = PgTx {
+        conn: &mut *conn,
+        world: DEFAULT_WORLD,
+        role: Role::Reader {
+            view: &feed.view,
+            epoch,
+        },
+        prefetched: None,
+    };
+    let out = tx.read_contexts_ahead(aheads);
+    let _ = conn.client.batch_execute("ROLLBACK");
+    out
+}
+
 /// The writer's connection as a [`BatchConn`], with what its open batch changed.
 struct Writer<'c> {
     lazy: &'c mut Lazy,
@@ -713,7 +783,12 @@ impl BatchConn for Writer<'_> {
 #[async_trait]
 impl Backend for PgBackend {
     async fn write(&self, job: Job, ahead: ReadAhead) -> Result<Box<dyn Any + Send>> {
-        submit(&self.writer, job, ahead, "the PostgreSQL writer thread").await
+        let queue = if ahead.contexts.is_empty() {
+            &self.writer
+        } else {
+            &self.ahead
+        };
+        submit(queue, job, ahead, "the PostgreSQL writer thread").await
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {

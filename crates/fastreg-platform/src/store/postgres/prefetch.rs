@@ -10,13 +10,16 @@
 //! batch would otherwise read them again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use postgres::Row;
 
 use super::tx::PgTx;
 use crate::domain::*;
 use crate::error::Result;
+use crate::rules::FastRegisterContext;
 use crate::store::rows::{self, cols, to_u32, Cells};
+use crate::store::ContextRead;
 
 /// An entity's part of a read: its row with its Mini Program count (`en`), its registrations
 /// in progress (`c3`) and its OA's linked Mini Programs (`c4`), for the entity and the OA the
@@ -29,7 +32,7 @@ macro_rules! entity_part_joins {
             cols!(entity),
             ", mini_program_count FROM entities WHERE world = fw() AND id = ",
             $entity,
-            ") AS en ON TRUE
+            " LIMIT 1) AS en ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
         AND entity_id = ",
             $entity,
@@ -42,39 +45,74 @@ macro_rules! entity_part_joins {
     };
 }
 
-/// `$1` the token's hash, `$2` the ticket (or NULL), `$3` the month, `fw()` the world. Each
-/// part is one row or none (keys are unique), led by a `found` column that is NULL when it is
-/// none. Each lookup is a lateral join on the values found before it, so that every one is a
-/// point lookup by an index, whatever plan is cached.
-const STATEMENT: &str = concat!(
-    "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, c1.n, c2.n, en.*, c3.n, c4.n FROM (SELECT 1) AS one
+/// The whole-context read: for the token hash, ticket (or NULL) and month that the SQL
+/// expressions `$hash`, `$ticket` and `$month` name, each row of `$from`, and `fw()` the world,
+/// what fastregister's checks read, then the columns `$extra` adds. Each part is one row or
+/// none (keys are unique), led by a `found` column that is NULL when it is none. Each lookup
+/// is a lateral join on the values found before it, so that every one is a point lookup by an
+/// index, whatever plan is cached: the `LIMIT 1` (a no-op on a unique key) keeps the planner
+/// from turning a lookup into a join, which for a batch of rows it made a hash join over the
+/// world's whole table (a new world's statistics say it is tiny).
+macro_rules! whole_context_select {
+    ($from:literal, $hash:literal, $ticket:literal, $month:literal, $extra:literal) => {
+        concat!(
+            "SELECT tk.*, au.*, co.*, ft.*, lr.*, oa.*, c1.n, c2.n, en.*, c3.n, c4.n",
+            $extra,
+            " FROM ",
+            $from,
+            "
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(token),
-    " FROM tokens WHERE world = fw() AND hash = $1) AS tk ON TRUE
+            cols!(token),
+            " FROM tokens WHERE world = fw() AND hash = ",
+            $hash,
+            " LIMIT 1) AS tk ON TRUE
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(authorization),
-    " FROM authorizations WHERE world = fw()
-        AND component_appid = tk.component_appid AND authorizer_appid = tk.authorizer_appid)
-        AS au ON TRUE
+            cols!(authorization),
+            " FROM authorizations WHERE world = fw()
+        AND component_appid = tk.component_appid AND authorizer_appid = tk.authorizer_appid
+        LIMIT 1) AS au ON TRUE
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(component),
-    " FROM components WHERE world = fw() AND appid = tk.component_appid) AS co ON TRUE
+            cols!(component),
+            " FROM components WHERE world = fw() AND appid = tk.component_appid LIMIT 1)
+        AS co ON TRUE
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(fastregister_ticket),
-    " FROM fastregister_tickets WHERE world = fw() AND ticket = $2) AS ft ON TRUE
+            cols!(fastregister_ticket),
+            " FROM fastregister_tickets WHERE world = fw() AND ticket = ",
+            $ticket,
+            " LIMIT 1) AS ft ON TRUE
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(registration),
-    " FROM registrations WHERE world = fw() AND ticket = $2
-        AND status IN ('in_progress', 'succeeded')) AS lr ON TRUE
+            cols!(registration),
+            " FROM registrations WHERE world = fw() AND ticket = ",
+            $ticket,
+            "
+        AND status IN ('in_progress', 'succeeded') LIMIT 1) AS lr ON TRUE
     LEFT JOIN LATERAL (SELECT TRUE AS found, ",
-    cols!(official_account),
-    " FROM official_accounts WHERE world = fw() AND appid = tk.authorizer_appid) AS oa ON TRUE
+            cols!(official_account),
+            " FROM official_accounts WHERE world = fw() AND appid = tk.authorizer_appid
+        LIMIT 1) AS oa ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
         AND oa_appid = tk.authorizer_appid AND status = 'in_progress') AS c1 ON TRUE
     LEFT JOIN LATERAL (SELECT COUNT(*) AS n FROM registrations WHERE world = fw()
-        AND oa_appid = tk.authorizer_appid AND month = $3 AND status = 'succeeded') AS c2 ON TRUE
+        AND oa_appid = tk.authorizer_appid AND month = ",
+            $month,
+            " AND status = 'succeeded') AS c2 ON TRUE
     ",
-    entity_part_joins!("oa.entity_id", "tk.authorizer_appid")
+            entity_part_joins!("oa.entity_id", "tk.authorizer_appid")
+        )
+    };
+}
+
+/// `$1` the token's hash, `$2` the ticket (or NULL), `$3` the month: one row.
+const STATEMENT: &str = whole_context_select!("(SELECT 1) AS one", "$1", "$2", "$3", "");
+
+/// [`STATEMENT`] for each (hash, ticket, month) of the arrays `$1`, `$2`, `$3`, each row
+/// ending with its three arguments: the writer's read-ahead of its batch's calls.
+const CONTEXTS_STATEMENT: &str = whole_context_select!(
+    "unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS q(h, t, m)",
+    "q.h",
+    "q.t",
+    "q.m",
+    ", q.h, q.t, q.m"
 );
 
 /// An entity's part for each (entity, OA) pair (`$1` the entities, `$2` the OAs), each row
@@ -95,6 +133,17 @@ const REGISTRATION: usize = 13;
 const OFFICIAL_ACCOUNT: usize = 8;
 /// The entity's columns and its `mini_program_count`.
 const ENTITY: usize = 7;
+/// The columns of a whole-context read: each part's with its `found`, and the four counts.
+const WHOLE: usize = 6
+    + TOKEN
+    + AUTHORIZATION
+    + COMPONENT
+    + TICKET
+    + REGISTRATION
+    + OFFICIAL_ACCOUNT
+    + 1
+    + ENTITY
+    + 4;
 
 /// A row's columns from `base` on, as a decoder of `rows` reads them from 0.
 struct At<'r> {
@@ -196,44 +245,115 @@ impl Prefetched {
         month: &str,
     ) -> Result<Prefetched> {
         let row = tx.one(STATEMENT, &[&hash, &ticket, &month], |row| {
-            let mut p = Parts { row, next: 0 };
-            // In the statement's column order.
-            let token = p.part(TOKEN, rows::token)?;
-            let authorization = p.part(AUTHORIZATION, rows::authorization)?;
-            let component = p.part(COMPONENT, rows::component)?;
-            let ticket_row = p.part(TICKET, rows::fastregister_ticket)?;
-            let live_registration = p.part(REGISTRATION, rows::registration)?;
-            let official_account = p.part(OFFICIAL_ACCOUNT, rows::official_account)?;
-            let (oa_in_progress, oa_successes) = (p.count()?, p.count()?);
-            let (entity, in_progress, linked) = entity_columns(&mut p)?;
-            let entity = official_account.as_ref().map(|oa| EntityPart {
-                id: oa.entity_id,
-                oa_appid: oa.appid.clone(),
-                entity,
-                in_progress,
-                linked,
-            });
-            let whole = Whole {
-                hash: hash.to_string(),
-                ticket_arg: ticket.map(str::to_string),
-                month: month.to_string(),
-                token,
-                authorization,
-                component,
-                ticket: ticket_row,
-                live_registration,
-                official_account,
-                oa_in_progress,
-                oa_successes,
-            };
-            Ok(Prefetched {
-                whole: Some(whole),
-                entity,
-            })
+            Prefetched::whole(row, hash.into(), ticket.map(str::to_string), month.into())
         })?;
         row.ok_or_else(|| {
             crate::error::Error::Internal(anyhow::anyhow!("the fastregister read returned no row"))
         })
+    }
+
+    /// [`Prefetched::read`] for every (hash, ticket, month) of `reads` (of `tx`'s world), in
+    /// one statement.
+    pub(super) fn read_contexts(
+        tx: &mut PgTx<'_>,
+        reads: &[ContextRead],
+    ) -> Result<Vec<Prefetched>> {
+        let hashes: Vec<&str> = reads.iter().map(|r| r.0.as_str()).collect();
+        let tickets: Vec<Option<&str>> = reads.iter().map(|r| r.1.as_deref()).collect();
+        let months: Vec<&str> = reads.iter().map(|r| r.2.as_str()).collect();
+        tx.all(CONTEXTS_STATEMENT, &[&hashes, &tickets, &months], |row| {
+            // The arguments close the row.
+            let at = WHOLE;
+            Prefetched::whole(row, row.text(at)?, row.opt_text(at + 1)?, row.text(at + 2)?)
+        })
+    }
+
+    /// A row of a whole-context read, read with `hash`, `ticket` and `month`.
+    fn whole(row: &Row, hash: String, ticket: Option<String>, month: String) -> Result<Prefetched> {
+        let mut p = Parts { row, next: 0 };
+        // In the statement's column order.
+        let token = p.part(TOKEN, rows::token)?;
+        let authorization = p.part(AUTHORIZATION, rows::authorization)?;
+        let component = p.part(COMPONENT, rows::component)?;
+        let ticket_row = p.part(TICKET, rows::fastregister_ticket)?;
+        let live_registration = p.part(REGISTRATION, rows::registration)?;
+        let official_account = p.part(OFFICIAL_ACCOUNT, rows::official_account)?;
+        let (oa_in_progress, oa_successes) = (p.count()?, p.count()?);
+        let (entity, in_progress, linked) = entity_columns(&mut p)?;
+        let entity = official_account.as_ref().map(|oa| EntityPart {
+            id: oa.entity_id,
+            oa_appid: oa.appid.clone(),
+            entity,
+            in_progress,
+            linked,
+        });
+        let whole = Whole {
+            hash,
+            ticket_arg: ticket,
+            month,
+            token,
+            authorization,
+            component,
+            ticket: ticket_row,
+            live_registration,
+            official_account,
+            oa_in_progress,
+            oa_successes,
+        };
+        Ok(Prefetched {
+            whole: Some(whole),
+            entity,
+        })
+    }
+
+    /// What fastregister's checks read (as `service::fast_register::context` loads it) that
+    /// this whole-context read holds, with the month its successes were counted in; `None`
+    /// for an entity's part alone.
+    pub(super) fn context(&self) -> Option<(FastRegisterContext, &str)> {
+        let w = self.whole.as_ref()?;
+        let mut ctx = FastRegisterContext {
+            token_present: true,
+            token: w.token.clone().map(Arc::new),
+            ..FastRegisterContext::default()
+        };
+        // The checks read no further for another kind of token.
+        let oa_token = TokenKind::Authorizer(AuthorizerKind::OfficialAccount);
+        if w.token.as_ref().is_none_or(|t| t.kind != oa_token) {
+            return Some((ctx, &w.month));
+        }
+        ctx.authorization = w.authorization.clone().map(Arc::new);
+        ctx.component = w.component.clone().map(Arc::new);
+        ctx.ticket = w.ticket.clone();
+        if ctx.ticket.is_some() {
+            ctx.ticket_registration = w.live_registration.clone();
+        }
+        ctx.official_account = w.official_account.clone().map(Arc::new);
+        if ctx.official_account.is_none() {
+            return Some((ctx, &w.month));
+        }
+        ctx.oa_in_progress = w.oa_in_progress > 0;
+        ctx.oa_successes_this_month = to_u32(w.oa_successes);
+        if let Some(e) = &self.entity {
+            ctx.entity = e.entity.as_ref().map(|(e, _)| Arc::new(e.clone()));
+            let owned = e.entity.as_ref().map_or(0, |(_, n)| *n);
+            ctx.entity_mini_programs = owned + to_u32(e.in_progress);
+        }
+        Some((ctx, &w.month))
+    }
+
+    /// The entity's part, for the writer's memory of its batch.
+    pub(super) fn entity_part_read(&self) -> Option<&EntityPart> {
+        self.entity.as_ref()
+    }
+
+    /// The arguments of a whole-context read, and the (entity, OA) of its entity's part.
+    pub(super) fn read_with(&self) -> Option<(ContextRead, Option<(i64, String)>)> {
+        let w = self.whole.as_ref()?;
+        let args = (w.hash.clone(), w.ticket_arg.clone(), w.month.clone());
+        Some((
+            args,
+            self.entity.as_ref().map(|e| (e.id, e.oa_appid.clone())),
+        ))
     }
 
     /// Runs the entity's part alone in `tx`: the entity and its counts, and the Mini
