@@ -123,6 +123,7 @@ async fn every_backend_passes_the_storage_story() {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
+        token_replacements_supersede_in_the_order_they_commit(&store).await;
         a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_lost(&store).await;
         pushes_are_claimed_once(&store).await;
         eprintln!("{name}: ok");
@@ -494,15 +495,19 @@ async fn story(store: &Store) -> Result<(), Error> {
     Ok(())
 }
 
-/// Many concurrent write jobs, half of which write and then fail: the failures roll back
-/// alone, the successes all commit, whatever batches the backend forms.
+/// Many concurrent write jobs of four kinds, in turn: one writes and succeeds, one writes and
+/// then fails, one fails having written nothing, one succeeds having written nothing. The
+/// failures roll back alone and the successes all commit, whatever batches the backend forms
+/// (a PostgreSQL job that sends no statement makes no savepoint).
 async fn group_commit_isolates_failing_jobs(store: &Store) {
     let jobs = (0..200).map(|i| {
         let store = store.clone();
         async move {
             store
                 .write(move |tx| {
-                    tx.set_meta(&format!("job{i}"), "written")?;
+                    if i % 4 < 2 {
+                        tx.set_meta(&format!("job{i}"), "written")?;
+                    }
                     if i % 2 == 1 {
                         return Err(Error::wx(ErrCode::InvalidTicket));
                     }
@@ -524,8 +529,81 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
             .read(move |tx| tx.meta(&format!("job{i}")))
             .await
             .unwrap();
-        assert_eq!(v.is_some(), i % 2 == 0, "job {i}");
+        assert_eq!(v.is_some(), i % 4 == 0, "job {i}");
     }
+}
+
+/// Concurrent replacements of one key's token (the writer may put them off and write them
+/// together, `postgres/tokens.rs`), some of which then fail and some of which read their own
+/// token back in the same job: a failed job's token is not written and supersedes nothing,
+/// a job reads the token it wrote, and the tokens written form one chain, each superseded by
+/// the next one at that one's issue time, from the token stored before to one current token.
+async fn token_replacements_supersede_in_the_order_they_commit(store: &Store) {
+    let token = |hash: String, issued_at: i64| TokenRecord {
+        hash,
+        kind: TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
+        component_appid: "wxchain".into(),
+        authorizer_appid: "wxchainoa".into(),
+        issued_at,
+        expires_at: issued_at + 7200,
+        superseded_at: None,
+    };
+    let first = token("chain-first".into(), 50);
+    store
+        .write(move |tx| tx.replace_token(&first))
+        .await
+        .unwrap();
+    let jobs = (0..60i64).map(|i| {
+        let store = store.clone();
+        let t = token(format!("chain{i}"), 100 + i);
+        async move {
+            store
+                .write(move |tx| {
+                    tx.replace_token(&t)?;
+                    if i % 7 == 3 {
+                        let own = tx.token(&t.hash)?;
+                        if own.as_ref().is_none_or(|o| o.superseded_at.is_some()) {
+                            return Err(Error::Internal(anyhow::anyhow!("read back {own:?}")));
+                        }
+                    }
+                    if i % 5 == 4 {
+                        return Err(Error::wx(ErrCode::InvalidTicket));
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    });
+    let results = join_all(jobs).await;
+    let mut issued = std::collections::BTreeSet::new();
+    let mut superseded = std::collections::BTreeSet::new();
+    let mut current = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        let stored = store
+            .read(move |tx| tx.token(&format!("chain{i}")))
+            .await
+            .unwrap();
+        match (i % 5, r) {
+            (4, Err(e)) => {
+                assert_eq!(e.code(), ErrCode::InvalidTicket, "job {i}");
+                assert_eq!(stored, None, "job {i} failed, yet its token was written");
+            }
+            (_, Ok(())) => {
+                let t = stored.unwrap_or_else(|| panic!("job {i}'s token was not written"));
+                issued.insert(t.issued_at);
+                match t.superseded_at {
+                    Some(at) => assert!(superseded.insert(at), "superseded twice at {at}"),
+                    None => current.push(i),
+                }
+            }
+            other => panic!("job {i}: {other:?}"),
+        }
+    }
+    let first = store.read(|tx| tx.token("chain-first")).await.unwrap();
+    let first_superseded = first.and_then(|t| t.superseded_at);
+    assert!(superseded.insert(first_superseded.expect("the first token was not superseded")));
+    assert_eq!(current.len(), 1, "current tokens: {current:?}");
+    assert_eq!(superseded, issued, "each token written supersedes exactly one");
 }
 
 /// A write the database refuses only when its batch is settled (PostgreSQL sends a drawn

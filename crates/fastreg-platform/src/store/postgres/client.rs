@@ -46,6 +46,9 @@ pub(super) struct PgClient {
     tag: usize,
     /// The first tag a failed statement was sent under, and the failure, until cleared.
     failed: Option<(usize, String)>,
+    /// The running job's savepoint statement, until the job sends its first statement
+    /// ([`PgClient::open`]): a job that sends none needs no savepoint.
+    opening: Option<String>,
 }
 
 /// A parameter already encoded for its statement's type, so that a later statement owns its
@@ -106,6 +109,7 @@ impl PgClient {
             pending: Vec::new(),
             tag: 0,
             failed: None,
+            opening: None,
         })
     }
 
@@ -113,9 +117,34 @@ impl PgClient {
         self.client.is_closed()
     }
 
+    /// The tag statements are sent under now.
+    pub(super) fn tag_now(&self) -> usize {
+        self.tag
+    }
+
     /// From now on, statements are sent under `tag` (a job's number in its batch).
     pub(super) fn tag(&mut self, tag: usize) {
         self.tag = tag;
+    }
+
+    /// The running job's savepoint statement (sent later), to go out with its first
+    /// statement ([`PgClient::open`]).
+    pub(super) fn set_opening(&mut self, sql: String) {
+        self.opening = Some(sql);
+    }
+
+    /// The running job's savepoint statement, taken back if it was never sent (the job sent
+    /// no statement).
+    pub(super) fn take_opening(&mut self) -> Option<String> {
+        self.opening.take()
+    }
+
+    /// Sends the running job's savepoint statement (later), if it has not gone out yet: the
+    /// job is about to send a statement.
+    pub(super) fn open(&mut self) {
+        if let Some(sql) = self.opening.take() {
+            self.batch_execute_later(sql);
+        }
     }
 
     /// The first tag a statement failed under since [`PgClient::clear_failed`], with the

@@ -53,9 +53,11 @@ mod query;
 // Test support only: an empty database per test, reached through `crate::testing`.
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) mod scratch;
+mod tokens;
 mod tx;
 use feed::Feed;
 use prefetch::Known;
+use tokens::Deferred;
 use tx::{PgTx, Role};
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
@@ -483,9 +485,13 @@ fn writer_loop(mut lazy: Lazy, feed: &Arc<Feed>, rx: mpsc::Receiver<Request>) {
         committed: None,
         next: 0,
         savepoints: false,
+        opening: None,
+        made: None,
+        to_release: None,
         failed_from: None,
         ids: VecDeque::new(),
         known: Known::default(),
+        deferred: Vec::new(),
     };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -632,12 +638,20 @@ struct Writer<'c> {
     next: usize,
     /// Whether the batch's jobs run in savepoints (a batch of one job does not).
     savepoints: bool,
+    /// The job whose savepoint statement waits for its first statement (`PgClient::open`).
+    opening: Option<usize>,
+    /// The last job whose savepoint was made.
+    made: Option<usize>,
+    /// A savepoint made and not released yet, released with the next one made.
+    to_release: Option<usize>,
     /// After a commit: the first job not written, and why (see `BatchConn::failed_from`).
     failed_from: Option<(usize, String)>,
     /// Registration ids drawn for the open batch and not used yet (`ahead.rs`).
     ids: VecDeque<i64>,
     /// Entities and linked counts as the open batch has left them (`prefetch.rs`).
     known: Known,
+    /// Token replacements put off (`tokens.rs`).
+    deferred: Vec<Deferred>,
 }
 
 impl Writer<'_> {
@@ -652,9 +666,28 @@ impl Writer<'_> {
                 changed: &mut self.changed,
                 ids: &mut self.ids,
                 known: &mut self.known,
+                deferred: &mut self.deferred,
             },
             prefetched: None,
         })
+    }
+}
+
+impl Writer<'_> {
+    /// Settles the running job's savepoint: made if its statement went out with one of the
+    /// job's, else dropped (the job sent nothing, and nothing needs undoing or releasing).
+    /// The job, if it was made.
+    fn settle_opening(&mut self) -> Result<Option<usize>> {
+        let Some(job) = self.opening.take() else {
+            return Ok(None);
+        };
+        if self.lazy.conn()?.client.take_opening().is_some() {
+            return Ok(None);
+        }
+        // What it was to release went out with it.
+        self.to_release = None;
+        self.made = Some(job);
+        Ok(Some(job))
     }
 }
 
@@ -677,28 +710,48 @@ impl BatchConn for Writer<'_> {
                 let client = &mut self.lazy.conn()?.client;
                 client.clear_failed();
                 client.tag(0);
+                client.take_opening();
                 self.next = 0;
                 self.savepoints = false;
+                self.opening = None;
+                self.made = None;
+                self.to_release = None;
                 self.failed_from = None;
+                self.deferred.clear();
                 return Ok(());
             }
-            // A job's opening travels with its first statement (`client.rs`); should it fail,
-            // that statement fails, and with it the job.
+            // A job's savepoint is made only if the job sends a statement, with its first one
+            // (`PgClient::open`), so that a job which writes nothing (a refusal, a read, a write
+            // put off to the commit) costs the database nothing; should it fail, that statement
+            // fails, and with it the job. The last savepoint made is released with the next.
             Control::Savepoint | Control::ReleaseThenSavepoint => {
                 let n = self.next;
-                let sql = if matches!(what, Control::Savepoint) {
-                    format!("SAVEPOINT j{n}")
-                } else {
-                    format!("RELEASE j{}; SAVEPOINT j{n}", n.saturating_sub(1))
+                let made = self.settle_opening()?;
+                if matches!(what, Control::ReleaseThenSavepoint) && made.is_some() {
+                    self.to_release = made;
+                }
+                let sql = match self.to_release {
+                    Some(r) => format!("RELEASE j{r}; SAVEPOINT j{n}"),
+                    None => format!("SAVEPOINT j{n}"),
                 };
                 let client = &mut self.lazy.conn()?.client;
                 client.tag(n);
-                client.batch_execute_later(sql);
+                client.set_opening(sql);
+                self.opening = Some(n);
                 self.savepoints = true;
                 return Ok(());
             }
+            // A job whose savepoint was never made wrote nothing.
+            Control::Release if self.made != Some(last) => return Ok(()),
             Control::Release => format!("RELEASE j{last}"),
             Control::RollbackTo => {
+                // Its tokens put off and not sent yet are dropped; any it sent went out after
+                // its savepoint, and are undone with it.
+                self.deferred.retain(|d| d.job != last);
+                self.settle_opening()?;
+                if self.made != Some(last) {
+                    return Ok(());
+                }
                 let client = &mut self.lazy.conn()?.client;
                 // What the jobs before sent without waiting is settled first: a failure of an
                 // earlier job's has aborted the transaction, which no rollback to this job's
@@ -715,6 +768,7 @@ impl BatchConn for Writer<'_> {
                 format!("ROLLBACK TO j{last}")
             }
             Control::Commit => {
+                self.settle_opening()?;
                 let conn = self.lazy.conn()?;
                 // Every job's statements are checked here, once for the batch.
                 let _ = conn.client.settle();
@@ -730,14 +784,23 @@ impl BatchConn for Writer<'_> {
                         return Err(Error::Internal(anyhow!("{why}")));
                     }
                     conn.client.clear_failed();
+                    self.deferred.retain(|d| d.job < first);
                     self.failed_from = Some((first, why));
                 }
+                // Sent without waiting, checked with the feed's append: should it fail, so
+                // does the append, and the batch.
+                tokens::send(conn, std::mem::take(&mut self.deferred))?;
                 self.appended = Feed::append(conn, &self.changed)?;
                 conn.client.batch_execute("COMMIT").map_err(fault)?;
                 self.committed = self.appended.take();
                 return Ok(());
             }
             Control::Rollback => {
+                self.deferred.clear();
+                if let Ok(conn) = self.lazy.conn() {
+                    conn.client.take_opening();
+                }
+                self.opening = None;
                 self.appended = None;
                 self.failed_from = None;
                 "ROLLBACK".to_string()
@@ -769,6 +832,7 @@ impl BatchConn for Writer<'_> {
     }
 
     fn ended(&mut self) {
+        self.deferred.clear();
         self.ids.clear();
         self.known.clear();
         self.feed.view.publish();

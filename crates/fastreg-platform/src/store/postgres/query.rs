@@ -5,8 +5,8 @@
 use postgres::types::ToSql;
 use postgres::Row;
 
-use super::fault;
 use super::tx::PgTx;
+use super::{fault, tokens};
 use crate::domain::WorldKey;
 use crate::error::Result;
 use crate::store::rows::Cells;
@@ -41,6 +41,23 @@ impl Cells for Row {
 }
 
 impl PgTx<'_> {
+    /// Before any statement of a job: the token replacements put off by the jobs before it,
+    /// its savepoint if it has not gone out yet, then its own token replacements put off
+    /// (`tokens.rs` says why in that order).
+    pub(super) fn before_statement(&mut self) -> Result<()> {
+        let job = self.conn.client.tag_now();
+        let (earlier, own) = match self.deferred() {
+            Some(deferred) if !deferred.is_empty() => {
+                let all = std::mem::take(deferred);
+                all.into_iter().partition(|d| d.job < job)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        tokens::send(self.conn, earlier)?;
+        self.conn.client.open();
+        tokens::send(self.conn, own)
+    }
+
     /// `p`, and the world when the statement takes it (its `fw()`, see `placeholders`).
     fn with_world<'p>(
         st: &postgres::Statement,
@@ -63,6 +80,7 @@ impl PgTx<'_> {
         let st = self.conn.statement(sql)?;
         let world = self.world;
         let p = Self::with_world(&st, p, &world);
+        self.before_statement()?;
         match self.conn.client.query_opt(&st, &p).map_err(fault)? {
             Some(row) => Ok(Some(f(&row)?)),
             None => Ok(None),
@@ -78,6 +96,7 @@ impl PgTx<'_> {
         let st = self.conn.statement(sql)?;
         let world = self.world;
         let p = Self::with_world(&st, p, &world);
+        self.before_statement()?;
         let rows = self.conn.client.query(&st, &p).map_err(fault)?;
         rows.iter().map(f).collect()
     }
@@ -86,6 +105,7 @@ impl PgTx<'_> {
         let st = self.conn.statement(sql)?;
         let world = self.world;
         let p = Self::with_world(&st, p, &world);
+        self.before_statement()?;
         self.conn.client.query_one(&st, &p).map_err(fault)?.int(0)
     }
 
@@ -95,6 +115,7 @@ impl PgTx<'_> {
         let st = self.conn.statement(sql)?;
         let world = self.world;
         let p = Self::with_world(&st, p, &world);
+        self.before_statement()?;
         self.conn.client.execute(&st, &p).map_err(fault)
     }
 
@@ -105,6 +126,7 @@ impl PgTx<'_> {
         let st = self.conn.statement(sql)?;
         let world = self.world;
         let p = Self::with_world(&st, p, &world);
+        self.before_statement()?;
         self.conn.client.execute_later(&st, &p)
     }
 }

@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::prefetch::{Known, KnownEntity, Prefetched};
+use super::tokens::Deferred;
 use super::{feed, Conn};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -70,6 +71,8 @@ pub(super) enum Role<'c> {
         ids: &'c mut VecDeque<i64>,
         /// Entities and linked counts as the batch has left them (`prefetch.rs`).
         known: &'c mut Known,
+        /// Token replacements put off (`tokens.rs`).
+        deferred: &'c mut Vec<Deferred>,
     },
     /// A reader's snapshot, which began after `epoch` was published.
     Reader { view: &'c Arc<View>, epoch: u64 },
@@ -87,6 +90,14 @@ pub(super) struct PgTx<'c> {
 }
 
 impl PgTx<'_> {
+    /// Writer: the token replacements put off.
+    pub(super) fn deferred(&mut self) -> Option<&mut Vec<Deferred>> {
+        match &mut self.role {
+            Role::Writer { deferred, .. } => Some(&mut **deferred),
+            Role::Reader { .. } => None,
+        }
+    }
+
     /// Writer: this transaction changes values under `key`.
     fn touch(&mut self, key: Key<'_>) {
         self.prefetched = None;
@@ -648,6 +659,12 @@ impl Tx for PgTx<'_> {
     /// One round trip instead of two: the update and the insert see the same snapshot, so
     /// the new token is not superseded by its own statement.
     fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
+        // The writer puts it off, to write it with others (`tokens.rs`).
+        if matches!(self.role, Role::Writer { .. }) {
+            self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
+            self.defer_token(t);
+            return Ok(());
+        }
         self.write_token(REPLACE_TOKEN, t)
     }
 
