@@ -603,7 +603,10 @@ async fn token_replacements_supersede_in_the_order_they_commit(store: &Store) {
     let first_superseded = first.and_then(|t| t.superseded_at);
     assert!(superseded.insert(first_superseded.expect("the first token was not superseded")));
     assert_eq!(current.len(), 1, "current tokens: {current:?}");
-    assert_eq!(superseded, issued, "each token written supersedes exactly one");
+    assert_eq!(
+        superseded, issued,
+        "each token written supersedes exactly one"
+    );
 }
 
 /// A write the database refuses only when its batch is settled (PostgreSQL sends a drawn

@@ -151,6 +151,13 @@ pub fn router(state: Arc<AppState>) -> Router {
                 &format!("{prefix}{}", sandbox::PREFIX),
                 sandbox::router(state.clone()),
             )
+            // `nest` leaves the prefix's own trailing-slash path (what a client makes of
+            // `/sandbox/v1/x/..`) to the outer fallback: it is an unknown sandbox path like
+            // any other, refused without the admin token.
+            .route(
+                &format!("{prefix}{}/", sandbox::PREFIX),
+                sandbox::trailing_slash(state.clone()),
+            )
     };
     Router::new()
         .merge(surface(""))

@@ -256,11 +256,16 @@ pub const ROUTES: &[Route] = &[
 /// The worlds API's routes (relative to [`PREFIX`]).
 pub const WORLD_ROUTES: &[Route] = worlds::ROUTES;
 
+/// What the sandbox API answers a path it does not serve (behind the admin token).
+async fn no_such_api() -> Error {
+    Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API")
+}
+
 /// Routes of the sandbox API (to be nested under [`PREFIX`]).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     route::build(ROUTES)
         .merge(route::build(WORLD_ROUTES))
-        .fallback(|| async { Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API") })
+        .fallback(no_such_api)
         .method_not_allowed_fallback(|| async {
             Error::sandbox(
                 405,
@@ -268,6 +273,13 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
                 "this path does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state, require_admin))
+}
+
+/// [`PREFIX`] with a trailing slash, which nesting leaves out: an unknown sandbox path,
+/// behind the admin token like the others.
+pub fn trailing_slash(state: Arc<AppState>) -> axum::routing::MethodRouter<Arc<AppState>> {
+    axum::routing::any(no_such_api)
         .layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 

@@ -173,6 +173,19 @@ async fn every_sandbox_call_without_the_admin_token_is_refused_with_401_and_4100
 }
 
 #[tokio::test]
+async fn the_sandbox_api_path_with_a_trailing_slash_is_refused_without_the_admin_token_and_unknown_with_it(
+) {
+    let app = spawn_app().await;
+    // What a client makes of `/sandbox/v1/entities/..`.
+    for method in ["GET", "PATCH", "DELETE"] {
+        let got = sandbox_as(&app, None, method, "/", None).await;
+        assert_sandbox_refused(&got, 401, 41001);
+        let got = sandbox_as(&app, Some(&format!("Bearer {ADMIN}")), method, "/", None).await;
+        assert_sandbox_refused(&got, 404, 40066);
+    }
+}
+
+#[tokio::test]
 async fn every_sandbox_call_with_a_wrong_admin_token_is_refused_with_401_and_40001() {
     let app = spawn_app().await;
     let wrong_tokens = [
