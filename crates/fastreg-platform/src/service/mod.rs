@@ -60,11 +60,24 @@ pub fn issue_code(
     now: UnixTime,
     lifetime: i64,
 ) -> Result<String> {
+    let (code, record) = new_code(kind, component_appid, authorizer_appid, now, lifetime);
+    tx.insert_code(&record)?;
+    Ok(code)
+}
+
+/// A fresh single-use code and its record (which holds its hash).
+pub fn new_code(
+    kind: CodeKind,
+    component_appid: &str,
+    authorizer_appid: &str,
+    now: UnixTime,
+    lifetime: i64,
+) -> (String, CodeRecord) {
     let code = match kind {
         CodeKind::PreAuth => secrets::pre_auth_code(),
         CodeKind::Authorization => secrets::auth_code(),
     };
-    tx.insert_code(&CodeRecord {
+    let record = CodeRecord {
         hash: secrets::hash(&code),
         kind,
         component_appid: component_appid.into(),
@@ -72,8 +85,8 @@ pub fn issue_code(
         issued_at: now,
         expires_at: now + lifetime,
         used_at: None,
-    })?;
-    Ok(code)
+    };
+    (code, record)
 }
 
 /// Reserves a fresh appid of `kind` (`component`, `oa`, `mp`), drawing again on the rare

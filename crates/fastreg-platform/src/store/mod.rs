@@ -229,6 +229,20 @@ pub trait Tx {
     // --- registrations ---
     /// Inserts a registration and returns its id.
     fn insert_registration(&mut self, r: &Registration) -> Result<i64>;
+    /// What a fastregister success writes, at once: reserves the Mini Program's appid (drawn
+    /// at random, as [`Tx::reserve_drawn_appid`]), inserts the Mini Program, its authorisation
+    /// and its authorization_code, and inserts the registration; the registration's id, or
+    /// `None` if the appid is taken (nothing was written). A backend may write it all in one
+    /// statement.
+    fn insert_success(&mut self, s: &SuccessWrites) -> Result<Option<i64>> {
+        if !self.reserve_drawn_appid(&s.mini_program.appid, "mp")? {
+            return Ok(None);
+        }
+        self.insert_mini_program(&s.mini_program)?;
+        self.put_authorization(&s.authorization)?;
+        self.insert_code(&s.code)?;
+        self.insert_registration(&s.registration).map(Some)
+    }
     /// Replaces a registration's fields.
     fn update_registration(&mut self, r: &Registration) -> Result<()>;
     /// A registration by id.
@@ -319,6 +333,18 @@ pub struct ReadAhead {
     /// Whole fastregister contexts, as (token hash, ticket, month): what a call the view could
     /// not decide reads, for a backend whose writer reads them for its batch at once.
     pub contexts: Vec<ContextRead>,
+}
+
+/// What a fastregister success writes ([`Tx::insert_success`]): the Mini Program (under a
+/// fresh appid), its authorisation to the component, its authorization_code, and the
+/// registration as succeeded.
+/// (No `Debug`: it holds the code and the refresh token.)
+#[derive(Clone)]
+pub struct SuccessWrites {
+    pub mini_program: MiniProgram,
+    pub authorization: Authorization,
+    pub code: CodeRecord,
+    pub registration: Registration,
 }
 
 /// A whole fastregister context to read: the token's hash, the ticket sent (if the body is

@@ -12,10 +12,10 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules::{self, Decision, Policy, TicketBody};
 use crate::secrets;
-use crate::service::{fresh_appid, issue_code};
+use crate::service::new_code;
 use crate::settings::Lifetimes;
 use crate::store::view::View;
-use crate::store::Tx;
+use crate::store::{SuccessWrites, Tx};
 
 /// Where one fastregister call got to.
 #[derive(Debug, Clone)]
@@ -89,9 +89,17 @@ pub fn begin(
                         "an approved registration lacks its OA or component"
                     )));
                 };
-                let mut reg = succeed(tx, claim, oa, component, now, policy, lifetimes)?;
-                reg.id = tx.insert_registration(&reg)?;
-                Ok(FastRegisterStep::Done(reg))
+                // One write for all of it (`Tx::insert_success`), drawn again on the rare
+                // appid collision.
+                for _ in 0..APPID_DRAWS {
+                    let s = success(tx, claim.clone(), oa, component, now, policy, lifetimes)?;
+                    if let Some(id) = tx.insert_success(&s)? {
+                        let mut reg = s.registration;
+                        reg.id = id;
+                        return Ok(FastRegisterStep::Done(reg));
+                    }
+                }
+                Err(appids_exhausted())
             } else {
                 Ok(FastRegisterStep::Claimed(tx.insert_registration(&claim)?))
             }
@@ -179,8 +187,43 @@ pub fn complete(
 /// What completing a registration writes, except the registration itself: the Mini Program,
 /// its link (unless the OA is at its link cap), its authorisation to the component with the
 /// component's MP permission sets, and its authorization_code. Returns the registration as
-/// succeeded, for the caller to insert or update.
+/// succeeded, for the caller to update.
 fn succeed(
+    tx: &mut dyn Tx,
+    reg: Registration,
+    oa: &OfficialAccount,
+    component: &Component,
+    now: UnixTime,
+    policy: &Policy,
+    lifetimes: &Lifetimes,
+) -> Result<Registration> {
+    for _ in 0..APPID_DRAWS {
+        let s = success(tx, reg.clone(), oa, component, now, policy, lifetimes)?;
+        if tx.reserve_drawn_appid(&s.mini_program.appid, "mp")? {
+            tx.insert_mini_program(&s.mini_program)?;
+            tx.put_authorization(&s.authorization)?;
+            tx.insert_code(&s.code)?;
+            return Ok(s.registration);
+        }
+    }
+    Err(appids_exhausted())
+}
+
+/// How many appids a success draws before it gives up (each is taken with a chance of about
+/// one in 10^12).
+const APPID_DRAWS: usize = 16;
+
+fn appids_exhausted() -> Error {
+    Error::Internal(anyhow::anyhow!(
+        "could not draw an unused appid in {APPID_DRAWS} tries"
+    ))
+}
+
+/// What a success of `reg` writes ([`SuccessWrites`]), under a freshly drawn appid (not
+/// reserved yet): the Mini Program, linked to the OA unless it is at its link cap, its
+/// authorisation to the component with the component's MP permission sets, its
+/// authorization_code, and the registration as succeeded.
+fn success(
     tx: &mut dyn Tx,
     mut reg: Registration,
     oa: &OfficialAccount,
@@ -188,11 +231,11 @@ fn succeed(
     now: UnixTime,
     policy: &Policy,
     lifetimes: &Lifetimes,
-) -> Result<Registration> {
+) -> Result<SuccessWrites> {
     let linked = tx.count_linked_mini_programs(&oa.appid)?;
     let is_link_succ = rules::link_succeeds(oa, linked, policy);
-    let appid = fresh_appid(tx, "mp")?;
-    tx.insert_mini_program(&MiniProgram {
+    let appid = secrets::appid();
+    let mini_program = MiniProgram {
         appid: appid.clone(),
         user_name: secrets::user_name(),
         nickname: format!("小程序{}", &appid[appid.len() - 4..]),
@@ -201,8 +244,8 @@ fn succeed(
         linked_oa: is_link_succ.then(|| oa.appid.clone()),
         verified: reg.is_wx_verify_succ,
         created_at: now,
-    })?;
-    tx.put_authorization(&Authorization {
+    };
+    let authorization = Authorization {
         component_appid: component.appid.clone(),
         authorizer_appid: appid.clone(),
         authorizer_kind: AuthorizerKind::MiniProgram,
@@ -210,22 +253,26 @@ fn succeed(
         refresh_token: secrets::refresh_token(),
         auth_time: now,
         revoked: false,
-    })?;
-    let code = issue_code(
-        tx,
+    };
+    let (code, code_record) = new_code(
         CodeKind::Authorization,
         &component.appid,
         &appid,
         now,
         lifetimes.auth_code,
-    )?;
+    );
     reg.status = RegistrationStatus::Succeeded;
     reg.mp_appid = Some(appid);
     reg.authorization_code = Some(code);
     reg.is_link_succ = is_link_succ;
     reg.completed_at = Some(now);
     reg.month = Some(shanghai_month(now));
-    Ok(reg)
+    Ok(SuccessWrites {
+        mini_program,
+        authorization,
+        code: code_record,
+        registration: reg,
+    })
 }
 
 /// Marks an in-progress registration abandoned (its completion failed): the OA may register

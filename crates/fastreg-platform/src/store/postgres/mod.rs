@@ -53,6 +53,7 @@ mod query;
 // Test support only: an empty database per test, reached through `crate::testing`.
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) mod scratch;
+mod success;
 mod tokens;
 mod tx;
 use feed::Feed;

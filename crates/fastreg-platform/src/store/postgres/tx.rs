@@ -21,7 +21,7 @@ use crate::domain::*;
 use crate::error::Result;
 use crate::store::rows::{self, cols, sets_to_json, to_u32, Cells as _};
 use crate::store::view::{Key, View};
-use crate::store::{sql, Tx};
+use crate::store::{sql, SuccessWrites, Tx};
 
 /// `Tx::insert_mini_program`: the SQLite statements `INSERT_MINI_PROGRAM` and
 /// `COUNT_ENTITY_MINI_PROGRAM` as one (one round trip instead of two).
@@ -99,7 +99,7 @@ impl PgTx<'_> {
     }
 
     /// Writer: this transaction changes values under `key`.
-    fn touch(&mut self, key: Key<'_>) {
+    pub(super) fn touch(&mut self, key: Key<'_>) {
         self.prefetched = None;
         if let Role::Writer {
             view,
@@ -124,6 +124,25 @@ impl PgTx<'_> {
         match &mut self.role {
             Role::Writer { known, .. } => known.take_entity(self.world, id),
             Role::Reader { .. } => None,
+        }
+    }
+
+    /// The insert of `mp`, to the view and the batch's memory: its entity's count changes
+    /// (and, if it is linked, its OA's linked count).
+    pub(super) fn mini_program_inserting(&mut self, mp: &MiniProgram) {
+        let taken = self.take_known_entity(mp.entity_id);
+        self.touch(Key::Entity(mp.entity_id));
+        if let Role::Writer { known, .. } = &mut self.role {
+            known.mini_program_inserted(self.world, mp, taken);
+        }
+    }
+
+    /// The insert of `r`, to the view and the batch's memory.
+    pub(super) fn registration_inserting(&mut self, r: &Registration) {
+        let taken = self.take_known_entity(r.entity_id);
+        self.touch_registration(r);
+        if let Role::Writer { known, .. } = &mut self.role {
+            known.registration_inserted(self.world, r, taken);
         }
     }
 
@@ -489,11 +508,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
-        let taken = self.take_known_entity(mp.entity_id);
-        self.touch(Key::Entity(mp.entity_id));
-        if let Role::Writer { known, .. } = &mut self.role {
-            known.mini_program_inserted(self.world, mp, taken);
-        }
+        self.mini_program_inserting(mp);
         self.exec_later(
             INSERT_MINI_PROGRAM,
             &[
@@ -787,11 +802,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
-        let taken = self.take_known_entity(r.entity_id);
-        self.touch_registration(r);
-        if let Role::Writer { known, .. } = &mut self.role {
-            known.registration_inserted(self.world, r, taken);
-        }
+        self.registration_inserting(r);
         let claimed_at_ms = system_now_ms();
         let fields: [&(dyn postgres::types::ToSql + Sync); 13] = [
             &r.ticket,
@@ -820,6 +831,10 @@ impl Tx for PgTx<'_> {
             return Ok(id);
         }
         self.count(INSERT_REGISTRATION, &fields)
+    }
+
+    fn insert_success(&mut self, s: &SuccessWrites) -> Result<Option<i64>> {
+        self.write_success(s)
     }
 
     fn update_registration(&mut self, r: &Registration) -> Result<()> {
