@@ -39,8 +39,9 @@ pub struct Registered {
     pub booleans: BoolStyle,
 }
 
-/// fastregister itself: the checks in the view, else on a reader; then the writer's checks and
-/// the registration (or the claim, completed after the processing delay in a task of its own).
+/// fastregister itself: the checks in the view, else by the writer (on a reader first where
+/// there is no view, or it cannot be brought up to date); then the writer's checks and the
+/// registration (or the claim, completed after the processing delay in a task of its own).
 ///
 /// # Errors
 /// The errcode of the first failing rule; storage faults.
