@@ -553,15 +553,7 @@ fn reader_loop(
             }
         };
         for r in batch {
-            let mut tx = PgTx {
-                conn: &mut *conn,
-                world: DEFAULT_WORLD,
-                role: Role::Reader {
-                    view: &feed.view,
-                    epoch,
-                },
-                prefetched: None,
-            };
+            let mut tx = PgTx::reader(conn, &feed.view, epoch);
             let out = run_caught(&mut tx, r.job);
             let _ = r.reply.send(out);
         }
@@ -611,16 +603,7 @@ fn read_contexts_ahead(lazy: &mut Lazy, feed: &Feed, aheads: &mut [&mut ReadAhea
     let conn = lazy.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", |conn| {
         feed.catch_up(conn)
     })?;
-    let mut tx = PgTx {
-        conn: &mut *conn,
-        world: DEFAULT_WORLD,
-        role: Role::Reader {
-            view: &feed.view,
-            epoch,
-        },
-        prefetched: None,
-    };
-    let out = tx.read_contexts_ahead(aheads);
+    let out = PgTx::reader(conn, &feed.view, epoch).read_contexts_ahead(aheads);
     let _ = conn.client.batch_execute("ROLLBACK");
     out
 }

@@ -9,7 +9,7 @@
 //! row each, none another's, so its parts seeing one snapshot changes nothing; a taken appid
 //! fails the whole statement, and with it the job, as the reservation alone did.
 
-use super::tx::{PgTx, Role};
+use super::tx::{mini_program_params, registration_params, PgTx};
 use crate::clock::system_now_ms;
 use crate::error::Result;
 use crate::store::rows::{cols, sets_to_json};
@@ -48,10 +48,7 @@ impl PgTx<'_> {
     /// `Tx::insert_success`: one statement, sent without waiting, under an id the writer drew
     /// for its batch; without one (a reader, or ids run out), the five writes one by one.
     pub(super) fn write_success(&mut self, s: &SuccessWrites) -> Result<Option<i64>> {
-        let drawn = match &mut self.role {
-            Role::Writer { ids, .. } => ids.pop_front(),
-            Role::Reader { .. } => None,
-        };
+        let drawn = self.drawn_id();
         let (mp, a, c, r) = (&s.mini_program, &s.authorization, &s.code, &s.registration);
         let Some(id) = drawn else {
             if !self.reserve_drawn_appid(&mp.appid, "mp")? {
@@ -67,47 +64,29 @@ impl PgTx<'_> {
         self.touch(Key::Authorization(&a.component_appid, &a.authorizer_appid));
         self.registration_inserting(r);
         let (sets, claimed_at_ms) = (sets_to_json(&a.permission_sets), system_now_ms());
-        self.exec_later(
-            INSERT_SUCCESS,
-            &[
-                &mp.appid,
-                &mp.user_name,
-                &mp.nickname,
-                &mp.entity_id,
-                &mp.registered_by_oa,
-                &mp.linked_oa,
-                &mp.verified,
-                &mp.created_at,
-                &a.component_appid,
-                &a.authorizer_appid,
-                &a.authorizer_kind.as_str(),
-                &sets,
-                &a.refresh_token,
-                &a.auth_time,
-                &a.revoked,
-                &c.hash,
-                &c.kind.as_str(),
-                &c.component_appid,
-                &c.authorizer_appid,
-                &c.issued_at,
-                &c.expires_at,
-                &c.used_at,
-                &r.ticket,
-                &r.oa_appid,
-                &r.entity_id,
-                &r.component_appid,
-                &r.status.as_str(),
-                &r.mp_appid,
-                &r.authorization_code,
-                &r.is_wx_verify_succ,
-                &r.is_link_succ,
-                &r.created_at,
-                &r.completed_at,
-                &r.month,
-                &claimed_at_ms,
-                &id,
-            ],
-        )?;
+        let status = r.status.as_str();
+        let (kind, code_kind) = (a.authorizer_kind.as_str(), c.kind.as_str());
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            mini_program_params(mp).to_vec();
+        params.extend_from_slice(&[
+            &a.component_appid as &(dyn postgres::types::ToSql + Sync),
+            &a.authorizer_appid,
+            &kind,
+            &sets,
+            &a.refresh_token,
+            &a.auth_time,
+            &a.revoked,
+            &c.hash,
+            &code_kind,
+            &c.component_appid,
+            &c.authorizer_appid,
+            &c.issued_at,
+            &c.expires_at,
+            &c.used_at,
+        ]);
+        params.extend(registration_params(r, &status, &claimed_at_ms));
+        params.push(&id);
+        self.exec_later(INSERT_SUCCESS, &params)?;
         Ok(Some(id))
     }
 }

@@ -61,6 +61,44 @@ const INSERT_REGISTRATION_WITH_ID: &str = concat!(
        current_setting('fastreg.instance', TRUE)::INTEGER, $14)"
 );
 
+/// A Mini Program's fields, in the order of `cols!(mini_program)`.
+pub(super) fn mini_program_params(mp: &MiniProgram) -> [&(dyn postgres::types::ToSql + Sync); 8] {
+    [
+        &mp.appid,
+        &mp.user_name,
+        &mp.nickname,
+        &mp.entity_id,
+        &mp.registered_by_oa,
+        &mp.linked_oa,
+        &mp.verified,
+        &mp.created_at,
+    ]
+}
+
+/// A registration's fields (its status as `status` names it) and `claimed_at_ms`, in the order
+/// of `INSERT_REGISTRATION`'s parameters.
+pub(super) fn registration_params<'a>(
+    r: &'a Registration,
+    status: &'a &'static str,
+    claimed_at_ms: &'a i64,
+) -> [&'a (dyn postgres::types::ToSql + Sync); 13] {
+    [
+        &r.ticket,
+        &r.oa_appid,
+        &r.entity_id,
+        &r.component_appid,
+        status,
+        &r.mp_appid,
+        &r.authorization_code,
+        &r.is_wx_verify_succ,
+        &r.is_link_succ,
+        &r.created_at,
+        &r.completed_at,
+        &r.month,
+        claimed_at_ms,
+    ]
+}
+
 /// What a transaction is to the in-process view.
 pub(super) enum Role<'c> {
     /// The writer's: what it changes is pending in the view, and collected for the feed.
@@ -87,6 +125,19 @@ pub(super) struct PgTx<'c> {
     /// fastregister's reads, read at once ([`Tx::prefetch_fast_register`]); dropped at the
     /// first write.
     pub(super) prefetched: Option<Box<Prefetched>>,
+}
+
+impl<'c> PgTx<'c> {
+    /// A reader's transaction on `conn`, whose snapshot began after `epoch` was published, in
+    /// the default world until a job sets its own.
+    pub(super) fn reader(conn: &'c mut Conn, view: &'c Arc<View>, epoch: u64) -> PgTx<'c> {
+        PgTx {
+            conn,
+            world: DEFAULT_WORLD,
+            role: Role::Reader { view, epoch },
+            prefetched: None,
+        }
+    }
 }
 
 impl PgTx<'_> {
@@ -134,6 +185,14 @@ impl PgTx<'_> {
         self.touch(Key::Entity(mp.entity_id));
         if let Role::Writer { known, .. } = &mut self.role {
             known.mini_program_inserted(self.world, mp, taken);
+        }
+    }
+
+    /// Writer: a registration id drawn for the batch (`ahead.rs`), if one is left.
+    pub(super) fn drawn_id(&mut self) -> Option<i64> {
+        match &mut self.role {
+            Role::Writer { ids, .. } => ids.pop_front(),
+            Role::Reader { .. } => None,
         }
     }
 
@@ -509,19 +568,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_mini_program(&mut self, mp: &MiniProgram) -> Result<()> {
         self.mini_program_inserting(mp);
-        self.exec_later(
-            INSERT_MINI_PROGRAM,
-            &[
-                &mp.appid,
-                &mp.user_name,
-                &mp.nickname,
-                &mp.entity_id,
-                &mp.registered_by_oa,
-                &mp.linked_oa,
-                &mp.verified,
-                &mp.created_at,
-            ],
-        )?;
+        self.exec_later(INSERT_MINI_PROGRAM, &mini_program_params(mp))?;
         Ok(())
     }
 
@@ -803,28 +850,10 @@ impl Tx for PgTx<'_> {
 
     fn insert_registration(&mut self, r: &Registration) -> Result<i64> {
         self.registration_inserting(r);
-        let claimed_at_ms = system_now_ms();
-        let fields: [&(dyn postgres::types::ToSql + Sync); 13] = [
-            &r.ticket,
-            &r.oa_appid,
-            &r.entity_id,
-            &r.component_appid,
-            &r.status.as_str(),
-            &r.mp_appid,
-            &r.authorization_code,
-            &r.is_wx_verify_succ,
-            &r.is_link_succ,
-            &r.created_at,
-            &r.completed_at,
-            &r.month,
-            &claimed_at_ms,
-        ];
+        let (status, claimed_at_ms) = (r.status.as_str(), system_now_ms());
+        let fields = registration_params(r, &status, &claimed_at_ms);
         // An id the writer drew for its batch (`ahead.rs`) lets the insert go without waiting.
-        let drawn = match &mut self.role {
-            Role::Writer { ids, .. } => ids.pop_front(),
-            Role::Reader { .. } => None,
-        };
-        if let Some(id) = drawn {
+        if let Some(id) = self.drawn_id() {
             let mut params = fields.to_vec();
             params.push(&id);
             self.exec_later(INSERT_REGISTRATION_WITH_ID, &params)?;
