@@ -89,18 +89,27 @@ pub fn new_code(
     (code, record)
 }
 
+/// How many appids are drawn before giving up (each is taken with a chance of about one in
+/// 10^12).
+pub const APPID_DRAWS: usize = 16;
+
+/// The error when [`APPID_DRAWS`] appids were all taken.
+pub fn appids_exhausted() -> Error {
+    Error::Internal(anyhow::anyhow!(
+        "could not draw an unused appid in {APPID_DRAWS} tries"
+    ))
+}
+
 /// Reserves a fresh appid of `kind` (`component`, `oa`, `mp`), drawing again on the rare
 /// collision.
 pub fn fresh_appid(tx: &mut dyn Tx, kind: &str) -> Result<String> {
-    for _ in 0..16 {
+    for _ in 0..APPID_DRAWS {
         let appid = secrets::appid();
         if tx.reserve_drawn_appid(&appid, kind)? {
             return Ok(appid);
         }
     }
-    Err(Error::Internal(anyhow::anyhow!(
-        "could not draw an unused appid in 16 tries"
-    )))
+    Err(appids_exhausted())
 }
 
 /// Looks a token up and applies rule 1 (41001 / 40001 / 42001).

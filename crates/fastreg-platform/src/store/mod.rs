@@ -235,13 +235,7 @@ pub trait Tx {
     /// `None` if the appid is taken (nothing was written). A backend may write it all in one
     /// statement.
     fn insert_success(&mut self, s: &SuccessWrites) -> Result<Option<i64>> {
-        if !self.reserve_drawn_appid(&s.mini_program.appid, "mp")? {
-            return Ok(None);
-        }
-        self.insert_mini_program(&s.mini_program)?;
-        self.put_authorization(&s.authorization)?;
-        self.insert_code(&s.code)?;
-        self.insert_registration(&s.registration).map(Some)
+        insert_success_one_by_one(self, s)
     }
     /// Replaces a registration's fields.
     fn update_registration(&mut self, r: &Registration) -> Result<()>;
@@ -345,6 +339,33 @@ pub struct SuccessWrites {
     pub authorization: Authorization,
     pub code: CodeRecord,
     pub registration: Registration,
+}
+
+/// [`Tx::insert_success`] one write at a time (its default).
+pub fn insert_success_one_by_one<T: Tx + ?Sized>(
+    tx: &mut T,
+    s: &SuccessWrites,
+) -> Result<Option<i64>> {
+    if !insert_success_but_registration(tx, s)? {
+        return Ok(None);
+    }
+    tx.insert_registration(&s.registration).map(Some)
+}
+
+/// The writes of [`Tx::insert_success`] but the registration's, one at a time (a success
+/// completed after a delay updates its registration instead); `false` if the appid is taken
+/// (nothing was written).
+pub fn insert_success_but_registration<T: Tx + ?Sized>(
+    tx: &mut T,
+    s: &SuccessWrites,
+) -> Result<bool> {
+    if !tx.reserve_drawn_appid(&s.mini_program.appid, "mp")? {
+        return Ok(false);
+    }
+    tx.insert_mini_program(&s.mini_program)?;
+    tx.put_authorization(&s.authorization)?;
+    tx.insert_code(&s.code)?;
+    Ok(true)
 }
 
 /// A whole fastregister context to read: the token's hash, the ticket sent (if the body is

@@ -12,10 +12,10 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules::{self, Decision, Policy, TicketBody};
 use crate::secrets;
-use crate::service::new_code;
+use crate::service::{appids_exhausted, new_code, APPID_DRAWS};
 use crate::settings::Lifetimes;
 use crate::store::view::View;
-use crate::store::{SuccessWrites, Tx};
+use crate::store::{insert_success_but_registration, SuccessWrites, Tx};
 
 /// Where one fastregister call got to.
 #[derive(Debug, Clone)]
@@ -199,24 +199,11 @@ fn succeed(
 ) -> Result<Registration> {
     for _ in 0..APPID_DRAWS {
         let s = success(tx, reg.clone(), oa, component, now, policy, lifetimes)?;
-        if tx.reserve_drawn_appid(&s.mini_program.appid, "mp")? {
-            tx.insert_mini_program(&s.mini_program)?;
-            tx.put_authorization(&s.authorization)?;
-            tx.insert_code(&s.code)?;
+        if insert_success_but_registration(tx, &s)? {
             return Ok(s.registration);
         }
     }
     Err(appids_exhausted())
-}
-
-/// How many appids a success draws before it gives up (each is taken with a chance of about
-/// one in 10^12).
-const APPID_DRAWS: usize = 16;
-
-fn appids_exhausted() -> Error {
-    Error::Internal(anyhow::anyhow!(
-        "could not draw an unused appid in {APPID_DRAWS} tries"
-    ))
 }
 
 /// What a success of `reg` writes ([`SuccessWrites`]), under a freshly drawn appid (not

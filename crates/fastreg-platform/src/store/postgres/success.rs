@@ -14,7 +14,7 @@ use crate::clock::system_now_ms;
 use crate::error::Result;
 use crate::store::rows::{cols, sets_to_json};
 use crate::store::view::Key;
-use crate::store::{SuccessWrites, Tx};
+use crate::store::{insert_success_one_by_one, SuccessWrites};
 
 /// `$1`..`$8` the Mini Program, `$9`..`$15` its authorisation, `$16`..`$22` its code,
 /// `$23`..`$35` the registration (its fields and `claimed_at_ms`) and `$36` its id.
@@ -51,13 +51,7 @@ impl PgTx<'_> {
         let drawn = self.drawn_id();
         let (mp, a, c, r) = (&s.mini_program, &s.authorization, &s.code, &s.registration);
         let Some(id) = drawn else {
-            if !self.reserve_drawn_appid(&mp.appid, "mp")? {
-                return Ok(None);
-            }
-            self.insert_mini_program(mp)?;
-            self.put_authorization(a)?;
-            self.insert_code(c)?;
-            return self.insert_registration(r).map(Some);
+            return insert_success_one_by_one(self, s);
         };
         // What each write alone tells the view and the batch's memory, in the same order.
         self.mini_program_inserting(mp);
