@@ -121,11 +121,15 @@ impl<'a> Source<'a> {
 /// [`Tx::prefetch_fast_register`] takes it: the token's hash, the ticket sent (if the body
 /// is one) and the Asia/Shanghai month of `now`.
 pub fn whole_read(token: &str, body: Option<&TicketBody>, now: UnixTime) -> ContextRead {
-    let ticket = match body {
+    (secrets::hash(token), ticket_sent(body), shanghai_month(now))
+}
+
+/// The ticket a body sends, if it is one.
+fn ticket_sent(body: Option<&TicketBody>) -> Option<String> {
+    match body {
         Some(TicketBody::Ticket(t)) => Some(t.clone()),
         _ => None,
-    };
-    (secrets::hash(token), ticket, shanghai_month(now))
+    }
 }
 
 /// Loads everything [`crate::rules::check_fast_register`] reads. Stops loading where a missing
@@ -147,10 +151,12 @@ pub fn load_context(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(ctx);
     };
-    let whole = whole_read(token, ctx.body.as_ref(), now);
-    let (hash, month) = (whole.0.clone(), whole.2.clone());
+    // As `whole_read` names it; the view alone (most refusals) needs no copies.
+    let hash = secrets::hash(token);
+    let month = shanghai_month(now);
     if src.tx.is_some() {
-        src.prefetch = Some(whole);
+        let ticket = ticket_sent(ctx.body.as_ref());
+        src.prefetch = Some((hash.clone(), ticket, month.clone()));
     }
     // An unknown token is not remembered by the view (it names no key a write would touch).
     ctx.token = src.get(
