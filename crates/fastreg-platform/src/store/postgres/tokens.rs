@@ -141,7 +141,7 @@ pub(super) fn send(conn: &mut Conn, deferred: Vec<Deferred>) -> Result<()> {
 
 impl PgTx<'_> {
     /// Writer: `t` replaces its key's current tokens, written with the batch's next
-    /// statement or at its commit.
+    /// statement or at its commit; `false` on a reader (nothing put off).
     pub(super) fn defer_token(&mut self, t: &TokenRecord) -> bool {
         let job = self.conn.client.tag_now();
         let world = self.world;

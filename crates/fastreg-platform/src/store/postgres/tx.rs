@@ -722,9 +722,8 @@ impl Tx for PgTx<'_> {
     /// the new token is not superseded by its own statement.
     fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
         // The writer puts it off, to write it with others (`tokens.rs`).
-        if matches!(self.role, Role::Writer { .. }) {
+        if self.defer_token(t) {
             self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
-            self.defer_token(t);
             return Ok(());
         }
         self.write_token(REPLACE_TOKEN, t)
