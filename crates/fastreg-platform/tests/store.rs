@@ -124,6 +124,7 @@ async fn every_backend_passes_the_storage_story() {
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
         token_replacements_supersede_in_the_order_they_commit(&store).await;
+        a_key_replaced_within_one_second_after_a_revocation_keeps_one_current_token(&store).await;
         a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_lost(&store).await;
         pushes_are_claimed_once(&store).await;
         eprintln!("{name}: ok");
@@ -607,6 +608,70 @@ async fn token_replacements_supersede_in_the_order_they_commit(store: &Store) {
         superseded, issued,
         "each token written supersedes exactly one"
     );
+}
+
+/// Replacements of a key's token issued in the same second, after the key was revoked with a
+/// history of tokens behind it, one by one and then several in one batch: each supersedes the
+/// one current token before it (PostgreSQL finds it as the key's newest row not superseded,
+/// `postgres/tokens.rs`), the revoked ones stay revoked, and exactly one stays current.
+async fn a_key_replaced_within_one_second_after_a_revocation_keeps_one_current_token(
+    store: &Store,
+) {
+    let token = |hash: &str, issued_at: i64| TokenRecord {
+        hash: hash.into(),
+        kind: TokenKind::Component,
+        component_appid: "wxsecond".into(),
+        authorizer_appid: String::new(),
+        issued_at,
+        expires_at: issued_at + 7200,
+        superseded_at: None,
+    };
+    for (i, at) in [10, 20, 20, 30].into_iter().enumerate() {
+        let t = token(&format!("old{i}"), at);
+        store.write(move |tx| tx.replace_token(&t)).await.unwrap();
+    }
+    store
+        .write(|tx| tx.invalidate_tokens(TokenKind::Component, "wxsecond", ""))
+        .await
+        .unwrap();
+    for hash in ["same0", "same1", "same2"] {
+        let t = token(hash, 40);
+        store.write(move |tx| tx.replace_token(&t)).await.unwrap();
+    }
+    let batch = (3..9).map(|i| {
+        let store = store.clone();
+        let t = token(&format!("same{i}"), 40);
+        async move { store.write(move |tx| tx.replace_token(&t)).await }
+    });
+    for r in join_all(batch).await {
+        r.unwrap();
+    }
+    let mut current = Vec::new();
+    for i in 0..4 {
+        let t = store
+            .read(move |tx| tx.token(&format!("old{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.superseded_at, Some(0), "old{i} is no longer revoked");
+    }
+    for i in 0..9 {
+        let t = store
+            .read(move |tx| tx.token(&format!("same{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+        match t.superseded_at {
+            None => current.push(i),
+            Some(at) => assert_eq!(at, 40, "same{i}"),
+        }
+    }
+    assert_eq!(current.len(), 1, "current tokens: {current:?}");
+    let count = store
+        .read(|tx| tx.count_tokens(TokenKind::Component, "wxsecond"))
+        .await
+        .unwrap();
+    assert_eq!(count, 13);
 }
 
 /// A write the database refuses only when its batch is settled (PostgreSQL sends a drawn

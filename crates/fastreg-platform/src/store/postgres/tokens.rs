@@ -8,7 +8,9 @@
 //! (its savepoint is never made, see `Writer` in `mod.rs`).
 //!
 //! What is put off goes out before any other statement of the batch ([`PgTx::before_statement`]),
-//! so that every statement still sees the tokens written before it, and at the commit. A job
+//! so that every statement still sees the tokens written before it; once [`SEND_AT`] have
+//! gathered, before the next job begins, so that the database writes them while the writer runs
+//! the jobs after them; and at the commit. A job
 //! whose tokens are put off and then fails drops them (`Control::RollbackTo`). The tokens of
 //! earlier jobs go out before a job's savepoint, and the job's own after it, so that rolling
 //! back to a job's savepoint undoes its tokens and no one else's. Should the statement fail
@@ -21,6 +23,10 @@ use super::Conn;
 use crate::domain::{TokenRecord, UnixTime, WorldKey};
 use crate::error::Result;
 
+/// How many tokens put off by jobs that have ended go out together before the next job
+/// begins (`Writer` in `mod.rs`); the rest go out with the commit.
+pub(super) const SEND_AT: usize = 16;
+
 /// A token replacement put off: of `job` (its place in the batch), in `world`.
 pub(super) struct Deferred {
     pub world: WorldKey,
@@ -28,18 +34,21 @@ pub(super) struct Deferred {
     pub token: TokenRecord,
 }
 
-/// Supersedes the current tokens of each (kind, component, authorizer) of `$8`..`$11`, as
-/// of the time given with it, and inserts the tokens of `$1`..`$7`. The update finds each
-/// key's current tokens by index and updates them by row address, so that its plan stays a
-/// handful of lookups whatever the statistics say; it does not see the inserted rows (one
-/// snapshot), so a new token is not superseded by its own statement.
+/// Supersedes the current token of each (kind, component, authorizer) of `$8`..`$11`, as of
+/// the time given with it, and inserts the tokens of `$1`..`$7`. A key has at most one
+/// current token, since each replacement supersedes the one before: the update takes the
+/// key's newest row that is not superseded (walking its index newest first, so a long history
+/// costs nothing) and updates it by row address, so that its plan stays a handful of lookups
+/// whatever the statistics say. That update is HOT (migration 0008): no index names
+/// `superseded_at`. It does not see the inserted rows (one snapshot), so a new token is not
+/// superseded by its own statement.
 const REPLACE_TOKENS: &str = "WITH superseded AS (
         UPDATE tokens AS t SET superseded_at = s.at
         FROM (SELECT c.row, u.at
               FROM unnest($8::TEXT[], $9::TEXT[], $10::TEXT[], $11::BIGINT[]) AS u(kind, c, a, at)
               CROSS JOIN LATERAL (SELECT ctid AS row FROM tokens WHERE world = fw()
-                  AND component_appid = u.c AND authorizer_appid = u.a AND kind = u.kind
-                  AND superseded_at IS NULL OFFSET 0) AS c) AS s
+                  AND component_appid = u.c AND kind = u.kind AND authorizer_appid = u.a
+                  AND superseded_at IS NULL ORDER BY issued_at DESC LIMIT 1) AS c) AS s
         WHERE t.ctid = s.row)
     INSERT INTO tokens (world, hash, kind, component_appid, authorizer_appid, issued_at,
         expires_at, superseded_at)

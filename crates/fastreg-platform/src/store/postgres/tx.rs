@@ -35,10 +35,13 @@ const INSERT_MINI_PROGRAM: &str = concat!(
 );
 
 /// `Tx::replace_token`: the SQLite statements `SUPERSEDE_TOKENS` and `INSERT_TOKEN` as one.
+/// Like the writer's statement for a batch (`tokens.rs`), it supersedes the key's newest
+/// current token only: every replacement supersedes the one before, so a key has at most one.
 const REPLACE_TOKEN: &str = "WITH superseded AS (
         UPDATE tokens SET superseded_at = $5
-        WHERE world = fw() AND component_appid = $3 AND authorizer_appid = $4 AND kind = $2
-        AND superseded_at IS NULL)
+        WHERE ctid = (SELECT ctid FROM tokens WHERE world = fw() AND component_appid = $3
+            AND kind = $2 AND authorizer_appid = $4 AND superseded_at IS NULL
+            ORDER BY issued_at DESC LIMIT 1))
     INSERT INTO tokens (world, hash, kind, component_appid, authorizer_appid, issued_at,
         expires_at, superseded_at)
     VALUES (fw(), $1, $2, $3, $4, $5, $6, $7)";
