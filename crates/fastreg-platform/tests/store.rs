@@ -646,22 +646,20 @@ async fn a_key_replaced_within_one_second_after_a_revocation_keeps_one_current_t
     for r in join_all(batch).await {
         r.unwrap();
     }
-    let mut current = Vec::new();
+    let superseded_at = |hash: String| {
+        let store = store.clone();
+        async move {
+            let t = store.read(move |tx| tx.token(&hash)).await.unwrap();
+            t.expect("every token was written").superseded_at
+        }
+    };
     for i in 0..4 {
-        let t = store
-            .read(move |tx| tx.token(&format!("old{i}")))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(t.superseded_at, Some(0), "old{i} is no longer revoked");
+        let at = superseded_at(format!("old{i}")).await;
+        assert_eq!(at, Some(0), "old{i} is no longer revoked");
     }
+    let mut current = Vec::new();
     for i in 0..9 {
-        let t = store
-            .read(move |tx| tx.token(&format!("same{i}")))
-            .await
-            .unwrap()
-            .unwrap();
-        match t.superseded_at {
+        match superseded_at(format!("same{i}")).await {
             None => current.push(i),
             Some(at) => assert_eq!(at, 40, "same{i}"),
         }
