@@ -123,7 +123,8 @@ async fn every_backend_passes_the_storage_story() {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
-        token_replacements_supersede_in_the_order_they_commit(&store).await;
+        token_replacements_supersede_in_the_order_they_commit(&store, "chain", false).await;
+        token_replacements_supersede_in_the_order_they_commit(&store, "queued", true).await;
         a_key_replaced_within_one_second_after_a_revocation_keeps_one_current_token(&store).await;
         a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_lost(&store).await;
         pushes_are_claimed_once(&store).await;
@@ -539,29 +540,52 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
 /// token back in the same job: a failed job's token is not written and supersedes nothing,
 /// a job reads the token it wrote, and the tokens written form one chain, each superseded by
 /// the next one at that one's issue time, from the token stored before to one current token.
-async fn token_replacements_supersede_in_the_order_they_commit(store: &Store) {
+/// With `queued`, the jobs wait behind a slow job, so that they form one large batch, whose
+/// ended jobs' tokens go out in parts while its later jobs run (`tokens::SEND_AT`).
+async fn token_replacements_supersede_in_the_order_they_commit(
+    store: &Store,
+    name: &str,
+    queued: bool,
+) {
     let token = |hash: String, issued_at: i64| TokenRecord {
         hash,
         kind: TokenKind::Authorizer(AuthorizerKind::OfficialAccount),
-        component_appid: "wxchain".into(),
-        authorizer_appid: "wxchainoa".into(),
+        component_appid: format!("wx{name}"),
+        authorizer_appid: format!("wx{name}oa"),
         issued_at,
         expires_at: issued_at + 7200,
         superseded_at: None,
     };
-    let first = token("chain-first".into(), 50);
+    let first = token(format!("{name}-first"), 50);
     store
         .write(move |tx| tx.replace_token(&first))
         .await
         .unwrap();
+    let slow = queued.then(|| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+        })
+    });
+    if slow.is_some() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let jobs = (0..60i64).map(|i| {
         let store = store.clone();
-        let t = token(format!("chain{i}"), 100 + i);
+        let t = token(format!("{name}{i}"), 100 + i);
         async move {
             store
                 .write(move |tx| {
                     tx.replace_token(&t)?;
-                    if i % 7 == 3 {
+                    // Reading sends the tokens put off (`PgTx::before_statement`): queued, the
+                    // jobs read rarely, so that more than `SEND_AT` gather before one does.
+                    let reads_back = if queued { i == 45 } else { i % 7 == 3 };
+                    if reads_back {
                         let own = tx.token(&t.hash)?;
                         if own.as_ref().is_none_or(|o| o.superseded_at.is_some()) {
                             return Err(Error::Internal(anyhow::anyhow!("read back {own:?}")));
@@ -576,12 +600,18 @@ async fn token_replacements_supersede_in_the_order_they_commit(store: &Store) {
         }
     });
     let results = join_all(jobs).await;
+    if let Some(slow) = slow {
+        slow.await.unwrap().unwrap();
+    }
     let mut issued = std::collections::BTreeSet::new();
     let mut superseded = std::collections::BTreeSet::new();
     let mut current = Vec::new();
     for (i, r) in results.iter().enumerate() {
         let stored = store
-            .read(move |tx| tx.token(&format!("chain{i}")))
+            .read({
+                let hash = format!("{name}{i}");
+                move |tx| tx.token(&hash)
+            })
             .await
             .unwrap();
         match (i % 5, r) {
@@ -600,7 +630,8 @@ async fn token_replacements_supersede_in_the_order_they_commit(store: &Store) {
             other => panic!("job {i}: {other:?}"),
         }
     }
-    let first = store.read(|tx| tx.token("chain-first")).await.unwrap();
+    let first_hash = format!("{name}-first");
+    let first = store.read(move |tx| tx.token(&first_hash)).await.unwrap();
     let first_superseded = first.and_then(|t| t.superseded_at);
     assert!(superseded.insert(first_superseded.expect("the first token was not superseded")));
     assert_eq!(current.len(), 1, "current tokens: {current:?}");
