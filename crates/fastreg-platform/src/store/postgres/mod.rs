@@ -190,9 +190,10 @@ fn placeholders(sql: &str) -> String {
 /// (PostgreSQL's generic plan), rather than again for each batch's arguments. Left to choose,
 /// PostgreSQL planned the token replacements afresh on every execution once the tables had
 /// statistics (`perf` of the writer's backend in `fastreg bench --db` after the refusal
-/// scenarios: 7 % of it in `GetCachedPlan`, and 20 % fewer tokens per second). Every writer
-/// statement looks rows up by key, with a `LIMIT` wherever it reads a range, so one plan fits
-/// all its arguments.
+/// scenarios: 7 % of it in `GetCachedPlan`, and 20 % fewer tokens per second). The writer's
+/// hot statements look rows up by key, and the feed's catch-up reads its range with a
+/// `LIMIT`, so one plan fits all their arguments; the rest (a world's purge, the sandbox's
+/// writes) are rare enough that their plan matters little.
 const WRITER_SESSION: &str = "SET plan_cache_mode = force_generic_plan";
 
 /// A connection that is (re)opened on demand: a thread outlives a dropped connection or a

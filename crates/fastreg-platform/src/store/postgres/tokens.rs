@@ -10,11 +10,11 @@
 //! What is put off goes out before any other statement of the batch ([`PgTx::before_statement`]),
 //! so that every statement still sees the tokens written before it; once [`SEND_AT`] have
 //! gathered, before the next job begins, so that the database writes them while the writer runs
-//! the jobs after them; and at the commit. A job
-//! whose tokens are put off and then fails drops them (`Control::RollbackTo`). The tokens of
-//! earlier jobs go out before a job's savepoint, and the job's own after it, so that rolling
-//! back to a job's savepoint undoes its tokens and no one else's. Should the statement fail
-//! at the commit, the batch fails: no job of it is answered with a success.
+//! the jobs after them; and at the commit. A job whose tokens are put off and then fails drops
+//! them (`Control::RollbackTo`). The tokens of earlier jobs go out before a job's savepoint,
+//! and the job's own after it, so that rolling back to a job's savepoint undoes its tokens and
+//! no one else's. Should the statement fail at the commit, the batch fails: no job of it is
+//! answered with a success.
 
 use std::collections::{BTreeMap, HashMap};
 
