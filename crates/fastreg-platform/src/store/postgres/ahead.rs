@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::prefetch::Prefetched;
 use super::tx::{PgTx, Role};
+use super::{CHOSEN_PLAN, GENERIC_PLAN};
 use crate::domain::{AuthorizerKind, TokenKind, WorldKey};
 use crate::error::Result;
 use crate::store::rows::{self, cols, Cells as _};
@@ -170,11 +171,18 @@ impl PgTx<'_> {
     }
 
     /// Reads what `ahead` names and the view lacks, and remembers it there (the writer's
-    /// transaction, before its batch's first job).
+    /// transaction, before its batch's first job), with generic plans ([`GENERIC_PLAN`]).
     pub(super) fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
         let Some(view) = self.writer_view() else {
             return Ok(());
         };
+        self.conn.client.batch_execute_later(GENERIC_PLAN);
+        let out = self.read_ahead_into(&view, ahead);
+        self.conn.client.batch_execute_later(CHOSEN_PLAN);
+        out
+    }
+
+    fn read_ahead_into(&mut self, view: &View, ahead: &[&ReadAhead]) -> Result<()> {
         let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
         if wanted_ids > 0 {
             let drawn = self.all(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?;
@@ -182,7 +190,7 @@ impl PgTx<'_> {
                 ids.extend(drawn);
             }
         }
-        for (world, w) in wanted(&view, ahead) {
+        for (world, w) in wanted(view, ahead) {
             self.world = world;
             if !w.tokens.is_empty() {
                 let hashes: Vec<&str> = w.tokens.iter().map(String::as_str).collect();

@@ -186,15 +186,18 @@ fn placeholders(sql: &str) -> String {
     out.replace("fw()", &format!("${}", last + 1))
 }
 
-/// The writer's session plans each of its prepared statements once, for every batch
-/// (PostgreSQL's generic plan), rather than again for each batch's arguments. Left to choose,
-/// PostgreSQL planned the token replacements afresh on every execution once the tables had
-/// statistics (`perf` of the writer's backend in `fastreg bench --db` after the refusal
-/// scenarios: 7 % of it in `GetCachedPlan`, and 20 % fewer tokens per second). The writer's
-/// hot statements look rows up by key, and the feed's catch-up reads its range with a
-/// `LIMIT`, so one plan fits all their arguments; the rest (a world's purge, the sandbox's
-/// writes) are rare enough that their plan matters little.
-const WRITER_SESSION: &str = "SET plan_cache_mode = force_generic_plan";
+/// The writer's statements for a whole batch, its read-ahead (`ahead.rs`) and its token
+/// replacements (`tokens.rs`), run with the one plan PostgreSQL made for each (its generic
+/// plan) rather than one planned again for every batch's arrays: left to choose, PostgreSQL
+/// went over to planning them for each execution once the tables had statistics (`perf` of
+/// the writer's backend in `fastreg bench --db` after the refusal scenarios: 7.7 % of it in
+/// `GetCachedPlan`, and a fifth fewer tokens per second). Their lookups are by key, so one plan
+/// fits every argument. Only around them: a statement whose best plan depends on its argument,
+/// such as a world's purge (a small world's rows by index, a large one's by a scan), keeps
+/// PostgreSQL's choice.
+const GENERIC_PLAN: &str = "SET plan_cache_mode = force_generic_plan";
+/// Back to PostgreSQL's choice of plan, after [`GENERIC_PLAN`].
+const CHOSEN_PLAN: &str = "RESET plan_cache_mode";
 
 /// A connection that is (re)opened on demand: a thread outlives a dropped connection or a
 /// PostgreSQL restart, failing only the jobs that met the fault.
@@ -218,7 +221,6 @@ impl Lazy {
         if self.conn.is_none() {
             let mut conn = Conn::connect(&self.config, self.durability)?;
             if let Some((feed, not_before)) = &mut self.writer {
-                conn.client.batch_execute(WRITER_SESSION).map_err(fault)?;
                 let pid = alone::hold_writers_lock(&mut conn)?;
                 feed.alone.set_writer(pid);
                 *not_before = Instant::now() + alone::GRACE;
