@@ -186,15 +186,15 @@ fn placeholders(sql: &str) -> String {
     out.replace("fw()", &format!("${}", last + 1))
 }
 
-/// The writer's statements for a whole batch, its read-ahead (`ahead.rs`) and its token
-/// replacements (`tokens.rs`), run with the one plan PostgreSQL made for each (its generic
-/// plan) rather than one planned again for every batch's arrays: left to choose, PostgreSQL
-/// went over to planning them for each execution once the tables had statistics (`perf` of
-/// the writer's backend in `fastreg bench --db` after the refusal scenarios: 7.7 % of it in
-/// `GetCachedPlan`, and a fifth fewer tokens per second). Their lookups are by key, so one plan
-/// fits every argument. Only around them: a statement whose best plan depends on its argument,
-/// such as a world's purge (a small world's rows by index, a large one's by a scan), keeps
-/// PostgreSQL's choice.
+/// The writer's read-ahead for a whole batch (`ahead.rs`) runs with the one plan PostgreSQL
+/// made for each of its statements (its generic plan) rather than one planned again for every
+/// batch's arrays: left to choose, PostgreSQL went over to planning them for each execution
+/// once the tables had statistics (`perf` of the writer's backend in `fastreg bench --db`
+/// after the refusal scenarios: 7.7 % of it in `GetCachedPlan`, and a fifth fewer tokens per
+/// second; generic plans for the token replacements alone gained nothing). Its lookups are by
+/// key, so one plan fits every argument. Only around it: a statement whose best plan depends
+/// on its argument, such as a world's purge (a small world's rows by index, a large one's by a
+/// scan), keeps PostgreSQL's choice.
 const GENERIC_PLAN: &str = "SET plan_cache_mode = force_generic_plan";
 /// Back to PostgreSQL's choice of plan, after [`GENERIC_PLAN`].
 const CHOSEN_PLAN: &str = "RESET plan_cache_mode";

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::tx::PgTx;
-use super::{Conn, CHOSEN_PLAN, GENERIC_PLAN};
+use super::Conn;
 use crate::domain::{TokenRecord, UnixTime, WorldKey};
 use crate::error::Result;
 
@@ -120,7 +120,6 @@ pub(super) fn send(conn: &mut Conn, deferred: Vec<Deferred>) -> Result<()> {
     let st = conn.statement(REPLACE_TOKENS)?;
     let tag = conn.client.tag_now();
     conn.client.tag(first);
-    conn.client.batch_execute_later(GENERIC_PLAN);
     let mut out = Ok(());
     for (world, tokens) in by_world {
         let c = columns(&tokens);
@@ -145,7 +144,6 @@ pub(super) fn send(conn: &mut Conn, deferred: Vec<Deferred>) -> Result<()> {
             break;
         }
     }
-    conn.client.batch_execute_later(CHOSEN_PLAN);
     conn.client.tag(tag);
     out
 }
