@@ -148,6 +148,13 @@ pub(super) fn send(conn: &mut Conn, deferred: Vec<Deferred>) -> Result<()> {
     out
 }
 
+/// [`send`] for one token of `world`, under the job sending now.
+pub(super) fn send_one(conn: &mut Conn, world: WorldKey, token: &TokenRecord) -> Result<()> {
+    let job = conn.client.tag_now();
+    let token = token.clone();
+    send(conn, vec![Deferred { world, job, token }])
+}
+
 impl PgTx<'_> {
     /// Writer: `t` replaces its key's current tokens, written with the batch's next
     /// statement or at its commit; `false` on a reader (nothing put off).

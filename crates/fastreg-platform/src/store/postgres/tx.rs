@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::prefetch::{Known, KnownEntity, Prefetched};
-use super::tokens::Deferred;
+use super::tokens::{self, Deferred};
 use super::{feed, Conn};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -33,18 +33,6 @@ const INSERT_MINI_PROGRAM: &str = concat!(
     cols!(mini_program),
     ") VALUES (fw(), $1, $2, $3, $4, $5, $6, $7, $8)"
 );
-
-/// `Tx::replace_token`: the SQLite statements `SUPERSEDE_TOKENS` and `INSERT_TOKEN` as one.
-/// Like the writer's statement for a batch (`tokens.rs`), it supersedes the key's newest
-/// current token only: every replacement supersedes the one before, so a key has at most one.
-const REPLACE_TOKEN: &str = "WITH superseded AS (
-        UPDATE tokens SET superseded_at = $5
-        WHERE ctid = (SELECT ctid FROM tokens WHERE world = fw() AND component_appid = $3
-            AND kind = $2 AND authorizer_appid = $4 AND superseded_at IS NULL
-            ORDER BY issued_at DESC LIMIT 1))
-    INSERT INTO tokens (world, hash, kind, component_appid, authorizer_appid, issued_at,
-        expires_at, superseded_at)
-    VALUES (fw(), $1, $2, $3, $4, $5, $6, $7)";
 
 /// `Tx::insert_registration`, the id drawn by the sequence.
 const INSERT_REGISTRATION: &str = concat!(
@@ -721,15 +709,17 @@ impl Tx for PgTx<'_> {
         self.write_token(sql::INSERT_TOKEN, t)
     }
 
-    /// One round trip instead of two: the update and the insert see the same snapshot, so
-    /// the new token is not superseded by its own statement.
+    /// The superseding update and the insert as one statement (`tokens.rs`): they see the
+    /// same snapshot, so the new token is not superseded by its own statement.
     fn replace_token(&mut self, t: &TokenRecord) -> Result<()> {
-        // The writer puts it off, to write it with others (`tokens.rs`).
+        self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
+        // The writer puts it off, to write it with others; anywhere else it goes out now, by
+        // the same statement (`tokens.rs`).
         if self.defer_token(t) {
-            self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
             return Ok(());
         }
-        self.write_token(REPLACE_TOKEN, t)
+        self.before_statement()?;
+        tokens::send_one(self.conn, self.world, t)
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
