@@ -7,7 +7,7 @@
 
 use fastreg_platform::domain::*;
 use fastreg_platform::error::Error;
-use fastreg_platform::store::{Durability, Store};
+use fastreg_platform::store::{Durability, ReadAhead, Store, SuccessWrites};
 use fastreg_platform::testing::ScratchDatabase;
 use fastreg_wire::ErrCode;
 use futures_util::future::join_all;
@@ -127,6 +127,7 @@ async fn every_backend_passes_the_storage_story() {
         token_replacements_supersede_in_the_order_they_commit(&store, "queued", true).await;
         a_key_replaced_within_one_second_after_a_revocation_keeps_one_current_token(&store).await;
         a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_lost(&store).await;
+        successes_are_written_whole_or_not_at_all(&store).await;
         pushes_are_claimed_once(&store).await;
         eprintln!("{name}: ok");
     }
@@ -739,6 +740,218 @@ async fn a_write_refused_at_the_commit_fails_its_job_and_nothing_answered_is_los
     }
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert!(ok >= 1, "every job failed");
+}
+
+/// What a fastregister success writes (`Tx::insert_success`) for `n` on `ticket`: the Mini
+/// Program `appid` of `entity_id` and the OA `wxsucc_oa`, its authorisation, its code and the
+/// succeeded registration.
+fn success_writes(n: usize, appid: &str, entity_id: i64) -> SuccessWrites {
+    SuccessWrites {
+        mini_program: MiniProgram {
+            appid: appid.into(),
+            user_name: format!("gh_succ{n}"),
+            nickname: format!("MP {n}"),
+            entity_id,
+            registered_by_oa: "wxsucc_oa".into(),
+            linked_oa: n.is_multiple_of(2).then(|| "wxsucc_oa".into()),
+            verified: n.is_multiple_of(3),
+            created_at: 100 + n as i64,
+        },
+        authorization: Authorization {
+            component_appid: "wxsucc".into(),
+            authorizer_appid: appid.into(),
+            authorizer_kind: AuthorizerKind::MiniProgram,
+            permission_sets: vec![17, 18, n as i64],
+            refresh_token: format!("refreshtoken@@@succ{n}"),
+            auth_time: 100 + n as i64,
+            revoked: false,
+        },
+        code: CodeRecord {
+            hash: format!("succ-code-{n}"),
+            kind: CodeKind::Authorization,
+            component_appid: "wxsucc".into(),
+            authorizer_appid: appid.into(),
+            issued_at: 100 + n as i64,
+            expires_at: 3700 + n as i64,
+            used_at: None,
+        },
+        registration: Registration {
+            id: 0,
+            ticket: format!("succ-ticket-{n}"),
+            oa_appid: "wxsucc_oa".into(),
+            entity_id,
+            component_appid: "wxsucc".into(),
+            status: RegistrationStatus::Succeeded,
+            mp_appid: Some(appid.into()),
+            authorization_code: Some(format!("queryauthcode@@@succ{n}")),
+            is_wx_verify_succ: n.is_multiple_of(3),
+            is_link_succ: n.is_multiple_of(2),
+            created_at: 100 + n as i64,
+            completed_at: Some(100 + n as i64),
+            month: Some("2026-12".into()),
+        },
+    }
+}
+
+/// Concurrent fastregister successes (`Tx::insert_success`; the PostgreSQL writer puts them off
+/// and writes those of a row of jobs in one statement, `postgres/success.rs`), queued behind a
+/// slow job so that they form one large batch: some then fail, and some read their registration
+/// and their entity's count back in the same job. Every job answered with a success wrote all
+/// five parts, every job answered with an error wrote none, and the entities count exactly the
+/// Mini Programs written. Then a second round in which one job draws an appid that is taken:
+/// that job is not answered with a success (the PostgreSQL writer learns it at the commit, and
+/// its whole batch fails), and again nothing answered is lost.
+async fn successes_are_written_whole_or_not_at_all(store: &Store) {
+    let entities = store
+        .write(|tx| {
+            tx.reserve_appid("wxsucc", "component")?;
+            tx.insert_component(&component("wxsucc"))?;
+            let mut ids = Vec::new();
+            for name in ["succ A", "succ B"] {
+                ids.push(tx.insert_entity(&Entity {
+                    id: 0,
+                    name: name.into(),
+                    entity_type: EntityType::Enterprise,
+                    overseas: false,
+                    blacklisted: false,
+                    mini_program_cap: None,
+                })?);
+            }
+            tx.reserve_appid("wxsucc_oa", "oa")?;
+            tx.insert_official_account(&OfficialAccount {
+                appid: "wxsucc_oa".into(),
+                user_name: "gh_succoa".into(),
+                nickname: "OA".into(),
+                entity_id: ids[0],
+                verified: true,
+                pending_registration: false,
+                link_cap: None,
+                created_at: 5,
+            })?;
+            for n in 0..80 {
+                tx.insert_fastregister_ticket(&FastRegisterTicket {
+                    ticket: format!("succ-ticket-{n}"),
+                    component_appid: "wxsucc".into(),
+                    oa_appid: "wxsucc_oa".into(),
+                    copy_wx_verify: true,
+                    issued_at: 1,
+                    expires_at: 1801,
+                })?;
+            }
+            tx.reserve_appid("wxsucctaken00001", "mp")?;
+            Ok(ids)
+        })
+        .await
+        .unwrap();
+    const TAKEN: usize = 67;
+    let appid = |n: usize| match n {
+        TAKEN => "wxsucctaken00001".to_string(),
+        _ => format!("wxsucc{n:010}"),
+    };
+    let mut written = [0u32; 2];
+    for round in [0..60, 60..80] {
+        let slow = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(|_| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let jobs = round.clone().map(|n| {
+            let store = store.clone();
+            let s = success_writes(n, &appid(n), entities[n % 2]);
+            // As fastregister says: the writer may draw the registration's id for its batch.
+            let ahead = ReadAhead {
+                registrations: 1,
+                ..ReadAhead::default()
+            };
+            async move {
+                store
+                    .write_reading(ahead, move |tx| {
+                        let Some(id) = tx.insert_success(&s)? else {
+                            return Err(Error::wx(ErrCode::InvalidTicket));
+                        };
+                        // Reading sends what was put off (`PgTx::before_statement`).
+                        if n % 7 == 3 {
+                            let own = tx.registration(id)?;
+                            if own.as_ref().and_then(|r| r.mp_appid.as_deref())
+                                != s.registration.mp_appid.as_deref()
+                            {
+                                let e = anyhow::anyhow!("read back {own:?}");
+                                return Err(Error::Internal(e));
+                            }
+                            tx.count_entity_mini_programs(s.mini_program.entity_id)?;
+                        }
+                        if n % 5 == 4 {
+                            return Err(Error::wx(ErrCode::InvalidTicket));
+                        }
+                        Ok(id)
+                    })
+                    .await
+            }
+        });
+        let results = join_all(jobs).await;
+        slow.await.unwrap().unwrap();
+        for (n, r) in round.zip(results) {
+            if n == TAKEN {
+                assert!(r.is_err(), "{n} drew a taken appid: {r:?}");
+            } else if n < 60 {
+                // No write is refused in the first round: each job ends as it said.
+                match &r {
+                    Err(e) if n % 5 == 4 => assert_eq!(e.code(), ErrCode::InvalidTicket),
+                    Ok(_) if n % 5 != 4 => {}
+                    other => panic!("{n}: {other:?}"),
+                }
+            }
+            let (a, ticket, hash) = (
+                appid(n),
+                format!("succ-ticket-{n}"),
+                format!("succ-code-{n}"),
+            );
+            let (mp, auth, code, reg) = store
+                .read(move |tx| {
+                    Ok((
+                        tx.mini_program(&a)?,
+                        tx.authorization("wxsucc", &a)?,
+                        tx.code(&hash)?,
+                        tx.live_registration_of_ticket(&ticket)?,
+                    ))
+                })
+                .await
+                .unwrap();
+            let s = success_writes(n, &appid(n), entities[n % 2]);
+            match r {
+                Ok(id) => {
+                    assert_eq!(mp, Some(s.mini_program), "{n}");
+                    assert_eq!(auth, Some(s.authorization), "{n}");
+                    assert_eq!(code, Some(s.code), "{n}");
+                    let expected = Registration {
+                        id,
+                        ..s.registration
+                    };
+                    assert_eq!(reg, Some(expected), "{n}");
+                    written[n % 2] += 1;
+                }
+                Err(e) => {
+                    // The taken appid's Mini Program is not one: only its appid was reserved.
+                    let none = (mp.is_none(), auth.is_none(), code.is_none(), reg.is_none());
+                    assert_eq!(none, (true, true, true, true), "{n}: {e}");
+                }
+            }
+        }
+    }
+    for (i, id) in entities.into_iter().enumerate() {
+        let count = store
+            .read(move |tx| tx.count_entity_mini_programs(id))
+            .await
+            .unwrap();
+        assert_eq!(count, written[i], "entity {id}");
+    }
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ use crate::error::{Error, Result};
 mod ahead;
 mod alone;
 mod client;
+mod deferred;
 mod feed;
 mod prefetch;
 mod query;
@@ -56,9 +57,9 @@ pub(crate) mod scratch;
 mod success;
 mod tokens;
 mod tx;
+use deferred::Deferred;
 use feed::Feed;
 use prefetch::Known;
-use tokens::Deferred;
 use tx::{PgTx, Role};
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
@@ -648,7 +649,7 @@ struct Writer<'c> {
     ids: VecDeque<i64>,
     /// Entities and linked counts as the open batch has left them (`prefetch.rs`).
     known: Known,
-    /// Token replacements put off (`tokens.rs`).
+    /// Writes put off (`deferred.rs`).
     deferred: Vec<Deferred>,
 }
 
@@ -732,12 +733,12 @@ impl BatchConn for Writer<'_> {
                     Some(r) => format!("RELEASE j{r}; SAVEPOINT j{n}"),
                     None => format!("SAVEPOINT j{n}"),
                 };
-                // The jobs before this one have ended, so their tokens put off are settled:
+                // The jobs before this one have ended, so their writes put off are settled:
                 // once enough have gathered they go out, and the database writes them while
                 // the writer runs the next jobs, rather than all at the commit.
-                if self.deferred.len() >= tokens::SEND_AT {
+                if self.deferred.len() >= deferred::SEND_AT {
                     let conn = self.lazy.conn()?;
-                    tokens::send(conn, std::mem::take(&mut self.deferred))?;
+                    deferred::send(conn, std::mem::take(&mut self.deferred))?;
                     conn.client.push();
                 }
                 let client = &mut self.lazy.conn()?.client;
@@ -751,7 +752,7 @@ impl BatchConn for Writer<'_> {
             Control::Release if self.made != Some(last) => return Ok(()),
             Control::Release => format!("RELEASE j{last}"),
             Control::RollbackTo => {
-                // Its tokens put off and not sent yet are dropped; any it sent went out after
+                // Its writes put off and not sent yet are dropped; any it sent went out after
                 // its savepoint, and are undone with it.
                 self.deferred.retain(|d| d.job != last);
                 self.settle_opening()?;
@@ -795,7 +796,7 @@ impl BatchConn for Writer<'_> {
                 }
                 // Sent without waiting, checked with the feed's append: should it fail, so
                 // does the append, and the batch.
-                tokens::send(conn, std::mem::take(&mut self.deferred))?;
+                deferred::send(conn, std::mem::take(&mut self.deferred))?;
                 self.appended = Feed::append(conn, &self.changed)?;
                 conn.client.batch_execute("COMMIT").map_err(fault)?;
                 self.committed = self.appended.take();

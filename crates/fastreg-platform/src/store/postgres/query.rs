@@ -6,7 +6,7 @@ use postgres::types::ToSql;
 use postgres::Row;
 
 use super::tx::PgTx;
-use super::{fault, tokens};
+use super::{deferred, fault};
 use crate::domain::WorldKey;
 use crate::error::Result;
 use crate::store::rows::Cells;
@@ -41,9 +41,9 @@ impl Cells for Row {
 }
 
 impl PgTx<'_> {
-    /// Before any statement of a job: the token replacements put off by the jobs before it,
-    /// its savepoint if it has not gone out yet, then its own token replacements put off
-    /// (`tokens.rs` says why in that order).
+    /// Before any statement of a job: the writes put off by the jobs before it, its savepoint
+    /// if it has not gone out yet, then its own writes put off
+    /// (`deferred.rs` says why in that order).
     pub(super) fn before_statement(&mut self) -> Result<()> {
         let job = self.conn.client.tag_now();
         let (earlier, own) = match self.deferred() {
@@ -53,9 +53,9 @@ impl PgTx<'_> {
             }
             _ => (Vec::new(), Vec::new()),
         };
-        tokens::send(self.conn, earlier)?;
+        deferred::send(self.conn, earlier)?;
         self.conn.client.open();
-        tokens::send(self.conn, own)
+        deferred::send(self.conn, own)
     }
 
     /// `p`, and the world when the statement takes it (its `fw()`, see `placeholders`).

@@ -1,38 +1,11 @@
-//! The writer's token replacements, put off and written together: one statement for every
-//! token its batch issued in a row, instead of one per job (`Tx::replace_token`).
-//!
-//! Issuing a token (an authorizer_access_token refreshed, a component token) is a job that
-//! reads what it checks from the view and writes one row. Sent alone, that row cost the
-//! database a statement and the job a savepoint, which is most of what such a job costs the
-//! cluster's one serial chain; put off, a job that writes nothing else sends nothing at all
-//! (its savepoint is never made, see `Writer` in `mod.rs`).
-//!
-//! What is put off goes out before any other statement of the batch ([`PgTx::before_statement`]),
-//! so that every statement still sees the tokens written before it; once [`SEND_AT`] have
-//! gathered, before the next job begins, so that the database writes them while the writer runs
-//! the jobs after them; and at the commit. A job whose tokens are put off and then fails drops
-//! them (`Control::RollbackTo`). The tokens of earlier jobs go out before a job's savepoint,
-//! and the job's own after it, so that rolling back to a job's savepoint undoes its tokens and
-//! no one else's. Should the statement fail at the commit, the batch fails: no job of it is
-//! answered with a success.
+//! The writer's token replacements as one statement for every token a row of its batch's jobs
+//! issued (put off and sent by `deferred.rs`), instead of one per job (`Tx::replace_token`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use super::tx::PgTx;
 use super::Conn;
 use crate::domain::{TokenRecord, UnixTime, WorldKey};
 use crate::error::Result;
-
-/// How many tokens put off by jobs that have ended go out together before the next job
-/// begins (`Writer` in `mod.rs`); the rest go out with the commit.
-pub(super) const SEND_AT: usize = 16;
-
-/// A token replacement put off: of `job` (its place in the batch), in `world`.
-pub(super) struct Deferred {
-    pub world: WorldKey,
-    pub job: usize,
-    pub token: TokenRecord,
-}
 
 /// Supersedes the current token of each (kind, component, authorizer) of `$8`..`$11`, as of
 /// the time given with it, and inserts the tokens of `$1`..`$7`. A key has at most one
@@ -107,72 +80,28 @@ fn columns<'t>(tokens: &[&'t TokenRecord]) -> Columns<'t> {
     out
 }
 
-/// Sends `deferred` without waiting, one statement per world (`client.rs`), under the tag
-/// of its first job: a failure then undoes that job and every later one.
-pub(super) fn send(conn: &mut Conn, deferred: Vec<Deferred>) -> Result<()> {
-    let Some(first) = deferred.first().map(|d| d.job) else {
-        return Ok(());
-    };
-    let mut by_world: BTreeMap<WorldKey, Vec<&TokenRecord>> = BTreeMap::new();
-    for d in &deferred {
-        by_world.entry(d.world).or_default().push(&d.token);
-    }
+/// Sends the replacements of `tokens` (of `world`, in the order they were issued) without
+/// waiting, as one statement (`client.rs`), under the tag the connection has now.
+pub(super) fn send_later(conn: &mut Conn, world: WorldKey, tokens: &[&TokenRecord]) -> Result<()> {
     let st = conn.statement(REPLACE_TOKENS)?;
-    let tag = conn.client.tag_now();
-    conn.client.tag(first);
-    let mut out = Ok(());
-    for (world, tokens) in by_world {
-        let c = columns(&tokens);
-        out = conn.client.execute_later(
-            &st,
-            &[
-                &c.hash,
-                &c.kind,
-                &c.component,
-                &c.authorizer,
-                &c.issued_at,
-                &c.expires_at,
-                &c.superseded_at,
-                &c.key_kind,
-                &c.key_component,
-                &c.key_authorizer,
-                &c.key_at,
-                &world,
-            ],
-        );
-        if out.is_err() {
-            break;
-        }
-    }
-    conn.client.tag(tag);
-    out
-}
-
-/// [`send`] for one token of `world`, under the job sending now.
-pub(super) fn send_one(conn: &mut Conn, world: WorldKey, token: &TokenRecord) -> Result<()> {
-    let job = conn.client.tag_now();
-    let token = token.clone();
-    send(conn, vec![Deferred { world, job, token }])
-}
-
-impl PgTx<'_> {
-    /// Writer: `t` replaces its key's current tokens, written with the batch's next
-    /// statement or at its commit; `false` on a reader (nothing put off).
-    pub(super) fn defer_token(&mut self, t: &TokenRecord) -> bool {
-        let job = self.conn.client.tag_now();
-        let world = self.world;
-        match self.deferred() {
-            Some(deferred) => {
-                deferred.push(Deferred {
-                    world,
-                    job,
-                    token: t.clone(),
-                });
-                true
-            }
-            None => false,
-        }
-    }
+    let c = columns(tokens);
+    conn.client.execute_later(
+        &st,
+        &[
+            &c.hash,
+            &c.kind,
+            &c.component,
+            &c.authorizer,
+            &c.issued_at,
+            &c.expires_at,
+            &c.superseded_at,
+            &c.key_kind,
+            &c.key_component,
+            &c.key_authorizer,
+            &c.key_at,
+            &world,
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use super::deferred::{self, Deferred, Put};
 use super::prefetch::{Known, KnownEntity, Prefetched};
-use super::tokens::{self, Deferred};
 use super::{feed, Conn};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -100,7 +100,7 @@ pub(super) enum Role<'c> {
         ids: &'c mut VecDeque<i64>,
         /// Entities and linked counts as the batch has left them (`prefetch.rs`).
         known: &'c mut Known,
-        /// Token replacements put off (`tokens.rs`).
+        /// Writes put off (`deferred.rs`).
         deferred: &'c mut Vec<Deferred>,
     },
     /// A reader's snapshot, which began after `epoch` was published.
@@ -132,7 +132,7 @@ impl<'c> PgTx<'c> {
 }
 
 impl PgTx<'_> {
-    /// Writer: the token replacements put off.
+    /// Writer: the writes put off (`deferred.rs`).
     pub(super) fn deferred(&mut self) -> Option<&mut Vec<Deferred>> {
         match &mut self.role {
             Role::Writer { deferred, .. } => Some(&mut **deferred),
@@ -715,11 +715,11 @@ impl Tx for PgTx<'_> {
         self.touch(Key::Tokens(&t.component_appid, &t.authorizer_appid));
         // The writer puts it off, to write it with others; anywhere else it goes out now, by
         // the same statement (`tokens.rs`).
-        if self.defer_token(t) {
+        if self.defer(|| Put::Token(t.clone())) {
             return Ok(());
         }
         self.before_statement()?;
-        tokens::send_one(self.conn, self.world, t)
+        deferred::send_token(self.conn, self.world, t)
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
