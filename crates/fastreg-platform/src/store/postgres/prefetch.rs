@@ -524,6 +524,11 @@ impl Known {
         })
     }
 
+    /// The Mini Programs linked to `oa_appid`, if known.
+    pub(super) fn linked(&self, world: WorldKey, oa_appid: &str) -> Option<i64> {
+        self.linked.get(&(world, oa_appid.to_string())).copied()
+    }
+
     /// Records a part read in the batch's transaction now.
     pub(super) fn learn(&mut self, world: WorldKey, part: &EntityPart) {
         let known = KnownEntity {

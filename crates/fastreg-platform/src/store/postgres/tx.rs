@@ -597,6 +597,13 @@ impl Tx for PgTx<'_> {
         if let Some(n) = self.prefetched.as_ref().and_then(|p| p.linked(oa_appid)) {
             return Ok(n);
         }
+        // The writer may know it from its read-ahead even when the view held the rest of the
+        // job's reads (then nothing was prefetched for the job).
+        if let Role::Writer { known, .. } = &self.role {
+            if let Some(n) = known.linked(self.world, oa_appid) {
+                return Ok(to_u32(n));
+            }
+        }
         Ok(to_u32(
             self.count(sql::COUNT_LINKED_MINI_PROGRAMS, &[&oa_appid])?,
         ))

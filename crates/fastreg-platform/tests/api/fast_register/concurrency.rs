@@ -18,6 +18,7 @@ crate::on_every_backend!(
     calls_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap,
     claims_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap,
     successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap,
+    successes_of_an_oa_the_view_holds_link_up_to_its_cap,
     registrations_in_progress_count_toward_the_entity_cap,
 );
 
@@ -251,6 +252,33 @@ async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: D
         .filter(|a| a["is_link_succ"] == "true")
         .count();
     assert_eq!(linked, 2, "{answers:?}");
+}
+
+/// One success at a time, each after a refusal that leaves the OA and its entity in the view:
+/// the writer then decides the success from the view and its batch's read-ahead (the linked
+/// count among them) rather than reading the OA's context itself.
+async fn successes_of_an_oa_the_view_holds_link_up_to_its_cap(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
+    app.sandbox_ok(
+        "PATCH",
+        &format!("/official-accounts/{OA}"),
+        Some(&json!({"link_cap": 2})),
+    )
+    .await;
+    let token = app.oa_token(OA).await;
+    let mut linked = Vec::new();
+    for ticket in fresh_tickets(&app, OA, 3).await {
+        let refused = app
+            .fastregister(&token, "0123456789abcdef0123456789abcdef")
+            .await;
+        assert_eq!(errcode(&refused), 61058, "{refused:?}");
+        let a = app.fastregister(&token, &ticket).await;
+        assert_eq!(errcode(&a), 0, "{a:?}");
+        linked.push(a["is_link_succ"].clone());
+    }
+    assert_eq!(linked, ["true", "true", "false"]);
 }
 
 async fn registrations_in_progress_count_toward_the_entity_cap(db: Db) {
