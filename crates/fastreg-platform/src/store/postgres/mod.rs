@@ -72,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0006_authorization_lookup.sql"),
     include_str!("../../../migrations/postgres/0007_hot_tables_without_foreign_keys.sql"),
     include_str!("../../../migrations/postgres/0008_tokens_superseded_in_place.sql"),
+    include_str!("../../../migrations/postgres/0009_authorizations_without_foreign_key.sql"),
 ];
 
 /// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).
