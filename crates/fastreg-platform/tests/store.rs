@@ -537,12 +537,12 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
 }
 
 /// Concurrent replacements of one key's token (the writer may put them off and write them
-/// together, `postgres/tokens.rs`), some of which then fail and some of which read their own
+/// together, `postgres/deferred.rs`), some of which then fail and some of which read their own
 /// token back in the same job: a failed job's token is not written and supersedes nothing,
 /// a job reads the token it wrote, and the tokens written form one chain, each superseded by
 /// the next one at that one's issue time, from the token stored before to one current token.
 /// With `queued`, the jobs wait behind a slow job, so that they form one large batch, whose
-/// ended jobs' tokens go out in parts while its later jobs run (`tokens::SEND_AT`).
+/// ended jobs' tokens go out in parts while its later jobs run (`deferred::SEND_AT`).
 async fn token_replacements_supersede_in_the_order_they_commit(
     store: &Store,
     name: &str,

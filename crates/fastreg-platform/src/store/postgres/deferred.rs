@@ -84,13 +84,6 @@ pub(super) fn send(conn: &mut Conn, deferred: Vec<Deferred>) -> Result<()> {
     out
 }
 
-/// [`send`] for one token of `world`, under the job sending now.
-pub(super) fn send_token(conn: &mut Conn, world: WorldKey, token: &TokenRecord) -> Result<()> {
-    let job = conn.client.tag_now();
-    let put = Put::Token(token.clone());
-    send(conn, vec![Deferred { world, job, put }])
-}
-
 impl PgTx<'_> {
     /// Writer: puts off the write `put` makes, to send it with the batch's next statement, with
     /// others, or at its commit; `false` on a reader (nothing put off, `put` not called).

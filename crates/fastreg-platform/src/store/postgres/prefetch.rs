@@ -514,13 +514,13 @@ impl Known {
     /// The part of (entity, OA), if both are known.
     pub(super) fn part(&self, world: WorldKey, id: i64, oa_appid: &str) -> Option<EntityPart> {
         let known = self.entities.get(&(world, id))?;
-        let linked = self.linked.get(&(world, oa_appid.to_string()))?;
+        let linked = self.linked(world, oa_appid)?;
         Some(EntityPart {
             id,
             oa_appid: oa_appid.to_string(),
             entity: known.entity.clone(),
             in_progress: known.in_progress,
-            linked: *linked,
+            linked,
         })
     }
 

@@ -13,8 +13,9 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use super::deferred::{self, Deferred, Put};
+use super::deferred::{Deferred, Put};
 use super::prefetch::{Known, KnownEntity, Prefetched};
+use super::tokens;
 use super::{feed, Conn};
 use crate::clock::system_now_ms;
 use crate::domain::*;
@@ -726,7 +727,7 @@ impl Tx for PgTx<'_> {
             return Ok(());
         }
         self.before_statement()?;
-        deferred::send_token(self.conn, self.world, t)
+        tokens::send_later(self.conn, self.world, &[t])
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<TokenRecord>> {
