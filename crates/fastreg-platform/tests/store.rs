@@ -536,6 +536,22 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
     }
 }
 
+/// A write job that holds the writer for 300 ms, started 50 ms ago: the jobs queued meanwhile
+/// form one large batch after it.
+async fn hold_the_writer(store: &Store) -> tokio::task::JoinHandle<Result<(), Error>> {
+    let store = store.clone();
+    let slow = tokio::spawn(async move {
+        store
+            .write(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    slow
+}
+
 /// Concurrent replacements of one key's token (the writer may put them off and write them
 /// together, `postgres/deferred.rs`), some of which then fail and some of which read their own
 /// token back in the same job: a failed job's token is not written and supersedes nothing,
@@ -562,20 +578,11 @@ async fn token_replacements_supersede_in_the_order_they_commit(
         .write(move |tx| tx.replace_token(&first))
         .await
         .unwrap();
-    let slow = queued.then(|| {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .write(|_| {
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    Ok(())
-                })
-                .await
-        })
-    });
-    if slow.is_some() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let slow = if queued {
+        Some(hold_the_writer(store).await)
+    } else {
+        None
+    };
     let jobs = (0..60i64).map(|i| {
         let store = store.clone();
         let t = token(format!("{name}{i}"), 100 + i);
@@ -850,18 +857,7 @@ async fn successes_are_written_whole_or_not_at_all(store: &Store) {
     };
     let mut written = [0u32; 2];
     for round in [0..60, 60..80] {
-        let slow = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .write(|_| {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
-                        Ok(())
-                    })
-                    .await
-            })
-        };
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let slow = hold_the_writer(store).await;
         let jobs = round.clone().map(|n| {
             let store = store.clone();
             let s = success_writes(n, &appid(n), entities[n % 2]);

@@ -227,16 +227,22 @@ async fn claims_for_one_entity_decided_in_one_write_batch_never_exceed_its_cap(d
     twelve_calls_for_an_entity_with_room_for_three(db, 300, true).await;
 }
 
-async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: Db) {
-    let Some(app) = spawn_app_on(db, |_| {}).await else {
-        return;
-    };
+/// An app whose OA may link `cap` Mini Programs; `None` when `db` is not available.
+async fn app_with_oa_link_cap(db: Db, cap: u32) -> Option<TestApp> {
+    let app = spawn_app_on(db, |_| {}).await?;
     app.sandbox_ok(
         "PATCH",
         &format!("/official-accounts/{OA}"),
-        Some(&json!({"link_cap": 2})),
+        Some(&json!({"link_cap": cap})),
     )
     .await;
+    Some(app)
+}
+
+async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: Db) {
+    let Some(app) = app_with_oa_link_cap(db, 2).await else {
+        return;
+    };
     let token = app.oa_token(OA).await;
     let tickets = fresh_tickets(&app, OA, 5).await;
 
@@ -258,15 +264,9 @@ async fn successes_of_one_oa_decided_in_one_write_batch_link_up_to_its_cap(db: D
 /// the writer then decides the success from the view and its batch's read-ahead (the linked
 /// count among them) rather than reading the OA's context itself.
 async fn successes_of_an_oa_the_view_holds_link_up_to_its_cap(db: Db) {
-    let Some(app) = spawn_app_on(db, |_| {}).await else {
+    let Some(app) = app_with_oa_link_cap(db, 2).await else {
         return;
     };
-    app.sandbox_ok(
-        "PATCH",
-        &format!("/official-accounts/{OA}"),
-        Some(&json!({"link_cap": 2})),
-    )
-    .await;
     let token = app.oa_token(OA).await;
     let mut linked = Vec::new();
     for ticket in fresh_tickets(&app, OA, 3).await {
