@@ -18,8 +18,9 @@
 //! one else's.
 //!
 //! Should such a statement fail (a drawn appid taken after all, a fault), it fails under the
-//! tag of its first job, whose savepoint was never made: the batch then fails as a whole at the
-//! commit, and no job of it is answered with a success (nothing answered is lost).
+//! tag of its first job. That job's savepoint was never made unless it also sent a statement of
+//! its own: the batch then fails as a whole at the commit (else that job and the later ones
+//! fail, and the earlier ones commit), and no job that failed is answered with a success.
 
 use std::collections::BTreeMap;
 
