@@ -54,7 +54,7 @@ const INSERT_REGISTRATION_WITH_ID: &str = concat!(
 );
 
 /// A Mini Program's fields, in the order of `cols!(mini_program)`.
-pub(super) fn mini_program_params(mp: &MiniProgram) -> [&(dyn postgres::types::ToSql + Sync); 8] {
+fn mini_program_params(mp: &MiniProgram) -> [&(dyn postgres::types::ToSql + Sync); 8] {
     [
         &mp.appid,
         &mp.user_name,
@@ -69,7 +69,7 @@ pub(super) fn mini_program_params(mp: &MiniProgram) -> [&(dyn postgres::types::T
 
 /// A registration's fields (its status as `status` names it) and `claimed_at_ms`, in the order
 /// of `INSERT_REGISTRATION`'s parameters.
-pub(super) fn registration_params<'a>(
+fn registration_params<'a>(
     r: &'a Registration,
     status: &'a &'static str,
     claimed_at_ms: &'a i64,
