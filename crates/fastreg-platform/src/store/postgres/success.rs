@@ -33,12 +33,16 @@ pub(super) struct Success {
 /// `$23`..`$35` the registrations (their fields and `claimed_at_ms`), `$36` their ids, and
 /// `$37`, `$38` each entity with how many Mini Programs it gains. An entity gains them in one
 /// update (an `UPDATE … FROM` changes a row once however many rows of its source match).
+/// Its `e.id = ANY($37)` repeats the join's condition so that the entities are looked up by
+/// their key: without it PostgreSQL planned, for a world it had no statistics of yet (a new
+/// one), a hash join over every entity of the world, a quarter of the statement's time in the
+/// benchmark (1,105 entities; `auto_explain`, BENCHMARKS.md).
 const INSERT_SUCCESSES: &str = concat!(
     "WITH appid AS (INSERT INTO appids (world, appid, kind)
         SELECT fw(), a, 'mp' FROM unnest($1::TEXT[]) AS u(a)),
     counted AS (UPDATE entities AS e SET mini_program_count = e.mini_program_count + u.n
         FROM unnest($37::BIGINT[], $38::BIGINT[]) AS u(id, n)
-        WHERE e.world = fw() AND e.id = u.id),
+        WHERE e.world = fw() AND e.id = ANY($37::BIGINT[]) AND e.id = u.id),
     mp AS (INSERT INTO mini_programs (world, ",
     cols!(mini_program),
     ") SELECT fw(), * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[],
