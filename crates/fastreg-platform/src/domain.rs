@@ -78,7 +78,7 @@ impl EntityType {
 }
 
 /// A third-party platform (第三方平台).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Component {
     /// `wx` + 16 hex.
     pub appid: String,
@@ -194,7 +194,7 @@ impl AuthorizerKind {
 }
 
 /// An authorizer's authorisation of a component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Authorization {
     /// The component.
     pub component_appid: String,
@@ -220,7 +220,7 @@ impl Authorization {
 }
 
 /// A component_verify_ticket issued to a component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyTicket {
     /// The component.
     pub component_appid: String,
@@ -261,7 +261,7 @@ impl TokenKind {
 }
 
 /// An issued access token. Only a hash of the token itself is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     /// SHA-256 of the token, hex.
     pub hash: String,
@@ -308,7 +308,7 @@ impl CodeKind {
 }
 
 /// A single-use code. Only a hash of the code itself is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CodeRecord {
     /// SHA-256 of the code, hex.
     pub hash: String,
@@ -327,7 +327,7 @@ pub struct CodeRecord {
 }
 
 /// A fastregister ticket: the OA admin's confirmation on fastregisterauth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FastRegisterTicket {
     /// 32 lowercase hex.
     pub ticket: String,
@@ -378,7 +378,7 @@ impl RegistrationStatus {
 }
 
 /// One fastregister attempt that got past every check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// Store-assigned id.
     pub id: i64,
@@ -407,6 +407,73 @@ pub struct Registration {
     /// The Asia/Shanghai calendar month of the success, `YYYY-MM` (the quota's unit).
     pub month: Option<String>,
 }
+
+// Credentials in rows (secrets, tokens' and codes' hashes, tickets, codes) print masked, so
+// that no `{:?}` of a row, of a context holding rows or of a failed assertion repeats one.
+fastreg_wire::debug_masked!(Component {
+    appid,
+    appsecret masked,
+    token masked,
+    encoding_aes_key masked,
+    event_url,
+    auth_domain,
+    published,
+    permission_sets,
+    mp_permission_sets,
+    ip_whitelist,
+    created_at,
+});
+fastreg_wire::debug_masked!(Authorization {
+    component_appid,
+    authorizer_appid,
+    authorizer_kind,
+    permission_sets,
+    refresh_token masked,
+    auth_time,
+    revoked,
+});
+fastreg_wire::debug_masked!(VerifyTicket { component_appid, ticket masked, create_time, expires_at });
+fastreg_wire::debug_masked!(TokenRecord {
+    hash masked,
+    kind,
+    component_appid,
+    authorizer_appid,
+    issued_at,
+    expires_at,
+    superseded_at,
+});
+fastreg_wire::debug_masked!(CodeRecord {
+    hash masked,
+    kind,
+    component_appid,
+    authorizer_appid,
+    issued_at,
+    expires_at,
+    used_at,
+});
+fastreg_wire::debug_masked!(FastRegisterTicket {
+    ticket masked,
+    component_appid,
+    oa_appid,
+    copy_wx_verify,
+    issued_at,
+    expires_at,
+});
+fastreg_wire::debug_masked!(Registration {
+    id,
+    ticket masked,
+    oa_appid,
+    entity_id,
+    component_appid,
+    status,
+    mp_appid,
+    authorization_code masked,
+    is_wx_verify_succ,
+    is_link_succ,
+    created_at,
+    completed_at,
+    month,
+});
 
 /// Where a push stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -530,5 +597,142 @@ impl std::fmt::Debug for WorldRow {
             .field("version", &self.version)
             .field("deleted", &self.deleted)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every credential below contains this, every other string does not.
+    const SECRET: &str = "SECRET";
+
+    fn s(v: &str) -> String {
+        v.to_string()
+    }
+
+    #[test]
+    fn rows_print_their_credentials_masked_and_everything_else_as_is() {
+        let shown = [
+            format!(
+                "{:?}",
+                Component {
+                    appid: s("wxcomponent"),
+                    appsecret: s("SECRET-appsecret"),
+                    token: s("SECRET-token"),
+                    encoding_aes_key: s("SECRET-aes"),
+                    event_url: Some(s("https://example.com/push")),
+                    auth_domain: s("example.com"),
+                    published: true,
+                    permission_sets: vec![1, 27],
+                    mp_permission_sets: vec![],
+                    ip_whitelist: vec![],
+                    created_at: 1,
+                }
+            ),
+            format!(
+                "{:?}",
+                Authorization {
+                    component_appid: s("wxcomponent"),
+                    authorizer_appid: s("wxoa"),
+                    authorizer_kind: AuthorizerKind::OfficialAccount,
+                    permission_sets: vec![27],
+                    refresh_token: s("SECRET-refresh"),
+                    auth_time: 1,
+                    revoked: false,
+                }
+            ),
+            format!(
+                "{:?}",
+                VerifyTicket {
+                    component_appid: s("wxcomponent"),
+                    ticket: s("SECRET-verify-ticket"),
+                    create_time: 1,
+                    expires_at: 2,
+                }
+            ),
+            format!(
+                "{:?}",
+                TokenRecord {
+                    hash: s("SECRET-token-hash"),
+                    kind: TokenKind::Component,
+                    component_appid: s("wxcomponent"),
+                    authorizer_appid: s("wxoa"),
+                    issued_at: 1,
+                    expires_at: 2,
+                    superseded_at: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                CodeRecord {
+                    hash: s("SECRET-code-hash"),
+                    kind: CodeKind::Authorization,
+                    component_appid: s("wxcomponent"),
+                    authorizer_appid: s("wxoa"),
+                    issued_at: 1,
+                    expires_at: 2,
+                    used_at: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                FastRegisterTicket {
+                    ticket: s("SECRET-fastregister-ticket"),
+                    component_appid: s("wxcomponent"),
+                    oa_appid: s("wxoa"),
+                    copy_wx_verify: true,
+                    issued_at: 1,
+                    expires_at: 2,
+                }
+            ),
+            format!(
+                "{:?}",
+                Registration {
+                    id: 7,
+                    ticket: s("SECRET-fastregister-ticket"),
+                    oa_appid: s("wxoa"),
+                    entity_id: 3,
+                    component_appid: s("wxcomponent"),
+                    status: RegistrationStatus::Succeeded,
+                    mp_appid: Some(s("wxmp")),
+                    authorization_code: Some(s("SECRET-authorization-code")),
+                    is_wx_verify_succ: true,
+                    is_link_succ: true,
+                    created_at: 1,
+                    completed_at: Some(2),
+                    month: Some(s("2026-12")),
+                }
+            ),
+        ];
+        for text in &shown {
+            assert!(!text.contains(SECRET), "a credential printed: {text}");
+            assert!(text.contains(MASK_SHOWN), "no credential masked: {text}");
+            assert!(text.contains("wxcomponent"), "a plain field hidden: {text}");
+        }
+        assert!(shown[6].contains(r#"mp_appid: Some("wxmp")"#), "{}", shown[6]);
+    }
+
+    /// How a set credential prints.
+    const MASK_SHOWN: &str = r#""***""#;
+
+    #[test]
+    fn an_absent_credential_prints_as_absent() {
+        let r = Registration {
+            id: 7,
+            ticket: s("t"),
+            oa_appid: s("wxoa"),
+            entity_id: 3,
+            component_appid: s("wxcomponent"),
+            status: RegistrationStatus::InProgress,
+            mp_appid: None,
+            authorization_code: None,
+            is_wx_verify_succ: false,
+            is_link_succ: false,
+            created_at: 1,
+            completed_at: None,
+            month: None,
+        };
+        assert!(format!("{r:?}").contains("authorization_code: None"), "{r:?}");
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::component::debug_masked;
+use crate::debug_masked;
 use crate::envelope::{de_flexible_bool, de_flexible_i64};
 
 /// `fastregister` request: only the ticket of the fastregisterauth redirect. The OA's

@@ -9,39 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::debug_masked;
 use crate::envelope::{de_flexible_i64, ApiStatus};
-
-/// `Debug` that masks a value, for credential fields: `"***"`, or `""` when it is empty (whether
-/// a credential was there at all is worth seeing).
-pub(crate) struct Masked<'a>(pub(crate) &'a str);
-
-impl std::fmt::Debug for Masked<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = if self.0.is_empty() {
-            ""
-        } else {
-            crate::redact::MASK
-        };
-        std::fmt::Debug::fmt(shown, f)
-    }
-}
-
-/// Implements `Debug` for a wire struct, field by field in order, masking the fields marked
-/// `masked`: tokens, secrets, tickets and codes never reach a log line through `{:?}`.
-macro_rules! debug_masked {
-    ($ty:ident { $($field:ident $($masked:ident)?),* $(,)? }) => {
-        impl ::std::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    $(.field(stringify!($field), $crate::component::debug_masked!(@value self.$field $(, $masked)?)))*
-                    .finish()
-            }
-        }
-    };
-    (@value $v:expr) => { &$v };
-    (@value $v:expr, masked) => { &$crate::component::Masked(&$v) };
-}
-pub(crate) use debug_masked;
 
 debug_masked!(ComponentTokenRequest { component_appid, component_appsecret masked, component_verify_ticket masked });
 debug_masked!(ComponentTokenResponse { component_access_token masked, expires_in });

@@ -9,6 +9,80 @@
 /// What a masked value is replaced with.
 pub const MASK: &str = "***";
 
+/// `Debug` that masks a credential: `"***"`, or `""` when it is empty and `None` when it is
+/// absent (whether a credential was there at all is worth seeing).
+pub struct Masked<'a>(pub Option<&'a str>);
+
+impl<'a> Masked<'a> {
+    /// Masks `value` (a `String`, a `str` or an `Option<String>`).
+    pub fn of(value: &'a impl Credential) -> Masked<'a> {
+        Masked(value.shown())
+    }
+}
+
+impl std::fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("None"),
+            Some("") => std::fmt::Debug::fmt("", f),
+            Some(_) => std::fmt::Debug::fmt(MASK, f),
+        }
+    }
+}
+
+/// A field that holds a credential, as [`Masked`] sees it.
+pub trait Credential {
+    /// The value, `None` when absent.
+    fn shown(&self) -> Option<&str>;
+}
+
+impl Credential for str {
+    fn shown(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl Credential for String {
+    fn shown(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl Credential for Option<String> {
+    fn shown(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+/// Implements `Debug` for a struct, field by field in the order given, masking the fields
+/// marked `masked` ([`Masked`]): tokens, secrets, tickets, codes and their hashes never reach a
+/// log line, an error text or an assertion's message through `{:?}`. Every field must be
+/// named (a field added later and not named here fails to compile).
+///
+/// # Examples
+/// ```
+/// #[derive(Default)]
+/// struct Grant { appid: String, refresh_token: String }
+/// fastreg_wire::debug_masked!(Grant { appid, refresh_token masked });
+/// let g = Grant { appid: "wx1".into(), refresh_token: "s3cret".into() };
+/// assert_eq!(format!("{g:?}"), r#"Grant { appid: "wx1", refresh_token: "***" }"#);
+/// ```
+#[macro_export]
+macro_rules! debug_masked {
+    ($ty:ident { $($field:ident $($masked:ident)?),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let $ty { $($field: _),* } = self;
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), $crate::debug_masked!(@value self.$field $(, $masked)?)))*
+                    .finish()
+            }
+        }
+    };
+    (@value $v:expr) => { &$v };
+    (@value $v:expr, masked) => { &$crate::redact::Masked::of(&$v) };
+}
+
 /// Whether a query parameter, JSON key or settings key names a credential.
 ///
 /// # Examples

@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 
 /// Flags of `fastreg serve`. Each overrides the config file and the environment.
-#[derive(Debug, Default, Args)]
+#[derive(Default, Args)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080; env: FASTREG_ADDR].
     #[arg(long)]
@@ -50,6 +50,19 @@ pub struct ServeArgs {
     #[arg(long, env = "FASTREG_CONFIG")]
     pub config: Option<PathBuf>,
 }
+
+fastreg_wire::debug_masked!(ServeArgs {
+    addr,
+    db,
+    seed,
+    admin_token masked,
+    durability,
+    processing_delay_ms,
+    proxy_addr,
+    no_proxy,
+    ca_dir,
+    config,
+});
 
 /// `--durability`, of `fastreg serve` and of the platforms `fastreg bench` and `fastreg soak`
 /// run.

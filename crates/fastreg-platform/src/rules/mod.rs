@@ -138,7 +138,7 @@ pub enum Decision {
 }
 
 /// The facts a go-ahead carries into the commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Approval {
     /// The OA.
     pub oa_appid: String,
@@ -151,6 +151,8 @@ pub struct Approval {
     /// `is_wx_verify_succ` to answer.
     pub is_wx_verify_succ: bool,
 }
+
+fastreg_wire::debug_masked!(Approval { oa_appid, entity_id, component_appid, ticket masked, is_wx_verify_succ });
 
 /// fastregister's checks, in the order of the spec's §5. The first failing rule wins.
 pub fn check_fast_register(ctx: &FastRegisterContext, now: UnixTime, policy: &Policy) -> Decision {

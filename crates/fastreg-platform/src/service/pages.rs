@@ -36,7 +36,7 @@ pub const AUTH_TYPES: &[i64] = &[1, 2, 3, 4, 5, 6, 8];
 pub const CATEGORY_ID_LIST_PATTERN: &str = "^[0-9]{1,18}(\\|[0-9]{1,18})*$";
 
 /// componentloginpage's parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoginRequest {
     /// The component asking.
     pub component_appid: String,
@@ -51,6 +51,15 @@ pub struct LoginRequest {
     /// The sets asked for (`|`-separated ids); absent: all the component's sets.
     pub category_id_list: Option<Vec<i64>>,
 }
+
+fastreg_wire::debug_masked!(LoginRequest {
+    component_appid,
+    pre_auth_code masked,
+    redirect_uri,
+    auth_type,
+    biz_appid,
+    category_id_list,
+});
 
 impl LoginRequest {
     /// Reads the parameters of a link or a form.

@@ -69,7 +69,7 @@ pub struct WorldIn {
 }
 
 /// A world as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorldOut {
     /// What URLs name it by.
     pub id: String,
@@ -87,6 +87,8 @@ pub struct WorldOut {
     /// When it was created (system clock, unix seconds).
     pub created_at: UnixTime,
 }
+
+fastreg_wire::debug_masked!(WorldOut { id, admin_token masked, base_path, name, now, frozen, created_at });
 
 impl WorldOut {
     /// What the API shows of `w`.

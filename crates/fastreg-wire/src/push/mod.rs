@@ -159,7 +159,7 @@ pub enum PushEvent {
 
 impl std::fmt::Debug for PushEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::component::Masked;
+        use crate::redact::Masked;
         match self {
             PushEvent::ComponentVerifyTicket {
                 app_id,
@@ -169,7 +169,7 @@ impl std::fmt::Debug for PushEvent {
                 .debug_struct("ComponentVerifyTicket")
                 .field("app_id", app_id)
                 .field("create_time", create_time)
-                .field("ticket", &Masked(ticket))
+                .field("ticket", &Masked::of(ticket))
                 .finish(),
             PushEvent::Authorized {
                 app_id,
@@ -194,12 +194,12 @@ impl std::fmt::Debug for PushEvent {
                 .field("app_id", app_id)
                 .field("create_time", create_time)
                 .field("authorizer_appid", authorizer_appid)
-                .field("authorization_code", &Masked(authorization_code))
+                .field("authorization_code", &Masked::of(authorization_code))
                 .field(
                     "authorization_code_expired_time",
                     authorization_code_expired_time,
                 )
-                .field("pre_auth_code", &Masked(pre_auth_code))
+                .field("pre_auth_code", &Masked::of(pre_auth_code))
                 .finish(),
             PushEvent::Unauthorized {
                 app_id,

@@ -7,7 +7,7 @@ use fastreg_client::{AuthType, Client};
 use super::settings::{ClientArgs, Profile, Session};
 
 /// Flags of `fastreg auth-url`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct AuthUrlArgs {
     /// The Official Account whose admin confirms the fast registration (fastregisterauth).
     #[arg(
@@ -44,6 +44,17 @@ pub struct AuthUrlArgs {
     #[command(flatten)]
     client: ClientArgs,
 }
+
+fastreg_wire::debug_masked!(AuthUrlArgs {
+    oa,
+    redirect_uri,
+    copy_wx_verify,
+    login,
+    pre_auth_code masked,
+    auth_type,
+    biz_appid,
+    client,
+});
 
 /// Runs `fastreg auth-url`.
 pub(super) async fn run(args: AuthUrlArgs) -> anyhow::Result<()> {

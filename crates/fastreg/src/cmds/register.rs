@@ -16,7 +16,7 @@ use super::one_line;
 use super::settings::{ClientArgs, Profile};
 
 /// Flags of `fastreg register`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct RegisterArgs {
     /// The Official Account whose entity the new Mini Program reuses (it must have granted
     /// permission set 27 to the component).
@@ -35,6 +35,8 @@ pub struct RegisterArgs {
     #[command(flatten)]
     client: ClientArgs,
 }
+
+fastreg_wire::debug_masked!(RegisterArgs { oa, ticket masked, timeout, json, client });
 
 /// Runs `fastreg register`.
 pub(super) async fn run(args: RegisterArgs) -> anyhow::Result<()> {

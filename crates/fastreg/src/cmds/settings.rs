@@ -73,7 +73,7 @@ impl From<String> for SecretArg {
 }
 
 /// The `--config` file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     base_url: Option<String>,
@@ -83,6 +83,15 @@ struct FileConfig {
     store: Option<PathBuf>,
     verify_ticket: Option<String>,
 }
+
+fastreg_wire::debug_masked!(FileConfig {
+    base_url,
+    component_appid,
+    component_secret masked,
+    auth_domain,
+    store,
+    verify_ticket masked,
+});
 
 /// The effective settings of a command (its profile).
 pub(super) struct Profile {

@@ -27,8 +27,9 @@ pub const REG_BATCH: usize = 2_500;
 /// Lifetime of seeded credentials: longer than any run.
 const FOREVER: i64 = 10 * 365 * 86_400;
 
-/// One seeded OA and the plaintext credentials a load generator uses.
-#[derive(Debug, Clone)]
+/// One seeded OA and the plaintext credentials a load generator uses (no `Debug`: they are
+/// credentials).
+#[derive(Clone)]
 pub struct SeedOa {
     pub appid: String,
     pub entity_id: i64,

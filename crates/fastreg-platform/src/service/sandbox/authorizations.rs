@@ -30,7 +30,7 @@ pub enum AuthorizationChange {
 }
 
 /// What an authorisation produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct AuthorizeOutcome {
     /// The auth_code to exchange with api_query_auth.
     pub auth_code: String,
@@ -43,6 +43,8 @@ pub struct AuthorizeOutcome {
     /// Sets asked for but not granted (27 held by another component).
     pub withheld_sets: Vec<i64>,
 }
+
+fastreg_wire::debug_masked!(AuthorizeOutcome { auth_code masked, expires_in, authorization, change, withheld_sets });
 
 /// Grants (or re-grants) an authorisation. Set 27 is left out while another component holds
 /// it for the account; a re-authorisation replaces the refresh token (the old one answers
@@ -255,7 +257,7 @@ pub struct ConfirmationIn {
 }
 
 /// A confirmed fast registration: the ticket and where the browser is sent.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfirmationOut {
     /// The fastregister ticket.
     pub ticket: String,
@@ -264,6 +266,8 @@ pub struct ConfirmationOut {
     /// When the ticket expires.
     pub expires_at: UnixTime,
 }
+
+fastreg_wire::debug_masked!(ConfirmationOut { ticket masked, redirect_url, expires_at });
 
 /// fastregisterauth's checks, in order: unknown component or OA 47001, redirect host not the
 /// auth domain 61060, set 27 not granted to the component 61007. The page and the sandbox call

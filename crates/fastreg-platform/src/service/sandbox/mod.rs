@@ -284,7 +284,7 @@ pub struct ClockIn {
 }
 
 /// A successful registration in a seed (an export's).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationIn {
     /// The ticket it spent.
@@ -308,6 +308,19 @@ pub struct RegistrationIn {
     /// The Asia/Shanghai month its quota counts in (`YYYY-MM`).
     pub month: String,
 }
+
+fastreg_wire::debug_masked!(RegistrationIn {
+    ticket masked,
+    oa_appid,
+    entity_id,
+    component_appid,
+    mp_appid,
+    is_wx_verify_succ,
+    is_link_succ,
+    created_at,
+    completed_at,
+    month,
+});
 
 /// Settings as `PATCH /sandbox/v1/config` changes them: only the keys given change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]

@@ -44,7 +44,7 @@ pub struct ComponentIn {
 }
 
 /// `PATCH /sandbox/v1/components/{appid}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentPatch {
     /// New secret.
@@ -80,6 +80,18 @@ pub struct ComponentPatch {
     #[serde(default)]
     pub ip_whitelist: Option<Vec<String>>,
 }
+
+fastreg_wire::debug_masked!(ComponentPatch {
+    appsecret masked,
+    token masked,
+    encoding_aes_key masked,
+    event_url,
+    auth_domain,
+    published,
+    permission_sets,
+    mp_permission_sets,
+    ip_whitelist,
+});
 
 /// Creates a component and issues its first verify ticket.
 ///

@@ -20,12 +20,14 @@ use super::Rng;
 use crate::lab::world::{self, connect, SeedOa, OAS_PER_ENTITY};
 
 /// A success as the server answered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct Answer {
     pub(super) oa_appid: String,
     pub(super) appid: String,
     pub(super) authorization_code: String,
 }
+
+fastreg_wire::debug_masked!(Answer { oa_appid, appid, authorization_code masked });
 
 /// Where an OA's tickets stand, as far as the driver knows.
 #[derive(Default)]
