@@ -607,6 +607,9 @@ mod tests {
     /// Every credential below contains this, every other string does not.
     const SECRET: &str = "SECRET";
 
+    /// How a set credential prints.
+    const MASK_SHOWN: &str = r#""***""#;
+
     fn s(v: &str) -> String {
         v.to_string()
     }
@@ -710,11 +713,12 @@ mod tests {
             assert!(text.contains(MASK_SHOWN), "no credential masked: {text}");
             assert!(text.contains("wxcomponent"), "a plain field hidden: {text}");
         }
-        assert!(shown[6].contains(r#"mp_appid: Some("wxmp")"#), "{}", shown[6]);
+        assert!(
+            shown[6].contains(r#"mp_appid: Some("wxmp")"#),
+            "{}",
+            shown[6]
+        );
     }
-
-    /// How a set credential prints.
-    const MASK_SHOWN: &str = r#""***""#;
 
     #[test]
     fn an_absent_credential_prints_as_absent() {
@@ -733,6 +737,9 @@ mod tests {
             completed_at: None,
             month: None,
         };
-        assert!(format!("{r:?}").contains("authorization_code: None"), "{r:?}");
+        assert!(
+            format!("{r:?}").contains("authorization_code: None"),
+            "{r:?}"
+        );
     }
 }
