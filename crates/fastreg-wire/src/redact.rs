@@ -15,7 +15,7 @@ pub struct Masked<'a>(pub Option<&'a str>);
 
 impl<'a> Masked<'a> {
     /// Masks `value` (a `String`, a `str` or an `Option<String>`).
-    pub fn of(value: &'a impl Credential) -> Masked<'a> {
+    pub fn of<T: Credential + ?Sized>(value: &'a T) -> Masked<'a> {
         Masked(value.shown())
     }
 }
@@ -66,6 +66,7 @@ impl Credential for Option<String> {
 /// fastreg_wire::debug_masked!(Grant { appid, refresh_token masked });
 /// let g = Grant { appid: "wx1".into(), refresh_token: "s3cret".into() };
 /// assert_eq!(format!("{g:?}"), r#"Grant { appid: "wx1", refresh_token: "***" }"#);
+/// assert_eq!(format!("{:?}", fastreg_wire::redact::Masked::of("s3cret")), r#""***""#);
 /// ```
 #[macro_export]
 macro_rules! debug_masked {
