@@ -614,6 +614,25 @@ mod tests {
         v.to_string()
     }
 
+    /// A succeeded registration of the Mini Program `wxmp` with `authorization_code`.
+    fn registration(authorization_code: Option<String>) -> Registration {
+        Registration {
+            id: 7,
+            ticket: s("SECRET-fastregister-ticket"),
+            oa_appid: s("wxoa"),
+            entity_id: 3,
+            component_appid: s("wxcomponent"),
+            status: RegistrationStatus::Succeeded,
+            mp_appid: Some(s("wxmp")),
+            authorization_code,
+            is_wx_verify_succ: true,
+            is_link_succ: true,
+            created_at: 1,
+            completed_at: Some(2),
+            month: Some(s("2026-12")),
+        }
+    }
+
     #[test]
     fn rows_print_their_credentials_masked_and_everything_else_as_is() {
         let shown = [
@@ -689,24 +708,7 @@ mod tests {
                     expires_at: 2,
                 }
             ),
-            format!(
-                "{:?}",
-                Registration {
-                    id: 7,
-                    ticket: s("SECRET-fastregister-ticket"),
-                    oa_appid: s("wxoa"),
-                    entity_id: 3,
-                    component_appid: s("wxcomponent"),
-                    status: RegistrationStatus::Succeeded,
-                    mp_appid: Some(s("wxmp")),
-                    authorization_code: Some(s("SECRET-authorization-code")),
-                    is_wx_verify_succ: true,
-                    is_link_succ: true,
-                    created_at: 1,
-                    completed_at: Some(2),
-                    month: Some(s("2026-12")),
-                }
-            ),
+            format!("{:?}", registration(Some(s("SECRET-authorization-code")))),
         ];
         for text in &shown {
             assert!(!text.contains(SECRET), "a credential printed: {text}");
@@ -722,21 +724,7 @@ mod tests {
 
     #[test]
     fn an_absent_credential_prints_as_absent() {
-        let r = Registration {
-            id: 7,
-            ticket: s("t"),
-            oa_appid: s("wxoa"),
-            entity_id: 3,
-            component_appid: s("wxcomponent"),
-            status: RegistrationStatus::InProgress,
-            mp_appid: None,
-            authorization_code: None,
-            is_wx_verify_succ: false,
-            is_link_succ: false,
-            created_at: 1,
-            completed_at: None,
-            month: None,
-        };
+        let r = registration(None);
         assert!(
             format!("{r:?}").contains("authorization_code: None"),
             "{r:?}"
