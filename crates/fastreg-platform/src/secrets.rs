@@ -32,9 +32,25 @@ pub fn hex_bytes(n: usize) -> String {
     hex::encode(b)
 }
 
-/// A new appid: `wx` + 16 lowercase hex (64 random bits; uniqueness is enforced by storage).
+/// A new appid: `wx` + 16 lowercase hex, time-ordered like a UUIDv7: the first 9 digits are
+/// the system clock's milliseconds (modulo 2^36, about 795 days), the last 7 are random (28
+/// bits; uniqueness is enforced by storage, and a collision is drawn again).
+///
+/// Appids are public identifiers, not secrets. Drawn in order, they sort in order, so each of
+/// the B-trees a Mini Program's appid keys (the appids, the Mini Program, its authorisation
+/// by both keys, its registration) grows at its right edge: a batch of successes dirties a few
+/// pages there instead of one random leaf per success and tree, which the write-ahead log
+/// (SQLite's and PostgreSQL's) would each write out whole (BENCHMARKS.md).
 pub fn appid() -> String {
-    format!("wx{}", hex_bytes(8))
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    appid_at(ms, rand::rng().next_u32())
+}
+
+/// The appid of the millisecond `ms` and the random word `random` (its low 28 bits).
+fn appid_at(ms: u64, random: u32) -> String {
+    format!("wx{:09x}{:07x}", ms & 0xf_ffff_ffff, random & 0x0fff_ffff)
 }
 
 /// A new original id: `gh_` + 12 lowercase hex.
@@ -172,6 +188,17 @@ mod tests {
         assert_eq!(t.len(), 32);
         assert!(t.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
         assert_eq!(encoding_aes_key().len(), 43);
+    }
+
+    #[test]
+    fn appids_drawn_later_sort_later_and_keep_their_shape_at_the_clocks_wrap() {
+        let (a, b) = (appid_at(1_000, u32::MAX), appid_at(1_001, 0));
+        assert!(a < b, "{a} then {b}");
+        assert_eq!(a, "wx0000003e8fffffff");
+        // Past 2^36 ms the clock's digits start over; the shape stays.
+        assert_eq!(appid_at(1 << 36, 0x1234_5678), "wx0000000002345678");
+        let (x, y) = (appid(), appid());
+        assert!(x[2..11] <= y[2..11], "{x} then {y}");
     }
 
     #[test]
