@@ -28,8 +28,10 @@ use filter::KnownTickets;
 /// Slots of modification stamps (a power of two).
 pub const SLOTS: usize = 1 << 16;
 
-/// Most values one map holds before it is emptied.
-pub const CAPACITY: usize = 16_384;
+/// Most values one map holds before it is emptied: a bound on memory (all four maps full take
+/// about 150–200 MB, docs/behaviour.md), and large enough that a sandbox of tens of thousands of
+/// OAs does not keep emptying its maps and reading every call from the database.
+pub const CAPACITY: usize = 65_536;
 
 /// The stamp of a slot whose key a write transaction is changing right now.
 pub const PENDING: u64 = u64::MAX;
