@@ -42,10 +42,7 @@ pub fn hex_bytes(n: usize) -> String {
 /// pages there instead of one random leaf per success and tree, which the write-ahead log
 /// (SQLite's and PostgreSQL's) would each write out whole (BENCHMARKS.md).
 pub fn appid() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    appid_at(ms, rand::rng().next_u32())
+    appid_at(clock_ms(), rand::rng().next_u32())
 }
 
 /// The appid of the millisecond `ms` and the random word `random` (its low 28 bits).
@@ -58,9 +55,52 @@ pub fn user_name() -> String {
     format!("gh_{}", hex_bytes(6))
 }
 
-/// A new access token: 86 alphanumerics (≈ 512 bits).
+/// The digits of base 62 in the order bytes sort, so that numbers of one width sort as their
+/// values.
+const ORDERED_DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Characters at the start of an access token that tell the time it was drawn, and start its
+/// storage key ([`token_key`]).
+const TOKEN_CLOCK: usize = 8;
+
+/// The system clock in milliseconds since the Unix epoch.
+fn clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A new access token: 86 alphanumerics. The first 8 are the system clock's milliseconds in
+/// base 62 (62^8 ms is about 6,900 years), so that tokens drawn later sort later; the other 78
+/// are random (≈ 464 bits), which is what makes the token unguessable.
 pub fn access_token() -> String {
-    alnum(86)
+    access_token_at(clock_ms(), &alnum(86 - TOKEN_CLOCK))
+}
+
+/// The access token of the millisecond `ms` and the random characters `random`.
+fn access_token_at(mut ms: u64, random: &str) -> String {
+    let mut clock = [b'0'; TOKEN_CLOCK];
+    for digit in clock.iter_mut().rev() {
+        *digit = ORDERED_DIGITS[(ms % 62) as usize];
+        ms /= 62;
+    }
+    let mut token = String::with_capacity(TOKEN_CLOCK + random.len());
+    token.extend(clock.iter().map(|&d| d as char));
+    token.push_str(random);
+    token
+}
+
+/// The storage key of an access token (what storage and the view find it by): its first 8
+/// characters, then the SHA-256 of the whole token, hex. Storage never holds a usable token:
+/// those characters are the clock of its issue, the rest of it is only hashed. And the keys of
+/// tokens issued one after another sort one after another, so the tokens' primary key grows at
+/// its right edge instead of taking a random leaf page per token (BENCHMARKS.md).
+pub fn token_key(token: &str) -> String {
+    let clock = token.get(..TOKEN_CLOCK).unwrap_or("");
+    let mut key = String::with_capacity(clock.len() + 64);
+    key.push_str(clock);
+    key.push_str(&hash(token));
+    key
 }
 
 /// A new refresh token, WeChat-style prefixed (≈ 256 bits after the prefix).
@@ -98,8 +138,9 @@ pub fn appsecret() -> String {
     hex_bytes(16)
 }
 
-/// The storage key of a token or code: SHA-256, hex. Storage never holds a usable credential,
-/// and lookups by hash do not leak the credential through timing.
+/// The storage key of a code (and the hash of a world's admin token): SHA-256, hex. Storage
+/// never holds a usable credential, and lookups by hash do not leak the credential through
+/// timing. Access tokens are stored by [`token_key`].
 pub fn hash(secret: &str) -> String {
     // Into a buffer rather than `hex::encode`, which builds the string a char at a time: this
     // runs for every token-authenticated call.
@@ -199,6 +240,25 @@ mod tests {
         assert_eq!(appid_at(1 << 36, 0x1234_5678), "wx0000000002345678");
         let (x, y) = (appid(), appid());
         assert!(x[2..11] <= y[2..11], "{x} then {y}");
+    }
+
+    #[test]
+    fn access_tokens_drawn_later_sort_later_and_their_keys_too() {
+        let random = "r".repeat(78);
+        let (a, b) = (access_token_at(61, &random), access_token_at(62, &random));
+        assert_eq!(&a[..8], "0000000z");
+        assert_eq!(&b[..8], "00000010");
+        assert!(a < b && token_key(&a) < token_key(&b));
+        let t = access_token();
+        assert_eq!(t.len(), 86);
+        assert!(t.chars().all(|c| c.is_ascii_alphanumeric()));
+        // The key holds the clock and the hash of the whole token, never the random part.
+        let key = token_key(&t);
+        assert_eq!(key, format!("{}{}", &t[..8], hash(&t)));
+        assert!(!key.contains(&t[8..16]));
+        // Any string has a key: a short one or one cut inside a character is hashed whole.
+        assert_eq!(token_key("short"), hash("short"));
+        assert_eq!(token_key("令牌令牌令牌"), hash("令牌令牌令牌"));
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn issue_token(
 ) -> Result<String> {
     let token = secrets::access_token();
     tx.replace_token(&TokenRecord {
-        hash: secrets::hash(&token),
+        hash: secrets::token_key(&token),
         kind,
         component_appid: component_appid.into(),
         authorizer_appid: authorizer_appid.into(),
@@ -123,7 +123,7 @@ pub fn authenticate(
     grace: i64,
 ) -> Result<TokenRecord> {
     let record = match token {
-        Some(t) if !t.is_empty() => tx.token(&secrets::hash(t))?,
+        Some(t) if !t.is_empty() => tx.token(&secrets::token_key(t))?,
         _ => None,
     };
     let present = token.is_some_and(|t| !t.is_empty());

@@ -225,7 +225,7 @@ pub fn authorizer_token_reads(
 ) -> ReadAhead {
     let mut ahead = ReadAhead::default();
     if let Some(t) = token.filter(|t| !t.is_empty()) {
-        ahead.tokens.push(secrets::hash(t));
+        ahead.tokens.push(secrets::token_key(t));
     }
     if let Ok(r) = req {
         if !r.authorizer_appid.is_empty() {

@@ -118,10 +118,14 @@ impl<'a> Source<'a> {
 }
 
 /// What [`load_context`] reads with a non-empty `token`, named as
-/// [`Tx::prefetch_fast_register`] takes it: the token's hash, the ticket sent (if the body
+/// [`Tx::prefetch_fast_register`] takes it: the token's key, the ticket sent (if the body
 /// is one) and the Asia/Shanghai month of `now`.
 pub fn whole_read(token: &str, body: Option<&TicketBody>, now: UnixTime) -> ContextRead {
-    (secrets::hash(token), ticket_sent(body), shanghai_month(now))
+    (
+        secrets::token_key(token),
+        ticket_sent(body),
+        shanghai_month(now),
+    )
 }
 
 /// The ticket a body sends, if it is one.
@@ -152,7 +156,7 @@ pub fn load_context(
         return Ok(ctx);
     };
     // As `whole_read` names it; the view alone (most refusals) needs no copies.
-    let hash = secrets::hash(token);
+    let hash = secrets::token_key(token);
     let month = shanghai_month(now);
     if src.tx.is_some() {
         let ticket = ticket_sent(ctx.body.as_ref());
