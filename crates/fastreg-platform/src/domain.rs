@@ -260,10 +260,11 @@ impl TokenKind {
     }
 }
 
-/// An issued access token. Only a hash of the token itself is stored.
+/// An issued access token. The token itself is not stored, only its key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRecord {
-    /// SHA-256 of the token, hex.
+    /// The token's storage key ([`crate::secrets::token_key`]): its first 8 characters (the
+    /// clock of its issue) and the SHA-256 of the whole token, hex.
     pub hash: String,
     /// What it grants.
     pub kind: TokenKind,
