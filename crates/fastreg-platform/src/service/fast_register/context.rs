@@ -50,7 +50,7 @@ impl From<Stop> for Error {
 pub struct Source<'a> {
     view: Option<Lookup<'a>>,
     tx: Option<&'a mut dyn Tx>,
-    /// What to ask the transaction to read at once before its first read (token hash,
+    /// What to ask the transaction to read at once before its first read (token key,
     /// ticket, month): see [`Tx::prefetch_fast_register`].
     prefetch: Option<ContextRead>,
     /// The same for the entity's reads alone (entity, OA): see [`Tx::prefetch_entity`].
@@ -93,8 +93,8 @@ impl<'a> Source<'a> {
         }
         match self.tx.as_deref_mut() {
             Some(tx) => {
-                if let Some((hash, ticket, month)) = self.prefetch.take() {
-                    tx.prefetch_fast_register(&hash, ticket.as_deref(), &month)?;
+                if let Some((key, ticket, month)) = self.prefetch.take() {
+                    tx.prefetch_fast_register(&key, ticket.as_deref(), &month)?;
                 } else if let Some((entity_id, oa_appid)) = self.prefetch_entity.take() {
                     tx.prefetch_entity(entity_id, &oa_appid)?;
                 }
@@ -156,16 +156,16 @@ pub fn load_context(
         return Ok(ctx);
     };
     // As `whole_read` names it; the view alone (most refusals) needs no copies.
-    let hash = secrets::token_key(token);
+    let key = secrets::token_key(token);
     let month = shanghai_month(now);
     if src.tx.is_some() {
         let ticket = ticket_sent(ctx.body.as_ref());
-        src.prefetch = Some((hash.clone(), ticket, month.clone()));
+        src.prefetch = Some((key.clone(), ticket, month.clone()));
     }
     // An unknown token is not remembered by the view (it names no key a write would touch).
     ctx.token = src.get(
-        |v| v.token(&hash).map(Some),
-        |tx| Ok(tx.token(&hash)?.map(Arc::new)),
+        |v| v.token(&key).map(Some),
+        |tx| Ok(tx.token(&key)?.map(Arc::new)),
     )?;
     let Some(record) = ctx.token.clone() else {
         return Ok(ctx);
