@@ -263,7 +263,7 @@ impl TokenKind {
 /// An issued access token. The token itself is not stored, only its key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRecord {
-    /// The token's storage key ([`crate::secrets::token_key`]): its first 8 characters (the
+    /// The token's storage key ([`crate::secrets::storage_key`]): its first 8 characters (the
     /// clock of its issue) and the SHA-256 of the whole token, hex.
     pub hash: String,
     /// What it grants.
@@ -308,10 +308,12 @@ impl CodeKind {
     }
 }
 
-/// A single-use code. Only a hash of the code itself is stored.
+/// A single-use code. The code itself is not stored, only its key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodeRecord {
-    /// SHA-256 of the code, hex.
+    /// The code's storage key ([`crate::secrets::storage_key`]): the 8 characters after its
+    /// prefix (the clock of its issue) and the SHA-256 of the whole code, hex; or, for a code
+    /// issued before codes were stored so, the SHA-256 alone.
     pub hash: String,
     /// What it is for.
     pub kind: CodeKind,

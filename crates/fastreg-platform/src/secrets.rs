@@ -59,9 +59,9 @@ pub fn user_name() -> String {
 /// values.
 const ORDERED_DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// Characters at the start of an access token that tell the time it was drawn, and start its
-/// storage key ([`token_key`]).
-const TOKEN_CLOCK: usize = 8;
+/// Characters at the start of an access token (after the WeChat-style prefix of a code) that
+/// tell the time it was drawn, and start its storage key ([`storage_key`]).
+const CLOCK: usize = 8;
 
 /// The system clock in milliseconds since the Unix epoch.
 fn clock_ms() -> u64 {
@@ -74,32 +74,35 @@ fn clock_ms() -> u64 {
 /// base 62 (62^8 ms is about 6,900 years), so that tokens drawn later sort later; the other 78
 /// are random (≈ 464 bits), which is what makes the token unguessable.
 pub fn access_token() -> String {
-    access_token_at(clock_ms(), &alnum(86 - TOKEN_CLOCK))
+    clocked(clock_ms(), &alnum(86 - CLOCK))
 }
 
-/// The access token of the millisecond `ms` and the random characters `random`.
-fn access_token_at(mut ms: u64, random: &str) -> String {
-    let mut clock = [b'0'; TOKEN_CLOCK];
+/// The millisecond `ms` in 8 characters of base 62, then the random characters `random`.
+fn clocked(mut ms: u64, random: &str) -> String {
+    let mut clock = [b'0'; CLOCK];
     for digit in clock.iter_mut().rev() {
         *digit = ORDERED_DIGITS[(ms % 62) as usize];
         ms /= 62;
     }
-    let mut token = String::with_capacity(TOKEN_CLOCK + random.len());
-    token.extend(clock.iter().map(|&d| d as char));
-    token.push_str(random);
-    token
+    let mut out = String::with_capacity(CLOCK + random.len());
+    out.extend(clock.iter().map(|&d| d as char));
+    out.push_str(random);
+    out
 }
 
-/// The storage key of an access token (what storage and the view find it by): its first 8
-/// characters, then the SHA-256 of the whole token, hex. Storage never holds a usable token:
-/// those characters are the clock of its issue, the rest of it is only hashed. And the keys of
-/// tokens issued one after another sort one after another, so the tokens' primary key grows at
-/// its right edge instead of taking a random leaf page per token (BENCHMARKS.md).
-pub fn token_key(token: &str) -> String {
-    let clock = token.get(..TOKEN_CLOCK).unwrap_or("");
+/// The storage key of an access token or a code (what storage and the view find it by): its
+/// first 8 characters after its WeChat-style prefix (up to the last `@`; an access token has
+/// none), then the SHA-256 of the whole credential, hex. Storage never holds a usable
+/// credential: those characters are the clock of its issue, the rest of it is only hashed. And
+/// the keys of credentials issued one after another sort one after another, so their tables'
+/// primary keys grow at the right edge instead of taking a random leaf page per credential
+/// (BENCHMARKS.md).
+pub fn storage_key(secret: &str) -> String {
+    let body = secret.rfind('@').map_or(secret, |at| &secret[at + 1..]);
+    let clock = body.get(..CLOCK).unwrap_or("");
     let mut key = String::with_capacity(clock.len() + 64);
     key.push_str(clock);
-    key.push_str(&hash(token));
+    key.push_str(&hash(secret));
     key
 }
 
@@ -113,14 +116,19 @@ pub fn verify_ticket() -> String {
     format!("ticket@@@{}", alnum(43))
 }
 
-/// A new pre_auth_code (≈ 256 bits after the prefix).
+/// A new pre_auth_code: the prefix, then 43 alphanumerics, the clock's 8 (as an access
+/// token's) and 35 random (≈ 208 bits).
 pub fn pre_auth_code() -> String {
-    format!("preauthcode@@@{}", alnum(43))
+    format!("preauthcode@@@{}", clocked(clock_ms(), &alnum(43 - CLOCK)))
 }
 
-/// A new auth_code / authorization_code (≈ 256 bits after the prefix).
+/// A new auth_code / authorization_code: the prefix, then 43 alphanumerics, the clock's 8 (as
+/// an access token's) and 35 random (≈ 208 bits).
 pub fn auth_code() -> String {
-    format!("queryauthcode@@@{}", alnum(43))
+    format!(
+        "queryauthcode@@@{}",
+        clocked(clock_ms(), &alnum(43 - CLOCK))
+    )
 }
 
 /// A new fastregister ticket: 32 lowercase hex (128 bits), the documented shape.
@@ -138,9 +146,9 @@ pub fn appsecret() -> String {
     hex_bytes(16)
 }
 
-/// The storage key of a code (and the hash of a world's admin token): SHA-256, hex. Storage
-/// never holds a usable credential, and lookups by hash do not leak the credential through
-/// timing. Access tokens are stored by [`token_key`].
+/// SHA-256, hex: what a world's admin token is stored as, and the end of every
+/// [`storage_key`] (lookups by it do not leak the credential through timing). A code issued by
+/// a fastreg that stored codes by this alone is still found by it (`service::find_code`).
 pub fn hash(secret: &str) -> String {
     // Into a buffer rather than `hex::encode`, which builds the string a char at a time: this
     // runs for every token-authenticated call.
@@ -241,22 +249,32 @@ mod tests {
     }
 
     #[test]
-    fn access_tokens_drawn_later_sort_later_and_their_keys_too() {
+    fn access_tokens_and_codes_drawn_later_sort_later_and_their_keys_too() {
         let random = "r".repeat(78);
-        let (a, b) = (access_token_at(61, &random), access_token_at(62, &random));
+        let (a, b) = (clocked(61, &random), clocked(62, &random));
         assert_eq!(&a[..8], "0000000z");
         assert_eq!(&b[..8], "00000010");
-        assert!(a < b && token_key(&a) < token_key(&b));
+        assert!(a < b && storage_key(&a) < storage_key(&b));
         let t = access_token();
         assert_eq!(t.len(), 86);
         assert!(t.chars().all(|c| c.is_ascii_alphanumeric()));
         // The key holds the clock and the hash of the whole token, never the random part.
-        let key = token_key(&t);
+        let key = storage_key(&t);
         assert_eq!(key, format!("{}{}", &t[..8], hash(&t)));
         assert!(!key.contains(&t[8..16]));
+        // A code's clock follows its prefix.
+        let (x, y) = (
+            format!("queryauthcode@@@{}", clocked(61, "r")),
+            format!("queryauthcode@@@{}", clocked(62, "r")),
+        );
+        assert_eq!(storage_key(&x), format!("0000000z{}", hash(&x)));
+        assert!(storage_key(&x) < storage_key(&y));
+        let code = auth_code();
+        assert_eq!(storage_key(&code)[..8], code[16..24]);
         // Any string has a key: a short one or one cut inside a character is hashed whole.
-        assert_eq!(token_key("short"), hash("short"));
-        assert_eq!(token_key("令牌令牌令牌"), hash("令牌令牌令牌"));
+        assert_eq!(storage_key("short"), hash("short"));
+        assert_eq!(storage_key("a@@@short"), hash("a@@@short"));
+        assert_eq!(storage_key("令牌令牌令牌"), hash("令牌令牌令牌"));
     }
 
     #[test]

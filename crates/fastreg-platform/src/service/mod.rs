@@ -40,7 +40,7 @@ pub fn issue_token(
 ) -> Result<String> {
     let token = secrets::access_token();
     tx.replace_token(&TokenRecord {
-        hash: secrets::token_key(&token),
+        hash: secrets::storage_key(&token),
         kind,
         component_appid: component_appid.into(),
         authorizer_appid: authorizer_appid.into(),
@@ -78,7 +78,7 @@ pub fn new_code(
         CodeKind::Authorization => secrets::auth_code(),
     };
     let record = CodeRecord {
-        hash: secrets::hash(&code),
+        hash: secrets::storage_key(&code),
         kind,
         component_appid: component_appid.into(),
         authorizer_appid: authorizer_appid.into(),
@@ -92,6 +92,21 @@ pub fn new_code(
 /// How many appids are drawn before giving up (each is taken with a chance of about one in
 /// 10^12).
 pub const APPID_DRAWS: usize = 16;
+
+/// The code `code` names, by its storage key, or else by the key a fastreg before codes were
+/// stored by their clock gave it (`secrets::hash`), so that a code issued just before an
+/// upgrade (an authorization_code answered with a registration) stays usable for its lifetime.
+/// Only codes (not tokens) are looked up twice: they are looked up by the few calls that
+/// exchange one, and nothing is lost with a token but a call answered 40001.
+///
+/// # Errors
+/// Storage faults.
+pub fn find_code(tx: &mut dyn Tx, code: &str) -> Result<Option<CodeRecord>> {
+    match tx.code(&secrets::storage_key(code))? {
+        Some(found) => Ok(Some(found)),
+        None => tx.code(&secrets::hash(code)),
+    }
+}
 
 /// The error when [`APPID_DRAWS`] appids were all taken.
 pub fn appids_exhausted() -> Error {
@@ -123,7 +138,7 @@ pub fn authenticate(
     grace: i64,
 ) -> Result<TokenRecord> {
     let record = match token {
-        Some(t) if !t.is_empty() => tx.token(&secrets::token_key(t))?,
+        Some(t) if !t.is_empty() => tx.token(&secrets::storage_key(t))?,
         _ => None,
     };
     let present = token.is_some_and(|t| !t.is_empty());

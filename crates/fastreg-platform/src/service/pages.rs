@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use fastreg_wire::ErrCode;
 
+use super::find_code;
 use super::sandbox::{
     self, authorize_with_pre_auth_code, AuthorizationIn, AuthorizeOutcome, ConfirmationIn,
 };
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules;
-use crate::secrets;
 use crate::settings::Lifetimes;
 use crate::store::Tx;
 
@@ -190,6 +190,15 @@ fn account_choice(tx: &mut dyn Tx, appid: &str) -> Result<Option<AccountChoice>>
 /// # Errors
 /// As above.
 pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<LoginPage> {
+    Ok(checked_login_page(tx, req, now)?.0)
+}
+
+/// [`login_page`], with the pre_auth_code's record (which [`confirm_login`] spends).
+fn checked_login_page(
+    tx: &mut dyn Tx,
+    req: &LoginRequest,
+    now: UnixTime,
+) -> Result<(LoginPage, CodeRecord)> {
     let component = tx.component(&req.component_appid)?.ok_or_else(|| {
         Error::sandbox(
             404,
@@ -197,8 +206,7 @@ pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<
             "component_appid names no component",
         )
     })?;
-    let code = tx
-        .code(&secrets::hash(&req.pre_auth_code))?
+    let code = find_code(tx, &req.pre_auth_code)?
         .filter(|c| {
             c.kind == CodeKind::PreAuth
                 && c.component_appid == component.appid
@@ -275,12 +283,13 @@ pub fn login_page(tx: &mut dyn Tx, req: &LoginRequest, now: UnixTime) -> Result<
         .collect();
     sets.sort_by_key(|s| s.id);
     sets.dedup_by_key(|s| s.id);
-    Ok(LoginPage {
+    let page = LoginPage {
         component,
         account,
         candidates,
         sets,
-    })
+    };
+    Ok((page, code))
 }
 
 /// The admin confirms componentloginpage with the sets ticked: the pre_auth_code is spent,
@@ -297,7 +306,7 @@ pub fn confirm_login(
     now: UnixTime,
     lifetimes: &Lifetimes,
 ) -> Result<(String, AuthorizeOutcome)> {
-    let page = login_page(tx, req, now)?;
+    let (page, code) = checked_login_page(tx, req, now)?;
     let account = page
         .account
         .ok_or_else(|| bad("choose the account to authorise"))?;
@@ -309,7 +318,7 @@ pub fn confirm_login(
             return Err(bad("a ticked permission set was not offered"));
         }
     }
-    tx.spend_code(&secrets::hash(&req.pre_auth_code), now)?;
+    tx.spend_code(&code.hash, now)?;
     let outcome = authorize_with_pre_auth_code(
         tx,
         AuthorizationIn {

@@ -7,7 +7,9 @@ use fastreg_wire::account::*;
 use fastreg_wire::component::*;
 use fastreg_wire::ErrCode;
 
-use super::{authenticate, authenticate_component, issue_code, issue_token, same_component};
+use super::{
+    authenticate, authenticate_component, find_code, issue_code, issue_token, same_component,
+};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules::Policy;
@@ -181,9 +183,7 @@ pub fn query_auth(
     policy: &Policy,
 ) -> Result<QueryAuthResponse> {
     let (record, req) = component_request(tx, token, req, now, policy, |r| &r.component_appid)?;
-    let hash = secrets::hash(&req.authorization_code);
-    let code = tx
-        .code(&hash)?
+    let code = find_code(tx, &req.authorization_code)?
         .filter(|c| {
             c.kind == CodeKind::Authorization
                 && c.component_appid == record.component_appid
@@ -197,7 +197,7 @@ pub fn query_auth(
         .authorization(&code.component_appid, &code.authorizer_appid)?
         .filter(|a| !a.revoked)
         .ok_or(ErrCode::ComponentNotAuthorized)?;
-    tx.spend_code(&hash, now)?;
+    tx.spend_code(&code.hash, now)?;
     let access = issue_token(
         tx,
         TokenKind::Authorizer(auth.authorizer_kind),
@@ -225,7 +225,7 @@ pub fn authorizer_token_reads(
 ) -> ReadAhead {
     let mut ahead = ReadAhead::default();
     if let Some(t) = token.filter(|t| !t.is_empty()) {
-        ahead.tokens.push(secrets::token_key(t));
+        ahead.tokens.push(secrets::storage_key(t));
     }
     if let Ok(r) = req {
         if !r.authorizer_appid.is_empty() {

@@ -1,12 +1,67 @@
 //! The whole flow, end to end, as a third-party platform walks it.
 
+use fastreg_platform::domain::{CodeKind, CodeRecord};
+use fastreg_platform::secrets;
 use serde_json::json;
 
 use crate::helpers::*;
 
 crate::on_every_backend!(
-    a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token
+    a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token,
+    an_authorization_code_an_older_fastreg_stored_is_exchanged_once_like_a_new_one,
 );
+
+/// A code as a fastreg issued it before codes were stored by their clock: 43 random characters
+/// after the prefix, stored by their SHA-256 alone (say, an authorization_code answered just
+/// before an upgrade). It is exchanged, and only once, as a code issued now is.
+async fn an_authorization_code_an_older_fastreg_stored_is_exchanged_once_like_a_new_one(db: Db) {
+    let Some(app) = spawn_app_on(db, |_| {}).await else {
+        return;
+    };
+    let ct = app.component_token(C).await;
+    app.authorize(&ct, C, OA, &[1, 15, 27]).await;
+    let now = app.sandbox_ok("GET", "/clock", None).await["now"]
+        .as_i64()
+        .unwrap();
+    let old = format!("queryauthcode@@@{}", secrets::alnum(43));
+    let record = CodeRecord {
+        hash: secrets::hash(&old),
+        kind: CodeKind::Authorization,
+        component_appid: C.into(),
+        authorizer_appid: OA.into(),
+        issued_at: now,
+        expires_at: now + 600,
+        used_at: None,
+    };
+    app.state
+        .store
+        .write(move |tx| tx.insert_code(&record))
+        .await
+        .unwrap();
+    let new = app
+        .sandbox_ok(
+            "POST",
+            "/authorizations",
+            Some(&json!({"component_appid": C, "authorizer_appid": OA, "permission_sets": [1, 15, 27]})),
+        )
+        .await["auth_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for code in [&old, &new] {
+        let first = app.query_auth(&ct, C, code).await;
+        assert_eq!(
+            first["authorization_info"]["authorizer_appid"], OA,
+            "{first}"
+        );
+    }
+    let (old_again, new_again) = (
+        app.query_auth(&ct, C, &old).await,
+        app.query_auth(&ct, C, &new).await,
+    );
+    assert_ne!(errcode(&new_again), 0, "{new_again}");
+    assert_eq!(errcode(&old_again), errcode(&new_again), "{old_again}");
+}
 
 async fn a_component_walks_the_whole_flow_and_gets_a_new_mini_program_with_its_refresh_token(
     db: Db,

@@ -191,7 +191,7 @@ pub async fn store_registrations(
 
 fn token_record(token: &str, kind: TokenKind, authorizer: &str, now: UnixTime) -> TokenRecord {
     TokenRecord {
-        hash: secrets::token_key(token),
+        hash: secrets::storage_key(token),
         kind,
         component_appid: COMPONENT.into(),
         authorizer_appid: authorizer.into(),

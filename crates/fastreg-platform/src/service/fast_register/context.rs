@@ -122,7 +122,7 @@ impl<'a> Source<'a> {
 /// is one) and the Asia/Shanghai month of `now`.
 pub fn whole_read(token: &str, body: Option<&TicketBody>, now: UnixTime) -> ContextRead {
     (
-        secrets::token_key(token),
+        secrets::storage_key(token),
         ticket_sent(body),
         shanghai_month(now),
     )
@@ -156,7 +156,7 @@ pub fn load_context(
         return Ok(ctx);
     };
     // As `whole_read` names it; the view alone (most refusals) needs no copies.
-    let key = secrets::token_key(token);
+    let key = secrets::storage_key(token);
     let month = shanghai_month(now);
     if src.tx.is_some() {
         let ticket = ticket_sent(ctx.body.as_ref());
