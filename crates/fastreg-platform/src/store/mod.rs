@@ -368,7 +368,7 @@ pub fn insert_success_but_registration<T: Tx + ?Sized>(
     Ok(true)
 }
 
-/// A whole fastregister context to read: the token's hash, the ticket sent (if the body is
+/// A whole fastregister context to read: the token's key, the ticket sent (if the body is
 /// one) and the Asia/Shanghai month its successes are counted in (see
 /// [`Tx::prefetch_fast_register`]).
 pub type ContextRead = (String, Option<String>, String);

@@ -102,7 +102,8 @@ macro_rules! whole_context_select {
     };
 }
 
-/// `$1` the token's hash, `$2` the ticket (or NULL), `$3` the month: one row.
+/// `$1` the token's key (`secrets::storage_key`), `$2` the ticket (or NULL), `$3` the month:
+/// one row.
 const STATEMENT: &str = whole_context_select!("(SELECT 1) AS one", "$1", "$2", "$3", "");
 
 /// [`STATEMENT`] for each (hash, ticket, month) of the arrays `$1`, `$2`, `$3`, each row
