@@ -102,7 +102,7 @@ pub fn storage_key(secret: &str) -> String {
     let clock = body.get(..CLOCK).unwrap_or("");
     let mut key = String::with_capacity(clock.len() + 64);
     key.push_str(clock);
-    key.push_str(&hash(secret));
+    push_hash(secret, &mut key);
     key
 }
 
@@ -150,13 +150,20 @@ pub fn appsecret() -> String {
 /// [`storage_key`] (lookups by it do not leak the credential through timing). A code issued by
 /// a fastreg that stored codes by this alone is still found by it (`service::find_code`).
 pub fn hash(secret: &str) -> String {
-    // Into a buffer rather than `hex::encode`, which builds the string a char at a time: this
-    // runs for every token-authenticated call.
-    let mut out = [0u8; 64];
+    let mut out = String::with_capacity(64);
+    push_hash(secret, &mut out);
+    out
+}
+
+/// Appends [`hash`]`(secret)` to `out`: [`storage_key`], which runs for every
+/// token-authenticated call, builds its key in one allocation.
+fn push_hash(secret: &str, out: &mut String) {
+    // Into a buffer rather than `hex::encode`, which builds the string a char at a time.
+    let mut hex = [0u8; 64];
     let digest = Sha256::digest(secret.as_bytes());
-    match hex::encode_to_slice(digest, &mut out) {
-        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
-        Err(_) => hex::encode(digest),
+    match hex::encode_to_slice(digest, &mut hex) {
+        Ok(()) => out.push_str(&String::from_utf8_lossy(&hex)),
+        Err(_) => out.push_str(&hex::encode(digest)),
     }
 }
 
