@@ -2,13 +2,16 @@
 # fastreg next to httpmock, measured by one outside load generator (BENCHMARKS.md, "Side by
 # side"): wrk -t1 -c64 against
 #   - the static ceiling: an axum handler answering {"errcode":0,"errmsg":"ok"}, no middleware
-#     (`fastreg bench --serve-static`);
+#     (`fastreg bench --serve-static`), to the same POST as fastreg's without reading its
+#     body; and again at /body, after reading the body as every WeChat API handler must
+#     (hyper then polls the connection's task a second time, which shows in the tail when
+#     the server is saturated on two cores);
 #   - fastreg serve on a new SQLite file: fastregister with the demo OA's token and a ticket
 #     nobody issued, refused by the rules (61058) from its state; twice: as it starts by
 #     default (an access-log line per request, on stderr), and with the access log off
 #     (FASTREG_LOG=warn), as httpmock runs here (--disable-access-log);
 #   - httpmock standalone, answering fastregister's success from a canned mock.
-# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the four in turn, ROUNDS
+# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the five in turn, ROUNDS
 # (default 2) times. WORKERS=N gives every server N runtime threads (TOKIO_WORKER_THREADS,
 # which all three read: tokio's own setting); unset, each takes one per core.
 #
@@ -84,11 +87,12 @@ run() { # name url
     rps=$(awk '/^Requests\/sec/ {print $2}' "$dir/out")
     p50=$(awk '$1 == "50%" {print $2}' "$dir/out")
     p99=$(awk '$1 == "99%" {print $2}' "$dir/out")
-    printf '%-30s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
+    printf '%-34s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
 }
 for r in $(seq "$ROUNDS"); do
     echo "round $r"
     run "static ceiling" http://127.0.0.1:18081/
+    run "static ceiling, body read" http://127.0.0.1:18081/body
     run "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
     run "fastreg 61058, no access log" "$Q/cgi-bin/account/fastregister?access_token=$QOAT"
     run "httpmock (canned success)" http://127.0.0.1:18082/cgi-bin/account/fastregister
