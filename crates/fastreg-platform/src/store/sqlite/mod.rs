@@ -82,8 +82,8 @@ const MAX_BATCH: usize = 512;
 /// completely so that the WAL starts over: about 128 MB. Each catch-up holds the writer for a
 /// pass with its fsyncs (about 10 ms on the benchmark's hosts), and a success appends about a
 /// dozen frames, so under sustained successes a WAL of 32 MB stopped the writer about nine
-/// times a second; 128 MB stops it a quarter as often (BENCHMARKS.md, "SQLite: the WAL starts
-/// over less often").
+/// times a second; 128 MB stops it a quarter as often (BENCHMARKS.md, "How it got here", the
+/// seventh session).
 const WAL_RESTART_FRAMES: u64 = 32_768;
 
 /// Prepared statements kept per connection: more than the store has distinct statements.
