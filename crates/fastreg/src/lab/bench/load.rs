@@ -33,12 +33,14 @@ pub(super) async fn start_static() -> anyhow::Result<SocketAddr> {
 /// compared with `/body`'s.
 pub(super) async fn serve_static(addr: &str) -> anyhow::Result<SocketAddr> {
     use axum::http::header::CONTENT_TYPE;
-    const OK: &str = r#"{"errcode":0,"errmsg":"ok"}"#;
     async fn ok() -> impl axum::response::IntoResponse {
-        ([(CONTENT_TYPE, "application/json")], OK)
+        (
+            [(CONTENT_TYPE, "application/json")],
+            r#"{"errcode":0,"errmsg":"ok"}"#,
+        )
     }
     async fn ok_after_body(_body: Bytes) -> impl axum::response::IntoResponse {
-        ([(CONTENT_TYPE, "application/json")], OK)
+        ok().await
     }
     let router = axum::Router::new()
         .route("/", axum::routing::get(ok).post(ok))
