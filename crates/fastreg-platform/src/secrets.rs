@@ -63,10 +63,11 @@ const ORDERED_DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 /// tell the time it was drawn, and start its storage key ([`storage_key`]).
 const CLOCK: usize = 8;
 
-/// The system clock in milliseconds since the Unix epoch ([`crate::clock::system_now_ms`]; 0
-/// before it).
+/// The system clock in milliseconds since the Unix epoch.
 fn clock_ms() -> u64 {
-    u64::try_from(crate::clock::system_now_ms()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A new access token: 86 alphanumerics. The first 8 are the system clock's milliseconds in
