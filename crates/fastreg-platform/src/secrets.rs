@@ -63,7 +63,8 @@ const ORDERED_DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 /// tell the time it was drawn, and start its storage key ([`storage_key`]).
 const CLOCK: usize = 8;
 
-/// The system clock in milliseconds since the Unix epoch.
+/// The system clock in milliseconds since the Unix epoch. As `clock::system_now_ms`, which a
+/// leaf may not import (tests/api/layers.rs).
 fn clock_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
