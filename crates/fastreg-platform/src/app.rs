@@ -2,7 +2,7 @@
 //! listener (port 0 in tests) and reports where it listens; [`Application::run_until_stopped`]
 //! serves until the given future resolves. `main` and the tests use exactly this path.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -161,13 +161,7 @@ impl Application {
     /// requests finish (for at most `shutdown_timeout_secs`), the push deliverer finishes the
     /// pass it is in, and what is left in the push outbox (persisted, like every push) is
     /// logged; it is delivered after the next start.
-    ///
-    /// # Errors
-    /// The server failed.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let state = self.state.clone();
         let ticker = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -194,12 +188,7 @@ impl Application {
             let _ = signalled.send(());
         };
         let app = http::router(self.state.clone());
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .into_future();
+        let server = http::serve::serve(self.listener, app, shutdown);
         let overdue = async {
             match on_signal.await {
                 Ok(()) => tokio::time::sleep(grace).await,
@@ -207,17 +196,16 @@ impl Application {
                 Err(_) => std::future::pending().await,
             }
         };
-        let served = tokio::select! {
-            served = server => served,
+        tokio::select! {
+            () = server => {}
             () = overdue => {
                 tracing::warn!(
                     grace_secs = grace.as_secs(),
                     "in-flight requests did not finish in time; stopping without them \
                      (a registration they left in progress is abandoned at the next start)"
                 );
-                Ok(())
             }
-        };
+        }
         ticker.abort();
         let _ = stop_deliverer.send(true);
         if tokio::time::timeout(DELIVERER_GRACE, deliverer)
@@ -240,7 +228,6 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "could not count the pending pushes"),
         }
         tracing::info!("stopped");
-        served
     }
 }
 

@@ -67,7 +67,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop.send(true);
     })
-    .await?;
+    .await;
     if let Some(proxy) = proxy {
         let grace = std::time::Duration::from_secs(settings.shutdown_timeout_secs);
         if tokio::time::timeout(grace, proxy).await.is_err() {

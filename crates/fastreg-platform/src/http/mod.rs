@@ -1,7 +1,8 @@
 //! The HTTP face of the platform: the axum router, built from route tables, and the list of
 //! areas it serves. What every request passes through lives beside it: the [`envelope`]
 //! (request id, failure rendering, faults, access log, metrics), request [`body`] reading,
-//! the [`extract`]or handlers read calls with, and the [`reply`] shapes of successes.
+//! the [`extract`]or handlers read calls with, and the [`reply`] shapes of successes; the
+//! listener's accept loop is [`serve`].
 //!
 //! Every route is declared once, in a route table next to its handlers ([`route::Route`]);
 //! the router and the OpenAPI document ([`openapi`]) are both built from the tables [`AREAS`]
@@ -22,6 +23,7 @@ pub mod pages;
 pub mod reply;
 pub mod route;
 pub mod sandbox;
+pub mod serve;
 pub mod wechat;
 
 use std::sync::{Arc, LazyLock};

@@ -33,7 +33,7 @@ pub struct TestApp {
     /// The admin token sandbox calls send ([`ADMIN`]; a world's own in [`TestApp::world`]).
     pub token: String,
     shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<std::io::Result<()>>>,
+    handle: Option<JoinHandle<()>>,
 }
 
 /// A platform on port 0 with a fresh temporary database and the demo world.

@@ -16,6 +16,10 @@
 //! request is served as `/w/{user}{path}` (a world's base URL, spec §9); no user, an empty one
 //! or `default` is the root. `Proxy-Authorization` is removed before the platform sees it.
 //!
+//! Its connection and tunnel tasks run in the platform's `PollAgainOnSelfWake`, as the
+//! platform's own connections do (`fastreg_platform::http::serve`): every request through a
+//! tunnel reads its body, and that wrapper keeps the resulting self-wake out of the tail.
+//!
 //! This lives in the binary, not the platform: only `fastreg serve` runs a proxy, and the TLS
 //! and CA code stays out of the crates other programs embed.
 
@@ -32,6 +36,7 @@ use anyhow::Context as _;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use fastreg_platform::http::serve::PollAgainOnSelfWake;
 use hyper::body::Incoming;
 use hyper::http::{header, Method, Request, Response, StatusCode};
 use hyper::server::conn::http1;
@@ -118,7 +123,7 @@ impl Proxy {
                             stop: stop.clone(),
                             _alive: alive.clone(),
                         };
-                        tokio::spawn(serve_client(tcp, ctx));
+                        tokio::spawn(PollAgainOnSelfWake::new(serve_client(tcp, ctx)));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -195,12 +200,12 @@ async fn proxy_request(req: Request<Incoming>, ctx: Ctx) -> Result<Response<Body
             // connect_target only names hosts that have a configuration.
             return Ok(status(StatusCode::INTERNAL_SERVER_ERROR, "no certificate"));
         };
-        tokio::spawn(async move {
+        tokio::spawn(PollAgainOnSelfWake::new(async move {
             match hyper::upgrade::on(req).await {
                 Ok(upgraded) => tunnel(upgraded, host, tls, world, ctx).await,
                 Err(e) => tracing::debug!(error = %e, "a CONNECT tunnel was not opened"),
             }
-        });
+        }));
         return Ok(Response::new(Body::empty()));
     }
     if let Err(refusal) = target::absolute_target(req.uri()) {

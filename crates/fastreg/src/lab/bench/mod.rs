@@ -465,7 +465,7 @@ struct InProcess {
     addr: std::net::SocketAddr,
     state: Arc<fastreg_platform::state::AppState>,
     stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl InProcess {
