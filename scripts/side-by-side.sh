@@ -4,8 +4,9 @@
 #   - the static ceiling: an axum handler answering {"errcode":0,"errmsg":"ok"}, no middleware
 #     (`fastreg bench --serve-static`), to the same POST as fastreg's without reading its
 #     body; and again at /body, after reading the body as every WeChat API handler must
-#     (hyper then polls the connection's task a second time, which shows in the tail when
-#     the server is saturated on two cores);
+#     (taking the body wakes the connection's own task, and under axum::serve tokio then
+#     queues it behind its worker's other tasks, which shows in the tail when the server is
+#     saturated on two cores; fastreg polls such a task again in place, http/serve.rs);
 #   - fastreg serve on a new SQLite file: fastregister with the demo OA's token and a ticket
 #     nobody issued, refused by the rules (61058) from its state; twice: as it starts by
 #     default (an access-log line per request, on stderr), and with the access log off

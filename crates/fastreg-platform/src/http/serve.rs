@@ -2,9 +2,9 @@
 //! router with the client's address as its `ConnectInfo`, stopped gracefully on shutdown.
 //!
 //! This is `axum::serve` with one difference, [`PollAgainOnSelfWake`] around every connection
-//! task, which took the p99 of a request that reads its body from 4.4 ms to 1.6 ms at 64
-//! connections on two cores (BENCHMARKS.md, "SQLite, side by side with httpmock"). Every
-//! WeChat endpoint reads its body, so every request used to pay that tail.
+//! task. Every WeChat endpoint reads its body, and that wrapper took the p99 of fastreg's 61058
+//! in the side by side (wrk, 64 connections, two cores) from 4.6–5.0 ms to 2.0–2.9 ms at the
+//! same throughput (BENCHMARKS.md, "SQLite, side by side with httpmock").
 //!
 //! The proxy mode (in the binary) serves its connections with its own loop, since it answers
 //! CONNECT first; it wraps its tasks in the same [`PollAgainOnSelfWake`].

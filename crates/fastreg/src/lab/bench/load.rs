@@ -26,11 +26,13 @@ pub(super) async fn start_static() -> anyhow::Result<SocketAddr> {
 
 /// The static handler at `addr`, in a task of its own; the address it listens on.
 ///
-/// `/` answers without reading a request body (the ceiling every earlier figure is measured
-/// against); `/body` reads the body first, as every WeChat API call's handler must. Reading it
-/// costs hyper a second poll of the connection's task, which under saturation on two cores
-/// shows in the tail (scripts/side-by-side.sh, BENCHMARKS.md), so a POST endpoint's p99 is
-/// compared with `/body`'s.
+/// `/` answers without reading a request body (the ceiling every figure is measured against);
+/// `/body` reads the body first, as every WeChat API call's handler must. Both are plain
+/// `axum::serve`: taking the body wakes the connection's own task, which tokio then queues
+/// behind its worker's other tasks, and under saturation on two cores that shows in `/body`'s
+/// tail. The platform polls such a task again in place (`fastreg_platform::http::serve`); the
+/// ceiling stays as axum serves it, so the side by side shows what that is worth
+/// (scripts/side-by-side.sh, BENCHMARKS.md).
 pub(super) async fn serve_static(addr: &str) -> anyhow::Result<SocketAddr> {
     use axum::http::header::CONTENT_TYPE;
     async fn ok() -> impl axum::response::IntoResponse {
