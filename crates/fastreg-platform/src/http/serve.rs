@@ -66,9 +66,10 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
     graceful.shutdown().await;
 }
 
-/// After a failed accept: the client's own failures (it reset before we accepted) cost
-/// nothing; running out of file descriptors and the like backs off instead of spinning.
-async fn backoff_after(e: &io::Error) {
+/// After a failed accept (here and in the proxy's loop): the client's own failures (it reset
+/// before we accepted) cost nothing; running out of file descriptors and the like backs off
+/// instead of spinning.
+pub async fn backoff_after(e: &io::Error) {
     use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     if matches!(
         e.kind(),

@@ -36,7 +36,7 @@ use anyhow::Context as _;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use fastreg_platform::http::serve::PollAgainOnSelfWake;
+use fastreg_platform::http::serve::{backoff_after, PollAgainOnSelfWake};
 use hyper::body::Incoming;
 use hyper::http::{header, Method, Request, Response, StatusCode};
 use hyper::server::conn::http1;
@@ -125,11 +125,7 @@ impl Proxy {
                         };
                         tokio::spawn(PollAgainOnSelfWake::new(serve_client(tcp, ctx)));
                     }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "the proxy could not accept a connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    Err(e) => backoff_after(&e).await,
                 },
             }
         }
