@@ -13,7 +13,8 @@
 #     (FASTREG_LOG=warn), as httpmock runs here (--disable-access-log);
 #   - httpmock standalone, answering fastregister's success from a canned mock.
 # Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the five in turn, ROUNDS
-# (default 2) times. WORKERS=N gives every server N runtime threads (TOKIO_WORKER_THREADS,
+# (default 2) times. Each round ends with fastreg's (no access log) ratios to the ceiling's
+# throughput and p99 and to httpmock's throughput, beside issue 18's targets. WORKERS=N gives every server N runtime threads (TOKIO_WORKER_THREADS,
 # which all three read: tokio's own setting); unset, each takes one per core.
 #
 # Needs: target/release/fastreg (cargo build --release -p fastreg), wrk (apt-get install wrk),
@@ -81,20 +82,34 @@ wrk.method = "POST"
 wrk.body = '{"ticket":"00000000000000000000000000000000"}'
 wrk.headers["Content-Type"] = "application/json"
 EOF
-run() { # name url
-    wrk -t1 -c64 -d2s -s "$dir/post.lua" "$2" >/dev/null
-    wrk -t1 -c64 -d"${WRK_SECONDS}s" --latency -s "$dir/post.lua" "$2" >"$dir/out"
+# wrk's latency ("812.00us", "2.28ms", "1.02s") in milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/) n *= 1000; printf "%.3f", n }'; }
+declare -A RPS P99
+run() { # key name url
+    wrk -t1 -c64 -d2s -s "$dir/post.lua" "$3" >/dev/null
+    wrk -t1 -c64 -d"${WRK_SECONDS}s" --latency -s "$dir/post.lua" "$3" >"$dir/out"
     local rps p50 p99
     rps=$(awk '/^Requests\/sec/ {print $2}' "$dir/out")
     p50=$(awk '$1 == "50%" {print $2}' "$dir/out")
     p99=$(awk '$1 == "99%" {print $2}' "$dir/out")
-    printf '%-34s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
+    printf '%-34s %12s req/s   p50 %8s   p99 %8s\n' "$2" "$rps" "$p50" "$p99"
+    RPS[$1]=$rps
+    P99[$1]=$(to_ms "$p99")
+}
+# The round against issue 18's must-have: fastreg without its access log (as httpmock runs)
+# against the ceiling and against httpmock.
+verdict() {
+    awk -v f="${RPS[quiet]}" -v c="${RPS[ceiling]}" -v h="${RPS[httpmock]}" \
+        -v fp="${P99[quiet]}" -v cp="${P99[ceiling]}" 'BEGIN {
+        printf "  fastreg, no access log: %.2f x the ceiling (target >= 0.8), p99 %.2f x the ceiling'"'"'s (<= 1.5), %.2f x httpmock (>= 1)\n", f / c, fp / cp, f / h
+    }'
 }
 for r in $(seq "$ROUNDS"); do
     echo "round $r"
-    run "static ceiling" http://127.0.0.1:18081/
-    run "static ceiling, body read" http://127.0.0.1:18081/body
-    run "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
-    run "fastreg 61058, no access log" "$Q/cgi-bin/account/fastregister?access_token=$QOAT"
-    run "httpmock (canned success)" http://127.0.0.1:18082/cgi-bin/account/fastregister
+    run ceiling "static ceiling" http://127.0.0.1:18081/
+    run body "static ceiling, body read" http://127.0.0.1:18081/body
+    run logged "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
+    run quiet "fastreg 61058, no access log" "$Q/cgi-bin/account/fastregister?access_token=$QOAT"
+    run httpmock "httpmock (canned success)" http://127.0.0.1:18082/cgi-bin/account/fastregister
+    verdict
 done
