@@ -14,8 +14,9 @@
 #   - httpmock standalone, answering fastregister's success from a canned mock.
 # Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the five in turn, ROUNDS
 # (default 2) times. Each round ends with fastreg's (no access log) ratios to the ceiling's
-# throughput and p99 and to httpmock's throughput, beside issue 18's targets. WORKERS=N gives every server N runtime threads (TOKIO_WORKER_THREADS,
-# which all three read: tokio's own setting); unset, each takes one per core.
+# throughput and p99 and to httpmock's throughput, beside issue 18's targets. WORKERS=N gives
+# every server N runtime threads (TOKIO_WORKER_THREADS, which all three read: tokio's own
+# setting); unset, each takes one per core.
 #
 # Needs: target/release/fastreg (cargo build --release -p fastreg), wrk (apt-get install wrk),
 # httpmock with its standalone server (cargo install httpmock --features standalone), curl.
