@@ -60,14 +60,23 @@ pub(crate) enum Control {
     Rollback,
 }
 
+/// Why a batch's transaction did not begin ([`BatchConn::begin`]).
+pub(crate) enum NotBegun {
+    /// It did not open.
+    Begin(Error),
+    /// It opened, and reading ahead failed.
+    ReadAhead(Error),
+}
+
 /// A connection that can run a batch.
 pub(crate) trait BatchConn {
     /// Runs a transaction statement.
     fn control(&mut self, what: Control) -> Result<()>;
-    /// After `Begin`: reads at once, for the batch, what its jobs said they will read (the
-    /// jobs then find it in memory). A backend whose reads are cheap ignores it.
-    fn read_ahead(&mut self, _ahead: &[&ReadAhead]) -> Result<()> {
-        Ok(())
+    /// Opens the batch's transaction ([`Control::Begin`]) and may read at once, for the batch,
+    /// what its jobs said they will read (the jobs then find it in memory). A backend whose
+    /// reads are cheap only opens it.
+    fn begin(&mut self, _ahead: &[&ReadAhead]) -> std::result::Result<(), NotBegun> {
+        self.control(Control::Begin).map_err(NotBegun::Begin)
     }
     /// Runs one job on a [`Tx`] over this connection.
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>>;
@@ -106,19 +115,20 @@ pub(crate) fn run_caught(tx: &mut dyn Tx, job: Job) -> Result<Box<dyn Any + Send
 
 /// Runs `batch` as one transaction; see the module docs.
 pub(crate) fn run_batch(conn: &mut dyn BatchConn, batch: Vec<Request>) {
-    if let Err(e) = conn.control(Control::Begin) {
-        // A failed BEGIN may leave a transaction open on some servers.
-        let _ = conn.control(Control::Rollback);
-        fail_all(batch, &format!("BEGIN failed: {e}"));
-        return;
-    }
     let ahead: Vec<&ReadAhead> = batch
         .iter()
         .map(|r| &r.ahead)
         .filter(|a| !a.is_empty())
         .collect();
-    if !ahead.is_empty() {
-        if let Err(e) = conn.read_ahead(&ahead) {
+    match conn.begin(&ahead) {
+        Ok(()) => {}
+        Err(NotBegun::Begin(e)) => {
+            // A failed BEGIN may leave a transaction open on some servers.
+            let _ = conn.control(Control::Rollback);
+            fail_all(batch, &format!("BEGIN failed: {e}"));
+            return;
+        }
+        Err(NotBegun::ReadAhead(e)) => {
             let _ = conn.control(Control::Rollback);
             conn.ended();
             fail_all(batch, &format!("reading ahead failed: {e}"));

@@ -23,7 +23,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::prefetch::Prefetched;
+use super::prefetch::{EntityPart, Prefetched};
+use super::query::Later;
 use super::tx::{PgTx, Role};
 use super::{CHOSEN_PLAN, GENERIC_PLAN};
 use crate::domain::{AuthorizerKind, TokenKind, WorldKey};
@@ -57,14 +58,19 @@ const AUTHORIZATIONS: &str = concat!(
 struct Wanted {
     tokens: BTreeSet<String>,
     authorizations: BTreeSet<(String, String)>,
-    entities: BTreeSet<(i64, String)>,
     contexts: BTreeSet<ContextRead>,
 }
 
-/// The reads of `ahead` to make, by world: the tokens and authorisations the view does not
-/// hold, and every entity and whole fastregister context named (the view's copy of an entity
-/// may turn pending within the batch; a context is named only when the view lacked some of
-/// it).
+/// What the writer's opening sent ahead ([`PgTx::send_ahead`]).
+#[derive(Default)]
+pub(super) struct Sent {
+    ids: Option<Later<i64>>,
+    entities: Vec<(WorldKey, Later<EntityPart>)>,
+}
+
+/// The reads of `ahead` that the view decides, by world: the tokens and authorisations it does
+/// not hold, and the whole fastregister contexts it does not cover (a context is named only
+/// when the view lacked some of it).
 fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
     let mut by_world: BTreeMap<WorldKey, Wanted> = BTreeMap::new();
     for a in ahead {
@@ -84,15 +90,6 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
                 w.authorizations.insert((c.clone(), z.clone()));
             }
         }
-        // The view's copy may be current now, but a success of the entity earlier in the
-        // batch makes it pending: the batch's own memory (`Known`) follows it instead.
-        for pair in &a.entities {
-            by_world
-                .entry(a.world)
-                .or_default()
-                .entities
-                .insert(pair.clone());
-        }
         // Named only by calls the view could not decide; most were read outside the lock
         // just before ([`PgTx::read_contexts_ahead`]), and read again only if a write has
         // changed some of them since.
@@ -104,6 +101,21 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
                 .insert(read.clone());
         }
     }
+    by_world
+}
+
+/// Every entity `ahead` names, with its OA, by world: read whatever the view holds, since the
+/// view's copy may be current now, but a success of the entity earlier in the batch makes it
+/// pending: the batch's own memory (`Known`) follows it instead.
+fn named_entities(ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, BTreeSet<(i64, String)>> {
+    let mut by_world: BTreeMap<WorldKey, BTreeSet<(i64, String)>> = BTreeMap::new();
+    for a in ahead {
+        by_world
+            .entry(a.world)
+            .or_default()
+            .extend(a.entities.iter().cloned());
+    }
+    by_world.retain(|_, pairs| !pairs.is_empty());
     by_world
 }
 
@@ -132,27 +144,44 @@ fn covered(lookup: &Lookup<'_>, (hash, ticket, month): &ContextRead) -> bool {
 }
 
 impl PgTx<'_> {
-    /// A reader's transaction, outside the write lock, for the writer's next batch: reads the
-    /// whole fastregister contexts `aheads` name in one statement per world, remembers them in
-    /// the view as of this snapshot (as a reader's check does), and names each context's
-    /// (entity, OA) in its `ReadAhead`, so that the writer reads again, under the lock, only
-    /// the entities' counts and whatever a write has changed since this snapshot.
-    pub(super) fn read_contexts_ahead(&mut self, aheads: &mut [&mut ReadAhead]) -> Result<()> {
-        let Some((view, epoch)) = self.view() else {
-            return Ok(());
-        };
+    /// A reader's transaction, outside the write lock, for the writer's next batch: sends,
+    /// without waiting, the read of the whole fastregister contexts `aheads` name, one
+    /// statement per world; [`PgTx::remember_contexts_ahead`] then takes their rows.
+    pub(super) fn send_contexts_ahead(
+        &mut self,
+        aheads: &[&mut ReadAhead],
+    ) -> Result<Vec<(WorldKey, Later<Prefetched>)>> {
         let mut by_world: BTreeMap<WorldKey, BTreeSet<ContextRead>> = BTreeMap::new();
-        for a in aheads.iter() {
+        for a in aheads {
             by_world
                 .entry(a.world)
                 .or_default()
                 .extend(a.contexts.iter().cloned());
         }
-        let mut pairs: BTreeMap<(WorldKey, ContextRead), (i64, String)> = BTreeMap::new();
+        let mut sent = Vec::with_capacity(by_world.len());
         for (world, reads) in by_world {
             self.world = world;
             let reads: Vec<_> = reads.into_iter().collect();
-            for read in Prefetched::read_contexts(self, &reads)? {
+            sent.push((world, Prefetched::send_contexts(self, &reads)?));
+        }
+        Ok(sent)
+    }
+
+    /// Once the reads `sent` were answered: remembers the contexts in the view as of this
+    /// snapshot (as a reader's check does), and names each context's (entity, OA) in its
+    /// `ReadAhead`, so that the writer reads again, under the lock, only the entities' counts
+    /// and whatever a write has changed since this snapshot.
+    pub(super) fn remember_contexts_ahead(
+        &self,
+        sent: Vec<(WorldKey, Later<Prefetched>)>,
+        aheads: &mut [&mut ReadAhead],
+    ) -> Result<()> {
+        let Some((view, epoch)) = self.view() else {
+            return Ok(());
+        };
+        let mut pairs: BTreeMap<(WorldKey, ContextRead), (i64, String)> = BTreeMap::new();
+        for (world, later) in sent {
+            for read in later.take()? {
                 if let Some((ctx, month)) = read.context() {
                     view.remember_in(world, &ctx, month, epoch);
                 }
@@ -173,27 +202,61 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    /// Reads what `ahead` names and the view lacks, and remembers it there (the writer's
-    /// transaction, before its batch's first job), with generic plans ([`GENERIC_PLAN`]).
-    pub(super) fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
+    /// Writer, with its batch's opening and before the catch-up: sends, without waiting and
+    /// with generic plans ([`GENERIC_PLAN`]), the reads of `ahead` that no view decides: the
+    /// ids to draw and the entities named. They share the catch-up's round trip;
+    /// [`PgTx::read_ahead`] then takes their rows.
+    pub(super) fn send_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<Sent> {
+        let mut sent = Sent::default();
+        if ahead.is_empty() {
+            return Ok(sent);
+        }
+        self.conn.client.batch_execute_later(GENERIC_PLAN);
+        let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
+        let out = (|| {
+            if wanted_ids > 0 {
+                sent.ids = Some(self.all_later(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?);
+            }
+            for (world, pairs) in named_entities(ahead) {
+                self.world = world;
+                let pairs: Vec<(i64, String)> = pairs.into_iter().collect();
+                sent.entities
+                    .push((world, Prefetched::send_entities(self, &pairs)?));
+            }
+            Ok(())
+        })();
+        self.conn.client.batch_execute_later(CHOSEN_PLAN);
+        out.map(|()| sent)
+    }
+
+    /// Writer, before its batch's first job: takes what [`PgTx::send_ahead`] sent, then reads
+    /// what else `ahead` names and the view lacks, and remembers it there, with generic plans.
+    pub(super) fn read_ahead(&mut self, ahead: &[&ReadAhead], sent: Sent) -> Result<()> {
         let Some(view) = self.writer_view() else {
             return Ok(());
         };
+        if let Role::Writer { ids, known, .. } = &mut self.role {
+            if let Some(drawn) = sent.ids {
+                ids.extend(drawn.take()?);
+            }
+            for (world, parts) in sent.entities {
+                for part in &parts.take()? {
+                    known.learn(world, part);
+                }
+            }
+        }
+        let wanted = wanted(&view, ahead);
+        if wanted.is_empty() {
+            return Ok(());
+        }
         self.conn.client.batch_execute_later(GENERIC_PLAN);
-        let out = self.read_ahead_into(&view, ahead);
+        let out = self.read_wanted(&view, wanted);
         self.conn.client.batch_execute_later(CHOSEN_PLAN);
         out
     }
 
-    fn read_ahead_into(&mut self, view: &View, ahead: &[&ReadAhead]) -> Result<()> {
-        let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
-        if wanted_ids > 0 {
-            let drawn = self.all(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?;
-            if let Role::Writer { ids, .. } = &mut self.role {
-                ids.extend(drawn);
-            }
-        }
-        for (world, w) in wanted(view, ahead) {
+    fn read_wanted(&mut self, view: &View, wanted: BTreeMap<WorldKey, Wanted>) -> Result<()> {
+        for (world, w) in wanted {
             self.world = world;
             if !w.tokens.is_empty() {
                 let hashes: Vec<&str> = w.tokens.iter().map(String::as_str).collect();
@@ -229,15 +292,6 @@ impl PgTx<'_> {
                     if let (Some(part), Role::Writer { known, .. }) =
                         (read.entity_part_read(), &mut self.role)
                     {
-                        known.learn(world, part);
-                    }
-                }
-            }
-            if !w.entities.is_empty() {
-                let pairs: Vec<(i64, String)> = w.entities.into_iter().collect();
-                let parts = Prefetched::read_entities(self, &pairs)?;
-                if let Role::Writer { known, .. } = &mut self.role {
-                    for part in &parts {
                         known.learn(world, part);
                     }
                 }

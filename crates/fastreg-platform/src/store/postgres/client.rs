@@ -16,16 +16,21 @@
 //! all at its commit, so that a job whose last statements need no answer costs no round trip
 //! of its own. Which jobs a failure undoes is the writer's business (`Writer` in `mod.rs`).
 //!
+//! [`PgClient::query_later`] does the same for a query whose rows are needed only after a
+//! later statement's answer (a read that shares the round trip of the one after it); its rows
+//! are taken once that answer came ([`LaterRows`]).
+//!
 //! A later statement is queued for the connection's task, which runs only while this thread
 //! waits on the runtime; the writer lets it write them out after each job
 //! ([`PgClient::push`]), so that the database works on one job while the writer runs the next.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::TryStreamExt;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Row, Statement};
 use tokio::runtime::Runtime;
@@ -170,9 +175,18 @@ impl PgClient {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
+        let settled = self.rt.block_on(settled(pending));
+        self.record(settled)
+    }
+
+    /// Records the failures of statements `settled`; the first of them.
+    fn record(
+        &mut self,
+        settled: Vec<(usize, std::result::Result<(), postgres::Error>)>,
+    ) -> std::result::Result<(), postgres::Error> {
         let mut first = Ok(());
-        for (tag, p) in pending {
-            if let Err(e) = self.rt.block_on(p) {
+        for (tag, r) in settled {
+            if let Err(e) = r {
                 self.record_failure(tag, &e);
                 if first.is_ok() {
                     first = Err(e);
@@ -182,13 +196,19 @@ impl PgClient {
         first
     }
 
-    /// Runs `f` and waits for its answer; an error of a statement sent earlier wins.
+    /// Runs `f` and waits for its answer; an error of a statement sent earlier wins. The
+    /// statements sent earlier are driven meanwhile: a query's rows wait in a channel of their
+    /// own, which the connection stops at when it is full, so that one not read would hold
+    /// back every answer after it, `f`'s too.
     fn now<T>(
         &mut self,
         f: impl Future<Output = std::result::Result<T, postgres::Error>>,
     ) -> std::result::Result<T, postgres::Error> {
-        let out = self.rt.block_on(f);
-        self.settle()?;
+        let pending = std::mem::take(&mut self.pending);
+        let (out, settled) = self
+            .rt
+            .block_on(futures_util::future::join(f, settled(pending)));
+        self.record(settled)?;
         if let Err(e) = &out {
             let tag = self.tag;
             self.record_failure(tag, e);
@@ -251,29 +271,36 @@ impl PgClient {
         st: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<()> {
-        if st.params().len() != params.len() {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "a statement of {} parameters was given {}",
-                st.params().len(),
-                params.len()
-            )));
-        }
-        let mut raw = Vec::with_capacity(params.len());
-        for (p, ty) in params.iter().zip(st.params()) {
-            let mut buf = BytesMut::new();
-            let encoded = p.to_sql_checked(ty, &mut buf).map_err(|e| {
-                Error::Internal(anyhow::anyhow!("encoding a parameter of type {ty}: {e}"))
-            })?;
-            raw.push(Raw(match encoded {
-                IsNull::Yes => None,
-                IsNull::No => Some(buf.freeze()),
-            }));
-        }
+        let raw = encode(st, params)?;
         let (c, st) = (self.client.clone(), st.clone());
         self.send(Box::pin(async move {
             c.execute_raw(&st, raw.iter()).await.map(|_| ())
         }));
         Ok(())
+    }
+
+    /// Sends the query `st` now and keeps its rows, to be taken once it was answered
+    /// ([`LaterRows::take`]): a query whose answer is needed only after a later statement's
+    /// shares that statement's round trip.
+    ///
+    /// # Errors
+    /// A parameter that cannot be encoded for its type (the query is then not sent).
+    pub(super) fn query_later(
+        &mut self,
+        st: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<LaterRows> {
+        let raw = encode(st, params)?;
+        let rows = LaterRows(Arc::new(Mutex::new(None)));
+        let (c, st, slot) = (self.client.clone(), st.clone(), rows.0.clone());
+        self.send(Box::pin(async move {
+            let answered: Vec<Row> = c.query_raw(&st, raw.iter()).await?.try_collect().await?;
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(answered);
+            }
+            Ok(())
+        }));
+        Ok(rows)
     }
 
     /// Lets the connection write what was sent later to the socket now, without waiting for
@@ -306,6 +333,53 @@ impl PgClient {
     }
 }
 
+/// Waits for `pending`, in the order they were sent (their answers come in that order); each
+/// outcome with its tag.
+async fn settled(
+    pending: Vec<(usize, Pending)>,
+) -> Vec<(usize, std::result::Result<(), postgres::Error>)> {
+    let mut out = Vec::with_capacity(pending.len());
+    for (tag, p) in pending {
+        out.push((tag, p.await));
+    }
+    out
+}
+
+/// `params` encoded for `st`'s parameter types, so that a statement sent later owns them.
+fn encode(st: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Raw>> {
+    if st.params().len() != params.len() {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "a statement of {} parameters was given {}",
+            st.params().len(),
+            params.len()
+        )));
+    }
+    let mut raw = Vec::with_capacity(params.len());
+    for (p, ty) in params.iter().zip(st.params()) {
+        let mut buf = BytesMut::new();
+        let encoded = p.to_sql_checked(ty, &mut buf).map_err(|e| {
+            Error::Internal(anyhow::anyhow!("encoding a parameter of type {ty}: {e}"))
+        })?;
+        raw.push(Raw(match encoded {
+            IsNull::Yes => None,
+            IsNull::No => Some(buf.freeze()),
+        }));
+    }
+    Ok(raw)
+}
+
+/// The rows of a query sent later ([`PgClient::query_later`]).
+pub(super) struct LaterRows(Arc<Mutex<Option<Vec<Row>>>>);
+
+impl LaterRows {
+    /// The rows, once the query was settled (by [`PgClient::settle`], or by any call that
+    /// waits for an answer, since answers come in the order statements were sent); `None`
+    /// if it failed (its failure was reported there) or was not answered yet.
+    pub(super) fn take(self) -> Option<Vec<Row>> {
+        self.0.lock().ok().and_then(|mut rows| rows.take())
+    }
+}
+
 /// Why a connection could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ConnectError {
@@ -313,4 +387,71 @@ pub(super) enum ConnectError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Postgres(postgres::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::PgClient;
+
+    /// Runs `f` with a client of the server `FASTREG_TEST_PG` names, on a thread of its own
+    /// (the client's runtime must not be nested in the test's); `None` without one, with the
+    /// reason printed. Fails the test if `f` takes more than 30 s: a client that stops
+    /// answering would otherwise hang the suite.
+    fn with_client<T: Send + 'static>(f: fn(&mut PgClient) -> T) -> Option<T> {
+        let Ok(url) = std::env::var("FASTREG_TEST_PG") else {
+            eprintln!("skipped: FASTREG_TEST_PG is not set");
+            return None;
+        };
+        let config = tokio_postgres::Config::from_str(&url).expect("FASTREG_TEST_PG is a URL");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut client = PgClient::connect(&config).expect("connecting to FASTREG_TEST_PG");
+            let _ = tx.send(f(&mut client));
+        });
+        Some(
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("the client answered within 30 s"),
+        )
+    }
+
+    #[test]
+    fn a_query_sent_later_with_many_rows_does_not_hold_back_the_answer_waited_for_after_it() {
+        let Some((one, many)) = with_client(|c| {
+            let st = c.prepare("SELECT generate_series(1, $1::INT)").unwrap();
+            let many = c.query_later(&st, &[&100_000i32]).unwrap();
+            let one: i32 = c.query_one("SELECT 1::INT", &[]).unwrap().get(0);
+            (one, many.take().map(|rows| rows.len()))
+        }) else {
+            return;
+        };
+        assert_eq!(one, 1);
+        assert_eq!(many, Some(100_000));
+    }
+
+    #[test]
+    fn a_query_sent_later_that_fails_has_no_rows_and_its_failure_is_the_next_calls_under_its_tag() {
+        let Some((next, failed, rows)) = with_client(|c| {
+            let st = c.prepare("SELECT 1 / $1::INT").unwrap();
+            c.tag(3);
+            let later = c.query_later(&st, &[&0i32]).unwrap();
+            c.tag(4);
+            let next = c
+                .query_one("SELECT 1::INT", &[])
+                .map(|_| ())
+                .map_err(|e| super::super::causes(&e));
+            (next, c.failed().cloned(), later.take())
+        }) else {
+            return;
+        };
+        let err = next.unwrap_err();
+        assert!(err.contains("division by zero"), "{err}");
+        let (tag, why) = failed.expect("a failure recorded");
+        assert_eq!(tag, 3);
+        assert!(why.contains("division by zero"), "{why}");
+        assert!(rows.is_none());
+    }
 }

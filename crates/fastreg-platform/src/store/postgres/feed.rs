@@ -35,6 +35,7 @@ use anyhow::anyhow;
 use tokio::sync::oneshot;
 
 use super::alone::Alone;
+use super::client::LaterRows;
 use super::{fault, Conn};
 use crate::domain::WorldKey;
 use crate::error::{Error, Result};
@@ -241,23 +242,33 @@ impl Feed {
         Ok(())
     }
 
-    /// Writer, before its commit: appends the keys its batch touched; the row's number.
-    pub(super) fn append(conn: &mut Conn, keys: &BTreeSet<String>) -> Result<Option<i64>> {
+    /// Writer, before its commit: sends the append of the keys its batch touched without
+    /// waiting; [`Feed::appended`] takes the row's number once the commit was answered.
+    pub(super) fn append_later(
+        conn: &mut Conn,
+        keys: &BTreeSet<String>,
+    ) -> Result<Option<LaterRows>> {
         if keys.is_empty() {
             return Ok(None);
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let append = conn.statement(APPEND)?;
-        let client = &mut conn.client;
-        let seq: i64 = client
-            .query_one(&append, &[&keys])
-            .map_err(fault)?
-            .try_get(0)
-            .map_err(fault)?;
+        conn.client.query_later(&append, &[&keys]).map(Some)
+    }
+
+    /// Writer, after the commit of its append `appended`: the row's number, if its answer
+    /// holds one (it does once the commit succeeded). Every [`TRIM_EVERY`] rows, the rows
+    /// older than [`KEEP`] are deleted too, in a transaction of their own: no instance still
+    /// needs them (one that does starts over), so the write lock need not be held, and a
+    /// failure only leaves them for the next trim.
+    pub(super) fn appended(conn: &mut Conn, appended: LaterRows) -> Option<i64> {
+        let seq: i64 = appended.take()?.first()?.try_get(0).ok()?;
         if seq % TRIM_EVERY == 0 {
-            client.execute(TRIM, &[&(seq - KEEP)]).map_err(fault)?;
+            if let Err(e) = conn.client.execute(TRIM, &[&(seq - KEEP)]) {
+                tracing::warn!(error = %fault(e), "trimming the change feed failed; the next trim retries");
+            }
         }
-        Ok(Some(seq))
+        Some(seq)
     }
 
     /// Writer, after its commit of row `seq`: what it published itself is applied (the writer

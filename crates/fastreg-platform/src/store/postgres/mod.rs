@@ -38,7 +38,9 @@ use postgres::{Client, NoTls, Statement};
 
 use client::PgClient;
 
-use super::batch::{fail_all, run_batch, run_caught, submit, BatchConn, Control, Request};
+use super::batch::{
+    fail_all, run_batch, run_caught, submit, BatchConn, Control, NotBegun, Request,
+};
 use super::view::View;
 use super::{Backend, Durability, Job, ReadAhead};
 use crate::domain::DEFAULT_WORLD;
@@ -498,7 +500,6 @@ fn writer_loop(mut lazy: Lazy, feed: &Arc<Feed>, rx: mpsc::Receiver<Request>) {
         lazy: &mut lazy,
         feed,
         changed: BTreeSet::new(),
-        appended: None,
         committed: None,
         next: 0,
         savepoints: false,
@@ -613,14 +614,23 @@ fn ahead_loop(
     }
 }
 
-/// One read-ahead transaction of [`ahead_loop`], begun as a reader's is.
+/// One read-ahead transaction of [`ahead_loop`], begun as a reader's is, in one round trip:
+/// the contexts' read goes out first and the catch-up, which waits for both, after it. Both
+/// read the transaction's one snapshot, so the view still holds every ticket of that snapshot
+/// before anything read is remembered. The `ROLLBACK` is not waited for either: it goes out
+/// at once and is answered with the next transaction's first round trip, so that the jobs go
+/// on to the writer without waiting for it.
 fn read_contexts_ahead(lazy: &mut Lazy, feed: &Feed, aheads: &mut [&mut ReadAhead]) -> Result<()> {
     let epoch = feed.view.epoch();
+    let mut sent = Vec::new();
     let conn = lazy.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", |conn| {
-        feed.catch_up(conn)
+        sent = PgTx::reader(conn, &feed.view, epoch).send_contexts_ahead(aheads)?;
+        feed.catch_up(conn)?;
+        conn.client.settle().map_err(fault)
     })?;
-    let out = PgTx::reader(conn, &feed.view, epoch).read_contexts_ahead(aheads);
-    let _ = conn.client.batch_execute("ROLLBACK");
+    let out = PgTx::reader(conn, &feed.view, epoch).remember_contexts_ahead(sent, aheads);
+    conn.client.batch_execute_later("ROLLBACK");
+    conn.client.push();
     out
 }
 
@@ -630,8 +640,6 @@ struct Writer<'c> {
     feed: &'c Arc<Feed>,
     /// The view keys the open batch touched, for the change feed.
     changed: BTreeSet<String>,
-    /// The feed row the open batch appended.
-    appended: Option<i64>,
     /// The feed row of the batch that just committed.
     committed: Option<i64>,
     /// The place in the batch of the job that runs next.
@@ -689,6 +697,55 @@ impl Writer<'_> {
         self.made = Some(job);
         Ok(Some(job))
     }
+
+    /// Opens the batch's transaction in one round trip: `BEGIN`, the lock, the reads ahead of
+    /// `ahead` that no view decides ([`PgTx::send_ahead`]) and the catch-up run in that order,
+    /// and the catch-up waits for them all. Under the lock no other instance commits: the view
+    /// is made current, and the batch reads through it.
+    fn open(&mut self, ahead: &[&ReadAhead]) -> Result<ahead::Sent> {
+        let Writer {
+            lazy,
+            feed,
+            changed,
+            ids,
+            known,
+            deferred,
+            ..
+        } = self;
+        let feed: &Arc<Feed> = feed;
+        let mut sent = ahead::Sent::default();
+        lazy.begin("BEGIN", |conn| {
+            let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
+            conn.client.execute_later(&lock, &[&WRITE_LOCK])?;
+            let mut tx = PgTx {
+                conn: &mut *conn,
+                world: DEFAULT_WORLD,
+                role: Role::Writer {
+                    view: &feed.view,
+                    changed: &mut *changed,
+                    ids: &mut *ids,
+                    known: &mut *known,
+                    deferred: &mut *deferred,
+                },
+                prefetched: None,
+            };
+            sent = tx.send_ahead(ahead)?;
+            feed.catch_up(conn)?;
+            conn.client.settle().map_err(fault)
+        })?;
+        let client = &mut self.lazy.conn()?.client;
+        client.clear_failed();
+        client.tag(0);
+        client.take_opening();
+        self.next = 0;
+        self.savepoints = false;
+        self.opening = None;
+        self.made = None;
+        self.to_release = None;
+        self.failed_from = None;
+        self.deferred.clear();
+        Ok(sent)
+    }
 }
 
 impl BatchConn for Writer<'_> {
@@ -697,29 +754,7 @@ impl BatchConn for Writer<'_> {
         // just ran for its rollback or release.
         let last = self.next.saturating_sub(1);
         let sql = match what {
-            Control::Begin => {
-                let feed = self.feed;
-                // One round trip: BEGIN, the lock and the catch-up run in that order.
-                self.lazy.begin("BEGIN", |conn| {
-                    let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
-                    conn.client.execute_later(&lock, &[&WRITE_LOCK])?;
-                    // Under the lock no other instance commits: the view is made current,
-                    // and the batch reads through it.
-                    feed.catch_up(conn)
-                })?;
-                let client = &mut self.lazy.conn()?.client;
-                client.clear_failed();
-                client.tag(0);
-                client.take_opening();
-                self.next = 0;
-                self.savepoints = false;
-                self.opening = None;
-                self.made = None;
-                self.to_release = None;
-                self.failed_from = None;
-                self.deferred.clear();
-                return Ok(());
-            }
+            Control::Begin => return self.open(&[]).map(|_| ()),
             // A job's savepoint is made only if the job sends a statement, with its first one
             // (`PgClient::open`), so that a job which writes nothing (a refusal, a read, a write
             // put off to the commit) costs the database nothing; should it fail, that statement
@@ -795,12 +830,14 @@ impl BatchConn for Writer<'_> {
                     self.deferred.retain(|d| d.job < first);
                     self.failed_from = Some((first, why));
                 }
-                // Sent without waiting, checked with the feed's append: should it fail, so
-                // does the append, and the batch.
+                // The rest of the writes put off, the feed's append and the COMMIT go out
+                // together, and the COMMIT's answer settles them all: should a write or the
+                // append fail, PostgreSQL ends the failed transaction at the COMMIT without
+                // committing anything, and that failure is the batch's.
                 deferred::send(conn, std::mem::take(&mut self.deferred))?;
-                self.appended = Feed::append(conn, &self.changed)?;
+                let appended = Feed::append_later(conn, &self.changed)?;
                 conn.client.batch_execute("COMMIT").map_err(fault)?;
-                self.committed = self.appended.take();
+                self.committed = appended.and_then(|a| Feed::appended(conn, a));
                 return Ok(());
             }
             Control::Rollback => {
@@ -809,7 +846,6 @@ impl BatchConn for Writer<'_> {
                     conn.client.take_opening();
                 }
                 self.opening = None;
-                self.appended = None;
                 self.failed_from = None;
                 "ROLLBACK".to_string()
             }
@@ -821,8 +857,14 @@ impl BatchConn for Writer<'_> {
         self.failed_from.take()
     }
 
-    fn read_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<()> {
-        self.tx()?.read_ahead(ahead)
+    fn begin(&mut self, ahead: &[&ReadAhead]) -> std::result::Result<(), NotBegun> {
+        let sent = self.open(ahead).map_err(NotBegun::Begin)?;
+        if ahead.is_empty() {
+            return Ok(());
+        }
+        self.tx()
+            .and_then(|mut tx| tx.read_ahead(ahead, sent))
+            .map_err(NotBegun::ReadAhead)
     }
 
     fn run(&mut self, job: Job) -> Result<Box<dyn Any + Send>> {
@@ -848,7 +890,6 @@ impl BatchConn for Writer<'_> {
             self.feed.committed(seq);
         }
         self.changed.clear();
-        self.appended = None;
     }
 }
 

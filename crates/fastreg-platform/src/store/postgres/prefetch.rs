@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use postgres::Row;
 
+use super::query::Later;
 use super::tx::PgTx;
 use crate::domain::*;
 use crate::error::Result;
@@ -259,14 +260,31 @@ impl Prefetched {
         tx: &mut PgTx<'_>,
         reads: &[ContextRead],
     ) -> Result<Vec<Prefetched>> {
-        let hashes: Vec<&str> = reads.iter().map(|r| r.0.as_str()).collect();
-        let tickets: Vec<Option<&str>> = reads.iter().map(|r| r.1.as_deref()).collect();
-        let months: Vec<&str> = reads.iter().map(|r| r.2.as_str()).collect();
-        tx.all(CONTEXTS_STATEMENT, &[&hashes, &tickets, &months], |row| {
-            // The arguments close the row.
-            let at = WHOLE;
-            Prefetched::whole(row, row.text(at)?, row.opt_text(at + 1)?, row.text(at + 2)?)
-        })
+        let (hashes, tickets, months) = context_arguments(reads);
+        tx.all(
+            CONTEXTS_STATEMENT,
+            &[&hashes, &tickets, &months],
+            Prefetched::whole_row,
+        )
+    }
+
+    /// [`Prefetched::read_contexts`], sent now and answered later ([`PgTx::all_later`]).
+    pub(super) fn send_contexts(
+        tx: &mut PgTx<'_>,
+        reads: &[ContextRead],
+    ) -> Result<Later<Prefetched>> {
+        let (hashes, tickets, months) = context_arguments(reads);
+        tx.all_later(
+            CONTEXTS_STATEMENT,
+            &[&hashes, &tickets, &months],
+            Prefetched::whole_row,
+        )
+    }
+
+    /// A row of a whole-context read, whose arguments close the row.
+    fn whole_row(row: &Row) -> Result<Prefetched> {
+        let at = WHOLE;
+        Prefetched::whole(row, row.text(at)?, row.opt_text(at + 1)?, row.text(at + 2)?)
     }
 
     /// A row of a whole-context read, read with `hash`, `ticket` and `month`.
@@ -378,11 +396,16 @@ impl Prefetched {
         pairs: &[(i64, String)],
     ) -> Result<Vec<EntityPart>> {
         let (ids, oas): (Vec<i64>, Vec<&str>) = pairs.iter().map(|(e, o)| (*e, o.as_str())).unzip();
-        tx.all(ENTITIES_STATEMENT, &[&ids, &oas], |row| {
-            // The pair closes the row, after the part's 1 + ENTITY columns and two counts.
-            let at = ENTITY + 3;
-            entity_part(row, row.int(at)?, &row.text(at + 1)?)
-        })
+        tx.all(ENTITIES_STATEMENT, &[&ids, &oas], entity_row)
+    }
+
+    /// [`Prefetched::read_entities`], sent now and answered later ([`PgTx::all_later`]).
+    pub(super) fn send_entities(
+        tx: &mut PgTx<'_>,
+        pairs: &[(i64, String)],
+    ) -> Result<Later<EntityPart>> {
+        let (ids, oas): (Vec<i64>, Vec<&str>) = pairs.iter().map(|(e, o)| (*e, o.as_str())).unzip();
+        tx.all_later(ENTITIES_STATEMENT, &[&ids, &oas], entity_row)
     }
 
     /// An entity's part alone, as read (or as the writer knows it).
@@ -593,4 +616,19 @@ impl Known {
             self.entities.insert((world, r.entity_id), known);
         }
     }
+}
+
+/// The whole-context read's arguments: the hashes, tickets and months of `reads`.
+fn context_arguments(reads: &[ContextRead]) -> (Vec<&str>, Vec<Option<&str>>, Vec<&str>) {
+    let hashes = reads.iter().map(|r| r.0.as_str()).collect();
+    let tickets = reads.iter().map(|r| r.1.as_deref()).collect();
+    let months = reads.iter().map(|r| r.2.as_str()).collect();
+    (hashes, tickets, months)
+}
+
+/// A row of the entities' read: the pair closes it, after the part's 1 + `ENTITY` columns and
+/// two counts.
+fn entity_row(row: &Row) -> Result<EntityPart> {
+    let at = ENTITY + 3;
+    entity_part(row, row.int(at)?, &row.text(at + 1)?)
 }

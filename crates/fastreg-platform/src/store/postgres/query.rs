@@ -5,10 +5,13 @@
 use postgres::types::ToSql;
 use postgres::Row;
 
+use anyhow::anyhow;
+
+use super::client::LaterRows;
 use super::tx::PgTx;
 use super::{deferred, fault};
 use crate::domain::WorldKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::rows::Cells;
 
 /// A statement's parameters.
@@ -101,6 +104,22 @@ impl PgTx<'_> {
         rows.iter().map(f).collect()
     }
 
+    /// [`PgTx::all`], sent now and answered later: its rows are taken, decoded by `decode`,
+    /// once a later call has waited for an answer ([`Later::take`]).
+    pub(super) fn all_later<T>(
+        &mut self,
+        sql: &str,
+        p: Params,
+        decode: fn(&Row) -> Result<T>,
+    ) -> Result<Later<T>> {
+        let st = self.conn.statement(sql)?;
+        let world = self.world;
+        let p = Self::with_world(&st, p, &world);
+        self.before_statement()?;
+        let rows = self.conn.client.query_later(&st, &p)?;
+        Ok(Later { rows, decode })
+    }
+
     pub(super) fn count(&mut self, sql: &str, p: Params) -> Result<i64> {
         let st = self.conn.statement(sql)?;
         let world = self.world;
@@ -128,5 +147,22 @@ impl PgTx<'_> {
         let p = Self::with_world(&st, p, &world);
         self.before_statement()?;
         self.conn.client.execute_later(&st, &p)
+    }
+}
+
+/// The rows of a query sent without waiting ([`PgTx::all_later`]), with their decoder.
+pub(super) struct Later<T> {
+    rows: LaterRows,
+    decode: fn(&Row) -> Result<T>,
+}
+
+impl<T> Later<T> {
+    /// The rows decoded, once a call after the query's has waited for its answer (a failure
+    /// of the query is that call's error).
+    pub(super) fn take(self) -> Result<Vec<T>> {
+        let rows = self.rows.take().ok_or_else(|| {
+            Error::Internal(anyhow!("a query sent without waiting has no answer"))
+        })?;
+        rows.iter().map(self.decode).collect()
     }
 }
