@@ -260,12 +260,7 @@ impl Prefetched {
         tx: &mut PgTx<'_>,
         reads: &[ContextRead],
     ) -> Result<Vec<Prefetched>> {
-        let (hashes, tickets, months) = context_arguments(reads);
-        tx.all(
-            CONTEXTS_STATEMENT,
-            &[&hashes, &tickets, &months],
-            Prefetched::whole_row,
-        )
+        Prefetched::send_contexts(tx, reads)?.wait(tx)
     }
 
     /// [`Prefetched::read_contexts`], sent now and answered later ([`PgTx::all_later`]).
@@ -273,7 +268,9 @@ impl Prefetched {
         tx: &mut PgTx<'_>,
         reads: &[ContextRead],
     ) -> Result<Later<Prefetched>> {
-        let (hashes, tickets, months) = context_arguments(reads);
+        let hashes: Vec<&str> = reads.iter().map(|r| r.0.as_str()).collect();
+        let tickets: Vec<Option<&str>> = reads.iter().map(|r| r.1.as_deref()).collect();
+        let months: Vec<&str> = reads.iter().map(|r| r.2.as_str()).collect();
         tx.all_later(
             CONTEXTS_STATEMENT,
             &[&hashes, &tickets, &months],
@@ -395,8 +392,7 @@ impl Prefetched {
         tx: &mut PgTx<'_>,
         pairs: &[(i64, String)],
     ) -> Result<Vec<EntityPart>> {
-        let (ids, oas): (Vec<i64>, Vec<&str>) = pairs.iter().map(|(e, o)| (*e, o.as_str())).unzip();
-        tx.all(ENTITIES_STATEMENT, &[&ids, &oas], entity_row)
+        Prefetched::send_entities(tx, pairs)?.wait(tx)
     }
 
     /// [`Prefetched::read_entities`], sent now and answered later ([`PgTx::all_later`]).
@@ -616,14 +612,6 @@ impl Known {
             self.entities.insert((world, r.entity_id), known);
         }
     }
-}
-
-/// The whole-context read's arguments: the hashes, tickets and months of `reads`.
-fn context_arguments(reads: &[ContextRead]) -> (Vec<&str>, Vec<Option<&str>>, Vec<&str>) {
-    let hashes = reads.iter().map(|r| r.0.as_str()).collect();
-    let tickets = reads.iter().map(|r| r.1.as_deref()).collect();
-    let months = reads.iter().map(|r| r.2.as_str()).collect();
-    (hashes, tickets, months)
 }
 
 /// A row of the entities' read: the pair closes it, after the part's 1 + `ENTITY` columns and

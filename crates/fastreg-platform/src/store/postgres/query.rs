@@ -165,4 +165,10 @@ impl<T> Later<T> {
         })?;
         rows.iter().map(self.decode).collect()
     }
+
+    /// Waits for the answer (and for every statement sent before it), then [`Later::take`].
+    pub(super) fn wait(self, tx: &mut PgTx<'_>) -> Result<Vec<T>> {
+        tx.conn.client.settle().map_err(fault)?;
+        self.take()
+    }
 }
