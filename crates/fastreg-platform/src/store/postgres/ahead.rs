@@ -91,7 +91,7 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
             }
         }
         // Named only by calls the view could not decide; most were read outside the lock
-        // just before ([`PgTx::read_contexts_ahead`]), and read again only if a write has
+        // just before ([`PgTx::send_contexts_ahead`]), and read again only if a write has
         // changed some of them since.
         for read in a.contexts.iter().filter(|r| !covered(&lookup, r)) {
             by_world

@@ -580,7 +580,7 @@ fn reader_loop(
 
 /// Reads ahead, on a connection of its own and outside the write lock, the whole fastregister
 /// contexts that the write jobs queued here name, for as many as are queued at once, then
-/// passes the jobs on to the writer (see [`PgTx::read_contexts_ahead`]). The writer's
+/// passes the jobs on to the writer (see [`read_contexts_ahead`]). The writer's
 /// batch then finds them in the view, and its own transaction, the cluster's one serial chain,
 /// reads only what changed since (the reading here runs beside the writer's previous batch).
 /// Should the read fail, the jobs go on as they are, and the writer reads the contexts itself.
