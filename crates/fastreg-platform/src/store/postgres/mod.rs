@@ -43,7 +43,6 @@ use super::batch::{
 };
 use super::view::View;
 use super::{Backend, Durability, Job, ReadAhead};
-use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
 mod ahead;
@@ -62,7 +61,7 @@ mod tx;
 use deferred::Deferred;
 use feed::Feed;
 use prefetch::Known;
-use tx::{PgTx, Role};
+use tx::PgTx;
 
 /// Schema migrations, applied in order; `fastreg_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -666,18 +665,14 @@ impl Writer<'_> {
     /// The writer's transaction on its connection, in the writer's role.
     fn tx(&mut self) -> Result<PgTx<'_>> {
         let feed = self.feed;
-        Ok(PgTx {
-            conn: self.lazy.conn()?,
-            world: DEFAULT_WORLD,
-            role: Role::Writer {
-                view: &feed.view,
-                changed: &mut self.changed,
-                ids: &mut self.ids,
-                known: &mut self.known,
-                deferred: &mut self.deferred,
-            },
-            prefetched: None,
-        })
+        Ok(PgTx::writer(
+            self.lazy.conn()?,
+            &feed.view,
+            &mut self.changed,
+            &mut self.ids,
+            &mut self.known,
+            &mut self.deferred,
+        ))
     }
 }
 
@@ -703,33 +698,20 @@ impl Writer<'_> {
     /// and the catch-up waits for them all. Under the lock no other instance commits: the view
     /// is made current, and the batch reads through it.
     fn open(&mut self, ahead: &[&ReadAhead]) -> Result<ahead::Sent> {
-        let Writer {
-            lazy,
-            feed,
-            changed,
-            ids,
-            known,
-            deferred,
-            ..
-        } = self;
-        let feed: &Arc<Feed> = feed;
+        let feed = self.feed;
         let mut sent = ahead::Sent::default();
-        lazy.begin("BEGIN", |conn| {
+        self.lazy.begin("BEGIN", |conn| {
             let lock = conn.statement("SELECT pg_advisory_xact_lock($1)")?;
             conn.client.execute_later(&lock, &[&WRITE_LOCK])?;
-            let mut tx = PgTx {
-                conn: &mut *conn,
-                world: DEFAULT_WORLD,
-                role: Role::Writer {
-                    view: &feed.view,
-                    changed: &mut *changed,
-                    ids: &mut *ids,
-                    known: &mut *known,
-                    deferred: &mut *deferred,
-                },
-                prefetched: None,
-            };
-            sent = tx.send_ahead(ahead)?;
+            sent = PgTx::writer(
+                conn,
+                &feed.view,
+                &mut self.changed,
+                &mut self.ids,
+                &mut self.known,
+                &mut self.deferred,
+            )
+            .send_ahead(ahead)?;
             feed.catch_up(conn)?;
             conn.client.settle().map_err(fault)
         })?;

@@ -130,6 +130,30 @@ impl<'c> PgTx<'c> {
             prefetched: None,
         }
     }
+
+    /// The writer's transaction on `conn`, over its open batch's memory (see [`Role::Writer`]),
+    /// in the default world until a job sets its own.
+    pub(super) fn writer(
+        conn: &'c mut Conn,
+        view: &'c Arc<View>,
+        changed: &'c mut BTreeSet<String>,
+        ids: &'c mut VecDeque<i64>,
+        known: &'c mut Known,
+        deferred: &'c mut Vec<Deferred>,
+    ) -> PgTx<'c> {
+        PgTx {
+            conn,
+            world: DEFAULT_WORLD,
+            role: Role::Writer {
+                view,
+                changed,
+                ids,
+                known,
+                deferred,
+            },
+            prefetched: None,
+        }
+    }
 }
 
 impl PgTx<'_> {
