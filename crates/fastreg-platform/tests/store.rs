@@ -123,6 +123,8 @@ async fn every_backend_passes_the_storage_story() {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         group_commit_isolates_failing_jobs(&store).await;
+        a_job_that_said_it_fails_only_before_writing_loses_nothing_when_it_fails_after(&store)
+            .await;
         token_replacements_supersede_in_the_order_they_commit(&store, "chain", false).await;
         token_replacements_supersede_in_the_order_they_commit(&store, "queued", true).await;
         a_key_replaced_within_one_second_after_a_revocation_keeps_one_current_token(&store).await;
@@ -533,6 +535,61 @@ async fn group_commit_isolates_failing_jobs(store: &Store) {
             .await
             .unwrap();
         assert_eq!(v.is_some(), i % 4 == 0, "job {i}");
+    }
+}
+
+/// Jobs queued as failing only before their first write (`Store::write_after_checks`, which a
+/// backend may run without a savepoint), in one batch: those that refuse before writing cost
+/// the others nothing, and one that breaks its word (writes, then fails) has its write undone.
+/// Every job answered with a success is written, every other one is not, and the jobs queued
+/// after the one that broke its word are written whatever the backend did with the ones
+/// before it (SQLite answers those that nothing of them was written).
+async fn a_job_that_said_it_fails_only_before_writing_loses_nothing_when_it_fails_after(
+    store: &Store,
+) {
+    const BROKEN: usize = 20;
+    let refuses = |i: usize| i % 3 == 1;
+    let slow = hold_the_writer(store).await;
+    let jobs = (0..40).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .write_after_checks(ReadAhead::default(), move |tx| {
+                    if refuses(i) {
+                        return Err(Error::wx(ErrCode::InvalidTicket));
+                    }
+                    tx.set_meta(&format!("checked{i}"), "written")?;
+                    if i == BROKEN {
+                        return Err(Error::wx(ErrCode::InvalidTicket));
+                    }
+                    Ok(i)
+                })
+                .await
+        }
+    });
+    let results = join_all(jobs).await;
+    slow.await.unwrap().unwrap();
+    for (i, r) in results.iter().enumerate() {
+        let written = store
+            .read(move |tx| tx.meta(&format!("checked{i}")))
+            .await
+            .unwrap()
+            .is_some();
+        match r {
+            Ok(v) => {
+                assert_eq!(*v, i);
+                assert!(written, "job {i} was answered a success but not written");
+                assert!(!refuses(i) && i != BROKEN, "job {i}: {r:?}");
+            }
+            Err(e) if refuses(i) || i == BROKEN => {
+                assert_eq!(e.code(), ErrCode::InvalidTicket, "job {i}");
+                assert!(!written, "job {i} failed and was written");
+            }
+            Err(e) => {
+                assert!(i < BROKEN, "job {i}, after the broken one: {e}");
+                assert!(!written, "job {i} failed ({e}) and was written");
+            }
+        }
     }
 }
 

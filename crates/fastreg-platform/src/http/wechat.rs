@@ -294,7 +294,7 @@ async fn authorizer_token(Here { app, w }: Here, call: Call) -> Result<Response>
     let ahead = svc::authorizer_token_reads(token.as_deref(), &req);
     let out = w
         .store
-        .write_reading(ahead, move |tx| {
+        .write_after_checks(ahead, move |tx| {
             svc::authorizer_token(tx, token.as_deref(), req, now, &lifetimes, &policy)
         })
         .await?;

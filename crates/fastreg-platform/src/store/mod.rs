@@ -329,6 +329,21 @@ pub struct ReadAhead {
     pub contexts: Vec<ContextRead>,
 }
 
+/// How a write job may fail, said when it is queued: whether its batch must run it in a
+/// savepoint of its own (`batch.rs`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Fails {
+    /// At any point, after writes too (a check between two writes, say): it runs in a savepoint
+    /// of its own, so that its failure undoes its own writes and nothing else.
+    #[default]
+    AnyTime,
+    /// Only before its first write, but by a storage fault: it checks everything that may
+    /// refuse it first, then writes. Its batch may then run it without a savepoint, which on
+    /// SQLite saves copying again every page the job changes (the savepoint's journal); should
+    /// it fail after writing after all, its batch starts over without it (`batch::run_batch`).
+    BeforeWriting,
+}
+
 /// What a fastregister success writes ([`Tx::insert_success`]): the Mini Program (under a
 /// fresh appid), its authorisation to the component, its authorization_code, and the
 /// registration as succeeded.
@@ -402,8 +417,8 @@ impl std::fmt::Debug for ReadAhead {
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Runs `job` in a write transaction; the result arrives after the commit. `ahead` names
-    /// what it will read ([`ReadAhead`]).
-    async fn write(&self, job: Job, ahead: ReadAhead) -> Result<Box<dyn Any + Send>>;
+    /// what it will read ([`ReadAhead`]), `fails` when it may fail ([`Fails`]).
+    async fn write(&self, job: Job, ahead: ReadAhead, fails: Fails) -> Result<Box<dyn Any + Send>>;
     /// Runs `job` in a read-only snapshot.
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>>;
     /// A short name for logs (`sqlite`, `postgres`).
@@ -539,7 +554,28 @@ impl Store {
     ///
     /// # Errors
     /// Whatever `f` returns, or a storage fault.
-    pub async fn write_reading<R, F>(&self, mut ahead: ReadAhead, f: F) -> Result<R>
+    pub async fn write_reading<R, F>(&self, ahead: ReadAhead, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
+    {
+        self.write_declared(ahead, Fails::AnyTime, f).await
+    }
+
+    /// [`Store::write_reading`] of a job that makes every check that may refuse it before its
+    /// first write ([`Fails::BeforeWriting`]): it then costs its batch no savepoint.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a storage fault.
+    pub async fn write_after_checks<R, F>(&self, ahead: ReadAhead, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
+    {
+        self.write_declared(ahead, Fails::BeforeWriting, f).await
+    }
+
+    async fn write_declared<R, F>(&self, mut ahead: ReadAhead, fails: Fails, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R> + Send + 'static,
@@ -555,6 +591,7 @@ impl Store {
                     f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)
                 }),
                 ahead,
+                fails,
             )
             .await;
         crate::metrics::storage("write", started.elapsed());

@@ -123,7 +123,7 @@ pub async fn register(
                 ..ReadAhead::default()
             };
             w.store
-                .write_reading(ahead, move |tx| {
+                .write_after_checks(ahead, move |tx| {
                     begin(tx, token.as_deref(), body, now, &p2, &l2, delay == 0)
                 })
                 .await?

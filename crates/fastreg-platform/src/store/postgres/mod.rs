@@ -42,7 +42,7 @@ use super::batch::{
     fail_all, run_batch, run_caught, submit, BatchConn, Control, NotBegun, Request,
 };
 use super::view::View;
-use super::{Backend, Durability, Job, ReadAhead};
+use super::{Backend, Durability, Fails, Job, ReadAhead};
 use crate::error::{Error, Result};
 
 mod ahead;
@@ -877,13 +877,13 @@ impl BatchConn for Writer<'_> {
 
 #[async_trait]
 impl Backend for PgBackend {
-    async fn write(&self, job: Job, ahead: ReadAhead) -> Result<Box<dyn Any + Send>> {
+    async fn write(&self, job: Job, ahead: ReadAhead, fails: Fails) -> Result<Box<dyn Any + Send>> {
         let queue = if ahead.contexts.is_empty() {
             &self.writer
         } else {
             &self.ahead
         };
-        submit(queue, job, ahead, "the PostgreSQL writer thread").await
+        submit(queue, job, ahead, fails, "the PostgreSQL writer thread").await
     }
 
     async fn read(&self, job: Job) -> Result<Box<dyn Any + Send>> {
@@ -891,6 +891,7 @@ impl Backend for PgBackend {
             &self.readers,
             job,
             ReadAhead::default(),
+            Fails::AnyTime,
             "the PostgreSQL reader pool",
         )
         .await

@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::batch::{fail_all, run_batch, run_caught, submit, BatchConn, Control, Request};
 use super::view::{ticket_hash, View};
-use super::{Backend, Durability, Job, ReadAhead};
+use super::{Backend, Durability, Fails, Job, ReadAhead};
 use crate::domain::DEFAULT_WORLD;
 use crate::error::{Error, Result};
 
@@ -463,6 +463,11 @@ impl BatchConn for Writer<'_> {
             view.publish();
         }
     }
+
+    fn changes(&mut self) -> Option<u64> {
+        // Every row an INSERT, UPDATE or DELETE wrote; a statement that failed undid its own.
+        Some(self.conn.total_changes())
+    }
 }
 
 fn open_reader(path: &str) -> rusqlite::Result<Connection> {
@@ -541,12 +546,18 @@ fn scan_tickets(conn: &Connection, view: &View) -> rusqlite::Result<()> {
 
 #[async_trait]
 impl Backend for SqliteBackend {
-    async fn write(&self, job: Job, _ahead: ReadAhead) -> Result<Box<dyn Any + Send>> {
+    async fn write(
+        &self,
+        job: Job,
+        _ahead: ReadAhead,
+        fails: Fails,
+    ) -> Result<Box<dyn Any + Send>> {
         // The writer's reads are in-process calls: nothing to gain by reading ahead.
         submit(
             &self.writer,
             job,
             ReadAhead::default(),
+            fails,
             "the SQLite writer thread",
         )
         .await
@@ -559,11 +570,12 @@ impl Backend for SqliteBackend {
                     readers,
                     job,
                     ReadAhead::default(),
+                    Fails::AnyTime,
                     "the SQLite reader threads",
                 )
                 .await
             }
-            None => self.write(job, ReadAhead::default()).await,
+            None => self.write(job, ReadAhead::default(), Fails::AnyTime).await,
         }
     }
 
