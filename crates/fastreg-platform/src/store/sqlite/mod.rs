@@ -4,7 +4,10 @@
 //! connection on a dedicated thread lets it take every job queued while the previous commit
 //! ran and execute them in one transaction, each inside its own SAVEPOINT (a job that fails
 //! rolls back alone), then commit once and only then answer every job. Under load that is many
-//! registrations per commit (group commit); idle, it is one job per commit with no waiting.
+//! registrations per commit (group commit); idle, it is one job per commit with no waiting. A
+//! job that fails only before its first write (fastregister, api_authorizer_token) runs without
+//! a savepoint: the writer counts the rows written (`BatchConn::changes`) to tell whether one
+//! that failed left anything to undo (`batch.rs`).
 //!
 //! Durability: `process` runs `synchronous=NORMAL` (in WAL mode a commit is written to the OS
 //! before it returns, so it survives `kill -9`); `full` runs `synchronous=FULL` (fsync per
