@@ -1,14 +1,14 @@
 //! Group commit, shared by the backends: a batch of jobs runs in one transaction, each job in
 //! its own savepoint (a job that fails rolls back alone), the batch commits once, and only then
-//! is any job answered.
+//! is any job answered. A backend supplies the transaction statements and a [`Tx`] over its
+//! connection, and may read ahead for the batch what its jobs named ([`ReadAhead`]).
 //!
 //! A job that fails only before its first write ([`Fails::BeforeWriting`]) needs no savepoint
 //! where the backend can tell whether it wrote ([`BatchConn::changes`]): SQLite copies every
 //! page a job changes inside a savepoint into the savepoint's journal, a tenth of its writer's
 //! time on a batch of successes (BENCHMARKS.md). Should such a job fail after writing after all
 //! (a storage fault), the batch's transaction is rolled back, the jobs before it are answered
-//! that nothing of them was written, and the jobs after it run in a new transaction. A backend supplies the transaction statements and a [`Tx`] over its
-//! connection, and may read ahead for the batch what its jobs named ([`ReadAhead`]).
+//! that nothing of them was written, and the jobs after it run in a new transaction.
 //!
 //! A backend that checks the writes a job sent without waiting only at the commit
 //! (PostgreSQL's writer, `postgres/client.rs`) learns there that a job which returned a success
