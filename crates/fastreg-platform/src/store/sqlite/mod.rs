@@ -76,6 +76,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_entity_counts.sql"),
     include_str!("../../../migrations/sqlite/0004_registration_claims.sql"),
     include_str!("../../../migrations/sqlite/0005_worlds.sql"),
+    include_str!("../../../migrations/sqlite/0006_month_count_by_oa.sql"),
 ];
 
 /// Most jobs committed together.
