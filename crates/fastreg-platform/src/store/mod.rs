@@ -337,10 +337,12 @@ pub enum Fails {
     /// of its own, so that its failure undoes its own writes and nothing else.
     #[default]
     AnyTime,
-    /// Only before its first write, but by a storage fault: it checks everything that may
-    /// refuse it first, then writes. Its batch may then run it without a savepoint, which on
-    /// SQLite saves copying again every page the job changes (the savepoint's journal); should
-    /// it fail after writing after all, its batch starts over without it (`batch::run_batch`).
+    /// Only before its first write, unless a storage fault fails it: it makes every check that
+    /// may refuse it first, then writes. Its batch may then run it without a savepoint, which on
+    /// SQLite saves copying every page the job changes once more (the savepoint's journal).
+    /// Should it fail after writing after all, the jobs of its batch before it are answered that
+    /// nothing of them was written, and those after it run in a new transaction
+    /// (`batch::run_batch`).
     BeforeWriting,
 }
 
