@@ -207,26 +207,23 @@ impl PgTx<'_> {
     /// ids to draw and the entities named. They share the catch-up's round trip;
     /// [`PgTx::read_ahead`] then takes their rows.
     pub(super) fn send_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<Sent> {
-        let mut sent = Sent::default();
         if ahead.is_empty() {
-            return Ok(sent);
+            return Ok(Sent::default());
         }
-        self.conn.client.batch_execute_later(GENERIC_PLAN);
         let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
-        let out = (|| {
+        self.with_generic_plans(|tx| {
+            let mut sent = Sent::default();
             if wanted_ids > 0 {
-                sent.ids = Some(self.all_later(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?);
+                sent.ids = Some(tx.all_later(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?);
             }
             for (world, pairs) in named_entities(ahead) {
-                self.world = world;
+                tx.world = world;
                 let pairs: Vec<(i64, String)> = pairs.into_iter().collect();
                 sent.entities
-                    .push((world, Prefetched::send_entities(self, &pairs)?));
+                    .push((world, Prefetched::send_entities(tx, &pairs)?));
             }
-            Ok(())
-        })();
-        self.conn.client.batch_execute_later(CHOSEN_PLAN);
-        out.map(|()| sent)
+            Ok(sent)
+        })
     }
 
     /// Writer, before its batch's first job: takes what [`PgTx::send_ahead`] sent, then reads
@@ -249,8 +246,14 @@ impl PgTx<'_> {
         if wanted.is_empty() {
             return Ok(());
         }
+        self.with_generic_plans(|tx| tx.read_wanted(&view, wanted))
+    }
+
+    /// Runs `f` with generic plans ([`GENERIC_PLAN`]), and PostgreSQL's choice of plan again
+    /// after it, whether it failed or not; both settings go out without waiting.
+    fn with_generic_plans<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.conn.client.batch_execute_later(GENERIC_PLAN);
-        let out = self.read_wanted(&view, wanted);
+        let out = f(self);
         self.conn.client.batch_execute_later(CHOSEN_PLAN);
         out
     }
