@@ -1,31 +1,39 @@
-//! The envelope every request passes through: its request id and span, the rendering of
-//! recorded failures, injected faults, the access-log line and the request metrics.
+//! The envelope every request passes through ([`EnvelopeLayer`]): its request id and span, the
+//! rendering of recorded failures, injected faults, a panic's answer, the access-log line and
+//! the request metrics.
 //!
 //! How errors become answers: a handler returns [`Error`]; its `IntoResponse` only records the
-//! failure in the response's extensions. The [`envelope`] middleware, which made the request id,
-//! renders the errcode JSON with ` rid: …` appended and logs it in the request's span. So no
-//! code path can answer an error without a rid, and no handler needs to know it.
+//! failure in the response's extensions. The envelope, which made the request id, renders the
+//! errcode JSON with ` rid: …` appended and logs it in the request's span. So no code path can
+//! answer an error without a rid, and no handler needs to know it; a handler that panics is
+//! answered the same way, as a system error.
 //!
 //! The envelope also opens the request's span (rid, method, path and query without their
 //! values), so every line logged while handling it carries the rid, writes the one access-log
 //! line, and records the request's metrics under its route template.
 
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use anyhow::anyhow;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use fastreg_wire::ErrCode;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
 use serde::Serialize;
+use tower::{Layer, Service, ServiceExt as _};
 use tracing::Instrument;
 
 use super::body::buffer_body;
 use super::extract::InWorld;
-use super::reply::{json_bytes, WX_CONTENT_TYPE};
+use super::reply::WX_CONTENT_TYPE;
 use crate::error::Error;
 use crate::metrics;
 use crate::redact;
@@ -121,26 +129,91 @@ fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// The errcode an HTML page refused with (the page renders it; [`envelope`] counts it).
+/// The errcode an HTML page refused with (the page renders it; the envelope counts it).
 #[derive(Debug, Clone, Copy)]
 pub struct PageErrcode(pub ErrCode);
 
 /// The `endpoint` label and log field of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
 
-/// Gives the request its rid and a span carrying it (so every line logged while handling it
-/// names the rid), reads its body ([`buffer_body`]), applies injected faults, renders recorded
+/// The envelope as a layer, for `Router::layer` (which wraps every route and the fallback in
+/// it): around each request's route, it gives the request its rid and span, reads its body,
+/// applies injected faults, answers a panic of the route as a system error, renders recorded
 /// failures, logs one line per request and records its metrics.
+///
+/// Its own service rather than `axum::middleware::from_fn`, and it catches a route's panic
+/// itself rather than a second layer (tower-http's `CatchPanicLayer`): `Router::layer` wraps
+/// every route in each layer, and each layer clones and boxes the route's service and boxes a
+/// future for every request, which a refusal answered from memory noticeably paid for
+/// (BENCHMARKS.md). Caught here, a panic is also answered under the request's own rid, logged
+/// in its span, and counted in its access-log line and metrics like any other system error.
+#[derive(Clone)]
+pub struct EnvelopeLayer {
+    app: Arc<AppState>,
+}
+
+impl EnvelopeLayer {
+    pub fn new(app: Arc<AppState>) -> EnvelopeLayer {
+        EnvelopeLayer { app }
+    }
+}
+
+impl<S> Layer<S> for EnvelopeLayer {
+    type Service = Envelope<S>;
+
+    fn layer(&self, route: S) -> Envelope<S> {
+        Envelope {
+            app: self.app.clone(),
+            route,
+        }
+    }
+}
+
+/// A route in the envelope ([`EnvelopeLayer`]).
+#[derive(Clone)]
+pub struct Envelope<S> {
+    app: Arc<AppState>,
+    route: S,
+}
+
+impl<S> Service<Request> for Envelope<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.route.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The clone takes the place of the service polled ready, which the request takes
+        // (tower's contract: `call` goes to the instance that was polled).
+        let route = self.route.clone();
+        let route = std::mem::replace(&mut self.route, route);
+        let app = self.app.clone();
+        Box::pin(async move { Ok(envelope(app, req, route).await) })
+    }
+}
+
+/// Gives the request its rid and a span carrying it (so every line logged while handling it
+/// names the rid), reads its body ([`buffer_body`]), applies injected faults, runs the route,
+/// answers a panic of it as a system error, renders recorded failures, logs one line per
+/// request and records its metrics.
 ///
 /// The span and the line name the route template (`endpoint`), the path and the query as
 /// [`redact::path_for_log`] and [`redact::query_for_log`] show them: parameters by name, no
 /// value the request carried (tokens travel in query strings), at most
 /// [`redact::LOG_MAX_CHARS`] characters each.
 ///
-/// One middleware rather than one per concern: each axum middleware layer clones and boxes the
-/// route's service and boxes a future for every request, which a refusal answered from memory
-/// noticeably paid for (BENCHMARKS.md).
-pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+/// One envelope rather than a layer per concern: see [`EnvelopeLayer`].
+async fn envelope<S>(app: Arc<AppState>, mut req: Request, route: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let rid = new_rid();
     req.extensions_mut().insert(Rid(rid.clone()));
     let endpoint = req
@@ -176,7 +249,17 @@ pub async fn envelope(State(app): State<Arc<AppState>>, mut req: Request, next: 
             );
         }
         let mut resp = match world {
-            Ok(world) => with_faults(&world, buffer_body(&app, req).await, next).await,
+            Ok(world) => {
+                let answer =
+                    async { with_faults(&world, buffer_body(&app, req).await, route).await };
+                // The payload is not logged: a panic's message may carry what the request did.
+                AssertUnwindSafe(answer)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Error::Internal(anyhow!("the request's handler panicked")).into_response()
+                    })
+            }
             Err(refusal) => refusal.into_response(),
         };
         let elapsed = started.elapsed();
@@ -289,13 +372,16 @@ pub fn root_path(path: &str) -> &str {
 /// Runs the route with the world's injected faults applied. Only the WeChat-compatible JSON
 /// endpoints can be armed (the sandbox API refuses any other path), so no other route is ever
 /// struck.
-async fn with_faults(world: &World, req: Request, next: Next) -> Response {
+async fn with_faults<S>(world: &World, req: Request, route: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let path = world
         .faults
         .any()
         .then(|| root_path(req.uri().path()).to_string());
     let Some(path) = path else {
-        return next.run(req).await;
+        return run(route, req).await;
     };
     match world.take_fault(&path, FaultWhen::Before).await {
         Ok(Some(code)) => {
@@ -304,7 +390,7 @@ async fn with_faults(world: &World, req: Request, next: Next) -> Response {
         Ok(None) => {}
         Err(e) => return e.into_response(),
     }
-    let resp = next.run(req).await;
+    let resp = run(route, req).await;
     match world.take_fault(&path, FaultWhen::After).await {
         Ok(Some(code)) => {
             Error::wx_detail(ErrCode::from_code(code), "injected fault after the call")
@@ -312,6 +398,17 @@ async fn with_faults(world: &World, req: Request, next: Next) -> Response {
         }
         Ok(None) => resp,
         Err(e) => e.into_response(),
+    }
+}
+
+/// The route's answer to `req`.
+async fn run<S>(route: S, req: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match route.oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
     }
 }
 
@@ -324,22 +421,4 @@ pub async fn unknown_path() -> Response {
         detail: None,
     }
     .into_response()
-}
-
-/// The answer to a request whose handler panicked: a system error with a fresh rid (the
-/// envelope's span is gone with the panic).
-pub fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
-    let rid = new_rid();
-    tracing::error!(rid, "handler panicked");
-    json_bytes(
-        StatusCode::OK,
-        render_failure(
-            &Failure {
-                code: ErrCode::SystemError,
-                detail: None,
-                show_detail: false,
-            },
-            &rid,
-        ),
-    )
 }

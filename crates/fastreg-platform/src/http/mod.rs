@@ -174,12 +174,6 @@ pub fn router(state: Arc<AppState>) -> Router {
                 detail: None,
             }
         })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            envelope::envelope,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            envelope::panicked,
-        ))
+        .layer(envelope::EnvelopeLayer::new(state.clone()))
         .with_state(state)
 }

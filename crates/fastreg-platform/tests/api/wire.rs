@@ -579,3 +579,56 @@ async fn a_body_of_exactly_1_mib_is_read_and_one_byte_more_is_refused_with_47001
     let v = app.post_raw(&path, body_of(&ticket, 1024 * 1024)).await;
     assert_eq!(v["errcode"], 0, "{v}");
 }
+
+#[tokio::test]
+async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_own_rid() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use fastreg_platform::app::Application;
+    use fastreg_platform::http::envelope::EnvelopeLayer;
+    use fastreg_platform::settings::Settings;
+    use tower::ServiceExt as _;
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let app = Application::build(Settings {
+        addr: "127.0.0.1:0".into(),
+        db: format!("sqlite://{}", dir.path().join("p.db").display()),
+        ..Settings::default()
+    })
+    .await
+    .expect("the platform builds");
+    // No route of the platform panics on purpose: a route of the test's own, in the same
+    // envelope as every route of `http::router`.
+    let router = axum::Router::new()
+        .route(
+            "/cgi-bin/boom",
+            axum::routing::post(|| async {
+                if true {
+                    panic!("secret-looking text from the panic");
+                }
+                "not reached"
+            }),
+        )
+        .layer(EnvelopeLayer::new(app.state()));
+    let resp = router
+        .oneshot(
+            Request::post("/cgi-bin/boom")
+                .body(Body::empty())
+                .expect("a request"),
+        )
+        .await
+        .expect("answered");
+    assert_eq!(resp.status(), 200);
+    let body = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .expect("a body");
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["errcode"], -1, "{json}");
+    let errmsg = json["errmsg"].as_str().expect("an errmsg");
+    let rid = errmsg.rsplit(" rid: ").next().expect("a rid");
+    assert!(
+        errmsg.contains(" rid: ") && rid.len() == 26 && rid.split('-').count() == 3,
+        "{errmsg}"
+    );
+    assert!(!errmsg.contains("secret-looking"), "{errmsg}");
+}
