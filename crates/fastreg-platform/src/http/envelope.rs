@@ -33,7 +33,7 @@ use tracing::Instrument;
 
 use super::body::buffer_body;
 use super::extract::InWorld;
-use super::reply::WX_CONTENT_TYPE;
+use super::reply::{json_bytes, WX_CONTENT_TYPE};
 use crate::error::Error;
 use crate::metrics;
 use crate::redact;
@@ -145,8 +145,9 @@ pub const UNMATCHED: &str = "unmatched";
 /// itself rather than a second layer (tower-http's `CatchPanicLayer`): `Router::layer` wraps
 /// every route in each layer, and each layer clones and boxes the route's service and boxes a
 /// future for every request, which a refusal answered from memory noticeably paid for
-/// (BENCHMARKS.md). Caught here, a panic is also answered under the request's own rid, logged
-/// in its span, and counted in its access-log line and metrics like any other system error.
+/// (BENCHMARKS.md). Caught here, a route's panic is also answered under the request's own rid,
+/// logged in its span, and counted in its access-log line and metrics like any other system
+/// error; a panic of the envelope's own code is answered too, under a fresh rid.
 #[derive(Clone)]
 pub struct EnvelopeLayer {
     app: Arc<AppState>,
@@ -195,8 +196,31 @@ where
         let route = self.route.clone();
         let route = std::mem::replace(&mut self.route, route);
         let app = self.app.clone();
-        Box::pin(async move { Ok(envelope(app, req, route).await) })
+        Box::pin(async move {
+            // The route's panic is answered inside, under the request's rid (`envelope`);
+            // this answers one of the envelope's own code (the redaction of what the request
+            // sent, say), whose span and rid are gone with it.
+            let answer = AssertUnwindSafe(envelope(app, req, route)).catch_unwind();
+            Ok(answer.await.unwrap_or_else(|_| envelope_panicked()))
+        })
     }
+}
+
+/// The answer when the envelope's own code panicked: a system error under a fresh rid.
+fn envelope_panicked() -> Response {
+    let rid = new_rid();
+    tracing::error!(rid, "the request's envelope panicked");
+    json_bytes(
+        StatusCode::OK,
+        render_failure(
+            &Failure {
+                code: ErrCode::SystemError,
+                detail: None,
+                show_detail: false,
+            },
+            &rid,
+        ),
+    )
 }
 
 /// Gives the request its rid and a span carrying it (so every line logged while handling it
