@@ -39,14 +39,8 @@ ceiling)
 esac
 for _ in $(seq 600); do curl -s -o /dev/null -X POST -d '{}' "$B/body" && break; sleep 0.2; done
 if [ "$MODE" = fastreg ]; then
-    # The demo OA's authorizer token, as scripts/side-by-side.sh gets it.
-    C=wxc0ffee0000000001; OA=wx0a00000000000001; A="Authorization: Bearer $ADMIN"
-    j() { sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }
-    SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
-    VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
-    CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}" | j component_access_token)
-    CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}" | j auth_code)
-    OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}" | j authorizer_access_token)
+    source scripts/oa-token.sh
+    OAT=$(oa_token $B $ADMIN)
     URL_PATH="/cgi-bin/account/fastregister?access_token=$OAT"
     expect=61058
 else

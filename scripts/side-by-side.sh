@@ -58,23 +58,11 @@ wait_for http://127.0.0.1:18081/
 wait_for http://127.0.0.1:18080/healthz
 wait_for http://127.0.0.1:18082/__httpmock__/ping || true
 
-# The demo OA's authorizer token on the fastreg at $1, as the serve banner's walk-through gets it.
-C=wxc0ffee0000000001; OA=wx0a00000000000001
-j() { sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }
-oa_token() {
-    local B=$1 A="Authorization: Bearer $ADMIN" SECRET VT CT CODE OAT check
-    SECRET=$(curl -s -H "$A" $B/sandbox/v1/components/$C | j appsecret)
-    VT=$(curl -s -H "$A" $B/sandbox/v1/components/$C/verify-ticket | j component_verify_ticket)
-    CT=$(curl -s $B/cgi-bin/component/api_component_token -d "{\"component_appid\":\"$C\",\"component_appsecret\":\"$SECRET\",\"component_verify_ticket\":\"$VT\"}" | j component_access_token)
-    CODE=$(curl -s -H "$A" $B/sandbox/v1/authorizations -d "{\"component_appid\":\"$C\",\"authorizer_appid\":\"$OA\",\"permission_sets\":[1,15,27]}" | j auth_code)
-    OAT=$(curl -s "$B/cgi-bin/component/api_query_auth?component_access_token=$CT" -d "{\"component_appid\":\"$C\",\"authorization_code\":\"$CODE\"}" | j authorizer_access_token)
-    check=$(curl -s "$B/cgi-bin/account/fastregister?access_token=$OAT" -d '{"ticket":"00000000000000000000000000000000"}')
-    grep -q '"errcode":61058' <<<"$check" || { echo "fastreg at $B did not refuse with 61058: $check" >&2; exit 1; }
-    echo "$OAT"
-}
+# oa_token BASE ADMIN: the demo OA's authorizer token.
+source scripts/oa-token.sh
 wait_for http://127.0.0.1:18083/healthz
-B=http://127.0.0.1:18080; OAT=$(oa_token $B)
-Q=http://127.0.0.1:18083; QOAT=$(oa_token $Q)
+B=http://127.0.0.1:18080; OAT=$(oa_token $B $ADMIN)
+Q=http://127.0.0.1:18083; QOAT=$(oa_token $Q $ADMIN)
 check=$(curl -s -X POST http://127.0.0.1:18082/cgi-bin/account/fastregister -d '{"ticket":"x"}')
 grep -q '"errcode":0' <<<"$check" || { echo "httpmock did not answer the mock: $check" >&2; exit 1; }
 
