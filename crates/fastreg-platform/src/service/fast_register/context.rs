@@ -157,10 +157,9 @@ pub fn load_context(
     };
     // As `whole_read` names it; the view alone (most refusals) needs no copies.
     let key = secrets::storage_key(token);
-    let month = shanghai_month(now);
     if src.tx.is_some() {
         let ticket = ticket_sent(ctx.body.as_ref());
-        src.prefetch = Some((key.clone(), ticket, month.clone()));
+        src.prefetch = Some((key.clone(), ticket, shanghai_month(now)));
     }
     // An unknown token is not remembered by the view (it names no key a write would touch).
     ctx.token = src.get(
@@ -192,16 +191,24 @@ pub fn load_context(
         |v| v.component(component_appid),
         |tx| Ok(tx.component(component_appid)?.map(Arc::new)),
     )?;
+    // The rules look no further than a body that is no ticket, or a ticket nobody issued
+    // (§5's rules 4 and 6). On the view alone the load ends there; a load that reads a
+    // transaction goes on, since the view then remembers it as the account's whole context
+    // (an account left unread would be remembered as absent).
+    let view_alone = src.tx.is_none();
     if let Some(TicketBody::Ticket(t)) = &ctx.body {
         ctx.ticket = src.get(|v| v.ticket(t), |tx| tx.fastregister_ticket(t))?;
-        // Only a known ticket can be held by a registration (and the rules look no further
-        // than an unknown one).
+        // Only a known ticket can be held by a registration.
         if ctx.ticket.is_some() {
             ctx.ticket_registration = src.get(
                 |v| v.ticket_registration(t),
                 |tx| tx.live_registration_of_ticket(t),
             )?;
+        } else if view_alone {
+            return Ok(ctx);
         }
+    } else if view_alone {
+        return Ok(ctx);
     }
     ctx.official_account = src.get(
         |v| v.official_account(oa_appid),
@@ -221,6 +228,7 @@ pub fn load_context(
             |v| v.oa_in_progress(oa_appid),
             |tx| tx.oa_has_registration_in_progress(oa_appid),
         )?;
+        let month = shanghai_month(now);
         ctx.oa_successes_this_month = src.get(
             |v| v.oa_successes(oa_appid, &month),
             |tx| tx.count_successes_in_month(oa_appid, &month),

@@ -136,3 +136,18 @@ async fn a_change_acknowledged_while_other_calls_keep_the_view_warm_is_seen_by_t
     }
     assert!(answered > 0);
 }
+
+#[tokio::test]
+async fn a_ticket_nobody_issued_refused_first_leaves_the_account_registrable() {
+    // The first call for the OA is read from the database and remembered in the view; the
+    // rules stop at the unknown ticket, but what is remembered must still be the whole
+    // account, or the view would answer the next call as if the OA did not exist (40013).
+    let app = spawn_app().await;
+    let ct = app.component_token(C).await;
+    let (oat, _) = app.authorize(&ct, C, OA, &[1, 15, 27]).await;
+    let unknown = "0".repeat(32);
+    assert_eq!(thrice(&app, &oat, &unknown).await, 61058);
+    let ticket = app.confirm(C, OA, 1).await;
+    let done = app.fastregister(&oat, &ticket).await;
+    assert_eq!(errcode(&done), 0, "{done}");
+}
