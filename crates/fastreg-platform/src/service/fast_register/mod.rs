@@ -54,7 +54,7 @@ pub async fn register(
     let view = w.store.synced_view().await;
     let now = w.clock.now();
     // One snapshot of the runtime config serves the whole call.
-    let (delay, booleans, policy, in_view) = {
+    let undecided = {
         let runtime = w.runtime();
         let in_view = view.and_then(|view| {
             precheck_in_view(
@@ -69,14 +69,50 @@ pub async fn register(
         if let Some(Decision::Refuse(code)) = in_view {
             return Err(Error::wx(code));
         }
-        let policy = runtime.rules.clone();
-        (
-            runtime.processing_delay_ms,
-            runtime.booleans,
-            policy,
+        Undecided {
+            token,
+            body,
+            now,
             in_view,
-        )
+            has_view: view.is_some(),
+            delay: runtime.processing_delay_ms,
+            booleans: runtime.booleans,
+            policy: runtime.rules.clone(),
+        }
     };
+    // Boxed: most calls are refused above, from the view, and every layer above moves this
+    // future; the rest of the call (a reader, the writer, the completion) would make it the
+    // size of theirs.
+    Box::pin(beyond_view(app, w, undecided)).await
+}
+
+/// A call the view did not refuse, as [`register`] hands it on.
+struct Undecided {
+    token: Option<String>,
+    body: TicketBody,
+    now: crate::domain::UnixTime,
+    /// The view's decision, if it could decide.
+    in_view: Option<Decision>,
+    /// Whether the world's store has a view (which the writer's reads then feed).
+    has_view: bool,
+    /// The processing delay, the answer's booleans and the rules of the runtime config.
+    delay: u64,
+    booleans: BoolStyle,
+    policy: crate::rules::Policy,
+}
+
+/// [`register`] past the view: the checks on a reader or by the writer, the registration.
+async fn beyond_view(app: Arc<AppState>, w: Arc<World>, call: Undecided) -> Result<Registered> {
+    let Undecided {
+        token,
+        body,
+        now,
+        in_view,
+        has_view,
+        delay,
+        booleans,
+        policy,
+    } = call;
     let lifetimes = app.settings.lifetimes.clone();
     // A call the view cannot decide goes straight to the writer, which decides it with its own
     // checks and remembers what it read, so that a refusal repeated is decided in the view.
@@ -84,7 +120,7 @@ pub async fn register(
     // checks), and on a shared database (PostgreSQL) each reader's check was a transaction of
     // its own: the writer instead reads the contexts of its whole batch in one statement
     // (`ReadAhead::contexts`).
-    let to_writer = in_view.is_none() && view.is_some();
+    let to_writer = in_view.is_none() && has_view;
     let contexts = match token.as_deref().filter(|t| !t.is_empty()) {
         Some(t) if to_writer => vec![context::whole_read(t, Some(&body), now)],
         _ => Vec::new(),
