@@ -238,38 +238,47 @@ impl Metrics {
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-/// A thread's handles to the request metrics it has recorded into, by (endpoint, method,
+/// A thread's handles to the request metrics it has recorded into, by endpoint, then (method,
 /// errcode). A handle shares its metric's value, so a repeated label set skips the families'
 /// locks and label hashing; the label sets are bounded (see the module docs), and so is this.
-type RequestHandles = ahash::AHashMap<(String, &'static str, i64), (Histogram, Counter)>;
+/// Keyed by the endpoint alone first so that a request's template is looked up as the `&str`
+/// it is, not copied into a key.
+type RequestHandles = ahash::AHashMap<String, Vec<((&'static str, i64), (Histogram, Counter))>>;
 
 thread_local! {
     static REQUEST_HANDLES: std::cell::RefCell<RequestHandles> = Default::default();
 }
 
 /// Records an answered request.
-pub fn request(endpoint: String, method: &'static str, errcode: i64, elapsed: Duration) {
+pub fn request(endpoint: &str, method: &'static str, errcode: i64, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
     REQUEST_HANDLES.with_borrow_mut(|handles| {
-        let key = (endpoint, method, errcode);
-        if let Some((duration, count)) = handles.get(&key) {
+        let known = handles.get(endpoint).and_then(|sets| {
+            sets.iter()
+                .find(|(labels, _)| *labels == (method, errcode))
+                .map(|(_, handles)| handles)
+        });
+        if let Some((duration, count)) = known {
             duration.observe(seconds);
             count.inc();
             return;
         }
         let m = &*METRICS;
         let duration = m.request_duration.get_or_create_owned(&EndpointLabels {
-            endpoint: key.0.clone(),
+            endpoint: endpoint.to_string(),
             method,
         });
         let count = m.requests.get_or_create_owned(&RequestLabels {
-            endpoint: key.0.clone(),
+            endpoint: endpoint.to_string(),
             method,
             errcode,
         });
         duration.observe(seconds);
         count.inc();
-        handles.insert(key, (duration, count));
+        handles
+            .entry(endpoint.to_string())
+            .or_default()
+            .push(((method, errcode), (duration, count)));
     });
 }
 
@@ -347,7 +356,7 @@ mod tests {
 
     #[test]
     fn the_exposition_names_every_family_with_its_help_and_ends_with_eof() {
-        request("/healthz".into(), "GET", 0, Duration::from_millis(1));
+        request("/healthz", "GET", 0, Duration::from_millis(1));
         registration(RegistrationOutcome::Refused);
         token_issued(
             IssuedToken::ComponentAccessToken,

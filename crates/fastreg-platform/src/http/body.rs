@@ -10,8 +10,8 @@ use http_body_util::BodyExt;
 
 use crate::state::AppState;
 
-/// How a request body read. [`buffer_body`] puts it in the request's extensions when the body
-/// was over the limit or broken off.
+/// How a request body read. The envelope hands what [`buffer_body`] read to the route in the
+/// request's [`Scope`](super::extract::Scope).
 #[derive(Debug, Clone)]
 pub enum BodyRead {
     /// The bytes (within the limit).
@@ -78,14 +78,14 @@ const DRAIN_FACTOR: usize = 8;
 ///
 /// A server that answers without reading the whole body (a refusal of an oversized body, or any
 /// route that takes no body) and then closes the connection makes the kernel reset it, and the
-/// client can lose the answer: a 47001 must arrive as an answer, not as a reset. Handlers get
-/// the buffered body (an empty one when it was over the limit or broken off), and the
-/// [`BodyRead`] in the request's extensions. A body declared or found larger than the drain
-/// limit is not read on: the answer is sent and the connection closes.
-pub async fn buffer_body(app: &AppState, req: Request) -> Request {
+/// client can lose the answer: a 47001 must arrive as an answer, not as a reset. Returns the
+/// request with the buffered body (an empty one when it was over the limit or broken off), and
+/// how it read. A body declared or found larger than the drain limit is not read on: the
+/// answer is sent and the connection closes.
+pub async fn buffer_body(app: &AppState, req: Request) -> (Request, BodyRead) {
     let limit = app.settings.max_body_bytes;
     let drain = limit.saturating_mul(DRAIN_FACTOR);
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -96,14 +96,12 @@ pub async fn buffer_body(app: &AppState, req: Request) -> Request {
     } else {
         read_body_draining(body, limit, drain).await
     };
-    // The read also goes into the extensions, where `Call` takes it without reading the
-    // body again (`Bytes` clones share the buffer).
+    // `Call` takes the read without reading the body again (`Bytes` clones share the buffer).
     let body = match &read {
         BodyRead::Bytes(b) => Body::from(b.clone()),
         _ => Body::empty(),
     };
-    parts.extensions.insert(read);
-    Request::from_parts(parts, body)
+    (Request::from_parts(parts, body), read)
 }
 
 /// Reads a body: up to `limit` bytes kept, then discarded up to `drain` bytes in all.

@@ -21,48 +21,81 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use fastreg_wire::ErrCode;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
-use serde::Serialize;
 use tower::{Layer, Service, ServiceExt as _};
 use tracing::Instrument;
 
 use super::body::buffer_body;
-use super::extract::InWorld;
+use super::extract::Scope;
 use super::reply::{json_bytes, WX_CONTENT_TYPE};
 use crate::error::Error;
 use crate::metrics;
 use crate::redact;
 use crate::state::{AppState, FaultWhen, World};
 
-/// The request id of the current request, `xxxxxxxx-xxxxxxxx-xxxxxxxx` (lowercase hex).
-#[derive(Debug, Clone)]
-pub struct Rid(pub String);
-
 static RID_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A fresh request id: time, randomness and a process-wide counter, so ids never repeat
-/// within a process and practically never across processes.
-pub fn new_rid() -> String {
-    let t = crate::clock::system_now() as u32;
-    let r: u32 = rand::random();
-    let n = RID_COUNTER.fetch_add(1, Ordering::Relaxed);
-    // By hand rather than `format!`: this runs for every request.
-    let mut rid = String::with_capacity(26);
-    for (i, part) in [t, r, n].into_iter().enumerate() {
-        if i > 0 {
-            rid.push('-');
+/// A request id, `xxxxxxxx-xxxxxxxx-xxxxxxxx` (lowercase hex): time, randomness and a
+/// process-wide counter, so ids never repeat within a process and practically never across
+/// processes. Copied, not shared: its 26 ASCII bytes need no allocation. Handlers take the
+/// current request's as an extractor (from its [`Scope`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Rid([u8; 26]);
+
+impl Rid {
+    /// A fresh request id.
+    pub fn new() -> Rid {
+        let t = crate::clock::system_now() as u32;
+        let r: u32 = rand::random();
+        let n = RID_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut rid = [b'-'; 26];
+        for (i, part) in [t, r, n].into_iter().enumerate() {
+            for (j, shift) in (0..8).rev().enumerate() {
+                rid[i * 9 + j] = b"0123456789abcdef"[((part >> (shift * 4)) & 0xf) as usize];
+            }
         }
-        for shift in (0..8).rev() {
-            let digit = (part >> (shift * 4)) & 0xf;
-            rid.push(char::from_digit(digit, 16).unwrap_or('0'));
-        }
+        Rid(rid)
     }
-    rid
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Default for Rid {
+    fn default() -> Rid {
+        Rid::new()
+    }
+}
+
+impl std::fmt::Display for Rid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Rid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rid({})", self.as_str())
+    }
+}
+
+impl<S: Sync> FromRequestParts<S> for Rid {
+    type Rejection = Infallible;
+
+    /// The rid the envelope gave the request (a fresh one outside the envelope).
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Rid, Infallible> {
+        let rid = parts.extensions.get::<Scope>().and_then(|s| s.rid);
+        Ok(rid.unwrap_or_default())
+    }
 }
 
 /// A failure recorded by `IntoResponse`, rendered by [`envelope`].
@@ -107,13 +140,11 @@ impl IntoResponse for Error {
     }
 }
 
-/// Renders a failure as WeChat's errcode JSON.
-fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        errcode: i64,
-        errmsg: &'a str,
-    }
+/// Renders a failure as WeChat's errcode JSON, `{"errcode":N,"errmsg":"<text> rid: <rid>"}`.
+///
+/// Written out rather than through a derived `Serialize`, which escaped the two keys as well
+/// as the message: every refusal is rendered here.
+fn render_failure(f: &Failure, rid: Rid) -> Vec<u8> {
     let mut errmsg = String::with_capacity(96);
     errmsg.push_str(f.code.errmsg());
     if let (Some(d), true) = (&f.detail, f.show_detail) {
@@ -121,12 +152,15 @@ fn render_failure(f: &Failure, rid: &str) -> Vec<u8> {
         errmsg.push_str(d);
     }
     errmsg.push_str(" rid: ");
-    errmsg.push_str(rid);
-    serde_json::to_vec(&Body {
-        errcode: f.code.code(),
-        errmsg: &errmsg,
-    })
-    .unwrap_or_default()
+    errmsg.push_str(rid.as_str());
+    let mut out = Vec::with_capacity(errmsg.len() + 40);
+    out.extend_from_slice(b"{\"errcode\":");
+    out.extend_from_slice(itoa::Buffer::new().format(f.code.code()).as_bytes());
+    out.extend_from_slice(b",\"errmsg\":");
+    // A string always serialises (it is escaped as JSON, whatever the detail quotes).
+    let _ = serde_json::to_writer(&mut out, &errmsg);
+    out.push(b'}');
+    out
 }
 
 /// The errcode an HTML page refused with (the page renders it; the envelope counts it).
@@ -208,8 +242,8 @@ where
 
 /// The answer when the envelope's own code panicked: a system error under a fresh rid.
 fn envelope_panicked() -> Response {
-    let rid = new_rid();
-    tracing::error!(rid, "the request's envelope panicked");
+    let rid = Rid::new();
+    tracing::error!(%rid, "the request's envelope panicked");
     json_bytes(
         StatusCode::OK,
         render_failure(
@@ -218,7 +252,7 @@ fn envelope_panicked() -> Response {
                 detail: None,
                 show_detail: false,
             },
-            &rid,
+            rid,
         ),
     )
 }
@@ -234,17 +268,16 @@ fn envelope_panicked() -> Response {
 /// [`redact::LOG_MAX_CHARS`] characters each.
 ///
 /// One envelope rather than a layer per concern: see [`EnvelopeLayer`].
-async fn envelope<S>(app: Arc<AppState>, mut req: Request, route: S) -> Response
+async fn envelope<S>(app: Arc<AppState>, req: Request, route: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let rid = new_rid();
-    req.extensions_mut().insert(Rid(rid.clone()));
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_string();
+    let rid = Rid::new();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    // A template of axum's own (a nested router's fallback) routes nothing.
+    let routed = matched
+        .as_ref()
+        .is_some_and(|m| !m.as_str().contains("__private__axum"));
     let method = metric_method(req.method());
     let span = tracing::info_span!(
         "request",
@@ -253,29 +286,40 @@ where
         path = tracing::field::Empty,
         query = tracing::field::Empty,
     );
-    if let Some(q) = req.uri().query().filter(|_| !span.is_disabled()) {
+    // Whether the span records anything (the access log is on): what only it shows is not made.
+    let logged = !span.is_disabled();
+    if let Some(q) = req.uri().query().filter(|_| logged) {
         span.record(
             "query",
             redact::query_for_log(q, super::is_known_query_name),
         );
     }
     async move {
+        let endpoint = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         let _in_flight = metrics::in_flight();
         let started = Instant::now();
-        let world = in_world(&app, &mut req).await;
-        if !tracing::Span::current().is_disabled() {
-            let template = Some(endpoint.as_str())
-                .filter(|t| *t != UNMATCHED && !t.contains("__private__axum"));
+        let world = in_world(&app, req.uri(), routed).await;
+        if logged {
             let known = world.as_ref().ok().filter(|w| !w.is_default());
             tracing::Span::current().record(
                 "path",
-                redact::path_for_log(req.uri().path(), template, known.map(|w| w.id.as_str())),
+                redact::path_for_log(
+                    req.uri().path(),
+                    Some(endpoint).filter(|_| routed),
+                    known.map(|w| w.id.as_str()),
+                ),
             );
         }
         let mut resp = match world {
             Ok(world) => {
-                let answer =
-                    async { with_faults(&world, buffer_body(&app, req).await, route).await };
+                let answer = async {
+                    let (mut req, read) = buffer_body(&app, req).await;
+                    let scope = Scope::of(&mut req);
+                    scope.rid = Some(rid);
+                    scope.world = Some(world.clone());
+                    scope.body = Some(read);
+                    with_faults(&world, req, route).await
+                };
                 // The payload is not logged: a panic's message may carry what the request did.
                 AssertUnwindSafe(answer)
                     .catch_unwind()
@@ -290,7 +334,7 @@ where
         let status = resp.status().as_u16();
         let elapsed_us = elapsed.as_micros() as u64;
         let errcode = if let Some(f) = resp.extensions_mut().remove::<Failure>() {
-            *resp.body_mut() = Body::from(render_failure(&f, &rid));
+            *resp.body_mut() = Body::from(render_failure(&f, rid));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(WX_CONTENT_TYPE),
@@ -311,7 +355,7 @@ where
                 .extensions_mut()
                 .remove::<PageErrcode>()
                 .map_or(0, |PageErrcode(code)| code.code());
-            if super::is_quiet(&endpoint) {
+            if super::is_quiet(endpoint) {
                 tracing::debug!(endpoint, status, elapsed_us, "answered");
             } else {
                 tracing::info!(endpoint, status, elapsed_us, "answered");
@@ -341,31 +385,21 @@ fn metric_method(m: &axum::http::Method) -> &'static str {
     }
 }
 
-/// The world a request acts in, from its `/w/{id}` prefix (the default world without one),
-/// recorded in the request's extensions for the handlers ([`super::extract::Here`]).
+/// The world a request acts in, from its `/w/{id}` prefix (the default world without one);
+/// `routed` is whether a route serves its path (one that none serves is answered 404 whatever
+/// the world).
 ///
 /// A world that does not exist (or no longer does) answers as WeChat answers a credential it
 /// does not know: every credential issued there is unknown from the moment it is deleted.
 /// The sandbox API under it answers 404.
-async fn in_world(app: &Arc<AppState>, req: &mut Request) -> Result<Arc<World>, Error> {
-    // A path no route serves is answered 404 whatever the world (axum's own routes for a
-    // nested router's fallback route nothing).
-    let routed = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|m| !m.as_str().contains("__private__axum"));
-    let id = world_of_path(req.uri().path()).filter(|_| routed);
+async fn in_world(app: &Arc<AppState>, uri: &Uri, routed: bool) -> Result<Arc<World>, Error> {
+    let id = world_of_path(uri.path()).filter(|_| routed);
     let Some(id) = id else {
-        let world = app.worlds.default_world().clone();
-        req.extensions_mut().insert(InWorld(world.clone()));
-        return Ok(world);
+        return Ok(app.worlds.default_world().clone());
     };
     match app.worlds.resolve(id, &app.store, &app.settings).await? {
-        Some(world) => {
-            req.extensions_mut().insert(InWorld(world.clone()));
-            Ok(world)
-        }
-        None if req.uri().path().contains("/sandbox/") => Err(Error::sandbox(
+        Some(world) => Ok(world),
+        None if uri.path().contains("/sandbox/") => Err(Error::sandbox(
             404,
             ErrCode::InvalidCredential,
             "no such world (it was deleted, or never existed)",
@@ -445,4 +479,53 @@ pub async fn unknown_path() -> Response {
         detail: None,
     }
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_renders_as_wechats_errcode_json_with_its_detail_escaped() {
+        let rid = Rid::new();
+        let cases = [
+            (ErrCode::InvalidTicket, None, false),
+            (ErrCode::InvalidTicket, Some("not shown"), false),
+            (
+                ErrCode::InvalidCredential,
+                Some("a \"quoted\"\n\\ detail \u{1}"),
+                true,
+            ),
+        ];
+        for (code, detail, show_detail) in cases {
+            let f = Failure {
+                code,
+                detail: detail.map(str::to_string),
+                show_detail,
+            };
+            let rendered = render_failure(&f, rid);
+            let shown = detail.filter(|_| show_detail);
+            let errmsg = match shown {
+                Some(d) => format!("{}: {d} rid: {rid}", code.errmsg()),
+                None => format!("{} rid: {rid}", code.errmsg()),
+            };
+            let expected = serde_json::json!({"errcode": code.code(), "errmsg": errmsg});
+            assert_eq!(serde_json::to_vec(&expected).expect("json"), rendered);
+        }
+    }
+
+    #[test]
+    fn a_rid_is_three_groups_of_eight_lowercase_hex_digits_and_never_repeats() {
+        let (a, b) = (Rid::new(), Rid::new());
+        assert_ne!(a, b);
+        let groups: Vec<&str> = a.as_str().split('-').collect();
+        assert_eq!(groups.len(), 3, "{a}");
+        for g in groups {
+            assert_eq!(g.len(), 8, "{a}");
+            assert!(
+                g.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                "{a}"
+            );
+        }
+    }
 }

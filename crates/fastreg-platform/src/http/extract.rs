@@ -1,44 +1,91 @@
-//! The one extractor every handler with a query or a body uses ([`Call`]), and the query
-//! parser of the pages' forms.
+//! What handlers read a request with: the one extractor every handler with a query or a body
+//! uses ([`Call`]), the request's world ([`Here`]) and rid ([`Rid`]), all from the request's
+//! [`Scope`]; and the query parser of the pages' forms.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::Uri;
 
 use super::body::{read_body, BodyRead};
 use super::envelope::Rid;
 use crate::state::{AppState, World};
 
+/// What the platform knows of a request beyond the request itself, as one request extension:
+/// the client's address, from the accept loop (or the proxy), then the request id, world and
+/// body, from the envelope before it runs the route.
+///
+/// One extension rather than one per item: each extension is a boxed value in a hash map
+/// made for the request, and with axum's own two (the path's parameters and template) a
+/// fourth makes the map grow; one each for the address, rid, world and body cost a refusal
+/// answered from memory about 1,500 instructions (BENCHMARKS.md).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The client's address (absent for a request handed to the router in process).
+    pub peer: Option<SocketAddr>,
+    /// The request id (absent until the envelope sets it).
+    pub rid: Option<Rid>,
+    /// The world the request acts in (absent until the envelope resolves it).
+    pub world: Option<Arc<World>>,
+    /// How the body read (absent until the envelope has read it).
+    pub body: Option<BodyRead>,
+}
+
+impl Scope {
+    /// The scope of a request from `peer`, as the accept loop starts it.
+    pub fn from_peer(peer: SocketAddr) -> Scope {
+        Scope {
+            peer: Some(peer),
+            ..Scope::default()
+        }
+    }
+
+    /// The request's scope, made empty first if it has none.
+    pub fn of(req: &mut Request) -> &mut Scope {
+        let extensions = req.extensions_mut();
+        if extensions.get::<Scope>().is_none() {
+            extensions.insert(Scope::default());
+        }
+        extensions
+            .get_mut::<Scope>()
+            .expect("the scope was inserted above")
+    }
+}
+
 /// Everything a WeChat-compatible handler needs from a request. Extraction never fails, so
 /// every malformation reaches the handler and is answered in WeChat's order and shape.
 #[derive(Debug)]
 pub struct Call {
-    /// The raw query string (empty without one); see [`Call::query`].
-    pub raw_query: String,
+    /// The request's URI, whose query the call's parameters are read from ([`Call::query`]).
+    pub uri: Uri,
     /// The body.
     pub body: BodyRead,
     /// The caller's IP.
     pub client_ip: Option<IpAddr>,
-    /// The request id.
-    pub rid: String,
 }
 
 impl Call {
+    /// The raw query string (empty without one); see [`Call::query`].
+    pub fn raw_query(&self) -> &str {
+        self.uri.query().unwrap_or_default()
+    }
+
     /// A query parameter, decoded; the first occurrence of a repeated name wins.
     ///
     /// Parsed on demand rather than into a map up front: a call reads one or two parameters,
     /// and a parameter without escapes is then never copied until it is returned.
     pub fn query(&self, name: &str) -> Option<String> {
-        self.raw_query
+        self.raw_query()
             .split('&')
             .filter(|pair| !pair.is_empty())
             .find_map(|pair| {
                 // What `form_urlencoded` does, without its decoding passes when there is
                 // nothing to decode (the usual token in a query).
-                if pair.contains(['%', '+']) {
+                if memchr::memchr2(b'%', b'+', pair.as_bytes()).is_some() {
                     let (k, v) = form_urlencoded::parse(pair.as_bytes()).next()?;
                     return (k == name).then(|| v.into_owned());
                 }
@@ -76,13 +123,9 @@ pub fn parse_query(q: Option<&str>) -> HashMap<String, String> {
     map
 }
 
-/// The world a request acts in: what the envelope resolved from its `/w/{id}` prefix (the
-/// default world without one), as a request extension.
-#[derive(Debug, Clone)]
-pub struct InWorld(pub Arc<World>);
-
 /// What a handler acts on: the shared state and the request's world (its store, clock,
-/// faults and settings). Extraction never fails.
+/// faults and settings), the one the envelope resolved from its `/w/{id}` prefix (the default
+/// world without one). Extraction never fails.
 #[derive(Debug, Clone)]
 pub struct Here {
     /// What every world shares.
@@ -92,16 +135,17 @@ pub struct Here {
 }
 
 impl FromRequestParts<Arc<AppState>> for Here {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let w = match parts.extensions.get::<InWorld>() {
-            Some(InWorld(w)) => w.clone(),
-            None => state.worlds.default_world().clone(),
-        };
+        let world = parts
+            .extensions
+            .get::<Scope>()
+            .and_then(|s| s.world.clone());
+        let w = world.unwrap_or_else(|| state.worlds.default_world().clone());
         Ok(Here {
             app: state.clone(),
             w,
@@ -110,29 +154,22 @@ impl FromRequestParts<Arc<AppState>> for Here {
 }
 
 impl FromRequest<Arc<AppState>> for Call {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Infallible;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        let raw_query = parts.uri.query().unwrap_or_default().to_string();
-        let client_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let rid = parts
-            .extensions
-            .get::<Rid>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let body = match parts.extensions.get::<BodyRead>() {
-            Some(read) => read.clone(),
+        let (mut parts, body) = req.into_parts();
+        let (client_ip, read) = match parts.extensions.get_mut::<Scope>() {
+            Some(scope) => (scope.peer.map(|p| p.ip()), scope.body.take()),
+            None => (None, None),
+        };
+        let body = match read {
+            Some(read) => read,
             None => read_body(body, state.settings.max_body_bytes).await,
         };
         Ok(Call {
-            raw_query,
+            uri: parts.uri,
             body,
             client_ip,
-            rid,
         })
     }
 }
@@ -144,10 +181,9 @@ mod tests {
     #[test]
     fn query_parameters_read_as_form_urlencoded_reads_them() {
         let call = |q: &str| Call {
-            raw_query: q.to_string(),
+            uri: format!("/?{q}").parse().expect("a URI"),
             body: BodyRead::Broken,
             client_ip: None,
-            rid: String::new(),
         };
         let queries = [
             "access_token=abc&x=1",

@@ -1,5 +1,5 @@
 //! The listener's accept loop: one HTTP/1.1 connection task per client, each serving the
-//! router with the client's address as its `ConnectInfo`, stopped gracefully on shutdown.
+//! router with the client's address in the request's [`Scope`], stopped gracefully on shutdown.
 //!
 //! This is `axum::serve` with one difference, [`PollAgainOnSelfWake`] around every connection
 //! task. Every WeChat endpoint reads its body, and that wrapper took the p99 of fastreg's 61058
@@ -18,7 +18,6 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::Router;
 use futures_util::task::AtomicWaker;
 use hyper::body::Incoming;
@@ -29,6 +28,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+use super::extract::Scope;
 
 /// Serves `router` on `listener` until `shutdown` resolves; then accepts nothing new, lets
 /// every connection finish the request it is in (idle keep-alive connections close at once),
@@ -50,7 +51,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         let service = router
             .clone()
             .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(Scope::from_peer(peer));
                 req.map(Body::new)
             });
         let conn = http1::Builder::new()
@@ -186,7 +187,6 @@ impl Wake for WakeFlag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
     use std::sync::atomic::AtomicUsize;
 
     /// A waker that counts its wakes.
@@ -291,6 +291,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_served_in_the_wrapper_answers_requests_that_carry_a_body() {
         use axum::routing::post;
+        use axum::Extension;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -298,7 +299,8 @@ mod tests {
         let router = Router::new().route(
             "/echo",
             post(
-                |ConnectInfo(peer): ConnectInfo<SocketAddr>, body: String| async move {
+                |Extension(scope): Extension<Scope>, body: String| async move {
+                    let peer = scope.peer.expect("the accept loop's peer");
                     format!("{body} from {}", peer.ip())
                 },
             ),

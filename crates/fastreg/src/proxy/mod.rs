@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::Router;
+use fastreg_platform::http::extract::Scope;
 use fastreg_platform::http::serve::{backoff_after, PollAgainOnSelfWake};
 use hyper::body::Incoming;
 use hyper::http::{header, Method, Request, Response, StatusCode};
@@ -266,7 +266,7 @@ async fn to_platform(req: Request<Incoming>, world: &World, ctx: &Ctx) -> Respon
     };
     parts.headers.remove(header::PROXY_AUTHORIZATION);
     parts.headers.remove("proxy-connection");
-    parts.extensions.insert(ConnectInfo(ctx.peer));
+    parts.extensions.insert(Scope::from_peer(ctx.peer));
     let req = Request::from_parts(parts, Body::new(body));
     match ctx.shared.app.clone().oneshot(req).await {
         Ok(response) => response,

@@ -11,7 +11,6 @@
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use maud::{html, Markup};
 
 use super::form;
@@ -217,11 +216,7 @@ fn redacted_db_url(url: &str) -> String {
     crate::redact::db_url(url)
 }
 
-pub(super) async fn console(
-    Here { app, w }: Here,
-    Extension(rid): Extension<Rid>,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn console(Here { app, w }: Here, rid: Rid, headers: HeaderMap) -> Response {
     let Some(kind) = session(&app, &w, &headers) else {
         return page(StatusCode::OK, login_form(&w, false));
     };
@@ -240,7 +235,7 @@ pub(super) async fn console(
         .await;
     let (components, entities, oas, auths, regs, pushes) = match data {
         Ok(d) => d,
-        Err(e) => return Refusal::new(e, &rid).into_response(),
+        Err(e) => return Refusal::new(e, rid).into_response(),
     };
     let body = html! {
         div.card {

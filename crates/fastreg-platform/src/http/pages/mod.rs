@@ -15,7 +15,6 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Extension;
 use fastreg_wire::{paths, ErrCode};
 use maud::html;
 
@@ -263,11 +262,7 @@ fn now_secs() -> i64 {
     crate::clock::system_now()
 }
 
-async fn login_page(
-    Here { app, w }: Here,
-    Extension(rid): Extension<Rid>,
-    req: Request,
-) -> Response {
+async fn login_page(Here { app, w }: Here, rid: Rid, req: Request) -> Response {
     let q = parse_query(req.uri().query());
     let result = async {
         let parsed = LoginRequest::parse(&q)?;
@@ -279,7 +274,7 @@ async fn login_page(
     .await;
     let (req, shown) = match result {
         Ok(v) => v,
-        Err(e) => return Refusal::new(e, &rid).into_response(),
+        Err(e) => return Refusal::new(e, rid).into_response(),
     };
     let pairs = req.pairs();
     let body = match &shown.account {
@@ -379,11 +374,7 @@ fn check_form(
     }
 }
 
-async fn login_confirm(
-    Here { app, w }: Here,
-    Extension(rid): Extension<Rid>,
-    req: Request,
-) -> Response {
+async fn login_confirm(Here { app, w }: Here, rid: Rid, req: Request) -> Response {
     let (all, first) = form(req, app.settings.max_body_bytes).await;
     let result = async {
         let parsed = LoginRequest::parse(&first)?;
@@ -400,7 +391,7 @@ async fn login_confirm(
     .await;
     match result {
         Ok(url) => found(&url),
-        Err(e) => Refusal::new(e, &rid).into_response(),
+        Err(e) => Refusal::new(e, rid).into_response(),
     }
 }
 
@@ -416,11 +407,7 @@ fn fast_register_pairs(r: &crate::service::sandbox::ConfirmationIn) -> Vec<(&'st
     ]
 }
 
-async fn fast_register_page(
-    Here { app, w }: Here,
-    Extension(rid): Extension<Rid>,
-    req: Request,
-) -> Response {
+async fn fast_register_page(Here { app, w }: Here, rid: Rid, req: Request) -> Response {
     let q = parse_query(req.uri().query());
     let result = async {
         let parsed = svc::fast_register_request(&q)?;
@@ -434,7 +421,7 @@ async fn fast_register_page(
     .await;
     let (req, shown) = match result {
         Ok(v) => v,
-        Err(e) => return Refusal::new(e, &rid).into_response(),
+        Err(e) => return Refusal::new(e, rid).into_response(),
     };
     let pairs = fast_register_pairs(&req);
     let token = secrets::form_token(&app.page_secret, "fastregisterauth", &pairs, now_secs());
@@ -471,11 +458,7 @@ async fn fast_register_page(
     page(StatusCode::OK, layout("Confirm fast registration", body))
 }
 
-async fn fast_register_confirm(
-    Here { app, w }: Here,
-    Extension(rid): Extension<Rid>,
-    req: Request,
-) -> Response {
+async fn fast_register_confirm(Here { app, w }: Here, rid: Rid, req: Request) -> Response {
     let (_, first) = form(req, app.settings.max_body_bytes).await;
     let result = async {
         let parsed = svc::fast_register_request(&first)?;
@@ -497,7 +480,7 @@ async fn fast_register_confirm(
     .await;
     match result {
         Ok(url) => found(&url),
-        Err(e) => Refusal::new(e, &rid).into_response(),
+        Err(e) => Refusal::new(e, rid).into_response(),
     }
 }
 

@@ -97,11 +97,11 @@ pub(super) struct Refusal {
     code: ErrCode,
     detail: Option<String>,
     status: StatusCode,
-    rid: String,
+    rid: Rid,
 }
 
 impl Refusal {
-    pub(super) fn new(e: Error, rid: &Rid) -> Refusal {
+    pub(super) fn new(e: Error, rid: Rid) -> Refusal {
         match e {
             Error::Wx {
                 code,
@@ -114,7 +114,7 @@ impl Refusal {
                     .ok()
                     .filter(|s| s.is_client_error())
                     .unwrap_or(StatusCode::BAD_REQUEST),
-                rid: rid.0.clone(),
+                rid,
             },
             Error::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error on a page");
@@ -122,7 +122,7 @@ impl Refusal {
                     code: ErrCode::SystemError,
                     detail: None,
                     status: StatusCode::INTERNAL_SERVER_ERROR,
-                    rid: rid.0.clone(),
+                    rid,
                 }
             }
         }
@@ -153,7 +153,7 @@ impl IntoResponse for Refusal {
                         @if self.detail.is_none() { p { (info.meaning) } }
                         p { small { "What to do: " (info.remedy) } }
                     }
-                    p { small { "Nothing was sent to the redirect address. rid: " (self.rid) } }
+                    p { small { "Nothing was sent to the redirect address. rid: " (self.rid.as_str()) } }
                 }
             },
         );

@@ -152,7 +152,7 @@ async fn reset_world(Here { app, w }: Here) -> Result<Json<WorldOut>> {
 }
 
 async fn export_world(Here { w, .. }: Here, call: Call) -> Result<Response> {
-    let format = parse_query(Some(&call.raw_query))
+    let format = parse_query(Some(call.raw_query()))
         .remove("format")
         .unwrap_or_else(|| "json".into());
     let seed = svc::export(&w).await?;
