@@ -21,8 +21,8 @@ use crate::state::{AppState, World};
 ///
 /// One extension rather than one per item: each extension is a boxed value in a hash map
 /// made for the request, and with axum's own two (the path's parameters and template) a
-/// fourth makes the map grow; one each for the address, rid, world and body cost a refusal
-/// answered from memory about 1,500 instructions (BENCHMARKS.md).
+/// fourth makes the map grow. One each for the address, rid, world and body cost a refusal
+/// answered from memory about 1,000 instructions of its 44,000 (BENCHMARKS.md).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     /// The client's address (absent for a request handed to the router in process).

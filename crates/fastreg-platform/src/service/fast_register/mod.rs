@@ -19,10 +19,10 @@ use std::time::Duration;
 use fastreg_wire::account::BoolStyle;
 use tracing::Instrument;
 
-use crate::domain::Registration;
+use crate::domain::{Registration, UnixTime};
 use crate::error::{Error, Result};
 use crate::metrics::RegistrationOutcome;
-use crate::rules::{Decision, TicketBody};
+use crate::rules::{Decision, Policy, TicketBody};
 use crate::state::{AppState, World};
 use crate::store::ReadAhead;
 
@@ -90,7 +90,7 @@ pub async fn register(
 struct Undecided {
     token: Option<String>,
     body: TicketBody,
-    now: crate::domain::UnixTime,
+    now: UnixTime,
     /// The view's decision, if it could decide.
     in_view: Option<Decision>,
     /// Whether the world's store has a view (which the writer's reads then feed).
@@ -98,7 +98,7 @@ struct Undecided {
     /// The processing delay, the answer's booleans and the rules of the runtime config.
     delay: u64,
     booleans: BoolStyle,
-    policy: crate::rules::Policy,
+    policy: Policy,
 }
 
 /// [`register`] past the view: the checks on a reader or by the writer, the registration.
