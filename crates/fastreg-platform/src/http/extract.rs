@@ -25,7 +25,7 @@ use crate::state::{AppState, World};
 /// answered from memory about 1,000 instructions of its 44,000 (BENCHMARKS.md).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// The client's address (absent for a request handed to the router in process).
+    /// The client's address (absent for a request handed to the router without one, as tests do).
     pub peer: Option<SocketAddr>,
     /// The request id (absent until the envelope sets it).
     pub rid: Option<Rid>,
