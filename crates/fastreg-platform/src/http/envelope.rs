@@ -55,10 +55,9 @@ impl Rid {
         let r: u32 = rand::random();
         let n = RID_COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut rid = [b'-'; 26];
-        for (i, part) in [t, r, n].into_iter().enumerate() {
-            for (j, shift) in (0..8).rev().enumerate() {
-                rid[i * 9 + j] = b"0123456789abcdef"[((part >> (shift * 4)) & 0xf) as usize];
-            }
+        for (part, digits) in [t, r, n].into_iter().zip(rid.chunks_mut(9)) {
+            // Four bytes are always eight hex digits, so the slice always fits.
+            let _ = hex::encode_to_slice(part.to_be_bytes(), &mut digits[..8]);
         }
         Rid(rid)
     }
