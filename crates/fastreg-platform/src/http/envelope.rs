@@ -142,24 +142,39 @@ impl IntoResponse for Error {
 /// Renders a failure as WeChat's errcode JSON, `{"errcode":N,"errmsg":"<text> rid: <rid>"}`.
 ///
 /// Written out rather than through a derived `Serialize`, which escaped the two keys as well
-/// as the message: every refusal is rendered here.
+/// as the message, and with the message's parts copied as they are unless one needs escaping:
+/// every refusal is rendered here.
 fn render_failure(f: &Failure, rid: Rid) -> Vec<u8> {
-    let mut errmsg = String::with_capacity(96);
-    errmsg.push_str(f.code.errmsg());
-    if let (Some(d), true) = (&f.detail, f.show_detail) {
-        errmsg.push_str(": ");
-        errmsg.push_str(d);
-    }
-    errmsg.push_str(" rid: ");
-    errmsg.push_str(rid.as_str());
-    let mut out = Vec::with_capacity(errmsg.len() + 40);
+    let errmsg = f.code.errmsg();
+    let detail = f.detail.as_deref().filter(|_| f.show_detail);
+    let mut out = Vec::with_capacity(72 + errmsg.len() + detail.map_or(0, |d| d.len() + 2));
     out.extend_from_slice(b"{\"errcode\":");
     out.extend_from_slice(itoa::Buffer::new().format(f.code.code()).as_bytes());
-    out.extend_from_slice(b",\"errmsg\":");
-    // A string always serialises (it is escaped as JSON, whatever the detail quotes).
-    let _ = serde_json::to_writer(&mut out, &errmsg);
-    out.push(b'}');
+    out.extend_from_slice(b",\"errmsg\":\"");
+    push_json_text(&mut out, errmsg);
+    if let Some(d) = detail {
+        out.extend_from_slice(b": ");
+        push_json_text(&mut out, d);
+    }
+    out.extend_from_slice(b" rid: ");
+    // Hex digits and dashes: nothing to escape.
+    out.extend_from_slice(rid.as_str().as_bytes());
+    out.extend_from_slice(b"\"}");
     out
+}
+
+/// Appends `text` as the inside of a JSON string: as it is when nothing in it needs escaping
+/// (WeChat's messages never do), else escaped by `serde_json`.
+fn push_json_text(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    // A string always serialises; its first and last bytes are the quotes.
+    let quoted = serde_json::to_vec(text).unwrap_or_default();
+    if let [b'"', inner @ .., b'"'] = quoted.as_slice() {
+        out.extend_from_slice(inner);
+    }
 }
 
 /// The errcode an HTML page refused with (the page renders it; the envelope counts it).
@@ -490,6 +505,7 @@ mod tests {
         let cases = [
             (ErrCode::InvalidTicket, None, false),
             (ErrCode::InvalidTicket, Some("not shown"), false),
+            (ErrCode::InvalidCredential, Some("a plain detail"), true),
             (
                 ErrCode::InvalidCredential,
                 Some("a \"quoted\"\n\\ detail \u{1}"),
