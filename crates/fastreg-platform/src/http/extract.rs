@@ -46,13 +46,7 @@ impl Scope {
 
     /// The request's scope, made empty first if it has none.
     pub fn of(req: &mut Request) -> &mut Scope {
-        let extensions = req.extensions_mut();
-        if extensions.get::<Scope>().is_none() {
-            extensions.insert(Scope::default());
-        }
-        extensions
-            .get_mut::<Scope>()
-            .expect("the scope was inserted above")
+        req.extensions_mut().get_or_insert_default()
     }
 }
 
