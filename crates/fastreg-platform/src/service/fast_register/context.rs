@@ -195,7 +195,6 @@ pub fn load_context(
     // (§5's rules 4 and 6). On the view alone the load ends there; a load that reads a
     // transaction goes on, since the view then remembers it as the account's whole context
     // (an account left unread would be remembered as absent).
-    let view_alone = src.tx.is_none();
     if let Some(TicketBody::Ticket(t)) = &ctx.body {
         ctx.ticket = src.get(|v| v.ticket(t), |tx| tx.fastregister_ticket(t))?;
         // Only a known ticket can be held by a registration.
@@ -204,10 +203,9 @@ pub fn load_context(
                 |v| v.ticket_registration(t),
                 |tx| tx.live_registration_of_ticket(t),
             )?;
-        } else if view_alone {
-            return Ok(ctx);
         }
-    } else if view_alone {
+    }
+    if ctx.ticket.is_none() && src.tx.is_none() {
         return Ok(ctx);
     }
     ctx.official_account = src.get(
