@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, MatchedPath, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +34,7 @@ use tracing::Instrument;
 use super::body::buffer_body;
 use super::extract::Scope;
 use super::reply::{json_bytes, WX_CONTENT_TYPE};
+use super::route::Templates;
 use crate::error::Error;
 use crate::metrics;
 use crate::redact;
@@ -184,26 +185,30 @@ pub struct PageErrcode(pub ErrCode);
 /// The `endpoint` label and log field of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
 
-/// The envelope as a layer, for `Router::layer` (which wraps every route and the fallback in
-/// it): around each request's route, it gives the request its rid and span, reads its body,
-/// applies injected faults, answers a panic of the route as a system error, renders recorded
-/// failures, logs one line per request and records its metrics.
+/// The envelope as a layer around a whole router (`http::router`): around each request, it
+/// names the request's route by the router's [`Templates`], gives the request its rid and
+/// span, reads its body, applies injected faults, runs the router, answers a panic in it as a
+/// system error, renders recorded failures, logs one line per request and records its
+/// metrics.
 ///
-/// Its own service rather than `axum::middleware::from_fn`, and it catches a route's panic
-/// itself rather than a second layer (tower-http's `CatchPanicLayer`): `Router::layer` wraps
-/// every route in each layer, and each layer clones and boxes the route's service and boxes a
-/// future for every request, which a refusal answered from memory noticeably paid for
-/// (BENCHMARKS.md). Caught here, a route's panic is also answered under the request's own rid,
-/// logged in its span, and counted in its access-log line and metrics like any other system
-/// error; a panic of the envelope's own code is answered too, under a fresh rid.
+/// Around the router rather than around each of its routes (`Router::layer`), which clones
+/// and boxes the route's service for every request; and its own service rather than
+/// `axum::middleware::from_fn`, catching the route's panic itself rather than in a second
+/// layer (tower-http's `CatchPanicLayer`), for the same reason: a refusal answered from memory
+/// noticeably paid for each (BENCHMARKS.md). Caught here, a route's panic is also answered
+/// under the request's own rid, logged in its span, and counted in its access-log line and
+/// metrics like any other system error; a panic of the envelope's own code is answered too,
+/// under a fresh rid.
 #[derive(Clone)]
 pub struct EnvelopeLayer {
     app: Arc<AppState>,
+    templates: &'static Templates,
 }
 
 impl EnvelopeLayer {
-    pub fn new(app: Arc<AppState>) -> EnvelopeLayer {
-        EnvelopeLayer { app }
+    /// The envelope of a router serving `templates`.
+    pub fn new(app: Arc<AppState>, templates: &'static Templates) -> EnvelopeLayer {
+        EnvelopeLayer { app, templates }
     }
 }
 
@@ -213,16 +218,26 @@ impl<S> Layer<S> for EnvelopeLayer {
     fn layer(&self, route: S) -> Envelope<S> {
         Envelope {
             app: self.app.clone(),
+            templates: self.templates,
             route,
         }
     }
 }
 
-/// A route in the envelope ([`EnvelopeLayer`]).
+/// A router in the envelope ([`EnvelopeLayer`]).
 #[derive(Clone)]
 pub struct Envelope<S> {
     app: Arc<AppState>,
+    templates: &'static Templates,
     route: S,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Envelope<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> Service<Request> for Envelope<S>
@@ -243,12 +258,12 @@ where
         // (tower's contract: `call` goes to the instance that was polled).
         let route = self.route.clone();
         let route = std::mem::replace(&mut self.route, route);
-        let app = self.app.clone();
+        let (app, templates) = (self.app.clone(), self.templates);
         Box::pin(async move {
             // The route's panic is answered inside, under the request's rid (`envelope`);
             // this answers one of the envelope's own code (the redaction of what the request
             // sent, say), whose span and rid are gone with it.
-            let answer = AssertUnwindSafe(envelope(app, req, route)).catch_unwind();
+            let answer = AssertUnwindSafe(envelope(app, templates, req, route)).catch_unwind();
             Ok(answer.await.unwrap_or_else(|_| envelope_panicked()))
         })
     }
@@ -282,16 +297,18 @@ fn envelope_panicked() -> Response {
 /// [`redact::LOG_MAX_CHARS`] characters each.
 ///
 /// One envelope rather than a layer per concern: see [`EnvelopeLayer`].
-async fn envelope<S>(app: Arc<AppState>, req: Request, route: S) -> Response
+async fn envelope<S>(
+    app: Arc<AppState>,
+    templates: &'static Templates,
+    req: Request,
+    route: S,
+) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let rid = Rid::new();
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    // A template of axum's own (a nested router's fallback) routes nothing.
-    let routed = matched
-        .as_ref()
-        .is_some_and(|m| !m.as_str().contains("__private__axum"));
+    let matched = templates.find(req.uri().path());
+    let routed = matched.is_some();
     let method = metric_method(req.method());
     let span = tracing::info_span!(
         "request",
@@ -309,7 +326,7 @@ where
         );
     }
     async move {
-        let endpoint = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        let endpoint = matched.unwrap_or(UNMATCHED);
         let _in_flight = metrics::in_flight();
         let started = Instant::now();
         let world = in_world(&app, req.uri(), routed).await;
@@ -349,6 +366,8 @@ where
         let elapsed_us = elapsed.as_micros() as u64;
         let errcode = if let Some(f) = resp.extensions_mut().remove::<Failure>() {
             *resp.body_mut() = Body::from(render_failure(&f, rid));
+            // The router gave the length of the body it answered with; hyper gives this one's.
+            resp.headers_mut().remove(header::CONTENT_LENGTH);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(WX_CONTENT_TYPE),

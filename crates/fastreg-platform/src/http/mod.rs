@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use fastreg_wire::ErrCode;
+use tower::Layer as _;
 
 use self::route::{Area, Method, Op, Reply, Route};
 use crate::error::Error;
@@ -138,34 +139,74 @@ pub fn is_quiet(endpoint: &str) -> bool {
         .any(|r| r.path == endpoint)
 }
 
-/// The whole router: WeChat-compatible endpoints, pages, the sandbox API, the operations
-/// endpoints, the envelope. Every route comes from a route table of [`AREAS`], which is also
+/// The whole platform as one service: the router of every route ([`routes`]) in the
+/// envelope ([`envelope::Envelope`]), which gives each request its rid, world and body and
+/// renders its failures.
+pub type App = envelope::Envelope<Router>;
+
+/// The whole router in its envelope: WeChat-compatible endpoints, pages, the sandbox API, the
+/// operations endpoints. Every route comes from a route table of [`AREAS`], which is also
 /// what `/openapi.json` documents.
-pub fn router(state: Arc<AppState>) -> Router {
+///
+/// One envelope around the router rather than one around each route (`Router::layer`): axum
+/// clones and boxes a layered route's service for every request, which cost a refusal
+/// answered from memory about 3 % of its throughput (BENCHMARKS.md). The envelope names the
+/// request's route itself ([`TEMPLATES`]) before the router runs.
+pub fn router(state: Arc<AppState>) -> App {
+    envelope::EnvelopeLayer::new(state.clone(), &TEMPLATES).layer(routes(state))
+}
+
+/// The templates of every route [`routes`] serves, the same list: a world's surface at the
+/// root and under [`WORLD_PREFIX`], then the operations.
+pub static TEMPLATES: LazyLock<route::Templates> = LazyLock::new(|| {
+    let mut paths = Vec::new();
+    for prefix in ["", WORLD_PREFIX] {
+        for table in SURFACE {
+            paths.extend(route::paths_under(prefix, table));
+        }
+        let sandbox = route::path_under(prefix, sandbox::PREFIX);
+        for table in [sandbox::ROUTES, sandbox::WORLD_ROUTES] {
+            paths.extend(route::paths_under(&sandbox, table));
+        }
+        paths.push(format!("{sandbox}/"));
+    }
+    for table in OPERATIONS {
+        paths.extend(route::paths_under("", table));
+    }
+    route::Templates::new(paths)
+});
+
+/// The route tables of a world's surface outside the sandbox API, which is nested.
+const SURFACE: [&[Route]; 3] = [wechat::ROUTES, options::ROUTES, pages::ROUTES];
+
+/// The router of every route, without the envelope: what [`router`] wraps.
+fn routes(state: Arc<AppState>) -> Router {
     // What a world serves: at the root for the default world, under `/w/{id}` for the others
     // (the envelope resolves the world from the path; platform.md §9).
     let surface = |prefix: &str| {
-        Router::new()
-            .merge(route::build_under(prefix, wechat::ROUTES))
-            .merge(route::build_under(prefix, options::ROUTES))
-            .merge(route::build_under(prefix, pages::ROUTES))
+        SURFACE
+            .iter()
+            .fold(Router::new(), |router, table| {
+                router.merge(route::build_under(prefix, table))
+            })
             .nest(
-                &format!("{prefix}{}", sandbox::PREFIX),
+                &route::path_under(prefix, sandbox::PREFIX),
                 sandbox::router(state.clone()),
             )
             // `nest` leaves the prefix's own trailing-slash path (what a client makes of
             // `/sandbox/v1/x/..`) to the outer fallback: it is an unknown sandbox path like
             // any other, refused without the admin token.
             .route(
-                &format!("{prefix}{}/", sandbox::PREFIX),
+                &format!("{}/", route::path_under(prefix, sandbox::PREFIX)),
                 sandbox::trailing_slash(state.clone()),
             )
     };
-    Router::new()
+    let served = Router::new()
         .merge(surface(""))
-        .merge(surface(WORLD_PREFIX))
-        .merge(route::build(ops::ROUTES))
-        .merge(route::build(OPENAPI_ROUTES))
+        .merge(surface(WORLD_PREFIX));
+    OPERATIONS
+        .iter()
+        .fold(served, |router, table| router.merge(route::build(table)))
         .fallback(envelope::unknown_path)
         .method_not_allowed_fallback(|| async {
             Error::Wx {
@@ -174,6 +215,5 @@ pub fn router(state: Arc<AppState>) -> Router {
                 detail: None,
             }
         })
-        .layer(envelope::EnvelopeLayer::new(state.clone()))
         .with_state(state)
 }

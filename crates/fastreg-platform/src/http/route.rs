@@ -312,13 +312,66 @@ pub fn build(routes: &[Route]) -> Router<Arc<AppState>> {
 /// requests about 4k instructions each (BENCHMARKS.md, "Worlds").
 pub fn build_under(prefix: &str, routes: &[Route]) -> Router<Arc<AppState>> {
     routes.iter().fold(Router::new(), |router, route| {
-        let path = match (prefix, route.path) {
-            ("", path) => path.to_string(),
-            (prefix, "/") => prefix.to_string(),
-            (prefix, path) => format!("{prefix}{path}"),
-        };
-        router.route(&path, (route.methods)())
+        router.route(&path_under(prefix, route.path), (route.methods)())
     })
+}
+
+/// The templates [`build_under`] serves `routes` at.
+pub fn paths_under<'a>(prefix: &'a str, routes: &'a [Route]) -> impl Iterator<Item = String> + 'a {
+    routes
+        .iter()
+        .map(move |route| path_under(prefix, route.path))
+}
+
+/// `path` under `prefix`, as axum joins a nested router's paths (`/` is the prefix itself).
+pub fn path_under(prefix: &str, path: &str) -> String {
+    match (prefix, path) {
+        ("", path) => path.to_string(),
+        (prefix, "/") => prefix.to_string(),
+        (prefix, path) => format!("{prefix}{path}"),
+    }
+}
+
+/// The path templates a router serves, to name a request's route before the router runs:
+/// the envelope, which wraps the whole router, needs it to resolve the request's world and to
+/// label its log line and metrics. Matched by `matchit`, the matcher axum's router uses, so a
+/// path finds the template that axum routes it by; a path no template matches is routed by
+/// the router's fallbacks.
+#[derive(Default)]
+pub struct Templates {
+    paths: Vec<Box<str>>,
+    matcher: matchit::Router<usize>,
+}
+
+impl Templates {
+    /// The templates of `paths`: the router's own, each once or more (two tables may serve
+    /// different methods of one path). A template that conflicts with another is left out;
+    /// axum refuses to build a router with it, and a test compares the router's templates
+    /// with [`super::TEMPLATES`].
+    pub fn new(paths: impl IntoIterator<Item = String>) -> Templates {
+        let mut templates = Templates::default();
+        for path in paths {
+            if templates
+                .matcher
+                .insert(&path, templates.paths.len())
+                .is_ok()
+            {
+                templates.paths.push(path.into_boxed_str());
+            }
+        }
+        templates
+    }
+
+    /// The template `path` is routed by, if a route serves it.
+    pub fn find(&self, path: &str) -> Option<&str> {
+        let at = self.matcher.at(path).ok()?;
+        self.paths.get(*at.value).map(|p| &**p)
+    }
+
+    /// Every template, once.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(|p| &**p)
+    }
 }
 
 /// A group of routes in the document.

@@ -9,6 +9,7 @@
 //! The proxy mode (in the binary) serves its connections with its own loop, since it answers
 //! CONNECT first; it wraps its tasks in the same [`PollAgainOnSelfWake`].
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::Router;
+use axum::response::Response;
 use futures_util::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -27,14 +28,22 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use super::extract::Scope;
 
-/// Serves `router` on `listener` until `shutdown` resolves; then accepts nothing new, lets
-/// every connection finish the request it is in (idle keep-alive connections close at once),
-/// and returns when all have closed. The caller bounds that wait (`shutdown_timeout_secs`).
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+/// Serves `app` (the platform's [`super::App`]) on `listener` until `shutdown` resolves; then
+/// accepts nothing new, lets every connection finish the request it is in (idle keep-alive
+/// connections close at once), and returns when all have closed. The caller bounds that wait
+/// (`shutdown_timeout_secs`).
+pub async fn serve<S>(listener: TcpListener, app: S, shutdown: impl Future<Output = ()>)
+where
+    S: Service<axum::extract::Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -48,12 +57,10 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 }
             },
         };
-        let service = router
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(Scope::from_peer(peer));
-                req.map(Body::new)
-            });
+        let service = app.clone().map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(Scope::from_peer(peer));
+            req.map(Body::new)
+        });
         let conn = http1::Builder::new()
             .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
         let conn = graceful.watch(conn);
@@ -296,7 +303,7 @@ mod tests {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
-        let router = Router::new().route(
+        let router = axum::Router::new().route(
             "/echo",
             post(
                 |Extension(scope): Extension<Scope>, body: String| async move {

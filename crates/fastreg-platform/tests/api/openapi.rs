@@ -147,13 +147,8 @@ async fn the_router_serves_no_path_the_document_lacks() {
     let app = spawn_app().await;
     let doc = app.openapi().await;
 
-    // Act: the router's own list of paths (axum prints it in its Debug output).
-    let router = format!("{:?}", http::router(app.state.clone()));
-    let served: BTreeSet<String> = router
-        .split("RouteId(")
-        .filter_map(|s| s.split_once("): \"")?.1.split_once('"'))
-        .map(|(path, _)| path.to_string())
-        .collect();
+    // Act
+    let served = served_paths(&app);
 
     // Assert
     let documented: BTreeSet<String> = documented(&doc).into_iter().map(|(p, _)| p).collect();
@@ -181,6 +176,52 @@ async fn the_router_serves_no_path_the_document_lacks() {
         }
     }
     assert!(missing.is_empty(), "served but not documented: {missing:?}");
+}
+
+/// The router's own list of path templates (axum prints it in its Debug output).
+fn served_paths(app: &TestApp) -> BTreeSet<String> {
+    let (routes, fallbacks) = router_paths(app);
+    routes.union(&fallbacks).cloned().collect()
+}
+
+/// The path templates of the router's routes, then those of its fallbacks (a nested router's
+/// fallback is routed by paths of its own), as axum's Debug output lists them.
+fn router_paths(app: &TestApp) -> (BTreeSet<String>, BTreeSet<String>) {
+    let router = format!("{:?}", http::router(app.state.clone()));
+    let (routes, fallbacks) = router
+        .split_once("fallback_router:")
+        .expect("axum prints the router's routes, then its fallbacks'");
+    let paths = |text: &str| -> BTreeSet<String> {
+        text.split("RouteId(")
+            .filter_map(|s| s.split_once("): \"")?.1.split_once('"'))
+            .map(|(path, _)| path.to_string())
+            .collect()
+    };
+    (paths(routes), paths(fallbacks))
+}
+
+#[tokio::test]
+async fn the_envelope_names_a_request_by_the_template_the_router_routes_it_by() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (routes, fallbacks) = router_paths(&app);
+    let named: BTreeSet<String> = http::TEMPLATES.iter().map(str::to_string).collect();
+
+    // Assert: the same templates. A path only a fallback serves is named as no route's.
+    assert!(routes.len() > 30, "read the router's paths: {routes:?}");
+    assert_eq!(routes, named);
+    for template in &routes {
+        // A template's own text is a path it serves (`{appid}` is a segment like any other).
+        assert_eq!(http::TEMPLATES.find(template), Some(template.as_str()));
+    }
+    let fallbacks: Vec<_> = fallbacks.difference(&routes).collect();
+    assert!(!fallbacks.is_empty(), "read the fallbacks' paths");
+    for template in fallbacks {
+        let concrete = template.replace("{*__private__axum_fallback}", "no/such/api");
+        assert_eq!(http::TEMPLATES.find(&concrete), None, "{concrete}");
+    }
 }
 
 #[test]

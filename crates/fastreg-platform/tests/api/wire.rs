@@ -586,7 +586,10 @@ async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_ow
     use axum::http::Request;
     use fastreg_platform::app::Application;
     use fastreg_platform::http::envelope::EnvelopeLayer;
+    use fastreg_platform::http::route::Templates;
     use fastreg_platform::settings::Settings;
+    use std::sync::LazyLock;
+    use tower::Layer as _;
     use tower::ServiceExt as _;
 
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -598,18 +601,18 @@ async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_ow
     .await
     .expect("the platform builds");
     // No route of the platform panics on purpose: a route of the test's own, in the same
-    // envelope as every route of `http::router`.
-    let router = axum::Router::new()
-        .route(
-            "/cgi-bin/boom",
-            axum::routing::post(|| async {
-                if true {
-                    panic!("secret-looking text from the panic");
-                }
-                "not reached"
-            }),
-        )
-        .layer(EnvelopeLayer::new(app.state()));
+    // envelope as `http::router`'s.
+    static TEMPLATES: LazyLock<Templates> =
+        LazyLock::new(|| Templates::new(["/cgi-bin/boom".to_string()]));
+    let router = EnvelopeLayer::new(app.state(), &TEMPLATES).layer(axum::Router::new().route(
+        "/cgi-bin/boom",
+        axum::routing::post(|| async {
+            if true {
+                panic!("secret-looking text from the panic");
+            }
+            "not reached"
+        }),
+    ));
     let resp = router
         .oneshot(
             Request::post("/cgi-bin/boom")

@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::body::Body;
-use axum::Router;
 use fastreg_platform::http::extract::Scope;
 use fastreg_platform::http::serve::{backoff_after, PollAgainOnSelfWake};
+use fastreg_platform::http::App;
 use hyper::body::Incoming;
 use hyper::http::{header, Method, Request, Response, StatusCode};
 use hyper::server::conn::http1;
@@ -65,7 +65,7 @@ pub struct Proxy {
 
 /// What every connection needs: the platform's router and one TLS configuration per host.
 struct Shared {
-    app: Router,
+    app: App,
     tls: Vec<(&'static str, Arc<ServerConfig>)>,
 }
 
@@ -84,7 +84,7 @@ impl Proxy {
     ///
     /// # Errors
     /// A certificate cannot be made, or the address cannot be bound.
-    pub async fn bind(addr: &str, ca: &Ca, app: Router) -> anyhow::Result<Proxy> {
+    pub async fn bind(addr: &str, ca: &Ca, app: App) -> anyhow::Result<Proxy> {
         let mut tls = Vec::new();
         for host in WECHAT_HOSTS {
             tls.push((host, tls_config(ca, host)?));
