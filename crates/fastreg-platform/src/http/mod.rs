@@ -139,9 +139,9 @@ pub fn is_quiet(endpoint: &str) -> bool {
         .any(|r| r.path == endpoint)
 }
 
-/// The whole platform as one service: the router of every route ([`routes`]) in the
-/// envelope ([`envelope::Envelope`]), which gives each request its rid, world and body and
-/// renders its failures.
+/// The whole platform as one service: the router of every route in the envelope
+/// ([`envelope::Envelope`]), which gives each request its rid, world and body and renders its
+/// failures.
 pub type App = envelope::Envelope<Router>;
 
 /// The whole router in its envelope: WeChat-compatible endpoints, pages, the sandbox API, the
@@ -156,7 +156,7 @@ pub fn router(state: Arc<AppState>) -> App {
     envelope::EnvelopeLayer::new(state.clone(), &TEMPLATES).layer(routes(state))
 }
 
-/// The templates of every route [`routes`] serves, the same list: a world's surface at the
+/// The templates of every route [`router`] serves, the same list: a world's surface at the
 /// root and under [`WORLD_PREFIX`], then the operations.
 pub static TEMPLATES: LazyLock<route::Templates> = LazyLock::new(|| {
     let mut paths = Vec::new();
