@@ -66,30 +66,19 @@ fn slot_of(hasher: &ViewHasher, world: WorldKey, key: Key<'_>) -> usize {
     (hasher.hash_one((world, key)) as usize) & (SLOTS - 1)
 }
 
-/// A map key of `world`: one view serves every world, and the same appid, ticket or token
-/// hash may exist in several. The world's digits end at the first `:`, so no two pairs share
-/// a key.
-fn in_world(world: WorldKey, key: &str) -> String {
-    // By hand rather than `format!`: three lookups of every fastregister build one.
-    let mut digits = [0u8; 20];
-    let mut n = world.unsigned_abs();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// A map key: one view serves every world, and the same appid, ticket or token hash may exist
+/// in several.
+type WorldKeyed = (WorldKey, String);
+
+/// A [`WorldKeyed`] to look up, borrowed: a lookup builds no key. It hashes as the key does
+/// (the world, then the text), and equals the key with the same world and text.
+#[derive(Hash)]
+struct At<'a>(WorldKey, &'a str);
+
+impl papaya::Equivalent<WorldKeyed> for At<'_> {
+    fn equivalent(&self, key: &WorldKeyed) -> bool {
+        self.0 == key.0 && self.1 == key.1
     }
-    let mut out = String::with_capacity(key.len() + 22);
-    if world < 0 {
-        out.push('-');
-    }
-    out.extend(digits[at..].iter().map(|&d| d as char));
-    out.push(':');
-    out.push_str(key);
-    out
 }
 
 /// The map key of (component, authorizer) within a world: appids hold no `/`.
@@ -184,14 +173,14 @@ pub struct View {
     /// Slots the writer's open transaction touched (writer thread only; a mutex for `Sync`).
     pending: Mutex<Vec<usize>>,
     known_tickets: KnownTickets,
-    tokens: Map<String, Arc<TokenRecord>>,
+    tokens: Map<WorldKeyed, Arc<TokenRecord>>,
     /// By OA (authorizer): everything a check read about it, as of one epoch.
-    oas: Map<String, Arc<OaRead>>,
+    oas: Map<WorldKeyed, Arc<OaRead>>,
     /// By ticket: the ticket and the registration holding it.
-    tickets: Map<String, Arc<TicketRead>>,
+    tickets: Map<WorldKeyed, Arc<TicketRead>>,
     /// By (component, authorizer): an authorisation, or its absence, as the writer read it
     /// ([`View::remember_settled_authorization`]); fastregister's reads keep theirs in `oas`.
-    authorizations: Map<String, Arc<Option<Authorization>>>,
+    authorizations: Map<WorldKeyed, Arc<Option<Authorization>>>,
 }
 
 impl std::fmt::Debug for View {
@@ -345,7 +334,7 @@ impl View {
         let epoch = self.epoch();
         let key = Key::Tokens(&token.component_appid, &token.authorizer_appid);
         if self.settled(world, key) {
-            self.tokens.put(in_world(world, &token.hash), token, epoch);
+            self.tokens.put((world, token.hash.clone()), token, epoch);
         }
     }
 
@@ -361,7 +350,7 @@ impl View {
         let epoch = self.epoch();
         if self.settled(world, Key::Authorization(component, authorizer)) {
             self.authorizations.put(
-                in_world(world, &pair_key(component, authorizer)),
+                (world, pair_key(component, authorizer)),
                 Arc::new(authorization),
                 epoch,
             );
@@ -424,7 +413,7 @@ impl View {
             return;
         };
         self.tokens
-            .put(in_world(world, &token.hash), token.clone(), epoch);
+            .put((world, token.hash.clone()), token.clone(), epoch);
         if token.kind != TokenKind::Authorizer(AuthorizerKind::OfficialAccount) {
             return;
         }
@@ -442,7 +431,7 @@ impl View {
             }),
         };
         self.oas.put(
-            in_world(world, &token.authorizer_appid),
+            (world, token.authorizer_appid.clone()),
             Arc::new(read),
             epoch,
         );
@@ -452,7 +441,7 @@ impl View {
                 registration: ctx.ticket_registration.clone(),
             };
             self.tickets
-                .put(in_world(world, &t.ticket), Arc::new(read), epoch);
+                .put((world, t.ticket.clone()), Arc::new(read), epoch);
         }
     }
 
@@ -502,7 +491,7 @@ pub struct Lookup<'v> {
 /// The entry under `key` of `world`, from `memo` when it holds that key's, else from `map`.
 fn fetch<T>(
     memo: &Fetched<T>,
-    map: &Map<String, Arc<T>>,
+    map: &Map<WorldKeyed, Arc<T>>,
     world: WorldKey,
     key: &str,
 ) -> Option<(Arc<T>, u64)> {
@@ -512,7 +501,7 @@ fn fetch<T>(
             return found.clone();
         }
     }
-    let found = map.get(in_world(world, key).as_str());
+    let found = map.get(&At(world, key));
     *memo = Some((key.to_string(), found.clone()));
     found
 }
@@ -554,7 +543,7 @@ impl Lookup<'_> {
 
     /// A token by hash.
     pub fn token(&self, hash: &str) -> Option<Arc<TokenRecord>> {
-        let (t, read_at) = self.view.tokens.get(in_world(self.world, hash).as_str())?;
+        let (t, read_at) = self.view.tokens.get(&At(self.world, hash))?;
         let key = Key::Tokens(&t.component_appid, &t.authorizer_appid);
         self.view
             .fresh(self.world, key, read_at, self.as_of)
@@ -587,7 +576,7 @@ impl Lookup<'_> {
         let found = self
             .view
             .authorizations
-            .get(in_world(self.world, &pair_key(component, authorizer)).as_str());
+            .get(&At(self.world, &pair_key(component, authorizer)));
         self.fresh(Key::Authorization(component, authorizer), found)
             .map(|a| (*a).clone())
     }

@@ -28,7 +28,7 @@ fn put_oa_in(view: &View, world: WorldKey, a: &OfficialAccount, epoch: u64) {
         details: None,
     };
     view.oas
-        .put(in_world(world, &a.appid), Arc::new(read), epoch);
+        .put((world, a.appid.clone()), Arc::new(read), epoch);
 }
 
 #[test]
@@ -204,11 +204,14 @@ fn a_full_map_is_emptied_rather_than_grown() {
 }
 
 #[test]
-fn a_world_key_is_its_digits_a_colon_and_the_key() {
-    assert_eq!(in_world(0, "wxoa1"), "0:wxoa1");
-    assert_eq!(in_world(1234567, "t"), "1234567:t");
-    assert_eq!(in_world(-1, ""), "-1:");
-    assert_eq!(in_world(i64::MIN, "x"), format!("{}:x", i64::MIN));
+fn a_key_looked_up_by_its_parts_finds_the_value_stored_under_them_and_no_other() {
+    let map: Map<WorldKeyed, u32> = Map::new();
+    map.put((1, "wxoa1".to_string()), 7, 0);
+    map.put((2, "wxoa1".to_string()), 8, 0);
+    assert_eq!(map.get(&At(1, "wxoa1")), Some((7, 0)));
+    assert_eq!(map.get(&At(2, "wxoa1")), Some((8, 0)));
+    assert_eq!(map.get(&At(3, "wxoa1")), None);
+    assert_eq!(map.get(&At(1, "wxoa")), None);
 }
 
 fn component_token(hash: &str) -> TokenRecord {
