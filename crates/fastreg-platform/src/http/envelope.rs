@@ -134,9 +134,31 @@ impl IntoResponse for Error {
                 )
             }
         };
-        let mut resp = status.into_response();
+        let mut resp = Response::new(Body::new(Unrendered));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(WX_CONTENT_TYPE),
+        );
         resp.extensions_mut().insert(failure);
         resp
+    }
+}
+
+/// The body of a recorded failure until the envelope renders it: empty, and of a length not
+/// known, so that the router does not give the response a `content-length` that the rendered
+/// body would contradict.
+struct Unrendered;
+
+impl hyper::body::Body for Unrendered {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Infallible>>> {
+        Poll::Ready(None)
     }
 }
 
@@ -146,21 +168,37 @@ impl IntoResponse for Error {
 /// as the message, and with the message's parts copied as they are unless one needs escaping:
 /// every refusal is rendered here.
 fn render_failure(f: &Failure, rid: Rid) -> Vec<u8> {
+    const HEAD: &[u8] = b"{\"errcode\":";
+    const MSG: &[u8] = b",\"errmsg\":\"";
+    const RID: &[u8] = b" rid: ";
+    const TAIL: &[u8] = b"\"}";
     let errmsg = f.code.errmsg();
     let detail = f.detail.as_deref().filter(|_| f.show_detail);
-    let mut out = Vec::with_capacity(72 + errmsg.len() + detail.map_or(0, |d| d.len() + 2));
-    out.extend_from_slice(b"{\"errcode\":");
-    out.extend_from_slice(itoa::Buffer::new().format(f.code.code()).as_bytes());
-    out.extend_from_slice(b",\"errmsg\":\"");
+    let mut code = itoa::Buffer::new();
+    let code = code.format(f.code.code()).as_bytes();
+    // The exact length when nothing needs escaping, so that the body takes the vector as it
+    // is (`Bytes` allocates again for a vector with room to spare).
+    let len = HEAD.len()
+        + code.len()
+        + MSG.len()
+        + errmsg.len()
+        + detail.map_or(0, |d| d.len() + 2)
+        + RID.len()
+        + rid.0.len()
+        + TAIL.len();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(code);
+    out.extend_from_slice(MSG);
     push_json_text(&mut out, errmsg);
     if let Some(d) = detail {
         out.extend_from_slice(b": ");
         push_json_text(&mut out, d);
     }
-    out.extend_from_slice(b" rid: ");
+    out.extend_from_slice(RID);
     // Hex digits and dashes: nothing to escape.
-    out.extend_from_slice(rid.as_str().as_bytes());
-    out.extend_from_slice(b"\"}");
+    out.extend_from_slice(&rid.0);
+    out.extend_from_slice(TAIL);
     out
 }
 
@@ -366,12 +404,6 @@ where
         let elapsed_us = elapsed.as_micros() as u64;
         let errcode = if let Some(f) = resp.extensions_mut().remove::<Failure>() {
             *resp.body_mut() = Body::from(render_failure(&f, rid));
-            // The router gave the length of the body it answered with; hyper gives this one's.
-            resp.headers_mut().remove(header::CONTENT_LENGTH);
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(WX_CONTENT_TYPE),
-            );
             tracing::info!(
                 endpoint,
                 status,
@@ -545,6 +577,10 @@ mod tests {
             };
             let expected = serde_json::json!({"errcode": code.code(), "errmsg": errmsg});
             assert_eq!(serde_json::to_vec(&expected).expect("json"), rendered);
+            if !shown.is_some_and(|d| d.contains(['"', '\\', '\n'])) {
+                // Sized exactly: the body takes the vector without a copy.
+                assert_eq!(rendered.capacity(), rendered.len(), "{errmsg}");
+            }
         }
     }
 

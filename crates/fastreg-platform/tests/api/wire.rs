@@ -635,3 +635,57 @@ async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_ow
     );
     assert!(!errmsg.contains("secret-looking"), "{errmsg}");
 }
+
+#[tokio::test]
+async fn a_refusal_leaves_its_length_to_the_rendered_body_and_has_wechats_content_type() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use fastreg_platform::app::Application;
+    use fastreg_platform::error::Error;
+    use fastreg_platform::http::envelope::EnvelopeLayer;
+    use fastreg_platform::http::route::Templates;
+    use fastreg_platform::settings::Settings;
+    use fastreg_wire::ErrCode;
+    use std::sync::LazyLock;
+    use tower::{Layer as _, ServiceExt as _};
+
+    // Arrange: a route that refuses, in the envelope as `http::router`'s routes are.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let app = Application::build(Settings {
+        addr: "127.0.0.1:0".into(),
+        db: format!("sqlite://{}", dir.path().join("e.db").display()),
+        ..Settings::default()
+    })
+    .await
+    .expect("the platform builds");
+    static TEMPLATES: LazyLock<Templates> =
+        LazyLock::new(|| Templates::new(["/cgi-bin/no".to_string()]));
+    let router = EnvelopeLayer::new(app.state(), &TEMPLATES).layer(axum::Router::new().route(
+        "/cgi-bin/no",
+        axum::routing::post(|| async { Err::<(), _>(Error::wx(ErrCode::InvalidTicket)) }),
+    ));
+
+    // Act
+    let resp = router
+        .oneshot(
+            Request::post("/cgi-bin/no")
+                .body(Body::empty())
+                .expect("a request"),
+        )
+        .await
+        .expect("answered");
+
+    // Assert: no length given for the empty body the route answered with (hyper writes the
+    // rendered body's own), and WeChat's content type.
+    let length = resp.headers().get(header::CONTENT_LENGTH).cloned();
+    let kind = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let body = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .expect("a body");
+    assert_eq!(length, None);
+    assert_eq!(
+        kind.as_ref().map(|v| v.as_bytes()),
+        Some(&b"application/json; encoding=utf-8"[..])
+    );
+    assert!(body.starts_with(br#"{"errcode":61058,"#), "{body:?}");
+}
