@@ -68,7 +68,7 @@ pub static AREAS: [Area; 4] = [
                       <admin token>`. Real HTTP statuses; failures use the errcode shape \
                       with the reason spelled out.",
         prefix: sandbox::PREFIX,
-        routes: &[sandbox::ROUTES, sandbox::WORLD_ROUTES],
+        routes: &sandbox::TABLES,
     },
     Area {
         tag: "operations",
@@ -150,7 +150,7 @@ pub type App = envelope::Envelope<Router>;
 ///
 /// One envelope around the router rather than one around each route (`Router::layer`): axum
 /// clones and boxes a layered route's service for every request, which cost a refusal
-/// answered from memory about 3 % of its throughput (BENCHMARKS.md). The envelope names the
+/// answered from memory about 5 % of its throughput (BENCHMARKS.md). The envelope names the
 /// request's route itself ([`TEMPLATES`]) before the router runs.
 pub fn router(state: Arc<AppState>) -> App {
     envelope::EnvelopeLayer::new(state.clone(), &TEMPLATES).layer(routes(state))
@@ -165,7 +165,7 @@ pub static TEMPLATES: LazyLock<route::Templates> = LazyLock::new(|| {
             paths.extend(route::paths_under(prefix, table));
         }
         let sandbox = route::path_under(prefix, sandbox::PREFIX);
-        for table in [sandbox::ROUTES, sandbox::WORLD_ROUTES] {
+        for table in sandbox::TABLES {
             paths.extend(route::paths_under(&sandbox, table));
         }
         paths.push(format!("{sandbox}/"));

@@ -261,10 +261,16 @@ async fn no_such_api() -> Error {
     Error::sandbox(404, ErrCode::InvalidUrl, "no such sandbox API")
 }
 
+/// Every route table of the sandbox API (relative to [`PREFIX`]).
+pub const TABLES: [&[Route]; 2] = [ROUTES, WORLD_ROUTES];
+
 /// Routes of the sandbox API (to be nested under [`PREFIX`]).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    route::build(ROUTES)
-        .merge(route::build(WORLD_ROUTES))
+    TABLES
+        .iter()
+        .fold(Router::new(), |router, table| {
+            router.merge(route::build(table))
+        })
         .fallback(no_such_api)
         .method_not_allowed_fallback(|| async {
             Error::sandbox(
