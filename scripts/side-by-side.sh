@@ -12,8 +12,8 @@
 #     default (an access-log line per request, on stderr), and with the access log off
 #     (FASTREG_LOG=warn), as httpmock runs here (--disable-access-log);
 #   - httpmock standalone, answering fastregister's success from a canned mock.
-# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the five in turn, ROUNDS
-# (default 2) times. Under each server's line, its tail: p98, p99.5, p99.9 and the maximum.
+# Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the five in turn (the ceiling,
+# fastreg without its access log and httpmock first), ROUNDS (default 2) times. Under each server's line, its tail: p98, p99.5, p99.9 and the maximum.
 # Each round ends with fastreg's (no access log) ratios to the ceiling's throughput and p99 and
 # to httpmock's throughput, beside issue 18's targets. WORKERS=N gives every server N runtime
 # threads (TOKIO_WORKER_THREADS, which all three read: tokio's own setting); unset, each takes
@@ -104,10 +104,12 @@ verdict() {
 }
 for r in $(seq "$ROUNDS"); do
     echo "round $r"
+    # The three the verdict compares first and back to back, so that a host whose speed
+    # drifts moves them together.
     run ceiling "static ceiling" http://127.0.0.1:18081/
-    run body "static ceiling, body read" http://127.0.0.1:18081/body
-    run logged "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
     run quiet "fastreg 61058, no access log" "$Q/cgi-bin/account/fastregister?access_token=$QOAT"
     run httpmock "httpmock (canned success)" http://127.0.0.1:18082/cgi-bin/account/fastregister
+    run body "static ceiling, body read" http://127.0.0.1:18081/body
+    run logged "fastreg 61058 (stateful)" "$B/cgi-bin/account/fastregister?access_token=$OAT"
     verdict
 done
