@@ -580,17 +580,19 @@ async fn a_body_of_exactly_1_mib_is_read_and_one_byte_more_is_refused_with_47001
     assert_eq!(v["errcode"], 0, "{v}");
 }
 
-#[tokio::test]
-async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_own_rid() {
+/// The answer to a POST to `path`, served by `route` in the envelope as `http::router`'s routes
+/// are, on a platform of its own.
+async fn post_in_the_envelope(
+    path: &'static str,
+    route: axum::routing::MethodRouter,
+) -> axum::response::Response {
     use axum::body::Body;
     use axum::http::Request;
     use fastreg_platform::app::Application;
     use fastreg_platform::http::envelope::EnvelopeLayer;
     use fastreg_platform::http::route::Templates;
     use fastreg_platform::settings::Settings;
-    use std::sync::LazyLock;
-    use tower::Layer as _;
-    use tower::ServiceExt as _;
+    use tower::{Layer as _, ServiceExt as _};
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let app = Application::build(Settings {
@@ -600,11 +602,20 @@ async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_ow
     })
     .await
     .expect("the platform builds");
-    // No route of the platform panics on purpose: a route of the test's own, in the same
-    // envelope as `http::router`'s.
-    static TEMPLATES: LazyLock<Templates> =
-        LazyLock::new(|| Templates::new(["/cgi-bin/boom".to_string()]));
-    let router = EnvelopeLayer::new(app.state(), &TEMPLATES).layer(axum::Router::new().route(
+    // The envelope keeps its templates for the life of the process, as `http::TEMPLATES`.
+    let templates: &'static Templates = Box::leak(Box::new(Templates::new([path.to_string()])));
+    let router =
+        EnvelopeLayer::new(app.state(), templates).layer(axum::Router::new().route(path, route));
+    router
+        .oneshot(Request::post(path).body(Body::empty()).expect("a request"))
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_own_rid() {
+    // No route of the platform panics on purpose: a route of the test's own.
+    let resp = post_in_the_envelope(
         "/cgi-bin/boom",
         axum::routing::post(|| async {
             if true {
@@ -612,15 +623,8 @@ async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_ow
             }
             "not reached"
         }),
-    ));
-    let resp = router
-        .oneshot(
-            Request::post("/cgi-bin/boom")
-                .body(Body::empty())
-                .expect("a request"),
-        )
-        .await
-        .expect("answered");
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let body = axum::body::to_bytes(resp.into_body(), 4096)
         .await
@@ -638,42 +642,15 @@ async fn a_route_that_panics_is_answered_as_a_system_error_under_the_requests_ow
 
 #[tokio::test]
 async fn a_refusal_leaves_its_length_to_the_rendered_body_and_has_wechats_content_type() {
-    use axum::body::Body;
-    use axum::http::{header, Request};
-    use fastreg_platform::app::Application;
+    use axum::http::header;
     use fastreg_platform::error::Error;
-    use fastreg_platform::http::envelope::EnvelopeLayer;
-    use fastreg_platform::http::route::Templates;
-    use fastreg_platform::settings::Settings;
     use fastreg_wire::ErrCode;
-    use std::sync::LazyLock;
-    use tower::{Layer as _, ServiceExt as _};
 
-    // Arrange: a route that refuses, in the envelope as `http::router`'s routes are.
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let app = Application::build(Settings {
-        addr: "127.0.0.1:0".into(),
-        db: format!("sqlite://{}", dir.path().join("e.db").display()),
-        ..Settings::default()
-    })
-    .await
-    .expect("the platform builds");
-    static TEMPLATES: LazyLock<Templates> =
-        LazyLock::new(|| Templates::new(["/cgi-bin/no".to_string()]));
-    let router = EnvelopeLayer::new(app.state(), &TEMPLATES).layer(axum::Router::new().route(
-        "/cgi-bin/no",
-        axum::routing::post(|| async { Err::<(), _>(Error::wx(ErrCode::InvalidTicket)) }),
-    ));
+    // Arrange: a route that refuses.
+    let route = axum::routing::post(|| async { Err::<(), _>(Error::wx(ErrCode::InvalidTicket)) });
 
     // Act
-    let resp = router
-        .oneshot(
-            Request::post("/cgi-bin/no")
-                .body(Body::empty())
-                .expect("a request"),
-        )
-        .await
-        .expect("answered");
+    let resp = post_in_the_envelope("/cgi-bin/no", route).await;
 
     // Assert: no length given for the empty body the route answered with (hyper writes the
     // rendered body's own), and WeChat's content type.
