@@ -13,11 +13,11 @@
 #     (FASTREG_LOG=warn), as httpmock runs here (--disable-access-log);
 #   - httpmock standalone, answering fastregister's success from a canned mock.
 # Each gets a 2 s warm-up, then WRK_SECONDS (default 8) measured; the five in turn (the ceiling,
-# fastreg without its access log and httpmock first), ROUNDS (default 2) times. Under each server's line, its tail: p98, p99.5, p99.9 and the maximum.
-# Each round ends with fastreg's (no access log) ratios to the ceiling's throughput and p99 and
-# to httpmock's throughput, beside issue 18's targets. WORKERS=N gives every server N runtime
-# threads (TOKIO_WORKER_THREADS, which all three read: tokio's own setting); unset, each takes
-# one per core.
+# fastreg without its access log and httpmock first), ROUNDS (default 2) times. Under each
+# server's line, its tail: p98, p99.5, p99.9 and the maximum. Each round ends with fastreg's (no
+# access log) ratios to the ceiling's throughput and p99 and to httpmock's throughput, beside
+# issue 18's targets. WORKERS=N gives every server N runtime threads (TOKIO_WORKER_THREADS,
+# which all three read: tokio's own setting); unset, each takes one per core.
 #
 # Needs: target/release/fastreg (cargo build --release -p fastreg), wrk (apt-get install wrk),
 # httpmock with its standalone server (cargo install httpmock --features standalone), curl.

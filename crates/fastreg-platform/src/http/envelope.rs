@@ -346,7 +346,6 @@ where
 {
     let rid = Rid::new();
     let matched = templates.find(req.uri().path());
-    let routed = matched.is_some();
     let method = metric_method(req.method());
     let span = tracing::info_span!(
         "request",
@@ -367,16 +366,12 @@ where
         let endpoint = matched.unwrap_or(UNMATCHED);
         let _in_flight = metrics::in_flight();
         let started = Instant::now();
-        let world = in_world(&app, req.uri(), routed).await;
+        let world = in_world(&app, req.uri(), matched.is_some()).await;
         if logged {
             let known = world.as_ref().ok().filter(|w| !w.is_default());
             tracing::Span::current().record(
                 "path",
-                redact::path_for_log(
-                    req.uri().path(),
-                    Some(endpoint).filter(|_| routed),
-                    known.map(|w| w.id.as_str()),
-                ),
+                redact::path_for_log(req.uri().path(), matched, known.map(|w| w.id.as_str())),
             );
         }
         let mut resp = match world {
