@@ -2,7 +2,12 @@
 //! tokens and authorisations its jobs said they will read, and the view does not hold, are read
 //! in one statement each and remembered in the view. A job of the batch then reads them from
 //! memory instead of waiting for a round trip of its own: the writer runs its jobs one after
-//! another, so a round trip per job is a round trip per answer.
+//! another, so a round trip per job is a round trip per answer. Those reads go out with the
+//! batch's opening, after the write lock and before the catch-up, and share its round trip;
+//! only what the catch-up then outdates is read again in one more. (Read after the catch-up
+//! alone, they cost a second round trip in most batches of api_authorizer_token calls, which
+//! each named a few authorisations the view did not hold as current: one asked for the first
+//! time, or one whose stamp's slot a token key changed by an earlier batch also hashes to.)
 //!
 //! The whole contexts of the fastregister calls the view could not decide (token,
 //! authorisation, component, ticket, OA, entity and counts) are read in one statement and
@@ -27,7 +32,7 @@ use super::prefetch::{EntityPart, Prefetched};
 use super::query::Later;
 use super::tx::{PgTx, Role};
 use super::{CHOSEN_PLAN, GENERIC_PLAN};
-use crate::domain::{AuthorizerKind, TokenKind, WorldKey};
+use crate::domain::{Authorization, AuthorizerKind, TokenKind, TokenRecord, WorldKey};
 use crate::error::Result;
 use crate::store::rows::{self, cols, Cells as _};
 use crate::store::view::{Lookup, View};
@@ -57,7 +62,7 @@ const AUTHORIZATIONS: &str = concat!(
 #[derive(Default)]
 struct Wanted {
     tokens: BTreeSet<String>,
-    authorizations: BTreeSet<(String, String)>,
+    authorizations: BTreeSet<Pair>,
     contexts: BTreeSet<ContextRead>,
 }
 
@@ -66,7 +71,21 @@ struct Wanted {
 pub(super) struct Sent {
     ids: Option<Later<i64>>,
     entities: Vec<(WorldKey, Later<EntityPart>)>,
+    /// The tokens and authorisations the view lacked before the catch-up.
+    reads: Vec<SentReads>,
 }
+
+/// The reads of tokens and authorisations of one world, sent without waiting
+/// ([`PgTx::send_reads`]).
+struct SentReads {
+    world: WorldKey,
+    tokens: Option<Later<TokenRecord>>,
+    /// The pairs asked for (an absence is remembered too), and the rows found.
+    authorizations: Option<(BTreeSet<Pair>, Later<Authorization>)>,
+}
+
+/// A (component, authorizer) pair.
+type Pair = (String, String);
 
 /// The reads of `ahead` that the view decides, by world: the tokens and authorisations it does
 /// not hold, and the whole fastregister contexts it does not cover (a context is named only
@@ -204,30 +223,44 @@ impl PgTx<'_> {
 
     /// Writer, with its batch's opening and before the catch-up: sends, without waiting and
     /// with generic plans ([`GENERIC_PLAN`]), the reads of `ahead` that no view decides: the
-    /// ids to draw and the entities named. They share the catch-up's round trip;
-    /// [`PgTx::read_ahead`] then takes their rows.
+    /// ids to draw, the entities named, and the tokens and authorisations the view lacks now.
+    /// They share the catch-up's round trip, and read what the write lock, taken just before,
+    /// lets no one change; [`PgTx::read_ahead`] then takes their rows.
     pub(super) fn send_ahead(&mut self, ahead: &[&ReadAhead]) -> Result<Sent> {
-        if ahead.is_empty() {
+        let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
+        let entities = named_entities(ahead);
+        // Contexts are read after the catch-up only: most were read ahead outside the lock.
+        let reads: Vec<(WorldKey, Wanted)> = match self.writer_view() {
+            Some(view) => wanted(&view, ahead)
+                .into_iter()
+                .filter(|(_, w)| !w.tokens.is_empty() || !w.authorizations.is_empty())
+                .collect(),
+            None => Vec::new(),
+        };
+        if wanted_ids == 0 && entities.is_empty() && reads.is_empty() {
             return Ok(Sent::default());
         }
-        let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
         self.with_generic_plans(|tx| {
             let mut sent = Sent::default();
             if wanted_ids > 0 {
                 sent.ids = Some(tx.all_later(NEXT_IDS, &[&wanted_ids], |r| r.int(0))?);
             }
-            for (world, pairs) in named_entities(ahead) {
+            for (world, pairs) in entities {
                 tx.world = world;
                 let pairs: Vec<(i64, String)> = pairs.into_iter().collect();
                 sent.entities
                     .push((world, Prefetched::send_entities(tx, &pairs)?));
+            }
+            for (world, w) in reads {
+                sent.reads.push(tx.send_reads(world, w)?);
             }
             Ok(sent)
         })
     }
 
     /// Writer, before its batch's first job: takes what [`PgTx::send_ahead`] sent, then reads
-    /// what else `ahead` names and the view lacks, and remembers it there, with generic plans.
+    /// what else `ahead` names and the view still lacks (what the catch-up outdated, and the
+    /// contexts), and remembers it there, with generic plans.
     pub(super) fn read_ahead(&mut self, ahead: &[&ReadAhead], sent: Sent) -> Result<()> {
         let Some(view) = self.writer_view() else {
             return Ok(());
@@ -241,6 +274,9 @@ impl PgTx<'_> {
                     known.learn(world, part);
                 }
             }
+        }
+        for reads in sent.reads {
+            reads.remember(&view)?;
         }
         let wanted = wanted(&view, ahead);
         if wanted.is_empty() {
@@ -258,36 +294,42 @@ impl PgTx<'_> {
         out
     }
 
+    /// Sends, without waiting, the reads of the tokens and authorisations `w` names in
+    /// `world`.
+    fn send_reads(&mut self, world: WorldKey, w: Wanted) -> Result<SentReads> {
+        self.world = world;
+        let mut sent = SentReads {
+            world,
+            tokens: None,
+            authorizations: None,
+        };
+        if !w.tokens.is_empty() {
+            let hashes: Vec<&str> = w.tokens.iter().map(String::as_str).collect();
+            sent.tokens = Some(self.all_later(TOKENS, &[&hashes], rows::token)?);
+        }
+        if !w.authorizations.is_empty() {
+            let (cs, zs): (Vec<&str>, Vec<&str>) = w
+                .authorizations
+                .iter()
+                .map(|(c, z)| (c.as_str(), z.as_str()))
+                .unzip();
+            let found = self.all_later(AUTHORIZATIONS, &[&cs, &zs], rows::authorization)?;
+            sent.authorizations = Some((w.authorizations, found));
+        }
+        Ok(sent)
+    }
+
     fn read_wanted(&mut self, view: &View, wanted: BTreeMap<WorldKey, Wanted>) -> Result<()> {
-        for (world, w) in wanted {
-            self.world = world;
-            if !w.tokens.is_empty() {
-                let hashes: Vec<&str> = w.tokens.iter().map(String::as_str).collect();
-                for t in self.all(TOKENS, &[&hashes], rows::token)? {
-                    view.remember_settled_token(world, std::sync::Arc::new(t));
-                }
+        for (world, mut w) in wanted {
+            let contexts = std::mem::take(&mut w.contexts);
+            let sent = self.send_reads(world, w)?;
+            if sent.tokens.is_some() || sent.authorizations.is_some() {
+                self.conn.client.settle().map_err(super::fault)?;
+                sent.remember(view)?;
             }
-            if !w.authorizations.is_empty() {
-                let (cs, zs): (Vec<&str>, Vec<&str>) = w
-                    .authorizations
-                    .iter()
-                    .map(|(c, z)| (c.as_str(), z.as_str()))
-                    .unzip();
-                let found = self.all(AUTHORIZATIONS, &[&cs, &zs], rows::authorization)?;
-                let mut missing = w.authorizations;
-                for a in found {
-                    let (c, z) = (a.component_appid.clone(), a.authorizer_appid.clone());
-                    view.remember_settled_authorization(world, &c, &z, Some(a));
-                    missing.remove(&(c, z));
-                }
-                // An absence is remembered too: the authorisation's key is touched by the
-                // write that would create it.
-                for (c, z) in missing {
-                    view.remember_settled_authorization(world, &c, &z, None);
-                }
-            }
-            if !w.contexts.is_empty() {
-                let reads: Vec<_> = w.contexts.into_iter().collect();
+            if !contexts.is_empty() {
+                self.world = world;
+                let reads: Vec<_> = contexts.into_iter().collect();
                 for read in Prefetched::read_contexts(self, &reads)? {
                     if let Some((ctx, month)) = read.context() {
                         view.remember_settled_context(world, &ctx, month);
@@ -298,6 +340,32 @@ impl PgTx<'_> {
                         known.learn(world, part);
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SentReads {
+    /// Once the reads were answered: remembers in the view what they found, and the
+    /// authorisations they did not find.
+    fn remember(self, view: &View) -> Result<()> {
+        let world = self.world;
+        if let Some(tokens) = self.tokens {
+            for t in tokens.take()? {
+                view.remember_settled_token(world, std::sync::Arc::new(t));
+            }
+        }
+        if let Some((mut missing, found)) = self.authorizations {
+            for a in found.take()? {
+                let (c, z) = (a.component_appid.clone(), a.authorizer_appid.clone());
+                view.remember_settled_authorization(world, &c, &z, Some(a));
+                missing.remove(&(c, z));
+            }
+            // An absence is remembered too: the authorisation's key is touched by the write
+            // that would create it.
+            for (c, z) in missing {
+                view.remember_settled_authorization(world, &c, &z, None);
             }
         }
         Ok(())

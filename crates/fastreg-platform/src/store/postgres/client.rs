@@ -47,6 +47,9 @@ pub(super) struct PgClient {
     client: Arc<tokio_postgres::Client>,
     /// Each with the tag it was sent under.
     pending: Vec<(usize, Pending)>,
+    /// How many of `pending` were sent since the connection last had a turn
+    /// ([`PgClient::push`]).
+    unpushed: usize,
     /// The tag statements are sent under now.
     tag: usize,
     /// The first tag a failed statement was sent under, and the failure, until cleared.
@@ -112,6 +115,7 @@ impl PgClient {
             rt,
             client: Arc::new(client),
             pending: Vec::new(),
+            unpushed: 0,
             tag: 0,
             failed: None,
             opening: None,
@@ -175,6 +179,7 @@ impl PgClient {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
+        self.unpushed = 0;
         let settled = self.rt.block_on(settled(pending));
         self.record(settled)
     }
@@ -205,6 +210,7 @@ impl PgClient {
         f: impl Future<Output = std::result::Result<T, postgres::Error>>,
     ) -> std::result::Result<T, postgres::Error> {
         let pending = std::mem::take(&mut self.pending);
+        self.unpushed = 0;
         let (out, settled) = self
             .rt
             .block_on(futures_util::future::join(f, settled(pending)));
@@ -308,8 +314,11 @@ impl PgClient {
     /// this thread waits on the runtime: without this, a batch whose jobs wait for nothing
     /// would reach the database all at once at its commit, the database idle while the writer
     /// ran the jobs and the writer idle while the database ran them.
+    /// Nothing new to write, no turn: the writer pushes after every job, most of which send
+    /// nothing (their writes are put off), and each turn costs a poll of the socket.
     pub(super) fn push(&mut self) {
-        if !self.pending.is_empty() {
+        if self.unpushed > 0 {
+            self.unpushed = 0;
             self.rt.block_on(tokio::task::yield_now());
         }
     }
@@ -325,6 +334,7 @@ impl PgClient {
     fn send(&mut self, mut p: Pending) {
         let mut cx = Context::from_waker(Waker::noop());
         let tag = self.tag;
+        self.unpushed += 1;
         match p.as_mut().poll(&mut cx) {
             Poll::Pending => self.pending.push((tag, p)),
             // Refused before it was sent (a closed connection): reported when settled.
