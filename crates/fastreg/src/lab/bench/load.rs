@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 
 use super::{round, Figures, Scenario, Seeded, TICKETS_PER_OA};
-use crate::lab::world::{self, connect, errcode, Sender, COMPONENT};
+use crate::lab::world::{self, connect, errcode, SeedOa, Sender, COMPONENT};
 
 // ---------------------------------------------------------------------------------------------
 // The static ceiling
@@ -70,6 +70,9 @@ pub(super) struct Work {
     /// the load generator's own CSPRNG draws do not count against the 61058 scenario. (The
     /// platform keeps nothing about an unknown ticket, so a repeated one costs it the same.)
     unknown_tickets: Vec<String>,
+    /// api_authorizer_token's request for each OA, built before the clock starts for the same
+    /// reason: the load generator's JSON is not the platform's work.
+    refreshes: Vec<(String, Bytes)>,
 }
 
 /// Unknown tickets drawn per 61058 run.
@@ -83,12 +86,21 @@ impl Work {
                 .collect(),
             _ => Vec::new(),
         };
+        let refreshes = match scenario {
+            Scenario::AuthorizerToken => seeded
+                .oas
+                .iter()
+                .map(|o| refresh_request(prefix, &seeded.component_token, o))
+                .collect(),
+            _ => Vec::new(),
+        };
         Arc::new(Work {
             scenario,
             seeded: seeded.clone(),
             prefix: prefix.to_string(),
             next: AtomicUsize::new(0),
             unknown_tickets,
+            refreshes,
         })
     }
 
@@ -126,28 +138,24 @@ impl Work {
                 let ticket = &self.unknown_tickets[k % self.unknown_tickets.len()];
                 fast_register(&o.token, ticket)
             }
-            Scenario::AuthorizerToken => {
-                let o = &s.oas[k % s.oas.len()];
-                (
-                    format!(
-                        "{}{}?component_access_token={}",
-                        self.prefix,
-                        paths::API_AUTHORIZER_TOKEN,
-                        s.component_token
-                    ),
-                    Bytes::from(
-                        serde_json::json!({
-                            "component_appid": COMPONENT,
-                            "authorizer_appid": o.appid,
-                            "authorizer_refresh_token": o.refresh_token,
-                        })
-                        .to_string(),
-                    ),
-                )
-            }
+            Scenario::AuthorizerToken => self.refreshes[k % self.refreshes.len()].clone(),
             Scenario::Static => ("/".to_string(), Bytes::from_static(b"{}")),
         })
     }
+}
+
+/// api_authorizer_token's path and query, and body, for OA `o`.
+fn refresh_request(prefix: &str, component_token: &str, o: &SeedOa) -> (String, Bytes) {
+    let path = format!(
+        "{prefix}{}?component_access_token={component_token}",
+        paths::API_AUTHORIZER_TOKEN
+    );
+    let body = serde_json::json!({
+        "component_appid": COMPONENT,
+        "authorizer_appid": o.appid,
+        "authorizer_refresh_token": o.refresh_token,
+    });
+    (path, Bytes::from(body.to_string()))
 }
 
 /// What one connection measured.
