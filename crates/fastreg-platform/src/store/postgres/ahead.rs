@@ -88,9 +88,9 @@ struct SentReads {
 type Pair = (String, String);
 
 /// The reads of `ahead` that the view decides, by world: the tokens and authorisations it does
-/// not hold, and the whole fastregister contexts it does not cover (a context is named only
-/// when the view lacked some of it).
-fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
+/// not hold, and, with `contexts`, the whole fastregister contexts it does not cover (a context
+/// is named only when the view lacked some of it).
+fn wanted(view: &View, ahead: &[&ReadAhead], contexts: bool) -> BTreeMap<WorldKey, Wanted> {
     let mut by_world: BTreeMap<WorldKey, Wanted> = BTreeMap::new();
     for a in ahead {
         let lookup = view.lookup_in(a.world);
@@ -112,7 +112,8 @@ fn wanted(view: &View, ahead: &[&ReadAhead]) -> BTreeMap<WorldKey, Wanted> {
         // Named only by calls the view could not decide; most were read outside the lock
         // just before ([`PgTx::send_contexts_ahead`]), and read again only if a write has
         // changed some of them since.
-        for read in a.contexts.iter().filter(|r| !covered(&lookup, r)) {
+        let named = if contexts { &a.contexts[..] } else { &[] };
+        for read in named.iter().filter(|r| !covered(&lookup, r)) {
             by_world
                 .entry(a.world)
                 .or_default()
@@ -230,12 +231,9 @@ impl PgTx<'_> {
         let wanted_ids: i64 = ahead.iter().map(|a| i64::from(a.registrations)).sum();
         let entities = named_entities(ahead);
         // Contexts are read after the catch-up only: most were read ahead outside the lock.
-        let reads: Vec<(WorldKey, Wanted)> = match self.writer_view() {
-            Some(view) => wanted(&view, ahead)
-                .into_iter()
-                .filter(|(_, w)| !w.tokens.is_empty() || !w.authorizations.is_empty())
-                .collect(),
-            None => Vec::new(),
+        let reads = match self.writer_view() {
+            Some(view) => wanted(&view, ahead, false),
+            None => BTreeMap::new(),
         };
         if wanted_ids == 0 && entities.is_empty() && reads.is_empty() {
             return Ok(Sent::default());
@@ -278,7 +276,7 @@ impl PgTx<'_> {
         for reads in sent.reads {
             reads.remember(&view)?;
         }
-        let wanted = wanted(&view, ahead);
+        let wanted = wanted(&view, ahead, true);
         if wanted.is_empty() {
             return Ok(());
         }

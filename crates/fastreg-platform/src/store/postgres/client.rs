@@ -47,9 +47,9 @@ pub(super) struct PgClient {
     client: Arc<tokio_postgres::Client>,
     /// Each with the tag it was sent under.
     pending: Vec<(usize, Pending)>,
-    /// How many of `pending` were sent since the connection last had a turn
+    /// Whether a statement was sent since the connection last had a turn
     /// ([`PgClient::push`]).
-    unpushed: usize,
+    unpushed: bool,
     /// The tag statements are sent under now.
     tag: usize,
     /// The first tag a failed statement was sent under, and the failure, until cleared.
@@ -115,7 +115,7 @@ impl PgClient {
             rt,
             client: Arc::new(client),
             pending: Vec::new(),
-            unpushed: 0,
+            unpushed: false,
             tag: 0,
             failed: None,
             opening: None,
@@ -179,7 +179,7 @@ impl PgClient {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        self.unpushed = 0;
+        self.unpushed = false;
         let settled = self.rt.block_on(settled(pending));
         self.record(settled)
     }
@@ -210,7 +210,7 @@ impl PgClient {
         f: impl Future<Output = std::result::Result<T, postgres::Error>>,
     ) -> std::result::Result<T, postgres::Error> {
         let pending = std::mem::take(&mut self.pending);
-        self.unpushed = 0;
+        self.unpushed = false;
         let (out, settled) = self
             .rt
             .block_on(futures_util::future::join(f, settled(pending)));
@@ -314,11 +314,12 @@ impl PgClient {
     /// this thread waits on the runtime: without this, a batch whose jobs wait for nothing
     /// would reach the database all at once at its commit, the database idle while the writer
     /// ran the jobs and the writer idle while the database ran them.
-    /// Nothing new to write, no turn: the writer pushes after every job, most of which send
-    /// nothing (their writes are put off), and each turn costs a poll of the socket.
+    ///
+    /// With nothing sent since the last turn, there is none: the writer pushes after every
+    /// job, most of which send nothing (their writes are put off), and a turn costs a poll of
+    /// the socket.
     pub(super) fn push(&mut self) {
-        if self.unpushed > 0 {
-            self.unpushed = 0;
+        if std::mem::take(&mut self.unpushed) {
             self.rt.block_on(tokio::task::yield_now());
         }
     }
@@ -334,7 +335,7 @@ impl PgClient {
     fn send(&mut self, mut p: Pending) {
         let mut cx = Context::from_waker(Waker::noop());
         let tag = self.tag;
-        self.unpushed += 1;
+        self.unpushed = true;
         match p.as_mut().poll(&mut cx) {
             Poll::Pending => self.pending.push((tag, p)),
             // Refused before it was sent (a closed connection): reported when settled.
