@@ -368,3 +368,35 @@ async fn on_a_shared_postgresql_database_a_refresh_token_replaced_on_one_instanc
     assert!(ok["authorizer_access_token"].is_string(), "{ok}");
     b.stop().await;
 }
+
+/// The writer remembers an authorisation's absence too (it reads what the view lacks with its
+/// batch's opening): another instance's authorisation must reach it before its next answer.
+#[tokio::test]
+async fn on_a_shared_postgresql_database_an_account_authorised_on_one_instance_is_served_at_once_by_the_other(
+) {
+    let Some(a) = spawn_app_on(Db::Postgres, |_| {}).await else {
+        return;
+    };
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let b = spawn_on_pg(dir, a.pg.clone().unwrap(), |_| {}).await;
+    let ct = a.component_token(C).await;
+    let oa = a
+        .sandbox_ok(
+            "POST",
+            "/official-accounts",
+            Some(&json!({"nickname": "Fresh", "entity_id": ACME_ENTITY, "verified": true})),
+        )
+        .await;
+    let appid = oa["appid"].as_str().unwrap();
+    // A's writer reads the absent authorisation, and remembers its absence, a few times over.
+    for _ in 0..3 {
+        assert_refused(
+            &refresh_call(&a, &ct, appid, "refreshtoken@@@none").await,
+            61003,
+        );
+    }
+    let (_, refresh) = b.authorize(&ct, C, appid, &[1, 15, 27]).await;
+    let ok = refresh_call(&a, &ct, appid, &refresh).await;
+    assert!(ok["authorizer_access_token"].is_string(), "{ok}");
+    b.stop().await;
+}
