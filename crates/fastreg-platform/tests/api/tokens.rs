@@ -251,18 +251,23 @@ async fn refresh_call(app: &TestApp, ct: &str, authorizer: &str, refresh: &str) 
     .await
 }
 
-#[tokio::test]
-async fn api_authorizer_token_answers_61003_for_an_account_that_has_not_authorised_the_component() {
-    let (app, ct, _) = world().await;
-    // An OA that authorised only a second component: its refresh token is no use to the first.
-    let new_oa = app
+/// A new verified OA of the demo entity, which has authorised no component; its appid.
+async fn new_oa(app: &TestApp) -> String {
+    let oa = app
         .sandbox_ok(
             "POST",
             "/official-accounts",
             Some(&json!({"nickname": "Fresh", "entity_id": ACME_ENTITY, "verified": true})),
         )
         .await;
-    let appid = new_oa["appid"].as_str().unwrap();
+    oa["appid"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn api_authorizer_token_answers_61003_for_an_account_that_has_not_authorised_the_component() {
+    let (app, ct, _) = world().await;
+    // An OA that authorised only a second component: its refresh token is no use to the first.
+    let appid = &new_oa(&app).await;
     let c2 = second_component(&app).await;
     let ct2 = app.component_token(&c2).await;
     let (_, refresh) = app.authorize(&ct2, &c2, appid, &[1, 15]).await;
@@ -343,17 +348,24 @@ async fn refreshing_keeps_the_refresh_token_and_the_previous_access_token_works_
 
 // ---------------------------------------------------------------------------------------------
 
+/// Two platforms on one scratch PostgreSQL database, and the component's token from the first;
+/// `None` (with the reason printed) when `FASTREG_TEST_PG` is unset.
+async fn two_instances() -> Option<(TestApp, TestApp, String)> {
+    let a = spawn_app_on(Db::Postgres, |_| {}).await?;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let b = spawn_on_pg(dir, a.pg.clone().unwrap(), |_| {}).await;
+    let ct = a.component_token(C).await;
+    Some((a, b, ct))
+}
+
 /// PostgreSQL's writer remembers the authorisations it reads (and reads a batch's at once):
 /// another instance's re-authorisation must reach it before its next answer.
 #[tokio::test]
 async fn on_a_shared_postgresql_database_a_refresh_token_replaced_on_one_instance_is_refused_at_once_by_the_other(
 ) {
-    let Some(a) = spawn_app_on(Db::Postgres, |_| {}).await else {
+    let Some((a, b, ct)) = two_instances().await else {
         return;
     };
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let b = spawn_on_pg(dir, a.pg.clone().unwrap(), |_| {}).await;
-    let ct = a.component_token(C).await;
     let (_, old_refresh) = a.authorize(&ct, C, OA, &[1, 15, 27]).await;
     // A's writer reads the authorisation, and remembers it, a few times over.
     for _ in 0..3 {
@@ -374,20 +386,10 @@ async fn on_a_shared_postgresql_database_a_refresh_token_replaced_on_one_instanc
 #[tokio::test]
 async fn on_a_shared_postgresql_database_an_account_authorised_on_one_instance_is_served_at_once_by_the_other(
 ) {
-    let Some(a) = spawn_app_on(Db::Postgres, |_| {}).await else {
+    let Some((a, b, ct)) = two_instances().await else {
         return;
     };
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let b = spawn_on_pg(dir, a.pg.clone().unwrap(), |_| {}).await;
-    let ct = a.component_token(C).await;
-    let oa = a
-        .sandbox_ok(
-            "POST",
-            "/official-accounts",
-            Some(&json!({"nickname": "Fresh", "entity_id": ACME_ENTITY, "verified": true})),
-        )
-        .await;
-    let appid = oa["appid"].as_str().unwrap();
+    let appid = &new_oa(&a).await;
     // A's writer reads the absent authorisation, and remembers its absence, a few times over.
     for _ in 0..3 {
         assert_refused(
