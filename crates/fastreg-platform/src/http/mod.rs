@@ -184,22 +184,17 @@ fn routes(state: Arc<AppState>) -> Router {
     // What a world serves: at the root for the default world, under `/w/{id}` for the others
     // (the envelope resolves the world from the path; platform.md §9).
     let surface = |prefix: &str| {
+        let api = route::path_under(prefix, sandbox::PREFIX);
         SURFACE
             .iter()
             .fold(Router::new(), |router, table| {
                 router.merge(route::build_under(prefix, table))
             })
-            .nest(
-                &route::path_under(prefix, sandbox::PREFIX),
-                sandbox::router(state.clone()),
-            )
+            .nest(&api, sandbox::router(state.clone()))
             // `nest` leaves the prefix's own trailing-slash path (what a client makes of
             // `/sandbox/v1/x/..`) to the outer fallback: it is an unknown sandbox path like
             // any other, refused without the admin token.
-            .route(
-                &format!("{}/", route::path_under(prefix, sandbox::PREFIX)),
-                sandbox::trailing_slash(state.clone()),
-            )
+            .route(&format!("{api}/"), sandbox::trailing_slash(state.clone()))
     };
     let served = Router::new()
         .merge(surface(""))
