@@ -74,6 +74,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0007_hot_tables_without_foreign_keys.sql"),
     include_str!("../../../migrations/postgres/0008_tokens_superseded_in_place.sql"),
     include_str!("../../../migrations/postgres/0009_authorizations_without_foreign_key.sql"),
+    include_str!("../../../migrations/postgres/0010_tokens_by_authorizer_first.sql"),
 ];
 
 /// The advisory lock every write transaction takes (any constant; "fastreg" in ASCII).
