@@ -6,7 +6,7 @@
 -- its time in those comparisons under api_authorizer_token (`perf` of the backend: _bt_compare,
 -- nocache_index_getattr, varstr_cmp), once for the lookup of the key's current token and once
 -- for the insert of the new one. With the authorizer first the comparisons stop at it
--- (api_authorizer_token +17 % in `fastreg bench --db`, BENCHMARKS.md). The same index still
+-- (api_authorizer_token +9 % on the mean of fourteen runs of `fastreg bench --db`, BENCHMARKS.md). The same index still
 -- serves a key's lookups; counting a component's tokens of a kind (the sandbox's component
 -- summary, rare) now reads the world's part of it.
 DROP INDEX tokens_by_key;
