@@ -62,13 +62,32 @@ fn a_short_bench_run_measures_every_scenario_without_a_wrong_answer() {
             "p99_ms",
             "p999_ms",
             "max_ms",
+            "static_beside_per_sec",
             "ratio_to_static",
         ] {
             assert!(s[field].is_number(), "{name}.{field}: {s}");
         }
         assert!(s["p50_ms"].as_f64() <= s["p99_ms"].as_f64(), "{name}: {s}");
+        // The ratio is to the ceiling measured beside the scenario, not to the static row.
+        let (tput, beside, ratio) = (
+            s["throughput_per_sec"].as_f64().unwrap(),
+            s["static_beside_per_sec"].as_f64().unwrap(),
+            s["ratio_to_static"].as_f64().unwrap(),
+        );
+        assert!(beside > 0.0, "{name}: {s}");
+        assert!((ratio - tput / beside).abs() < 0.002, "{name}: {s}");
     }
-    assert_eq!(report["scenarios"]["static"]["ratio_to_static"], 1.0);
+    let ceiling = &report["scenarios"]["static"];
+    assert_eq!(ceiling["ratio_to_static"], 1.0);
+    assert_eq!(
+        ceiling["static_beside_per_sec"],
+        ceiling["throughput_per_sec"]
+    );
+    // The static row holds every slice of the ceiling: one beside each of the five others.
+    assert!(
+        ceiling["elapsed_secs"].as_f64().unwrap() >= 4.0,
+        "static: {ceiling}"
+    );
 }
 
 #[test]

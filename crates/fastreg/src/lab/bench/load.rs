@@ -168,17 +168,78 @@ struct Tally {
     sample: Option<String>,
 }
 
+/// What one or more runs of a scenario measured, before it becomes [`Figures`].
+#[derive(Clone)]
+pub(super) struct Measured {
+    hist: Histogram<u64>,
+    requests: u64,
+    mismatches: u64,
+    errors: u64,
+    exhausted: bool,
+    sample: Option<String>,
+    /// The time the counted requests were sent in, summed over the runs.
+    elapsed_secs: f64,
+}
+
+impl Measured {
+    /// Adds `other`'s requests and time to these.
+    pub(super) fn merge(&mut self, other: &Measured) -> anyhow::Result<()> {
+        self.hist.add(&other.hist)?;
+        self.requests += other.requests;
+        self.mismatches += other.mismatches;
+        self.errors += other.errors;
+        self.exhausted |= other.exhausted;
+        self.elapsed_secs += other.elapsed_secs;
+        if self.sample.is_none() {
+            self.sample.clone_from(&other.sample);
+        }
+        Ok(())
+    }
+
+    /// Whether the success scenario ran out of unused (token, ticket) pairs.
+    pub(super) fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    pub(super) fn throughput_per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed_secs.max(1e-6)
+    }
+
+    /// The figures of `scenario`, whose ceiling measured beside it answered `beside` per second.
+    pub(super) fn figures(&self, scenario: Scenario, beside: Option<f64>) -> Figures {
+        let ms = |q: f64| round(self.hist.value_at_quantile(q) as f64 / 1000.0, 3);
+        let throughput = self.throughput_per_sec();
+        Figures {
+            expected_errcode: scenario.expected_errcode(),
+            requests: self.requests,
+            mismatches: self.mismatches,
+            errors: self.errors,
+            elapsed_secs: round(self.elapsed_secs, 3),
+            throughput_per_sec: round(throughput, 1),
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: round(self.hist.max() as f64 / 1000.0, 3),
+            static_beside_per_sec: beside.map(|b| round(b, 1)),
+            ratio_to_static: beside
+                .filter(|b| *b > 0.0)
+                .map(|b| round(throughput / b, 3)),
+            exhausted: self.exhausted,
+            mismatch_sample: self.sample.clone(),
+        }
+    }
+}
+
 /// Runs one scenario: `connections` connections, spread over `targets` in turn, each sending
 /// its next request when the previous answer arrived, for `warmup` (answers checked, not
 /// counted) and then `duration`.
 pub(super) async fn drive(
     targets: &[Target],
     work: Arc<Work>,
-    scenario: Scenario,
     connections: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<Figures> {
+) -> anyhow::Result<Measured> {
     let mut senders = Vec::with_capacity(connections);
     for i in 0..connections {
         let target = &targets[i % targets.len()];
@@ -189,7 +250,7 @@ pub(super) async fn drive(
         from: started,
         until: started + duration,
     };
-    let expected = scenario.expected_errcode();
+    let expected = work.scenario.expected_errcode();
     let tasks: Vec<_> = senders
         .into_iter()
         .map(|(target, sender)| {
@@ -197,39 +258,29 @@ pub(super) async fn drive(
             tokio::spawn(one_connection(target, sender, work, expected, window))
         })
         .collect();
-    let mut hist = new_histogram();
-    let (mut requests, mut mismatches, mut errors, mut exhausted) = (0, 0, 0, false);
-    let mut sample = None;
+    let mut m = Measured {
+        hist: new_histogram(),
+        requests: 0,
+        mismatches: 0,
+        errors: 0,
+        exhausted: false,
+        sample: None,
+        elapsed_secs: 0.0,
+    };
     for t in tasks {
         let t = t.await?;
-        hist.add(&t.hist)?;
-        requests += t.requests;
-        mismatches += t.mismatches;
-        errors += t.errors;
-        exhausted |= t.exhausted;
-        sample = sample.or(t.sample);
+        m.hist.add(&t.hist)?;
+        m.requests += t.requests;
+        m.mismatches += t.mismatches;
+        m.errors += t.errors;
+        m.exhausted |= t.exhausted;
+        m.sample = m.sample.or(t.sample);
     }
     // From the start of the window (a success scenario out of tickets may end before it).
-    let elapsed = Instant::now()
+    m.elapsed_secs = Instant::now()
         .saturating_duration_since(started)
-        .as_secs_f64()
-        .max(1e-6);
-    let ms = |q: f64| round(hist.value_at_quantile(q) as f64 / 1000.0, 3);
-    Ok(Figures {
-        expected_errcode: expected,
-        requests,
-        mismatches,
-        errors,
-        elapsed_secs: round(elapsed, 3),
-        throughput_per_sec: round(requests as f64 / elapsed, 1),
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: round(hist.max() as f64 / 1000.0, 3),
-        ratio_to_static: None,
-        exhausted,
-        mismatch_sample: sample,
-    })
+        .as_secs_f64();
+    Ok(m)
 }
 
 fn new_histogram() -> Histogram<u64> {

@@ -10,6 +10,10 @@
 //! first call for each OA fills the platform's in-process view; successes, whose tickets are
 //! limited, have none), and the same harness against
 //! a static JSON handler in the same binary (the ceiling of HTTP handling on this machine).
+//! Each scenario's time is cut into slices of at most a second, each followed by as long a
+//! slice of the ceiling, and its ratio is to the ceiling of those slices: a 2-core virtual
+//! machine changes speed within a run (after the seed, PostgreSQL's autovacuum runs), and a
+//! ceiling measured once, after every scenario, compared each with a different machine.
 //! Every answer's errcode is checked against the one the scenario expects, warm-up included; a
 //! mismatch is a bug.
 //!
@@ -35,7 +39,21 @@ use crate::config::DurabilityArg;
 
 mod load;
 
-use load::{drive, start_static, Target, Work};
+use load::{drive, start_static, Measured, Target, Work};
+
+/// The longest slice of a scenario measured before a slice of the static ceiling beside it.
+const SLICE: Duration = Duration::from_secs(1);
+
+/// Adds `part` to what `into` holds.
+fn merge(into: &mut Option<Measured>, part: &Measured) -> anyhow::Result<()> {
+    match into {
+        Some(m) => m.merge(part),
+        None => {
+            *into = Some(part.clone());
+            Ok(())
+        }
+    }
+}
 
 /// Tickets (and so successes) per OA: the monthly quota.
 const TICKETS_PER_OA: usize = 5;
@@ -53,7 +71,9 @@ pub struct BenchArgs {
     /// Concurrent keep-alive HTTP/1.1 connections.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Seconds each scenario is measured.
+    /// Seconds each scenario is measured. With the static scenario, in slices of at most a
+    /// second, each followed by as long a slice of the static ceiling, which the scenario's
+    /// ratio is taken against.
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
     /// Seconds each scenario runs before it is measured. Its answers are checked but not
@@ -232,7 +252,10 @@ pub(super) struct Figures {
     p99_ms: f64,
     p999_ms: f64,
     max_ms: f64,
-    /// Throughput over the static handler's (null without the static scenario).
+    /// The static ceiling's throughput in the slices measured beside this scenario's (null
+    /// without the static scenario; for the static scenario, its own).
+    static_beside_per_sec: Option<f64>,
+    /// Throughput over `static_beside_per_sec`.
     ratio_to_static: Option<f64>,
     /// The success scenario ran out of unused (token, ticket) pairs before the deadline.
     exhausted: bool,
@@ -357,13 +380,37 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let duration = Duration::from_secs_f64(args.duration);
     let warmup = Duration::from_secs_f64(args.warmup);
-    let mut figures: Vec<(Scenario, Figures)> = Vec::new();
     let seeded = Arc::new(seeded);
+    // Each scenario is measured beside the static ceiling: its time cut into slices of at most
+    // SLICE, each followed by as long a slice of the ceiling, so that both meet the host in
+    // the same state. Its ratio is to the ceiling of its own slices. (A ceiling measured once,
+    // after every scenario, met a host that had finished the seed's autovacuum and changed
+    // speed by −25 % to +60 % between two ceilings 13 s apart.)
+    let ceiling = args.scenarios.contains(&Scenario::Static);
+    let paired = ceiling && args.scenarios.iter().any(|s| *s != Scenario::Static);
+    let static_work = Work::new(Scenario::Static, &seeded, "");
+    let static_targets = [Target::Direct(static_addr)];
+    let mut every_ceiling: Option<Measured> = None;
+    let mut measured: Vec<(Scenario, Measured, Option<f64>)> = Vec::new();
     for &scenario in &args.scenarios {
-        progress(&args, format_args!("running {}…", scenario.name()));
+        if scenario == Scenario::Static && paired {
+            continue;
+        }
+        progress(
+            &args,
+            format_args!(
+                "running {}{}…",
+                scenario.name(),
+                if paired {
+                    " beside the static ceiling"
+                } else {
+                    ""
+                }
+            ),
+        );
         let work = Work::new(scenario, &seeded, &base_path);
         let targets = match (scenario, &proxy) {
-            (Scenario::Static, _) => vec![Target::Direct(static_addr)],
+            (Scenario::Static, _) => static_targets.to_vec(),
             (Scenario::RefusalTicketProxy, Some(p)) => vec![p.clone()],
             (Scenario::RefusalTicketProxy, None) => continue,
             _ => served.clone(),
@@ -374,8 +421,62 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         } else {
             warmup
         };
-        let f = drive(&targets, work, scenario, args.connections, warmup, duration).await?;
-        figures.push((scenario, f));
+        let slices = if paired {
+            (duration.as_secs_f64() / SLICE.as_secs_f64())
+                .ceil()
+                .max(1.0) as u32
+        } else {
+            1
+        };
+        let slice = duration / slices;
+        let (mut mine, mut beside): (Option<Measured>, Option<Measured>) = (None, None);
+        for i in 0..slices {
+            let first = i == 0;
+            let part = drive(
+                &targets,
+                work.clone(),
+                args.connections,
+                if first { warmup } else { Duration::ZERO },
+                slice,
+            )
+            .await?;
+            merge(&mut mine, &part)?;
+            if paired {
+                let c = drive(
+                    &static_targets,
+                    static_work.clone(),
+                    args.connections,
+                    if every_ceiling.is_none() {
+                        warmup
+                    } else {
+                        Duration::ZERO
+                    },
+                    slice,
+                )
+                .await?;
+                merge(&mut beside, &c)?;
+                merge(&mut every_ceiling, &c)?;
+            }
+            if part.exhausted() {
+                break;
+            }
+        }
+        let mine = mine.expect("at least one slice");
+        let beside = match scenario {
+            Scenario::Static => Some(mine.throughput_per_sec()),
+            _ => beside.as_ref().map(Measured::throughput_per_sec),
+        };
+        measured.push((scenario, mine, beside));
+    }
+    if let Some(c) = every_ceiling {
+        let at = args
+            .scenarios
+            .iter()
+            .position(|s| *s == Scenario::Static)
+            .unwrap_or(measured.len())
+            .min(measured.len());
+        let t = c.throughput_per_sec();
+        measured.insert(at, (Scenario::Static, c, Some(t)));
     }
     let world_creation = if args.stored_worlds > 0 {
         progress(&args, format_args!("timing world creation…"));
@@ -401,16 +502,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         p.stop().await;
     }
 
-    let static_tput = figures
-        .iter()
-        .find(|(s, _)| *s == Scenario::Static)
-        .map(|(_, f)| f.throughput_per_sec);
+    let mut figures: Vec<(Scenario, Figures)> = Vec::new();
     let mut scenarios = serde_json::Map::new();
-    for (s, f) in &mut figures {
-        f.ratio_to_static = static_tput
-            .filter(|t| *t > 0.0)
-            .map(|t| round(f.throughput_per_sec / t, 3));
-        scenarios.insert(s.name().into(), serde_json::to_value(&*f)?);
+    for (s, m, beside) in &measured {
+        let f = m.figures(*s, *beside);
+        scenarios.insert(s.name().into(), serde_json::to_value(&f)?);
+        figures.push((*s, f));
     }
     let database_bytes = ["", "-wal"]
         .iter()
@@ -602,7 +699,7 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<17} {:>9} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "\n{:<17} {:>9} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8}",
         "scenario",
         "requests",
         "mism.",
@@ -612,15 +709,19 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
         "p99 ms",
         "p999 ms",
         "max ms",
+        "static/s",
         "/static"
     );
     for (sc, f) in figures {
         let ratio = f
             .ratio_to_static
             .map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
+        let beside = f
+            .static_beside_per_sec
+            .map_or_else(|| "-".to_string(), |x| format!("{x:.0}"));
         let _ = writeln!(
             s,
-            "{:<17} {:>9} {:>6} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}{}",
+            "{:<17} {:>9} {:>6} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>8}{}",
             sc.name(),
             f.requests,
             f.mismatches,
@@ -630,6 +731,7 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
             f.p99_ms,
             f.p999_ms,
             f.max_ms,
+            beside,
             ratio,
             if f.exhausted {
                 "  (ran out of tickets)"
@@ -640,6 +742,13 @@ fn table(r: &Report, figures: &[(Scenario, Figures)]) -> String {
         if let Some(sample) = &f.mismatch_sample {
             let _ = writeln!(s, "  first mismatch: {sample}");
         }
+    }
+    if figures.len() > 1 && figures.iter().any(|(sc, _)| *sc == Scenario::Static) {
+        let _ = writeln!(
+            s,
+            "\nstatic/s: the static ceiling in slices of at most {} s, each after as long a slice of the scenario; /static is the scenario's throughput over it",
+            SLICE.as_secs()
+        );
     }
     if r.config.world {
         let _ = writeln!(s, "\nscenarios ran inside a world (/w/{{id}})");
