@@ -44,6 +44,75 @@ use load::{drive, start_static, Measured, Target, Work};
 /// The longest slice of a scenario measured before a slice of the static ceiling beside it.
 const SLICE: Duration = Duration::from_secs(1);
 
+/// The static ceiling measured in slices beside the scenarios, and every slice of it so far.
+struct Ceiling {
+    targets: [Target; 1],
+    work: Arc<Work>,
+    connections: usize,
+    /// The first slice's warm-up; later slices find the ceiling warm.
+    warmup: Duration,
+    every: Option<Measured>,
+}
+
+impl Ceiling {
+    /// One slice of `d`, also added to every slice so far.
+    async fn slice(&mut self, d: Duration) -> anyhow::Result<Measured> {
+        let warmup = if self.every.is_none() {
+            self.warmup
+        } else {
+            Duration::ZERO
+        };
+        let m = drive(
+            &self.targets,
+            self.work.clone(),
+            self.connections,
+            warmup,
+            d,
+        )
+        .await?;
+        merge(&mut self.every, &m)?;
+        Ok(m)
+    }
+}
+
+/// One scenario's `work` against `targets` for `duration` after `warmup`. Beside `ceiling`
+/// when given: the duration cut into slices of at most [`SLICE`], each followed by as long a
+/// slice of the ceiling, so that both meet the host in the same state (a ceiling measured
+/// once, after every scenario, met a host that had finished the seed's autovacuum, and two
+/// ceilings 13 s apart differed by −25 % to +60 %). What the scenario measured, and the
+/// ceiling's throughput in its slices.
+async fn measure(
+    targets: &[Target],
+    work: &Arc<Work>,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    mut ceiling: Option<&mut Ceiling>,
+) -> anyhow::Result<(Measured, Option<f64>)> {
+    let slices = match ceiling {
+        Some(_) => (duration.as_secs_f64() / SLICE.as_secs_f64())
+            .ceil()
+            .max(1.0) as u32,
+        None => 1,
+    };
+    let slice = duration / slices;
+    let mut mine = drive(targets, work.clone(), connections, warmup, slice).await?;
+    let mut beside: Option<Measured> = None;
+    for i in 0..slices {
+        if i > 0 {
+            let part = drive(targets, work.clone(), connections, Duration::ZERO, slice).await?;
+            mine.merge(&part)?;
+        }
+        if let Some(c) = ceiling.as_deref_mut() {
+            merge(&mut beside, &c.slice(slice).await?)?;
+        }
+        if mine.exhausted() {
+            break;
+        }
+    }
+    Ok((mine, beside.as_ref().map(Measured::throughput_per_sec)))
+}
+
 /// Adds `part` to what `into` holds.
 fn merge(into: &mut Option<Measured>, part: &Measured) -> anyhow::Result<()> {
     match into {
@@ -381,100 +450,73 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(args.duration);
     let warmup = Duration::from_secs_f64(args.warmup);
     let seeded = Arc::new(seeded);
-    // Each scenario is measured beside the static ceiling: its time cut into slices of at most
-    // SLICE, each followed by as long a slice of the ceiling, so that both meet the host in
-    // the same state. Its ratio is to the ceiling of its own slices. (A ceiling measured once,
-    // after every scenario, met a host that had finished the seed's autovacuum and changed
-    // speed by −25 % to +60 % between two ceilings 13 s apart.)
-    let ceiling = args.scenarios.contains(&Scenario::Static);
-    let paired = ceiling && args.scenarios.iter().any(|s| *s != Scenario::Static);
-    let static_work = Work::new(Scenario::Static, &seeded, "");
-    let static_targets = [Target::Direct(static_addr)];
-    let mut every_ceiling: Option<Measured> = None;
+    // With the static scenario, every other one is measured beside the ceiling (`measure`).
+    let paired = args.scenarios.contains(&Scenario::Static)
+        && args.scenarios.iter().any(|s| *s != Scenario::Static);
+    let mut ceiling = paired.then(|| Ceiling {
+        targets: [Target::Direct(static_addr)],
+        work: Work::new(Scenario::Static, &seeded, ""),
+        connections: args.connections,
+        warmup,
+        every: None,
+    });
     let mut measured: Vec<(Scenario, Measured, Option<f64>)> = Vec::new();
     for &scenario in &args.scenarios {
         if scenario == Scenario::Static && paired {
             continue;
         }
-        progress(
-            &args,
-            format_args!(
-                "running {}{}…",
-                scenario.name(),
-                if paired {
-                    " beside the static ceiling"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let work = Work::new(scenario, &seeded, &base_path);
         let targets = match (scenario, &proxy) {
-            (Scenario::Static, _) => static_targets.to_vec(),
+            (Scenario::Static, _) => vec![Target::Direct(static_addr)],
             (Scenario::RefusalTicketProxy, Some(p)) => vec![p.clone()],
             (Scenario::RefusalTicketProxy, None) => continue,
             _ => served.clone(),
         };
+        let beside = if paired {
+            " beside the static ceiling"
+        } else {
+            ""
+        };
+        progress(&args, format_args!("running {}{beside}…", scenario.name()));
         // Successes use up their (token, ticket) pairs: none are spent unmeasured.
         let warmup = if scenario == Scenario::Success {
             Duration::ZERO
         } else {
             warmup
         };
-        let slices = if paired {
-            (duration.as_secs_f64() / SLICE.as_secs_f64())
-                .ceil()
-                .max(1.0) as u32
-        } else {
-            1
-        };
-        let slice = duration / slices;
-        let (mut mine, mut beside): (Option<Measured>, Option<Measured>) = (None, None);
-        for i in 0..slices {
-            let first = i == 0;
-            let part = drive(
-                &targets,
-                work.clone(),
-                args.connections,
-                if first { warmup } else { Duration::ZERO },
-                slice,
-            )
-            .await?;
-            merge(&mut mine, &part)?;
-            if paired {
-                let c = drive(
-                    &static_targets,
-                    static_work.clone(),
-                    args.connections,
-                    if every_ceiling.is_none() {
-                        warmup
-                    } else {
-                        Duration::ZERO
-                    },
-                    slice,
-                )
-                .await?;
-                merge(&mut beside, &c)?;
-                merge(&mut every_ceiling, &c)?;
-            }
-            if part.exhausted() {
-                break;
-            }
-        }
-        let mine = mine.expect("at least one slice");
+        let work = Work::new(scenario, &seeded, &base_path);
+        let (m, beside) = measure(
+            &targets,
+            &work,
+            args.connections,
+            warmup,
+            duration,
+            ceiling.as_mut(),
+        )
+        .await?;
         let beside = match scenario {
-            Scenario::Static => Some(mine.throughput_per_sec()),
-            _ => beside.as_ref().map(Measured::throughput_per_sec),
+            Scenario::Static => Some(m.throughput_per_sec()),
+            _ => beside,
         };
-        measured.push((scenario, mine, beside));
+        measured.push((scenario, m, beside));
     }
-    if let Some(c) = every_ceiling {
+    if paired {
+        // Every slice of the ceiling, where the static scenario was asked for; measured alone
+        // if no other scenario ran (the proxy's is skipped with instances).
+        let c = match ceiling.and_then(|c| c.every) {
+            Some(c) => c,
+            None => {
+                let targets = [Target::Direct(static_addr)];
+                let work = Work::new(Scenario::Static, &seeded, "");
+                measure(&targets, &work, args.connections, warmup, duration, None)
+                    .await?
+                    .0
+            }
+        };
         let at = args
             .scenarios
             .iter()
             .position(|s| *s == Scenario::Static)
-            .unwrap_or(measured.len())
-            .min(measured.len());
+            .map_or(measured.len(), |i| i.min(measured.len()));
         let t = c.throughput_per_sec();
         measured.insert(at, (Scenario::Static, c, Some(t)));
     }
