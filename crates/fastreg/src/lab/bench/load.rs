@@ -158,17 +158,8 @@ fn refresh_request(prefix: &str, component_token: &str, o: &SeedOa) -> (String, 
     (path, Bytes::from(body.to_string()))
 }
 
-/// What one connection measured.
-struct Tally {
-    hist: Histogram<u64>,
-    requests: u64,
-    mismatches: u64,
-    errors: u64,
-    exhausted: bool,
-    sample: Option<String>,
-}
-
-/// What one or more runs of a scenario measured, before it becomes [`Figures`].
+/// What one connection, one run of a scenario or several runs of it measured, before it
+/// becomes [`Figures`].
 #[derive(Clone)]
 pub(super) struct Measured {
     hist: Histogram<u64>,
@@ -182,6 +173,18 @@ pub(super) struct Measured {
 }
 
 impl Measured {
+    fn new() -> Measured {
+        Measured {
+            hist: new_histogram(),
+            requests: 0,
+            mismatches: 0,
+            errors: 0,
+            exhausted: false,
+            sample: None,
+            elapsed_secs: 0.0,
+        }
+    }
+
     /// Adds `other`'s requests and time to these.
     pub(super) fn merge(&mut self, other: &Measured) -> anyhow::Result<()> {
         self.hist.add(&other.hist)?;
@@ -258,23 +261,10 @@ pub(super) async fn drive(
             tokio::spawn(one_connection(target, sender, work, expected, window))
         })
         .collect();
-    let mut m = Measured {
-        hist: new_histogram(),
-        requests: 0,
-        mismatches: 0,
-        errors: 0,
-        exhausted: false,
-        sample: None,
-        elapsed_secs: 0.0,
-    };
+    let mut m = Measured::new();
     for t in tasks {
-        let t = t.await?;
-        m.hist.add(&t.hist)?;
-        m.requests += t.requests;
-        m.mismatches += t.mismatches;
-        m.errors += t.errors;
-        m.exhausted |= t.exhausted;
-        m.sample = m.sample.or(t.sample);
+        // Each connection's time is the window's, counted once below.
+        m.merge(&t.await?)?;
     }
     // From the start of the window (a success scenario out of tickets may end before it).
     m.elapsed_secs = Instant::now()
@@ -301,15 +291,8 @@ async fn one_connection(
     work: Arc<Work>,
     expected: i64,
     window: Window,
-) -> Tally {
-    let mut t = Tally {
-        hist: new_histogram(),
-        requests: 0,
-        mismatches: 0,
-        errors: 0,
-        exhausted: false,
-        sample: None,
-    };
+) -> Measured {
+    let mut t = Measured::new();
     while Instant::now() < window.until {
         let Some((uri, body)) = work.next() else {
             t.exhausted = true;
