@@ -8,9 +8,9 @@
 //! running a while. Then it drives the platform over loopback HTTP/1.1 keep-alive with C
 //! connections for a fixed time per scenario, after a short warm-up that is not counted (the
 //! first call for each OA fills the platform's in-process view; successes, whose tickets are
-//! limited, have none), and the same harness against
-//! a static JSON handler in the same binary (the ceiling of HTTP handling on this machine).
-//! Each scenario's time is cut into slices of at most a second, each followed by as long a
+//! limited, have none), and the same harness against a static JSON handler in the same binary
+//! (the ceiling of HTTP handling on this machine). With the ceiling among the scenarios, each
+//! other scenario's time is cut into slices of at most a second, each followed by as long a
 //! slice of the ceiling, and its ratio is to the ceiling of those slices: a 2-core virtual
 //! machine changes speed within a run (after the seed, PostgreSQL's autovacuum runs), and a
 //! ceiling measured once, after every scenario, compared each with a different machine.
