@@ -208,10 +208,15 @@ impl Measured {
         self.requests as f64 / self.elapsed_secs.max(1e-6)
     }
 
-    /// The figures of `scenario`, whose ceiling measured beside it answered `beside` per second.
+    /// The figures of `scenario`, whose ceiling measured beside it answered `beside` per second
+    /// (the static scenario is its own).
     pub(super) fn figures(&self, scenario: Scenario, beside: Option<f64>) -> Figures {
         let ms = |q: f64| round(self.hist.value_at_quantile(q) as f64 / 1000.0, 3);
         let throughput = self.throughput_per_sec();
+        let beside = match scenario {
+            Scenario::Static => Some(throughput),
+            _ => beside,
+        };
         Figures {
             expected_errcode: scenario.expected_errcode(),
             requests: self.requests,

@@ -493,10 +493,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ceiling.as_mut(),
         )
         .await?;
-        let beside = match scenario {
-            Scenario::Static => Some(m.throughput_per_sec()),
-            _ => beside,
-        };
         measured.push((scenario, m, beside));
     }
     if paired {
@@ -517,8 +513,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .iter()
             .position(|s| *s == Scenario::Static)
             .map_or(measured.len(), |i| i.min(measured.len()));
-        let t = c.throughput_per_sec();
-        measured.insert(at, (Scenario::Static, c, Some(t)));
+        measured.insert(at, (Scenario::Static, c, None));
     }
     let world_creation = if args.stored_worlds > 0 {
         progress(&args, format_args!("timing world creation…"));
