@@ -495,18 +495,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?;
         measured.push((scenario, m, beside));
     }
-    if paired {
-        // Every slice of the ceiling, where the static scenario was asked for; measured alone
-        // if no other scenario ran (the proxy's is skipped with instances).
-        let c = match ceiling.and_then(|c| c.every) {
+    if let Some(mut ceiling) = ceiling {
+        // Every slice of the ceiling, where the static scenario was asked for; one slice of the
+        // whole duration if no other scenario ran (the proxy's is skipped with instances).
+        let c = match ceiling.every.take() {
             Some(c) => c,
-            None => {
-                let targets = [Target::Direct(static_addr)];
-                let work = Work::new(Scenario::Static, &seeded, "");
-                measure(&targets, &work, args.connections, warmup, duration, None)
-                    .await?
-                    .0
-            }
+            None => ceiling.slice(duration).await?,
         };
         let at = args
             .scenarios
