@@ -160,7 +160,6 @@ fn refresh_request(prefix: &str, component_token: &str, o: &SeedOa) -> (String, 
 
 /// What one connection, one run of a scenario or several runs of it measured, before it
 /// becomes [`Figures`].
-#[derive(Clone)]
 pub(super) struct Measured {
     hist: Histogram<u64>,
     requests: u64,
@@ -173,7 +172,8 @@ pub(super) struct Measured {
 }
 
 impl Measured {
-    fn new() -> Measured {
+    /// Nothing measured yet.
+    pub(super) fn new() -> Measured {
         Measured {
             hist: new_histogram(),
             requests: 0,

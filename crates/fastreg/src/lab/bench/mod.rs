@@ -70,7 +70,7 @@ impl Ceiling {
             d,
         )
         .await?;
-        merge(&mut self.every, &m)?;
+        self.every.get_or_insert_with(Measured::new).merge(&m)?;
         Ok(m)
     }
 }
@@ -104,24 +104,14 @@ async fn measure(
             mine.merge(&part)?;
         }
         if let Some(c) = ceiling.as_deref_mut() {
-            merge(&mut beside, &c.slice(slice).await?)?;
+            let part = c.slice(slice).await?;
+            beside.get_or_insert_with(Measured::new).merge(&part)?;
         }
         if mine.exhausted() {
             break;
         }
     }
     Ok((mine, beside.as_ref().map(Measured::throughput_per_sec)))
-}
-
-/// Adds `part` to what `into` holds.
-fn merge(into: &mut Option<Measured>, part: &Measured) -> anyhow::Result<()> {
-    match into {
-        Some(m) => m.merge(part),
-        None => {
-            *into = Some(part.clone());
-            Ok(())
-        }
-    }
 }
 
 /// Tickets (and so successes) per OA: the monthly quota.
@@ -471,12 +461,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             (Scenario::RefusalTicketProxy, None) => continue,
             _ => served.clone(),
         };
-        let beside = if paired {
+        let paired_note = if paired {
             " beside the static ceiling"
         } else {
             ""
         };
-        progress(&args, format_args!("running {}{beside}…", scenario.name()));
+        progress(
+            &args,
+            format_args!("running {}{paired_note}…", scenario.name()),
+        );
         // Successes use up their (token, ticket) pairs: none are spent unmeasured.
         let warmup = if scenario == Scenario::Success {
             Duration::ZERO
